@@ -1,0 +1,149 @@
+/**
+ * The HTTP API: Huawei ECS (remote_console, ShowServer, ListServersDetails) and IAM token calls.
+ * HTTP only: domain logic lives in the services; errors are mapped once through error-map.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/config.js';
+import { ConsoleError, RateLimitedError, isConsoleError } from '../errors.js';
+import type { IdentityService } from '../identity/identity-service.js';
+import type { InventoryService } from '../inventory/inventory-service.js';
+import { pathOnly, type Logger } from '../log.js';
+import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
+import { RateLimiter } from '../util/rate-limiter.js';
+import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
+import { registerEcsRoutes } from './ecs-routes.js';
+import { registerIamRoutes } from './iam-routes.js';
+import './request-context.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** Observes finished requests (metrics). */
+export type RequestObserver = (route: string, method: string, status: number, seconds: number) => void;
+
+export interface ApiDeps {
+  readonly config: Config;
+  readonly identity: IdentityService;
+  readonly inventory: InventoryService;
+  readonly remoteConsole: RemoteConsoleService;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly observe?: RequestObserver;
+  /** Readiness check (store reachable). */
+  readonly ready: () => Promise<void>;
+}
+
+/** Sends a Huawei-shaped error. */
+export function sendHuaweiError(reply: FastifyReply, err: HuaweiError, headers: Record<string, string> = {}): FastifyReply {
+  return reply.code(err.status).headers(headers).type('application/json').send(huaweiBody(err, reply.request.id));
+}
+
+export function buildApi(deps: ApiDeps): FastifyInstance {
+  const { config, log } = deps;
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
+    // Our own access log (onResponse) replaces fastify's: it redacts query strings.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomBytes(16).toString('hex'),
+    requestIdHeader: false,
+    bodyLimit: config.apiBodyLimitBytes,
+    trustProxy: config.apiTrustProxy,
+    requestTimeout: config.apiRequestTimeoutSeconds * 1000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    routerOptions: { maxParamLength: 256 },
+    return503OnClosing: true,
+    // Errors raised by the framework before routing (bad URL, bad content type...) take our shape.
+    frameworkErrors: (err, req, reply) => {
+      log.debug({ err: { code: (err as { code?: string }).code, message: err.message } }, 'framework error');
+      void sendHuaweiError(reply, { status: 400, shape: 'gateway', code: 'APIGW.0101', message: 'The request is malformed.' });
+    },
+  });
+  app.server.headersTimeout = config.apiHeadersTimeoutSeconds * 1000;
+
+  app.decorateRequest('rawBody', null);
+  app.decorateRequest('principal', null);
+
+  // Bodies are kept raw: the signature covers the bytes as received, and JSON is parsed by the
+  // route after authentication, so that bad bodies from unauthenticated callers reveal nothing.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    done(null, body);
+  });
+
+  const perAddress = new RateLimiter(config.apiRateLimitPerAddress, 60_000, deps.clock);
+  const perCredential = new RateLimiter(config.apiRateLimitPerCredential, 60_000, deps.clock);
+
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('X-Request-Id', req.id);
+    const d = perAddress.hit(req.ip);
+    if (!d.allowed) throw new RateLimitedError(`The throttling threshold has been reached: per address ${config.apiRateLimitPerAddress}/min`, d.retryAfterSeconds);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const seconds = reply.elapsedTime / 1000;
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.observe?.(route, req.method, reply.statusCode, seconds);
+    // NOTE: path only (a query string may carry secrets); the credential's id, never its secret.
+    req.log.info({
+      reqId: req.id, method: req.method, path: pathOnly(req.url), route, status: reply.statusCode,
+      ms: Math.round(seconds * 1000 * 10) / 10, remote: req.ip, credential: req.principal?.credentialId,
+    }, 'request');
+  });
+
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const fe = err as { code?: string; statusCode?: number };
+    let mapped: HuaweiError;
+    const headers: Record<string, string> = {};
+    if (isConsoleError(err)) {
+      mapped = toHuaweiError(err);
+      if (err instanceof RateLimitedError) headers['Retry-After'] = String(err.retryAfterSeconds);
+      if (mapped === INTERNAL) req.log.error({ err }, 'unmapped domain error');
+      else if (mapped.status >= 500) req.log.error({ err }, 'request failed');
+    } else if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      mapped = toHuaweiError(new ConsoleError('BODY_TOO_LARGE', 'Request entity too large'));
+    } else if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      // Framework refusals (bad content length, aborted body...): a generic 400 in our shape.
+      mapped = { status: fe.statusCode === 413 ? 413 : 400, shape: 'gateway', code: fe.statusCode === 413 ? 'APIGW.0201' : 'APIGW.0101', message: 'The request is malformed.' };
+    } else {
+      req.log.error({ err }, 'unexpected error');
+      mapped = INTERNAL;
+    }
+    return sendHuaweiError(reply, mapped, headers);
+  });
+
+  app.setNotFoundHandler((req, reply) => sendHuaweiError(reply, ROUTE_NOT_FOUND));
+
+  /** Authenticates (IAM token or AK/SK), then rate-limits per credential. */
+  const authenticate = async (req: FastifyRequest): Promise<void> => {
+    const token = req.headers['x-auth-token'];
+    const header = (name: string): string | undefined => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v.join(',') : v;
+    };
+    req.principal = typeof token === 'string'
+      ? await deps.identity.verifyIamToken(token)
+      : await deps.identity.verifySignedRequest({ method: req.method, url: req.raw.url ?? req.url, header, body: req.rawBody ?? EMPTY });
+    const d = perCredential.hit(req.principal.credentialId);
+    if (!d.allowed) throw new RateLimitedError(`The throttling threshold has been reached: per credential ${config.apiRateLimitPerCredential}/min`, d.retryAfterSeconds);
+  };
+
+  registerEcsRoutes(app, { ...deps, authenticate });
+  registerIamRoutes(app, deps);
+
+  app.get('/healthz', async (req, reply) => reply.type('application/json').send({ status: 'ok' }));
+  app.get('/readyz', async (req, reply) => {
+    try {
+      await deps.ready();
+      return reply.type('application/json').send({ status: 'ready' });
+    } catch (e) {
+      req.log.warn({ err: e }, 'not ready');
+      return reply.code(503).type('application/json').send({ status: 'unavailable' });
+    }
+  });
+  return app;
+}
+
+export { ConsoleError };

@@ -1,0 +1,119 @@
+/** Huawei ECS routes: remote_console (POST), ShowServer and ListServersDetails (GET). */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ConsoleError, ProjectMismatchError, ServerNotFoundError } from '../errors.js';
+import { ACTION_GET, ACTION_LIST } from '../identity/types.js';
+import { parseStatus } from '../inventory/inventory-service.js';
+import type { Server } from '../inventory/types.js';
+import type { ConsoleLang } from '../tokens/remote-console-service.js';
+import { isObject, parseJsonBody, requireObject, requireString } from './body.js';
+import type { ApiDeps } from './api-server.js';
+
+interface EcsDeps extends ApiDeps {
+  authenticate(req: FastifyRequest): Promise<void>;
+}
+
+type Params = { project_id: string; server_id: string };
+
+/** Huawei timestamps: `2026-01-01T00:00:00Z` (no milliseconds). */
+export function huaweiTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const VM_STATE: Record<string, string> = {
+  ACTIVE: 'active', BUILD: 'building', SHUTOFF: 'stopped', REBOOT: 'active', HARD_REBOOT: 'active', REBUILD: 'rebuilding',
+  MIGRATING: 'active', RESIZE: 'resized', VERIFY_RESIZE: 'resized', REVERT_RESIZE: 'resized', ERROR: 'error',
+  DELETED: 'deleted', SHELVED: 'shelved', SHELVED_OFFLOADED: 'shelved_offloaded', UNKNOWN: 'error',
+};
+
+/** A server in Huawei's ServerDetail shape (the fields we have; the SDK tolerates absent ones). */
+export function serverDetail(s: Server): Record<string, unknown> {
+  return {
+    id: s.id,
+    name: s.name,
+    status: s.status,
+    tenant_id: s.projectId,
+    created: huaweiTime(s.createdAt),
+    updated: huaweiTime(s.updatedAt),
+    'OS-EXT-AZ:availability_zone': s.availabilityZone,
+    'OS-EXT-STS:vm_state': VM_STATE[s.status] ?? 'error',
+    'OS-EXT-STS:power_state': s.status === 'ACTIVE' ? 1 : 4,
+    'OS-EXT-STS:task_state': '',
+    addresses: {},
+    metadata: {},
+    tags: [],
+    locked: false,
+    description: '',
+  };
+}
+
+/** `X-Language: zh-cn` selects the Chinese console page; English otherwise. */
+export function consoleLang(header: string | string[] | undefined): ConsoleLang {
+  const v = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase();
+  return v === 'zh-cn' || v === 'zh_cn' || v === 'zh' ? 'ZH' : 'EN';
+}
+
+function checkProjectHeader(req: FastifyRequest, projectId: string): void {
+  const h = req.headers['x-project-id'];
+  if (typeof h === 'string' && h !== projectId) throw new ProjectMismatchError();
+}
+
+function intParam(raw: unknown, name: string, min: number, max: number, dflt: number): number {
+  if (raw === undefined || raw === '') return dflt;
+  if (typeof raw !== 'string' || !/^\d{1,9}$/.test(raw)) throw new ConsoleError('VALIDATION', `Invalid parameter: ${name} must be an integer.`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConsoleError('VALIDATION', `Invalid parameter: ${name} must be between ${min} and ${max}.`);
+  return n;
+}
+
+export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
+  app.post<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id/remote_console', async (req, reply) => {
+    const { project_id: projectId, server_id: serverId } = req.params;
+    await deps.authenticate(req);
+    checkProjectHeader(req, projectId);
+    deps.identity.authorize(req.principal!, projectId, 'ecs:cloudServers:vnc');
+    const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
+    if (!isObject(body)) throw new ConsoleError('BODY_INVALID', 'Invalid request body: it must be a JSON object with remote_console.');
+    const rc = requireObject(body, 'remote_console', 'remote_console');
+    const type = requireString(rc, 'type', 'remote_console.type');
+    const protocol = requireString(rc, 'protocol', 'remote_console.protocol');
+    if (type !== 'novnc') throw new ConsoleError('BODY_INVALID', 'Invalid request body: remote_console.type must be novnc.');
+    if (protocol !== 'vnc') throw new ConsoleError('BODY_INVALID', 'Invalid request body: remote_console.protocol must be vnc.');
+    const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']));
+    return reply.type('application/json').send({ remote_console: { type: 'novnc', protocol: 'vnc', url: r.url } });
+  });
+
+  // Registered before :server_id so that "detail" is not taken for a server id.
+  app.get<{ Params: { project_id: string }; Querystring: Record<string, string> }>('/v1/:project_id/cloudservers/detail', async (req, reply) => {
+    const projectId = req.params.project_id;
+    await deps.authenticate(req);
+    checkProjectHeader(req, projectId);
+    deps.identity.authorize(req.principal!, projectId, ACTION_LIST);
+    const q = req.query;
+    const limit = intParam(q['limit'], 'limit', 1, 1000, 25);
+    // Huawei: offset is a page number; 0 and 1 both mean the first page.
+    const page = Math.max(1, intParam(q['offset'], 'offset', 0, 1_000_000, 1));
+    const name = typeof q['name'] === 'string' && q['name'] !== '' ? q['name'] : undefined;
+    let status;
+    try {
+      status = typeof q['status'] === 'string' && q['status'] !== '' ? parseStatus(q['status']) : undefined;
+    } catch {
+      throw new ConsoleError('VALIDATION', 'Invalid parameter: status is not a server status.');
+    }
+    const filter = { projectId, ...(name !== undefined ? { name } : {}), ...(status !== undefined ? { status } : {}) };
+    const [servers, count] = await Promise.all([
+      deps.inventory.listServers({ ...filter, limit, offset: (page - 1) * limit }),
+      deps.inventory.countServers(filter),
+    ]);
+    return reply.type('application/json').send({ count, servers: servers.map(serverDetail) });
+  });
+
+  app.get<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id', async (req, reply) => {
+    const { project_id: projectId, server_id: serverId } = req.params;
+    await deps.authenticate(req);
+    checkProjectHeader(req, projectId);
+    deps.identity.authorize(req.principal!, projectId, ACTION_GET);
+    const s = await deps.inventory.findServer(serverId);
+    if (!s || s.projectId !== projectId) throw new ServerNotFoundError(serverId);
+    return reply.type('application/json').send({ server: serverDetail(s) });
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * IAM token calls (Keystone v3 shapes, as Huawei IAM answers them): POST /v3/auth/tokens
+ * (password method, project scope), GET (validate) and DELETE (revoke) with X-Subject-Token.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { AuthError, ConsoleError, isConsoleError } from '../errors.js';
+import type { IssuedIamToken } from '../identity/identity-service.js';
+import { isObject, parseJsonBody } from './body.js';
+import type { ApiDeps } from './api-server.js';
+
+/** Keystone-style time: `2026-01-01T00:00:00.000000Z`. */
+function keystoneTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+function tokenBody(t: IssuedIamToken): unknown {
+  const domain = { id: t.domain.id, name: t.domain.name };
+  return {
+    token: {
+      methods: ['password'],
+      expires_at: keystoneTime(t.expiresAt),
+      issued_at: keystoneTime(t.issuedAt),
+      user: { id: t.user.id, name: t.user.name, domain, password_expires_at: '' },
+      project: { id: t.project.id, name: t.project.name, domain },
+      roles: [{ id: '0', name: 'op_service' }],
+      catalog: [],
+    },
+  };
+}
+
+/** IAM answers: 400 `IAM.0011` for a bad body; 401 Keystone-shaped for failed authentication. */
+function iamError(reply: FastifyReply, e: unknown): FastifyReply {
+  if (isConsoleError(e) && (e.code === 'BODY_EMPTY' || e.code === 'BODY_INVALID' || e.code === 'VALIDATION')) {
+    return reply.code(400).type('application/json').send({ error_msg: `Request body is invalid. ${e.message}`, error_code: 'IAM.0011' });
+  }
+  if (e instanceof AuthError) {
+    return reply.code(401).type('application/json').send({ error: { code: 401, title: 'Unauthorized', message: e.message } });
+  }
+  throw e;
+}
+
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new ConsoleError('BODY_INVALID', `${path} must be a non-empty string.`);
+  return v;
+}
+
+function parseAuthBody(raw: Buffer, ct: string | undefined): { domain: string; user: string; password: string; projectId?: string; projectName?: string } {
+  const b = parseJsonBody(raw, ct);
+  const auth = isObject(b) ? b['auth'] : undefined;
+  const identity = isObject(auth) ? auth['identity'] : undefined;
+  if (!isObject(identity)) throw new ConsoleError('BODY_INVALID', 'auth.identity is required.');
+  const methods = identity['methods'];
+  if (!Array.isArray(methods) || !methods.includes('password')) throw new ConsoleError('BODY_INVALID', 'auth.identity.methods must include "password".');
+  const pw = identity['password'];
+  const user = isObject(pw) ? pw['user'] : undefined;
+  if (!isObject(user)) throw new ConsoleError('BODY_INVALID', 'auth.identity.password.user is required.');
+  const dom = user['domain'];
+  if (!isObject(dom)) throw new ConsoleError('BODY_INVALID', 'auth.identity.password.user.domain is required.');
+  const scope = isObject(auth) ? auth['scope'] : undefined;
+  const project = isObject(scope) ? scope['project'] : undefined;
+  if (!isObject(project)) throw new ConsoleError('BODY_INVALID', 'auth.scope.project is required (tokens are project-scoped).');
+  const out = {
+    domain: str(dom['name'], 'auth.identity.password.user.domain.name'),
+    user: str(user['name'], 'auth.identity.password.user.name'),
+    password: str(user['password'], 'auth.identity.password.user.password'),
+  };
+  if (project['id'] !== undefined) return { ...out, projectId: str(project['id'], 'auth.scope.project.id') };
+  return { ...out, projectName: str(project['name'], 'auth.scope.project.name') };
+}
+
+function subjectToken(h: string | string[] | undefined): string {
+  if (typeof h !== 'string' || h.length === 0) throw new ConsoleError('BODY_INVALID', 'X-Subject-Token header is required.');
+  return h;
+}
+
+export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.post('/v3/auth/tokens', async (req, reply) => {
+    try {
+      const t = await deps.identity.issueIamToken(parseAuthBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']));
+      return reply.code(201).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t));
+    } catch (e) {
+      return iamError(reply, e);
+    }
+  });
+
+  app.get('/v3/auth/tokens', async (req, reply) => {
+    try {
+      const caller = req.headers['x-auth-token'];
+      if (typeof caller !== 'string') throw new AuthError('AUTH_MISSING', 'X-Auth-Token is required.');
+      await deps.identity.verifyIamToken(caller);
+      const t = await deps.identity.describeIamToken(subjectToken(req.headers['x-subject-token']));
+      return reply.code(200).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t));
+    } catch (e) {
+      return iamError(reply, e);
+    }
+  });
+
+  app.delete('/v3/auth/tokens', async (req, reply) => {
+    try {
+      const caller = req.headers['x-auth-token'];
+      if (typeof caller !== 'string') throw new AuthError('AUTH_MISSING', 'X-Auth-Token is required.');
+      const who = await deps.identity.verifyIamToken(caller);
+      const subject = subjectToken(req.headers['x-subject-token']);
+      // A user may revoke its own tokens only.
+      const target = await deps.identity.verifyIamToken(subject).catch(() => null);
+      if (!target || target.userId !== who.userId) {
+        return reply.code(404).type('application/json').send({ error_msg: 'Could not find token.', error_code: 'IAM.0004' });
+      }
+      await deps.identity.revokeIamToken(subject);
+      return reply.code(204).send();
+    } catch (e) {
+      return iamError(reply, e);
+    }
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * Composition root: config -> adapters -> services -> servers. No module state: everything a
+ * process runs hangs off the object createApp() returns.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from './api/api-server.js';
+import { Auditor } from './audit/auditor.js';
+import { systemClock, type Clock } from './clock.js';
+import { consoleBaseUrl, type Config, type ListenAddress } from './config/config.js';
+import { ConfigError } from './errors.js';
+import { IdentityService } from './identity/identity-service.js';
+import { InventoryService } from './inventory/inventory-service.js';
+import { createLogger, type Logger } from './log.js';
+import { loadMasterKey } from './secrets/master-key.js';
+import { SecretBox } from './secrets/secret-box.js';
+import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
+import type { Stores } from './store/stores.js';
+import { ConsoleTokenService } from './tokens/console-token-service.js';
+import { RemoteConsoleService } from './tokens/remote-console-service.js';
+
+export type Role = 'serve' | 'api' | 'proxy';
+
+/** What tests (and only tests) may replace; production passes nothing. */
+export interface AppOverrides {
+  clock?: Clock;
+  logger?: Logger;
+  stores?: Stores;
+}
+
+export interface Services {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly stores: Stores;
+  readonly box: SecretBox;
+  readonly identity: IdentityService;
+  readonly inventory: InventoryService;
+  readonly consoleTokens: ConsoleTokenService;
+  readonly auditor: Auditor;
+  /** Closes the stores. */
+  close(): Promise<void>;
+}
+
+/** Opens the configured store. */
+export function openStores(config: Config): Stores {
+  if (config.store.startsWith('sqlite:')) return openSqliteStores(config.store.slice('sqlite:'.length));
+  throw new ConfigError('store', 'only sqlite: stores are available in this build');
+}
+
+/** Builds every domain service over the configured store (used by servers and CLI commands alike). */
+export function createServices(config: Config, overrides: AppOverrides = {}): Services {
+  const clock = overrides.clock ?? systemClock;
+  const log = overrides.logger ?? createLogger({ level: config.logLevel });
+  const box = new SecretBox(loadMasterKey(config.masterKey, config.dataDir));
+  const stores = overrides.stores ?? openStores(config);
+  const identity = new IdentityService(stores.identity, box, clock, {
+    iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
+    maxSkewMs: config.signatureMaxSkewSeconds * 1000,
+    lockThreshold: config.akLockThreshold,
+    lockMs: config.akLockSeconds * 1000,
+  });
+  const inventory = new InventoryService(stores.servers, stores.consoleTokens, box, clock);
+  const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
+  const auditor = new Auditor(stores.audit, clock, config.nodeId, log);
+  return { config, clock, log, stores, box, identity, inventory, consoleTokens, auditor, close: () => stores.close() };
+}
+
+export interface StartedAddresses {
+  api?: ListenAddress;
+  proxy?: ListenAddress;
+}
+
+export interface App {
+  readonly services: Services;
+  /** Listens on the configured addresses; returns the actual ones (port 0 resolved). */
+  start(): Promise<StartedAddresses>;
+  /** Stops listening, drains, closes the store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function addressOf(server: { address(): AddressInfo | string | null }): ListenAddress {
+  const a = server.address();
+  if (!a || typeof a === 'string') throw new Error('server is not listening on TCP');
+  return { host: a.address, port: a.port };
+}
+
+export function createApp(config: Config, role: Role = 'serve', overrides: AppOverrides = {}): App {
+  const services = createServices(config, overrides);
+  const { log, clock } = services;
+  let api: FastifyInstance | null = null;
+  let proxyAddress: ListenAddress = config.proxyListen;
+  let purgeTimer: NodeJS.Timeout | null = null;
+  let stopped: Promise<void> | null = null;
+
+  const remoteConsole = new RemoteConsoleService(
+    services.identity, services.inventory, services.consoleTokens, services.auditor,
+    (az) => consoleBaseUrl(config, az, proxyAddress), config.consoleUrlTLength,
+  );
+
+  const purge = async (): Promise<void> => {
+    try {
+      const [c, i] = await Promise.all([services.consoleTokens.purge(), services.identity.purgeIamTokens()]);
+      if (c + i > 0) log.debug({ consoleTokens: c, iamTokens: i }, 'purged expired tokens');
+    } catch (e) {
+      log.warn({ err: e }, 'token purge failed; will retry');
+    }
+  };
+
+  return {
+    services,
+    async start() {
+      const out: StartedAddresses = {};
+      if (role === 'serve' || role === 'api') {
+        api = buildApi({
+          config, clock, log, identity: services.identity, inventory: services.inventory, remoteConsole,
+          ready: () => services.stores.ping(),
+        });
+        await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
+        out.api = addressOf(api.server);
+        log.info({ address: out.api }, 'API listening');
+      }
+      out.proxy = proxyAddress;
+      purgeTimer = setInterval(() => void purge(), config.tokenPurgeIntervalSeconds * 1000);
+      purgeTimer.unref();
+      return out;
+    },
+    stop() {
+      stopped ??= (async () => {
+        if (purgeTimer) clearInterval(purgeTimer);
+        if (api) await api.close();
+        await services.close();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/** Writes audit events to the store and the log. Token material never enters: callers pass tokenRef. */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { AuditEvent, AuditKind, AuditStore } from './types.js';
+
+export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'nodeId' | 'projectId' | 'serverId' | 'tokenRef' | 'sessionId' | 'detail'> & {
+  projectId?: string | null;
+  serverId?: string | null;
+  tokenRef?: string | null;
+  sessionId?: string | null;
+  detail?: AuditEvent['detail'];
+};
+
+export class Auditor {
+  constructor(
+    private readonly store: AuditStore,
+    private readonly clock: Clock,
+    private readonly nodeId: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Records an event; the promise rejects when the store cannot keep it. */
+  async record(kind: AuditKind, e: Omit<AuditInput, 'kind'>): Promise<void> {
+    const event: AuditEvent = {
+      at: this.clock.now(), kind, nodeId: this.nodeId, projectId: e.projectId ?? null, serverId: e.serverId ?? null,
+      tokenRef: e.tokenRef ?? null, sessionId: e.sessionId ?? null, detail: e.detail ?? {},
+    };
+    this.log.info({ audit: event }, `audit ${kind}`);
+    await this.store.appendAudit(event);
+  }
+}

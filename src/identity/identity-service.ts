@@ -1,0 +1,259 @@
+/**
+ * Identity: domains, projects, users, access keys and IAM tokens; authentication of API calls by
+ * AK/SK signature or IAM token; authorization of an action on a project.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import { AuthError, ConflictError, ForbiddenError, NotFoundError, ProjectMismatchError, ValidationError } from '../errors.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import { ALNUM, HEX32, UPPER_ALNUM, hexId, randomString, sha256Hex } from '../util/ids.js';
+import { allowedByAll, isValidActionPattern } from './actions.js';
+import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password-hash.js';
+import {
+  EMPTY_BODY_SHA256, canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, parseAuthorization,
+  parseSdkDate, sha256Hex as bodySha256, signature, stringToSign,
+} from './sdk-hmac-signer.js';
+import { ALL_ACTIONS, type AccessKey, type Domain, type IdentityStore, type Principal, type Project, type User } from './types.js';
+
+export interface IdentityOptions {
+  iamTokenTtlMs: number;
+  maxSkewMs: number;
+  lockThreshold: number;
+  lockMs: number;
+}
+
+/** A request as received, for signature verification. */
+export interface SignedRequest {
+  readonly method: string;
+  /** Raw request target: path and query exactly as received. */
+  readonly url: string;
+  /** Header value by lower-case name. */
+  header(name: string): string | undefined;
+  /** Raw body bytes as received (empty when none). */
+  readonly body: Buffer;
+}
+
+export interface IssuedIamToken {
+  readonly token: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  readonly user: User;
+  readonly domain: Domain;
+  readonly project: Project;
+}
+
+const AUTH_PREFIX = 'Incorrect IAM authentication information: ';
+const NAME_RE = /^[\p{L}\p{N} ._\-@]{1,64}$/u;
+
+function checkName(what: string, name: string): void {
+  if (!NAME_RE.test(name)) throw new ValidationError(`${what} must be 1-64 letters, digits, spaces or . _ - @`, what);
+}
+
+function checkActions(actions: readonly string[] | undefined): readonly string[] {
+  if (actions === undefined) return [ALL_ACTIONS];
+  if (actions.length === 0) throw new ValidationError('actions must not be empty (use * for all)', 'actions');
+  for (const a of actions) if (!isValidActionPattern(a)) throw new ValidationError(`invalid action pattern ${JSON.stringify(a)}`, 'actions');
+  return [...actions];
+}
+
+export class IdentityService {
+  constructor(
+    private readonly store: IdentityStore,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+    private readonly opts: IdentityOptions,
+  ) {}
+
+  // ---- administration (CLI and demo seeding)
+
+  async ensureDomain(name: string): Promise<Domain> {
+    checkName('domain', name);
+    const existing = await this.store.getDomainByName(name);
+    if (existing) return existing;
+    const d: Domain = { id: hexId(), name, createdAt: this.clock.now() };
+    try {
+      await this.store.insertDomain(d);
+      return d;
+    } catch (e) {
+      // Another process created it meanwhile.
+      const again = e instanceof ConflictError ? await this.store.getDomainByName(name) : null;
+      if (again) return again;
+      throw e;
+    }
+  }
+
+  async createProject(input: { name: string; domain: string; id?: string }): Promise<Project> {
+    checkName('name', input.name);
+    if (input.id !== undefined && !HEX32.test(input.id)) throw new ValidationError('project id must be 32 lower-case hex digits', 'id');
+    const domain = await this.ensureDomain(input.domain);
+    const p: Project = { id: input.id ?? hexId(), name: input.name, domainId: domain.id, createdAt: this.clock.now() };
+    try {
+      await this.store.insertProject(p);
+    } catch (e) {
+      if (e instanceof ConflictError) throw new ConflictError(`a project with that id, or named ${JSON.stringify(input.name)} in domain ${JSON.stringify(input.domain)}, already exists`);
+      throw e;
+    }
+    return p;
+  }
+
+  async getProject(id: string): Promise<Project> {
+    const p = HEX32.test(id) ? await this.store.getProject(id) : null;
+    if (!p) throw new NotFoundError('project', id);
+    return p;
+  }
+
+  listProjects(): Promise<Project[]> {
+    return this.store.listProjects();
+  }
+
+  async createUser(input: { domain: string; name: string; password: string; actions?: readonly string[] }): Promise<User> {
+    checkName('name', input.name);
+    if (input.password.length < 8 || input.password.length > 128) throw new ValidationError('password must be 8-128 characters', 'password');
+    const actions = checkActions(input.actions);
+    const domain = await this.ensureDomain(input.domain);
+    const u: User = {
+      id: hexId(), domainId: domain.id, name: input.name, passwordHash: await hashPassword(input.password), actions, createdAt: this.clock.now(),
+    };
+    try {
+      await this.store.insertUser(u);
+    } catch (e) {
+      if (e instanceof ConflictError) throw new ConflictError(`user ${JSON.stringify(input.name)} already exists in domain ${JSON.stringify(input.domain)}`);
+      throw e;
+    }
+    return u;
+  }
+
+  async findUser(domainName: string, userName: string): Promise<User> {
+    const d = await this.store.getDomainByName(domainName);
+    const u = d ? await this.store.getUserByName(d.id, userName) : null;
+    if (!u) throw new NotFoundError('user', `${domainName}/${userName}`);
+    return u;
+  }
+
+  /**
+   * Creates an access key for a user acting in one project of the user's domain. The SK is
+   * returned once and stored only sealed.
+   */
+  async createAccessKey(input: { userId: string; projectId: string; actions?: readonly string[] }): Promise<{ ak: string; sk: string; key: AccessKey }> {
+    const actions = checkActions(input.actions);
+    const user = await this.store.getUser(input.userId);
+    if (!user) throw new NotFoundError('user', input.userId);
+    const project = await this.getProject(input.projectId);
+    if (project.domainId !== user.domainId) throw new ValidationError('the project belongs to another domain than the user', 'project');
+    const ak = randomString(20, UPPER_ALNUM);
+    const sk = randomString(40, ALNUM);
+    const key: AccessKey = {
+      ak, userId: user.id, projectId: project.id, skSealed: this.box.seal(sk, `sk:${ak}`), actions,
+      createdAt: this.clock.now(), failedAttempts: 0, lockedUntil: null,
+    };
+    await this.store.insertAccessKey(key);
+    return { ak, sk, key };
+  }
+
+  // ---- IAM tokens
+
+  /** Password authentication scoped to a project (POST /v3/auth/tokens). */
+  async issueIamToken(input: { domain: string; user: string; password: string; projectId?: string; projectName?: string }): Promise<IssuedIamToken> {
+    const domain = await this.store.getDomainByName(input.domain);
+    const user = domain ? await this.store.getUserByName(domain.id, input.user) : null;
+    // NOTE: verify against a dummy hash for unknown users, so timing does not reveal who exists.
+    const ok = await verifyPassword(input.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!domain || !user || !ok) throw new AuthError('AUTH_INVALID', 'The username or password is wrong.');
+    let project: Project | null = null;
+    if (input.projectId !== undefined) project = HEX32.test(input.projectId) ? await this.store.getProject(input.projectId) : null;
+    else if (input.projectName !== undefined) project = (await this.store.listProjects()).find((p) => p.domainId === domain.id && p.name === input.projectName) ?? null;
+    if (!project || project.domainId !== domain.id) throw new AuthError('AUTH_INVALID', 'The project in the scope does not exist or is not accessible to the user.');
+    const token = 'ECT' + randomBytes(48).toString('base64url');
+    const issuedAt = this.clock.now();
+    const expiresAt = issuedAt + this.opts.iamTokenTtlMs;
+    await this.store.insertIamToken({ hash: sha256Hex(token), userId: user.id, projectId: project.id, issuedAt, expiresAt });
+    return { token, issuedAt, expiresAt, user, domain, project };
+  }
+
+  async verifyIamToken(token: string): Promise<Principal> {
+    if (token.length === 0 || token.length > 1024) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}token is malformed`);
+    const rec = await this.store.getIamToken(sha256Hex(token));
+    if (!rec || rec.expiresAt <= this.clock.now()) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token is unknown, revoked or expired`);
+    const user = await this.store.getUser(rec.userId);
+    if (!user) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token's user no longer exists`);
+    return { kind: 'iam-token', credentialId: `user:${user.id}`, userId: user.id, domainId: user.domainId, projectId: rec.projectId, actionSets: [user.actions] };
+  }
+
+  /** Details of a valid token (GET /v3/auth/tokens style), or an auth error. */
+  async describeIamToken(token: string): Promise<IssuedIamToken> {
+    const p = await this.verifyIamToken(token);
+    const rec = (await this.store.getIamToken(sha256Hex(token)))!;
+    const user = (await this.store.getUser(p.userId))!;
+    const domain = (await this.store.getDomain(user.domainId))!;
+    const project = (await this.store.getProject(p.projectId))!;
+    return { token, issuedAt: rec.issuedAt, expiresAt: rec.expiresAt, user, domain, project };
+  }
+
+  async revokeIamToken(token: string): Promise<boolean> {
+    if (token.length === 0 || token.length > 1024) return false;
+    return this.store.deleteIamToken(sha256Hex(token));
+  }
+
+  purgeIamTokens(): Promise<number> {
+    return this.store.purgeIamTokens(this.clock.now());
+  }
+
+  // ---- AK/SK
+
+  /** Verifies an `SDK-HMAC-SHA256` signed request. Throws AuthError; returns the principal. */
+  async verifySignedRequest(req: SignedRequest): Promise<Principal> {
+    const authz = req.header('authorization');
+    if (!authz) throw new AuthError('AUTH_MISSING', `${AUTH_PREFIX}no Authorization or X-Auth-Token header`);
+    const parsed = parseAuthorization(authz);
+    if (!parsed) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the Authorization header is not a valid SDK-HMAC-SHA256 header`);
+    const signed = parsed.signedHeaders;
+    if (!signed.includes('x-sdk-date') || !signed.includes('host')) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}SignedHeaders must include host and x-sdk-date`);
+    for (let i = 1; i < signed.length; i++) if (signed[i - 1]! >= signed[i]!) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}SignedHeaders must be sorted and unique`);
+    for (const h of signed) if (req.header(h) === undefined) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}signed header ${h} is missing from the request`);
+    const sdkDate = req.header('x-sdk-date')!;
+    const t = parseSdkDate(sdkDate);
+    if (t === null) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}X-Sdk-Date must look like 20260101T000000Z`);
+    const now = this.clock.now();
+    if (Math.abs(now - t) > this.opts.maxSkewMs) {
+      throw new AuthError('AUTH_SKEW', `${AUTH_PREFIX}X-Sdk-Date differs from the server time by more than ${Math.round(this.opts.maxSkewMs / 60000)} minutes`);
+    }
+    const key = await this.store.getAccessKey(parsed.ak);
+    // NOTE: an unknown AK gets the same answer as a bad signature (no key enumeration).
+    if (!key) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}verify aksk signature fail`);
+    if (key.lockedUntil !== null && key.lockedUntil > now) {
+      throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}the access key is locked for ${Math.ceil((key.lockedUntil - now) / 1000)} s after repeated signature failures`);
+    }
+    const q = req.url.indexOf('?');
+    const path = q === -1 ? req.url : req.url.slice(0, q);
+    const cq = canonicalQuery(q === -1 ? '' : req.url.slice(q + 1));
+    const contentSha = req.header('x-sdk-content-sha256');
+    const payloadHash = contentSha !== undefined ? contentSha : req.body.length === 0 ? EMPTY_BODY_SHA256 : bodySha256(req.body);
+    const ch = canonicalHeaders(signed, (n) => req.header(n));
+    const sk = this.box.open(key.skSealed, `sk:${key.ak}`);
+    const expected = Buffer.from(parsed.signature, 'hex');
+    let good = false;
+    // Node/Java SDKs encode the path as sent; Python/Go decode first. Accept either.
+    const uris = new Set([canonicalUri(path, false), canonicalUri(path, true)]);
+    for (const uri of uris) {
+      if (uri === null || cq === null) continue;
+      const canon = canonicalRequest({ method: req.method, canonicalUri: uri, canonicalQuery: cq, canonicalHeaders: ch, signedHeaders: signed, payloadHash });
+      const mine = Buffer.from(signature(sk, stringToSign(sdkDate, canon)), 'hex');
+      if (timingSafeEqual(mine, expected)) good = true;
+    }
+    if (!good) {
+      const outcome = await this.store.recordSignatureFailure(key.ak, now, this.opts.lockThreshold, this.opts.lockMs);
+      if (outcome.locked) throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}verify aksk signature fail; the access key is now locked for ${Math.round(this.opts.lockMs / 1000)} s`);
+      throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}verify aksk signature fail`);
+    }
+    if (key.failedAttempts > 0) await this.store.resetSignatureFailures(key.ak);
+    const user = await this.store.getUser(key.userId);
+    if (!user) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user no longer exists`);
+    return { kind: 'aksk', credentialId: `ak:${key.ak}`, userId: user.id, domainId: user.domainId, projectId: key.projectId, actionSets: [user.actions, key.actions] };
+  }
+
+  /** Project scope, then action: Common.0018 before Pdp.0001, as Huawei answers. */
+  authorize(p: Principal, projectId: string, action: string): void {
+    if (p.projectId !== projectId) throw new ProjectMismatchError();
+    if (!allowedByAll(p.actionSets, action)) throw new ForbiddenError(action);
+  }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+/** ecs-console: the command-line entry point. */
+import { Command } from 'commander';
+import { createRequire } from 'node:module';
+import { configDoc } from './config/config.js';
+import { keyCommand, projectCommand, serverCommand, userCommand } from './cli/admin-commands.js';
+import { reportError } from './cli/cli-support.js';
+import { serveCommand } from './cli/serve-command.js';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+const program = new Command('ecs-console')
+  .description('Self-hosted, Huawei-Cloud-ECS-compatible remote console service (API, one-time tokens, noVNC proxy)')
+  .version(pkg.version)
+  .showHelpAfterError('(run with --help for usage)');
+
+program.addCommand(serveCommand('serve', 'run the API and the console proxy in one process'));
+program.addCommand(serveCommand('api', 'run the API only (fleets: several API nodes share PostgreSQL)'));
+program.addCommand(projectCommand());
+program.addCommand(userCommand());
+program.addCommand(keyCommand());
+program.addCommand(serverCommand());
+program.command('config-doc').description('print the table of configuration options (docs/config.md)').action(() => {
+  process.stdout.write(configDoc() + '\n');
+});
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.exitCode = reportError(e);
+});

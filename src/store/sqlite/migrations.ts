@@ -1,0 +1,47 @@
+/** Versioned SQLite schema migrations. Append only: a released migration never changes. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'identity, inventory, console tokens, audit',
+    sql: `
+CREATE TABLE domains (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+CREATE TABLE projects (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL REFERENCES domains(id),
+  created_at INTEGER NOT NULL, UNIQUE (domain_id, name));
+CREATE TABLE users (
+  id TEXT PRIMARY KEY, domain_id TEXT NOT NULL REFERENCES domains(id), name TEXT NOT NULL,
+  password_hash TEXT NOT NULL, actions TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (domain_id, name));
+CREATE TABLE access_keys (
+  ak TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), project_id TEXT NOT NULL REFERENCES projects(id),
+  sk_sealed TEXT NOT NULL, actions TEXT NOT NULL, created_at INTEGER NOT NULL,
+  failed_attempts INTEGER NOT NULL DEFAULT 0, locked_until INTEGER);
+CREATE INDEX access_keys_user ON access_keys (user_id);
+CREATE TABLE iam_tokens (
+  hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, project_id TEXT NOT NULL,
+  issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX iam_tokens_expires ON iam_tokens (expires_at);
+CREATE TABLE servers (
+  id TEXT PRIMARY KEY, project_id TEXT NOT NULL REFERENCES projects(id), name TEXT NOT NULL,
+  status TEXT NOT NULL, availability_zone TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  console_host TEXT NOT NULL, console_port INTEGER NOT NULL, console_auth TEXT NOT NULL,
+  console_password_sealed TEXT, console_revision INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX servers_project ON servers (project_id, created_at);
+CREATE TABLE console_tokens (
+  hash TEXT PRIMARY KEY, server_id TEXT NOT NULL, project_id TEXT NOT NULL, console_revision INTEGER NOT NULL,
+  issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, consumed_at INTEGER, consumed_by TEXT);
+CREATE INDEX console_tokens_server ON console_tokens (server_id);
+CREATE INDEX console_tokens_expires ON console_tokens (expires_at);
+CREATE TABLE audit_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL, node_id TEXT NOT NULL,
+  project_id TEXT, server_id TEXT, token_ref TEXT, session_id TEXT, detail TEXT NOT NULL);
+CREATE INDEX audit_events_server ON audit_events (server_id, id);
+`,
+  },
+];

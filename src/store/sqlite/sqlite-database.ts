@@ -1,0 +1,96 @@
+/**
+ * Opening the SQLite database: file mode 0600, WAL, busy timeout, versioned migrations, and the
+ * mapping of SQLite failures to domain errors.
+ */
+import Database from 'better-sqlite3';
+import { closeSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ConflictError, StoreUnavailableError } from '../../errors.js';
+import { ensureDataDir, restrictFile } from '../../secrets/master-key.js';
+import { SQLITE_MIGRATIONS, type Migration } from './migrations.js';
+
+export type Db = Database.Database;
+
+export interface OpenSqliteOptions {
+  /** Milliseconds a writer waits for another process's lock before failing. */
+  busyTimeoutMs?: number;
+  migrations?: readonly Migration[];
+}
+
+/** Opens (creating when missing) and migrates the database at `path` (or `:memory:`). */
+export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): Db {
+  if (path !== ':memory:') {
+    ensureDataDir(dirname(path));
+    // NOTE: create the file 0600 before SQLite does (it would use the umask); the WAL and shared
+    // memory files take the database file's mode.
+    closeSync(openSync(path, 'a', 0o600));
+    restrictFile(path);
+  }
+  let db: Db;
+  try {
+    db = new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 });
+  } catch (e) {
+    throw new StoreUnavailableError(`cannot open SQLite database ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, opts.migrations ?? SQLITE_MIGRATIONS);
+  } catch (e) {
+    db.close();
+    throw mapSqliteError(e);
+  }
+  if (path !== ':memory:') {
+    restrictFile(`${path}-wal`);
+    restrictFile(`${path}-shm`);
+  }
+  return db;
+}
+
+function migrate(db: Db, migrations: readonly Migration[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  // IMMEDIATE: two processes starting at once do not both apply a migration.
+  const apply = db.transaction((m: Migration) => {
+    const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+    if (done) return;
+    db.exec(m.sql);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+  });
+  const newest = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+  const known = migrations.reduce((a, m) => Math.max(a, m.version), 0);
+  if (newest > known) throw new StoreUnavailableError(`database schema version ${newest} is newer than this program knows (${known}); upgrade ecs-console`);
+  for (const m of migrations) apply.immediate(m);
+}
+
+const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL|NOMEM)/;
+
+/** SQLite errors as domain errors: constraint violations are conflicts, I/O and locking mean unavailable. */
+export function mapSqliteError(e: unknown): unknown {
+  if (e instanceof Database.SqliteError) {
+    if (e.code.startsWith('SQLITE_CONSTRAINT')) return new ConflictError('already exists or conflicts with existing data');
+    if (UNAVAILABLE.test(e.code)) return new StoreUnavailableError(`database unavailable (${e.code})`, { cause: e });
+  }
+  if (e instanceof TypeError && /database connection is not open/.test(e.message)) return new StoreUnavailableError('database is closed', { cause: e });
+  return e;
+}
+
+/** Runs `fn`, mapping SQLite errors. Async so every failure is a rejection. */
+export async function sqlite<T>(fn: () => T): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    throw mapSqliteError(e);
+  }
+}
+
+const statementCache = new WeakMap<Db, Map<string, Database.Statement>>();
+
+/** A prepared statement, compiled once per database and SQL text. */
+export function prep(db: Db, sql: string): Database.Statement {
+  let cache = statementCache.get(db);
+  if (!cache) statementCache.set(db, (cache = new Map()));
+  let st = cache.get(sql);
+  if (!st) cache.set(sql, (st = db.prepare(sql)));
+  return st;
+}

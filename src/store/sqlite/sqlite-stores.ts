@@ -1,0 +1,301 @@
+/** SQLite implementations of every store port (better-sqlite3: synchronous, wrapped as async). */
+import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
+import type { AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, User } from '../../identity/types.js';
+import type { Server, ServerFilter, ServerPatch, ServerStatus, ServerStore, BackendAuth } from '../../inventory/types.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
+import type { Stores } from '../stores.js';
+import { openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
+
+type Row = Record<string, unknown>;
+
+const str = (v: unknown): string => v as string;
+const num = (v: unknown): number => Number(v);
+const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export function rowToDomain(r: Row): Domain {
+  return { id: str(r['id']), name: str(r['name']), createdAt: num(r['created_at']) };
+}
+export function rowToProject(r: Row): Project {
+  return { id: str(r['id']), name: str(r['name']), domainId: str(r['domain_id']), createdAt: num(r['created_at']) };
+}
+export function rowToUser(r: Row): User {
+  return {
+    id: str(r['id']), domainId: str(r['domain_id']), name: str(r['name']), passwordHash: str(r['password_hash']),
+    actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
+  };
+}
+export function rowToAccessKey(r: Row): AccessKey {
+  return {
+    ak: str(r['ak']), userId: str(r['user_id']), projectId: str(r['project_id']), skSealed: str(r['sk_sealed']),
+    actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
+    failedAttempts: num(r['failed_attempts']), lockedUntil: optNum(r['locked_until']),
+  };
+}
+export function rowToIamToken(r: Row): IamTokenRecord {
+  return { hash: str(r['hash']), userId: str(r['user_id']), projectId: str(r['project_id']), issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']) };
+}
+export function rowToServer(r: Row): Server {
+  return {
+    id: str(r['id']), projectId: str(r['project_id']), name: str(r['name']), status: str(r['status']) as ServerStatus,
+    availabilityZone: str(r['availability_zone']), createdAt: num(r['created_at']), updatedAt: num(r['updated_at']),
+    console: {
+      host: str(r['console_host']), port: num(r['console_port']), auth: str(r['console_auth']) as BackendAuth,
+      passwordSealed: (r['console_password_sealed'] as string | null) ?? null,
+    },
+    consoleRevision: num(r['console_revision']),
+  };
+}
+export function rowToConsoleToken(r: Row): ConsoleTokenRecord {
+  return {
+    hash: str(r['hash']), serverId: str(r['server_id']), projectId: str(r['project_id']), consoleRevision: num(r['console_revision']),
+    issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']), consumedAt: optNum(r['consumed_at']),
+    consumedBy: (r['consumed_by'] as string | null) ?? null,
+  };
+}
+export function rowToAudit(r: Row): AuditEvent {
+  return {
+    id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as AuditEvent['kind'], nodeId: str(r['node_id']),
+    projectId: (r['project_id'] as string | null) ?? null, serverId: (r['server_id'] as string | null) ?? null,
+    tokenRef: (r['token_ref'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
+    detail: JSON.parse(str(r['detail'])) as AuditEvent['detail'],
+  };
+}
+
+export class SqliteIdentityStore implements IdentityStore {
+  constructor(private readonly db: Db) {}
+
+  insertDomain(d: Domain): Promise<void> {
+    return sqlite(() => void prep(this.db, 'INSERT INTO domains (id, name, created_at) VALUES (?, ?, ?)').run(d.id, d.name, d.createdAt));
+  }
+  getDomain(id: string): Promise<Domain | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM domains WHERE id = ?').get(id) as Row | undefined;
+      return r ? rowToDomain(r) : null;
+    });
+  }
+  getDomainByName(name: string): Promise<Domain | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM domains WHERE name = ?').get(name) as Row | undefined;
+      return r ? rowToDomain(r) : null;
+    });
+  }
+  insertProject(p: Project): Promise<void> {
+    return sqlite(() => void prep(this.db, 'INSERT INTO projects (id, name, domain_id, created_at) VALUES (?, ?, ?, ?)').run(p.id, p.name, p.domainId, p.createdAt));
+  }
+  getProject(id: string): Promise<Project | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM projects WHERE id = ?').get(id) as Row | undefined;
+      return r ? rowToProject(r) : null;
+    });
+  }
+  listProjects(): Promise<Project[]> {
+    return sqlite(() => (prep(this.db, 'SELECT * FROM projects ORDER BY created_at, id').all() as Row[]).map(rowToProject));
+  }
+  insertUser(u: User): Promise<void> {
+    return sqlite(() => void prep(this.db, 'INSERT INTO users (id, domain_id, name, password_hash, actions, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(u.id, u.domainId, u.name, u.passwordHash, JSON.stringify(u.actions), u.createdAt));
+  }
+  getUser(id: string): Promise<User | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM users WHERE id = ?').get(id) as Row | undefined;
+      return r ? rowToUser(r) : null;
+    });
+  }
+  getUserByName(domainId: string, name: string): Promise<User | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM users WHERE domain_id = ? AND name = ?').get(domainId, name) as Row | undefined;
+      return r ? rowToUser(r) : null;
+    });
+  }
+  insertAccessKey(k: AccessKey): Promise<void> {
+    return sqlite(() => void prep(this.db, 'INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at, failed_attempts, locked_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt, k.failedAttempts, k.lockedUntil));
+  }
+  getAccessKey(ak: string): Promise<AccessKey | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM access_keys WHERE ak = ?').get(ak) as Row | undefined;
+      return r ? rowToAccessKey(r) : null;
+    });
+  }
+  listAccessKeys(userId: string): Promise<AccessKey[]> {
+    return sqlite(() => (prep(this.db, 'SELECT * FROM access_keys WHERE user_id = ? ORDER BY created_at').all(userId) as Row[]).map(rowToAccessKey));
+  }
+  deleteAccessKey(ak: string): Promise<boolean> {
+    return sqlite(() => prep(this.db, 'DELETE FROM access_keys WHERE ak = ?').run(ak).changes > 0);
+  }
+  recordSignatureFailure(ak: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome> {
+    return sqlite(() => {
+      // One statement: concurrent failures from several processes are all counted.
+      const r = prep(this.db, 
+        `UPDATE access_keys SET
+           locked_until = CASE WHEN failed_attempts + 1 >= @threshold THEN @until ELSE locked_until END,
+           failed_attempts = CASE WHEN failed_attempts + 1 >= @threshold THEN 0 ELSE failed_attempts + 1 END
+         WHERE ak = @ak RETURNING locked_until`,
+      ).get({ ak, threshold, until: now + lockMs }) as Row | undefined;
+      const lockedUntil = r ? optNum(r['locked_until']) : null;
+      return { locked: lockedUntil !== null && lockedUntil > now, lockedUntil };
+    });
+  }
+  resetSignatureFailures(ak: string): Promise<void> {
+    return sqlite(() => void prep(this.db, 'UPDATE access_keys SET failed_attempts = 0 WHERE ak = ? AND failed_attempts <> 0').run(ak));
+  }
+  insertIamToken(t: IamTokenRecord): Promise<void> {
+    return sqlite(() => void prep(this.db, 'INSERT INTO iam_tokens (hash, user_id, project_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      .run(t.hash, t.userId, t.projectId, t.issuedAt, t.expiresAt));
+  }
+  getIamToken(hash: string): Promise<IamTokenRecord | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM iam_tokens WHERE hash = ?').get(hash) as Row | undefined;
+      return r ? rowToIamToken(r) : null;
+    });
+  }
+  deleteIamToken(hash: string): Promise<boolean> {
+    return sqlite(() => prep(this.db, 'DELETE FROM iam_tokens WHERE hash = ?').run(hash).changes > 0);
+  }
+  purgeIamTokens(now: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM iam_tokens WHERE expires_at <= ?').run(now).changes);
+  }
+}
+
+function serverWhere(f: ServerFilter): { sql: string; params: unknown[] } {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  if (f.projectId !== undefined) { conds.push('project_id = ?'); params.push(f.projectId); }
+  if (f.name !== undefined) { conds.push('name = ?'); params.push(f.name); }
+  if (f.status !== undefined) { conds.push('status = ?'); params.push(f.status); }
+  return { sql: conds.length ? ' WHERE ' + conds.join(' AND ') : '', params };
+}
+
+export class SqliteServerStore implements ServerStore {
+  constructor(private readonly db: Db) {}
+
+  insertServer(s: Server): Promise<void> {
+    return sqlite(() => void prep(this.db, 
+      `INSERT INTO servers (id, project_id, name, status, availability_zone, created_at, updated_at,
+         console_host, console_port, console_auth, console_password_sealed, console_revision)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(s.id, s.projectId, s.name, s.status, s.availabilityZone, s.createdAt, s.updatedAt,
+      s.console.host, s.console.port, s.console.auth, s.console.passwordSealed, s.consoleRevision));
+  }
+  getServer(id: string): Promise<Server | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM servers WHERE id = ?').get(id) as Row | undefined;
+      return r ? rowToServer(r) : null;
+    });
+  }
+  listServers(f: ServerFilter): Promise<Server[]> {
+    return sqlite(() => {
+      const w = serverWhere(f);
+      const rows = prep(this.db, `SELECT * FROM servers${w.sql} ORDER BY created_at, id LIMIT ? OFFSET ?`)
+        .all(...w.params, f.limit ?? -1, f.offset ?? 0) as Row[];
+      return rows.map(rowToServer);
+    });
+  }
+  countServers(f: ServerFilter): Promise<number> {
+    return sqlite(() => {
+      const w = serverWhere(f);
+      return num((prep(this.db, `SELECT COUNT(*) AS n FROM servers${w.sql}`).get(...w.params) as Row)['n']);
+    });
+  }
+  updateServer(id: string, patch: ServerPatch, now: number): Promise<{ before: Server; after: Server } | null> {
+    return sqlite(() => this.db.transaction(() => {
+      const r = prep(this.db, 'SELECT * FROM servers WHERE id = ?').get(id) as Row | undefined;
+      if (!r) return null;
+      const before = rowToServer(r);
+      const after: Server = {
+        ...before,
+        name: patch.name ?? before.name,
+        status: patch.status ?? before.status,
+        availabilityZone: patch.availabilityZone ?? before.availabilityZone,
+        console: patch.console ?? before.console,
+        consoleRevision: patch.console ? before.consoleRevision + 1 : before.consoleRevision,
+        updatedAt: now,
+      };
+      prep(this.db, 
+        `UPDATE servers SET name = ?, status = ?, availability_zone = ?, updated_at = ?, console_host = ?, console_port = ?,
+           console_auth = ?, console_password_sealed = ?, console_revision = ? WHERE id = ?`,
+      ).run(after.name, after.status, after.availabilityZone, now, after.console.host, after.console.port,
+        after.console.auth, after.console.passwordSealed, after.consoleRevision, id);
+      return { before, after };
+    }).immediate());
+  }
+  deleteServer(id: string): Promise<Server | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'DELETE FROM servers WHERE id = ? RETURNING *').get(id) as Row | undefined;
+      return r ? rowToServer(r) : null;
+    });
+  }
+}
+
+export class SqliteConsoleTokenStore implements ConsoleTokenStore {
+  constructor(private readonly db: Db) {}
+
+  insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
+    return sqlite(() => void prep(this.db, 
+      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy));
+  }
+  consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
+    return sqlite(() => {
+      // One conditional UPDATE: SQLite's write lock makes it exactly-once across processes.
+      const won = prep(this.db, 
+        `UPDATE console_tokens SET consumed_at = ?, consumed_by = ?
+         WHERE hash = ? AND consumed_at IS NULL AND expires_at > ? RETURNING *`,
+      ).get(now, nodeId, hash, now) as Row | undefined;
+      if (won) return { ok: true, token: rowToConsoleToken(won) } as const;
+      const r = prep(this.db, 'SELECT consumed_at FROM console_tokens WHERE hash = ?').get(hash) as Row | undefined;
+      const reason = !r ? 'unknown' : r['consumed_at'] !== null ? 'used' : 'expired';
+      return { ok: false, reason } as const;
+    });
+  }
+  getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM console_tokens WHERE hash = ?').get(hash) as Row | undefined;
+      return r ? rowToConsoleToken(r) : null;
+    });
+  }
+  revokeServerConsoleTokens(serverId: string): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM console_tokens WHERE server_id = ?').run(serverId).changes);
+  }
+  purgeConsoleTokens(before: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM console_tokens WHERE expires_at <= ?').run(before).changes);
+  }
+}
+
+export class SqliteAuditStore implements AuditStore {
+  constructor(private readonly db: Db) {}
+
+  appendAudit(e: AuditEvent): Promise<void> {
+    return sqlite(() => void prep(this.db, 
+      `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail)));
+  }
+  listAudit(f: AuditFilter): Promise<AuditEvent[]> {
+    return sqlite(() => {
+      const conds: string[] = ['id > ?'];
+      const params: unknown[] = [f.sinceId ?? 0];
+      if (f.serverId !== undefined) { conds.push('server_id = ?'); params.push(f.serverId); }
+      if (f.kind !== undefined) { conds.push('kind = ?'); params.push(f.kind); }
+      const rows = prep(this.db, `SELECT * FROM audit_events WHERE ${conds.join(' AND ')} ORDER BY id LIMIT ?`)
+        .all(...params, f.limit ?? 1000) as Row[];
+      return rows.map(rowToAudit);
+    });
+  }
+}
+
+/** Opens the SQLite database at `path` and returns every store port over it. */
+export function openSqliteStores(path: string): Stores {
+  const db = openSqliteDatabase(path);
+  return {
+    identity: new SqliteIdentityStore(db),
+    servers: new SqliteServerStore(db),
+    consoleTokens: new SqliteConsoleTokenStore(db),
+    audit: new SqliteAuditStore(db),
+    ping: () => sqlite(() => void prep(db, "SELECT 1").get()),
+    close: async () => {
+      if (db.open) db.close();
+    },
+  };
+}

@@ -1,0 +1,15 @@
+/** The bundle of store ports an adapter provides. Only app.ts / main.ts pick the adapter. */
+import type { AuditStore } from '../audit/types.js';
+import type { IdentityStore } from '../identity/types.js';
+import type { ServerStore } from '../inventory/types.js';
+import type { ConsoleTokenStore } from '../tokens/types.js';
+
+export interface Stores {
+  readonly identity: IdentityStore;
+  readonly servers: ServerStore;
+  readonly consoleTokens: ConsoleTokenStore;
+  readonly audit: AuditStore;
+  /** Cheap liveness check of the backing database (readiness probes). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

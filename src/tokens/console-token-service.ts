@@ -1,0 +1,53 @@
+/**
+ * Console tokens per the contract: UUID v4 from a CSPRNG (122 random bits), only the sha256 is
+ * stored, TTL-limited, consumed exactly once by the first WebSocket the proxy accepts.
+ */
+import type { Clock } from '../clock.js';
+import type { Server } from '../inventory/types.js';
+import { UUID_V4_RE, sha256Hex, uuid } from '../util/ids.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from './types.js';
+
+/** sha256 hex of a console token: the only form that is stored or compared. */
+export function consoleTokenHash(token: string): string {
+  return sha256Hex(token);
+}
+
+export class ConsoleTokenService {
+  constructor(
+    private readonly store: ConsoleTokenStore,
+    private readonly clock: Clock,
+    private readonly ttlMs: number,
+  ) {}
+
+  async issue(server: Server): Promise<{ token: string; record: ConsoleTokenRecord }> {
+    const token = uuid();
+    const now = this.clock.now();
+    const record: ConsoleTokenRecord = {
+      hash: consoleTokenHash(token), serverId: server.id, projectId: server.projectId, consoleRevision: server.consoleRevision,
+      issuedAt: now, expiresAt: now + this.ttlMs, consumedAt: null, consumedBy: null,
+    };
+    await this.store.insertConsoleToken(record);
+    return { token, record };
+  }
+
+  /** Consumes a token once. Malformed tokens are `unknown` without a store round trip. */
+  consume(token: string, nodeId: string): Promise<ConsumeResult> {
+    if (!UUID_V4_RE.test(token)) return Promise.resolve({ ok: false, reason: 'unknown' });
+    return this.store.consumeConsoleToken(consoleTokenHash(token), this.clock.now(), nodeId);
+  }
+
+  /** Looks a token up without consuming it (the console page's pre-check). */
+  async peek(token: string): Promise<{ state: 'valid' | 'unknown' | 'expired' | 'used'; record: ConsoleTokenRecord | null }> {
+    if (!UUID_V4_RE.test(token)) return { state: 'unknown', record: null };
+    const r = await this.store.getConsoleToken(consoleTokenHash(token));
+    if (!r) return { state: 'unknown', record: null };
+    if (r.consumedAt !== null) return { state: 'used', record: r };
+    if (r.expiresAt <= this.clock.now()) return { state: 'expired', record: r };
+    return { state: 'valid', record: r };
+  }
+
+  /** Deletes tokens expired for more than `graceMs` (kept a while so late users hear "expired"). */
+  purge(graceMs = 3600_000): Promise<number> {
+    return this.store.purgeConsoleTokens(this.clock.now() - graceMs);
+  }
+}

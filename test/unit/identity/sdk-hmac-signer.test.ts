@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, formatSdkDate, parseAuthorization,
+  parseSdkDate, sha256Hex, signRequest, signature, stringToSign, uriEncode,
+} from '../../../src/identity/sdk-hmac-signer.js';
+
+// The contract's vector, made by the official SDK's signer.
+const AK = 'TESTAK0123456789ABCD';
+const SK = 'testSecretKey0123456789abcdefghijklmnopqr';
+const PATH = '/v1/0605767a3300d5762fb7c0186d9e1779/cloudservers/b7a1c3e2-4f5d-4e6a-9b8c-1d2e3f4a5b6c/remote_console';
+const BODY = '{"remote_console":{"type":"novnc","protocol":"vnc"}}';
+const HEADERS: Record<string, string> = {
+  'content-type': 'application/json',
+  host: 'ecs.cn-north-4.myhuaweicloud.com',
+  'x-project-id': '0605767a3300d5762fb7c0186d9e1779',
+  'x-sdk-date': '20260101T000000Z',
+};
+
+test('contract signing vector', () => {
+  assert.equal(sha256Hex(BODY), 'a4c539292f8288397ce2b2152486fbb5a36064288cdba2542f497cf4cb0dfdab');
+  const signed = ['content-type', 'host', 'x-project-id', 'x-sdk-date'];
+  const canon = canonicalRequest({
+    method: 'POST',
+    canonicalUri: canonicalUri(PATH, false)!,
+    canonicalQuery: '',
+    canonicalHeaders: canonicalHeaders(signed, (n) => HEADERS[n]),
+    signedHeaders: signed,
+    payloadHash: sha256Hex(BODY),
+  });
+  assert.equal(signature(SK, stringToSign('20260101T000000Z', canon)), '0e27809b1445b7df3bba1262c45eeece78af64f296acdabed9e3299a7c4d2d28');
+});
+
+test('signRequest reproduces the vector', () => {
+  const h = signRequest(
+    { method: 'POST', url: new URL('https://ecs.cn-north-4.myhuaweicloud.com' + PATH), headers: { 'Content-Type': 'application/json', 'X-Project-Id': '0605767a3300d5762fb7c0186d9e1779', 'X-Sdk-Date': '20260101T000000Z' }, body: BODY },
+    AK, SK, 0,
+  );
+  assert.equal(h['authorization'], `SDK-HMAC-SHA256 Access=${AK}, SignedHeaders=content-type;host;x-project-id;x-sdk-date, Signature=0e27809b1445b7df3bba1262c45eeece78af64f296acdabed9e3299a7c4d2d28`);
+});
+
+test('canonical URI: both encodings, trailing slash', () => {
+  assert.equal(canonicalUri('/v1/a b', false), '/v1/a%20b/');
+  assert.equal(canonicalUri('/v1/%7Bproject_id%7D/x', false), '/v1/%257Bproject_id%257D/x/');
+  assert.equal(canonicalUri('/v1/%7Bproject_id%7D/x', true), '/v1/%7Bproject_id%7D/x/');
+  assert.equal(canonicalUri('/v1/%zz', true), null);
+  assert.equal(canonicalUri('/', false), '/');
+});
+
+test('uriEncode keeps unreserved, upper-cases escapes, encodes UTF-8', () => {
+  assert.equal(uriEncode('aZ09-._~'), 'aZ09-._~');
+  assert.equal(uriEncode('a/b+c=d'), 'a%2Fb%2Bc%3Dd');
+  assert.equal(uriEncode('é'), '%C3%A9');
+});
+
+test('canonical query sorts keys and values', () => {
+  assert.equal(canonicalQuery(''), '');
+  assert.equal(canonicalQuery('b=2&a=1&a=0&c'), 'a=0&a=1&b=2&c=');
+  assert.equal(canonicalQuery('x=%20y'), 'x=%20y');
+  assert.equal(canonicalQuery('x=%E0%A4%A'), null);
+});
+
+test('sdk date format and parse', () => {
+  assert.equal(formatSdkDate(Date.UTC(2026, 0, 2, 3, 4, 5)), '20260102T030405Z');
+  assert.equal(parseSdkDate('20260102T030405Z'), Date.UTC(2026, 0, 2, 3, 4, 5));
+  for (const bad of ['', '2026-01-02T03:04:05Z', '20261302T030405Z', '20260230T000000Z', '20260102T250405Z', '20260102T030405']) {
+    assert.equal(parseSdkDate(bad), null, bad);
+  }
+});
+
+test('parseAuthorization accepts the SDK form and rejects odd ones', () => {
+  const ok = parseAuthorization(`SDK-HMAC-SHA256 Access=${AK}, SignedHeaders=content-type;host, Signature=${'a'.repeat(64)}`);
+  assert.deepEqual(ok, { ak: AK, signedHeaders: ['content-type', 'host'], signature: 'a'.repeat(64) });
+  for (const bad of [
+    '', 'Bearer x', 'SDK-HMAC-SHA256', 'SDK-HMAC-SHA256 Access=', `SDK-HMAC-SHA256 Access=${AK}, SignedHeaders=host`,
+    `SDK-HMAC-SHA256 Access=${AK}, SignedHeaders=host, Signature=xyz`,
+    `SDK-HMAC-SHA256 Access=${AK}, SignedHeaders=Host, Signature=${'a'.repeat(64)}`,
+    `SDK-HMAC-SHA256 Access=${AK}, Access=${AK}, SignedHeaders=host, Signature=${'a'.repeat(64)}`,
+    `SDK-HMAC-SHA256 Access=${AK}, SignedHeaders=host, Signature=${'a'.repeat(64)}, Extra=1`,
+    'SDK-HMAC-SHA256 ' + 'x'.repeat(5000),
+  ]) {
+    assert.equal(parseAuthorization(bad), null, bad);
+  }
+});

@@ -3,7 +3,7 @@
 // Node 20's `--test` takes file paths, not globs, so the files are collected here.
 // Extra arguments are passed to node (e.g. `--test-name-pattern=...`) or, when they
 // end in .test.ts/.test.js, select files.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -22,7 +22,8 @@ function collect(dir) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...collect(p));
-    else if (name.endsWith('.test.js')) out.push(p);
+    // Only compiled tests whose source still exists (a deleted test leaves its .js in dist/).
+    else if (name.endsWith('.test.js') && existsSync(p.replace(/^dist[\\/]/, '').replace(/\.js$/, '.ts'))) out.push(p);
   }
   return out;
 }

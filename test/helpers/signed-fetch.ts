@@ -43,8 +43,9 @@ export interface SignOptions {
 
 /** Signs the request as the Node SDK does (all headers signed) and sends it. */
 export function signedHttp(method: string, url: string, body: string, o: SignOptions): Promise<Reply> {
-  const headers: Record<string, string> = { ...(body ? { 'content-type': 'application/json' } : {}), ...o.extraHeaders };
+  const headers: Record<string, string> = body ? { 'content-type': 'application/json' } : {};
   if (o.projectId) headers['x-project-id'] = o.projectId;
+  for (const [k, v] of Object.entries(o.extraHeaders ?? {})) headers[k.toLowerCase()] = v;
   const signed = signRequest({ method, url: new URL(url), headers, body }, o.ak, o.sk, o.at ?? Date.now());
   return http(method, url, signed, body);
 }

@@ -1,0 +1,176 @@
+/**
+ * The store contract: every adapter (SQLite, PostgreSQL) must pass this same suite.
+ * `open()` returns fresh, empty stores; several opens of the same database (for cross-process
+ * races) come from `openSecond()` when the adapter supports it.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { Stores } from '../../src/store/stores.js';
+import type { Server } from '../../src/inventory/types.js';
+import { ConflictError } from '../../src/errors.js';
+
+export interface ContractTarget {
+  name: string;
+  /** Fresh empty stores. */
+  open(): Promise<Stores>;
+  /** A second handle on the same database as the last open() (another "process"). */
+  openSecond?(): Promise<Stores>;
+  /** Cleanup after the suite. */
+  teardown?(): Promise<void>;
+}
+
+const hex = (n: number): string => n.toString(16).padStart(32, '0');
+
+async function seedProject(s: Stores, n = 1): Promise<{ domainId: string; projectId: string; userId: string }> {
+  const domainId = hex(1000 + n);
+  const projectId = hex(2000 + n);
+  const userId = hex(3000 + n);
+  await s.identity.insertDomain({ id: domainId, name: `dom${n}`, createdAt: 1 });
+  await s.identity.insertProject({ id: projectId, name: `proj${n}`, domainId, createdAt: 2 });
+  await s.identity.insertUser({ id: userId, domainId, name: 'u', passwordHash: 'scrypt$x', actions: ['*'], createdAt: 3 });
+  return { domainId, projectId, userId };
+}
+
+function server(projectId: string, over: Partial<Server> = {}): Server {
+  return {
+    id: randomUUID(), projectId, name: 'web', status: 'ACTIVE', availabilityZone: 'az1', createdAt: 10, updatedAt: 10,
+    console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:a:b:c' }, consoleRevision: 1, ...over,
+  };
+}
+
+export function runStoreContract(t: ContractTarget): void {
+  describe(`store contract: ${t.name}`, () => {
+    let s: Stores;
+    before(async () => {
+      s = await t.open();
+    });
+    after(async () => {
+      await s.close();
+      await t.teardown?.();
+    });
+
+    test('domains, projects, users round-trip; names unique', async () => {
+      const { domainId, projectId, userId } = await seedProject(s, 1);
+      assert.deepEqual(await s.identity.getDomain(domainId), { id: domainId, name: 'dom1', createdAt: 1 });
+      assert.deepEqual(await s.identity.getDomainByName('dom1'), { id: domainId, name: 'dom1', createdAt: 1 });
+      assert.deepEqual(await s.identity.getProject(projectId), { id: projectId, name: 'proj1', domainId, createdAt: 2 });
+      assert.equal((await s.identity.getUserByName(domainId, 'u'))?.id, userId);
+      assert.deepEqual((await s.identity.getUser(userId))?.actions, ['*']);
+      assert.equal(await s.identity.getDomain(hex(9)), null);
+      assert.equal(await s.identity.getProject(hex(9)), null);
+      await assert.rejects(s.identity.insertDomain({ id: hex(99), name: 'dom1', createdAt: 1 }), ConflictError);
+      await assert.rejects(s.identity.insertProject({ id: hex(98), name: 'proj1', domainId, createdAt: 1 }), ConflictError);
+      assert.ok((await s.identity.listProjects()).some((p) => p.id === projectId));
+    });
+
+    test('access keys: round-trip, failure counting locks at the threshold, reset', async () => {
+      const { projectId, userId } = await seedProject(s, 2);
+      const ak = 'AK' + 'X'.repeat(18);
+      await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:x', actions: ['ecs:*'], createdAt: 5, failedAttempts: 0, lockedUntil: null });
+      const k = await s.identity.getAccessKey(ak);
+      assert.equal(k?.projectId, projectId);
+      assert.deepEqual(k?.actions, ['ecs:*']);
+      assert.equal(k?.lockedUntil, null);
+      for (let i = 1; i <= 4; i++) assert.equal((await s.identity.recordSignatureFailure(ak, 1000, 5, 300_000)).locked, false);
+      assert.equal((await s.identity.getAccessKey(ak))?.failedAttempts, 4);
+      const fifth = await s.identity.recordSignatureFailure(ak, 1000, 5, 300_000);
+      assert.deepEqual(fifth, { locked: true, lockedUntil: 301_000 });
+      assert.equal((await s.identity.getAccessKey(ak))?.failedAttempts, 0);
+      await s.identity.recordSignatureFailure(ak, 2000, 5, 300_000);
+      await s.identity.resetSignatureFailures(ak);
+      assert.equal((await s.identity.getAccessKey(ak))?.failedAttempts, 0);
+      assert.equal((await s.identity.listAccessKeys(userId)).length, 1);
+      assert.equal(await s.identity.deleteAccessKey(ak), true);
+      assert.equal(await s.identity.getAccessKey(ak), null);
+      assert.equal((await s.identity.recordSignatureFailure(ak, 1, 5, 1)).locked, false);
+    });
+
+    test('IAM tokens: insert, get, delete, purge by expiry', async () => {
+      const { projectId, userId } = await seedProject(s, 3);
+      await s.identity.insertIamToken({ hash: 'a'.repeat(64), userId, projectId, issuedAt: 1, expiresAt: 100 });
+      await s.identity.insertIamToken({ hash: 'b'.repeat(64), userId, projectId, issuedAt: 1, expiresAt: 200 });
+      assert.equal((await s.identity.getIamToken('a'.repeat(64)))?.expiresAt, 100);
+      assert.equal(await s.identity.purgeIamTokens(150), 1);
+      assert.equal(await s.identity.getIamToken('a'.repeat(64)), null);
+      assert.equal(await s.identity.deleteIamToken('b'.repeat(64)), true);
+      assert.equal(await s.identity.deleteIamToken('b'.repeat(64)), false);
+    });
+
+    test('servers: insert, filter, count, update bumps revision on console change, delete', async () => {
+      const { projectId } = await seedProject(s, 4);
+      const a = server(projectId, { name: 'a', createdAt: 1 });
+      const b = server(projectId, { name: 'b', status: 'SHUTOFF', createdAt: 2 });
+      await s.servers.insertServer(a);
+      await s.servers.insertServer(b);
+      assert.deepEqual(await s.servers.getServer(a.id), a);
+      assert.equal(await s.servers.countServers({ projectId }), 2);
+      assert.deepEqual((await s.servers.listServers({ projectId })).map((x) => x.name), ['a', 'b']);
+      assert.deepEqual((await s.servers.listServers({ projectId, limit: 1, offset: 1 })).map((x) => x.name), ['b']);
+      assert.deepEqual((await s.servers.listServers({ projectId, status: 'SHUTOFF' })).map((x) => x.name), ['b']);
+      assert.deepEqual((await s.servers.listServers({ projectId, name: 'a' })).map((x) => x.id), [a.id]);
+      await assert.rejects(s.servers.insertServer(a), ConflictError);
+      const st = await s.servers.updateServer(a.id, { status: 'SHUTOFF' }, 50);
+      assert.equal(st?.before.status, 'ACTIVE');
+      assert.equal(st?.after.status, 'SHUTOFF');
+      assert.equal(st?.after.consoleRevision, 1);
+      assert.equal(st?.after.updatedAt, 50);
+      const c = await s.servers.updateServer(a.id, { console: { host: 'h2', port: 5901, auth: 'none', passwordSealed: null } }, 60);
+      assert.equal(c?.after.consoleRevision, 2);
+      assert.deepEqual((await s.servers.getServer(a.id))?.console, { host: 'h2', port: 5901, auth: 'none', passwordSealed: null });
+      assert.equal(await s.servers.updateServer(randomUUID(), { status: 'ACTIVE' }, 1), null);
+      assert.equal((await s.servers.deleteServer(a.id))?.id, a.id);
+      assert.equal(await s.servers.deleteServer(a.id), null);
+      assert.equal(await s.servers.getServer(a.id), null);
+    });
+
+    test('console tokens: consume once; used, expired and unknown told apart; revoke; purge', async () => {
+      const { projectId } = await seedProject(s, 5);
+      const srv = randomUUID();
+      const rec = { hash: 'c'.repeat(64), serverId: srv, projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 1000, consumedAt: null, consumedBy: null };
+      await s.consoleTokens.insertConsoleToken(rec);
+      await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'd'.repeat(64) });
+      await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'e'.repeat(64), serverId: randomUUID() });
+      assert.deepEqual(await s.consoleTokens.consumeConsoleToken('c'.repeat(64), 1000, 'n1'), { ok: false, reason: 'expired' });
+      const won = await s.consoleTokens.consumeConsoleToken('c'.repeat(64), 500, 'n1');
+      assert.equal(won.ok, true);
+      assert.equal(won.ok && won.token.consumedBy, 'n1');
+      assert.equal(won.ok && won.token.consumedAt, 500);
+      assert.deepEqual(await s.consoleTokens.consumeConsoleToken('c'.repeat(64), 501, 'n2'), { ok: false, reason: 'used' });
+      assert.deepEqual(await s.consoleTokens.consumeConsoleToken('f'.repeat(64), 1, 'n1'), { ok: false, reason: 'unknown' });
+      assert.equal((await s.consoleTokens.getConsoleToken('c'.repeat(64)))?.consumedAt, 500);
+      assert.equal(await s.consoleTokens.revokeServerConsoleTokens(srv), 2);
+      assert.deepEqual(await s.consoleTokens.consumeConsoleToken('d'.repeat(64), 1, 'n1'), { ok: false, reason: 'unknown' });
+      assert.equal(await s.consoleTokens.purgeConsoleTokens(999), 0);
+      assert.equal(await s.consoleTokens.purgeConsoleTokens(1000), 1);
+    });
+
+    test('console tokens: 50 concurrent consumes, exactly one wins', async () => {
+      const { projectId } = await seedProject(s, 6);
+      const hash = '7'.repeat(64);
+      await s.consoleTokens.insertConsoleToken({ hash, serverId: randomUUID(), projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null });
+      const second = t.openSecond ? await t.openSecond() : null;
+      const handles = second ? [s, second] : [s];
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => handles[i % handles.length]!.consoleTokens.consumeConsoleToken(hash, 1, `n${i}`)));
+      await second?.close();
+      assert.equal(results.filter((r) => r.ok).length, 1);
+      assert.equal(results.filter((r) => !r.ok && r.reason === 'used').length, 49);
+    });
+
+    test('audit: append and list by server, kind, since', async () => {
+      const srv = randomUUID();
+      for (const kind of ['issued', 'connected', 'closed'] as const) {
+        await s.audit.appendAudit({ at: 1, kind, nodeId: 'n', projectId: null, serverId: srv, tokenRef: 'abcd1234', sessionId: null, detail: { bytes: 3, ok: true, why: null } });
+      }
+      const all = await s.audit.listAudit({ serverId: srv });
+      assert.deepEqual(all.map((e) => e.kind), ['issued', 'connected', 'closed']);
+      assert.deepEqual(all[2]?.detail, { bytes: 3, ok: true, why: null });
+      assert.deepEqual((await s.audit.listAudit({ serverId: srv, kind: 'connected' })).length, 1);
+      assert.deepEqual((await s.audit.listAudit({ serverId: srv, sinceId: all[0]!.id! })).length, 2);
+    });
+
+    test('ping answers while open', async () => {
+      await s.ping();
+    });
+  });
+}

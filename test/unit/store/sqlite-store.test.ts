@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openSqliteStores } from '../../../src/store/sqlite/sqlite-stores.js';
+import { openSqliteDatabase } from '../../../src/store/sqlite/sqlite-database.js';
+import { StoreUnavailableError } from '../../../src/errors.js';
+import { runStoreContract } from '../../contract/store-contract.js';
+import { tempDir } from '../../helpers/stack.js';
+
+let dir = '';
+let path = '';
+runStoreContract({
+  name: 'sqlite',
+  async open() {
+    dir = tempDir();
+    path = join(dir, 'db', 'store.db');
+    return openSqliteStores(path);
+  },
+  async openSecond() {
+    return openSqliteStores(path);
+  },
+  async teardown() {
+    rmSync(dir, { recursive: true, force: true });
+  },
+});
+
+test('sqlite: database and WAL files are 0600, journal is WAL, migrations recorded', async () => {
+  const d = tempDir();
+  const p = join(d, 'x.db');
+  const s = openSqliteStores(p);
+  await s.identity.insertDomain({ id: '0'.repeat(32), name: 'd', createdAt: 1 });
+  for (const f of [p, `${p}-wal`]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
+  await s.close();
+  const db = new Database(p, { readonly: true });
+  assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+  db.close();
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('sqlite: reopening applies no migration twice; a newer schema is refused', () => {
+  const d = tempDir();
+  const p = join(d, 'x.db');
+  openSqliteDatabase(p).close();
+  openSqliteDatabase(p).close();
+  const db = new Database(p);
+  db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('future');
+  db.close();
+  assert.throws(() => openSqliteDatabase(p), (e: unknown) => e instanceof StoreUnavailableError && /newer than this program/.test((e as Error).message));
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('sqlite: a closed store answers StoreUnavailableError, not a crash', async () => {
+  const d = tempDir();
+  const s = openSqliteStores(join(d, 'x.db'));
+  await s.close();
+  await assert.rejects(s.ping(), StoreUnavailableError);
+  await assert.rejects(s.servers.getServer('x'), StoreUnavailableError);
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('sqlite: not a database file gives StoreUnavailableError', () => {
+  const d = tempDir();
+  const p = join(d, 'junk.db');
+  writeFileSync(p, 'this is not sqlite'.repeat(100));
+  assert.throws(() => openSqliteStores(p), StoreUnavailableError);
+  assert.match(readFileSync(p, 'utf8'), /this is not sqlite/);
+  rmSync(d, { recursive: true, force: true });
+});

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolError } from '../../../src/errors.js';
+import { ByteReader, ConnectionClosedError } from '../../../src/rfb/byte-reader.js';
+import { chunkings, tick } from '../../helpers/rfb-split.js';
+
+test('reads exact lengths and integers at every split point and byte by byte', async () => {
+  const input = Buffer.from('0102' + 'a1b2' + 'deadbeef' + 'fffffffe' + '6869' + '7a7a', 'hex');
+  for (const { label, chunks } of chunkings(input)) {
+    const r = new ByteReader();
+    const values = (async () => [
+      await r.readU8(),
+      await r.readU8(),
+      await r.readU16(),
+      await r.readU32(),
+      await r.readS32(),
+      (await r.readExactly(2)).toString(),
+    ])();
+    for (const c of chunks) {
+      r.push(c);
+      await tick();
+    }
+    assert.deepEqual(await values, [1, 2, 0xa1b2, 0xdeadbeef, -2, 'hi'], label);
+    assert.equal(r.takeRemainder().toString(), 'zz', label);
+    assert.equal(r.bufferedLength, 0);
+  }
+});
+
+test('a read inside one chunk is a view, not a copy', async () => {
+  const r = new ByteReader();
+  const chunk = Buffer.from('abcdef');
+  r.push(chunk);
+  const got = await r.readExactly(3);
+  assert.equal(got.buffer, chunk.buffer);
+});
+
+test('a read over the cap is refused before anything is allocated or awaited', async () => {
+  const r = new ByteReader({ maxReadLength: 1000 });
+  await assert.rejects(r.readExactly(1001), (e: unknown) => e instanceof ProtocolError && /exceeds the limit of 1000/.test(e.message));
+  await assert.rejects(new ByteReader().readExactly(0xffffffff), /exceeds the limit of 1048576/);
+});
+
+test('end() rejects a waiting read; end(err) passes the error', async () => {
+  const r = new ByteReader();
+  const p = r.readExactly(4);
+  r.push(Buffer.from('ab'));
+  r.end();
+  await assert.rejects(p, (e: unknown) => e instanceof ConnectionClosedError && e.wanted === 4 && e.had === 2);
+  await assert.rejects(r.readU8().then(() => r.readU8()).then(() => r.readU8()), ConnectionClosedError);
+  const r2 = new ByteReader();
+  const boom = new Error('ECONNRESET');
+  const p2 = r2.readU32();
+  r2.end(boom);
+  await assert.rejects(p2, (e) => e === boom);
+});
+
+test('an aborted signal rejects the read with its reason and the reader stays usable', async () => {
+  const r = new ByteReader();
+  const ac = new AbortController();
+  const p = r.readExactly(2, { signal: ac.signal });
+  ac.abort(new Error('too slow'));
+  await assert.rejects(p, /too slow/);
+  await assert.rejects(r.readU8({ signal: ac.signal }), /too slow/);
+  r.push(Buffer.from('x'));
+  assert.equal(await r.readU8(), 0x78);
+  const late = new AbortController();
+  const timer = setTimeout(() => late.abort(new Error('timed out')), 5);
+  await assert.rejects(r.readExactly(1, { signal: late.signal }), /timed out/);
+  clearTimeout(timer);
+});
+
+test('only one read may wait at a time', async () => {
+  const r = new ByteReader();
+  const first = r.readU8();
+  await assert.rejects(r.readU8(), /already pending/);
+  r.push(Buffer.from([7]));
+  assert.equal(await first, 7);
+});

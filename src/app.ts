@@ -12,6 +12,8 @@ import { ConfigError } from './errors.js';
 import { IdentityService } from './identity/identity-service.js';
 import { InventoryService } from './inventory/inventory-service.js';
 import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { ConsoleProxy, STALE_MS, defaultAllowedOrigins, type StaticHandler } from './proxy/proxy-server.js';
 import { loadMasterKey } from './secrets/master-key.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
@@ -26,6 +28,8 @@ export interface AppOverrides {
   clock?: Clock;
   logger?: Logger;
   stores?: Stores;
+  /** Serves the console page's files (the proxy mounts it). */
+  staticHandler?: StaticHandler;
 }
 
 export interface Services {
@@ -60,7 +64,7 @@ export function createServices(config: Config, overrides: AppOverrides = {}): Se
     lockThreshold: config.akLockThreshold,
     lockMs: config.akLockSeconds * 1000,
   });
-  const inventory = new InventoryService(stores.servers, stores.consoleTokens, box, clock);
+  const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock);
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
   const auditor = new Auditor(stores.audit, clock, config.nodeId, log);
   return { config, clock, log, stores, box, identity, inventory, consoleTokens, auditor, close: () => stores.close() };
@@ -73,6 +77,9 @@ export interface StartedAddresses {
 
 export interface App {
   readonly services: Services;
+  readonly metrics: Metrics;
+  /** The console proxy, once started (roles serve and proxy). */
+  readonly proxy: ConsoleProxy | null;
   /** Listens on the configured addresses; returns the actual ones (port 0 resolved). */
   start(): Promise<StartedAddresses>;
   /** Stops listening, drains, closes the store. Idempotent. */
@@ -88,7 +95,9 @@ function addressOf(server: { address(): AddressInfo | string | null }): ListenAd
 export function createApp(config: Config, role: Role = 'serve', overrides: AppOverrides = {}): App {
   const services = createServices(config, overrides);
   const { log, clock } = services;
+  const metrics = new Metrics();
   let api: FastifyInstance | null = null;
+  let proxy: ConsoleProxy | null = null;
   let proxyAddress: ListenAddress = config.proxyListen;
   let purgeTimer: NodeJS.Timeout | null = null;
   let stopped: Promise<void> | null = null;
@@ -100,8 +109,13 @@ export function createApp(config: Config, role: Role = 'serve', overrides: AppOv
 
   const purge = async (): Promise<void> => {
     try {
-      const [c, i] = await Promise.all([services.consoleTokens.purge(), services.identity.purgeIamTokens()]);
-      if (c + i > 0) log.debug({ consoleTokens: c, iamTokens: i }, 'purged expired tokens');
+      const now = clock.now();
+      // Deletes are idempotent: several nodes purging at once do no harm.
+      const [c, i, ch, st] = await Promise.all([
+        services.consoleTokens.purge(), services.identity.purgeIamTokens(),
+        services.stores.changes.purgeChanges(now - 3600_000), services.stores.sessions.purgeStaleSessions(now - STALE_MS),
+      ]);
+      if (c + i + ch + st > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st }, 'purged expired rows');
     } catch (e) {
       log.warn({ err: e }, 'token purge failed; will retry');
     }
@@ -109,18 +123,35 @@ export function createApp(config: Config, role: Role = 'serve', overrides: AppOv
 
   return {
     services,
+    metrics,
+    get proxy() {
+      return proxy;
+    },
     async start() {
       const out: StartedAddresses = {};
+      if (role === 'serve' || role === 'proxy') {
+        proxy = new ConsoleProxy({
+          config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory,
+          auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
+          ready: () => services.stores.ping(), ...(overrides.staticHandler ? { staticHandler: overrides.staticHandler } : {}),
+        });
+        proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
+        // Same-process changes close sessions at once; other nodes' arrive through the change feed.
+        const p = proxy;
+        services.inventory.onChange((c) => void p.applyChange({ kind: c.reason, serverId: c.serverId, sessionId: null }));
+        out.proxy = proxyAddress;
+        log.info({ address: proxyAddress, origins: [...proxy.origins] }, 'console proxy listening');
+      }
       if (role === 'serve' || role === 'api') {
         api = buildApi({
-          config, clock, log, identity: services.identity, inventory: services.inventory, remoteConsole,
+          config, clock, log, identity: services.identity, inventory: services.inventory, remoteConsole, metrics,
+          observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: () => services.stores.ping(),
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);
         log.info({ address: out.api }, 'API listening');
       }
-      out.proxy = proxyAddress;
       purgeTimer = setInterval(() => void purge(), config.tokenPurgeIntervalSeconds * 1000);
       purgeTimer.unref();
       return out;
@@ -128,7 +159,7 @@ export function createApp(config: Config, role: Role = 'serve', overrides: AppOv
     stop() {
       stopped ??= (async () => {
         if (purgeTimer) clearInterval(purgeTimer);
-        if (api) await api.close();
+        await Promise.all([api?.close(), proxy?.stop(config.proxyDrainSeconds * 1000)]);
         await services.close();
       })();
       return stopped;

@@ -6,6 +6,7 @@ import { configDoc } from './config/config.js';
 import { keyCommand, projectCommand, serverCommand, userCommand } from './cli/admin-commands.js';
 import { reportError } from './cli/cli-support.js';
 import { serveCommand } from './cli/serve-command.js';
+import { sessionsCommand } from './cli/sessions-command.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -16,10 +17,12 @@ const program = new Command('ecs-console')
 
 program.addCommand(serveCommand('serve', 'run the API and the console proxy in one process'));
 program.addCommand(serveCommand('api', 'run the API only (fleets: several API nodes share PostgreSQL)'));
+program.addCommand(serveCommand('proxy', 'run the console proxy only (fleets: several proxy nodes share PostgreSQL)'));
 program.addCommand(projectCommand());
 program.addCommand(userCommand());
 program.addCommand(keyCommand());
 program.addCommand(serverCommand());
+program.addCommand(sessionsCommand());
 program.command('config-doc').description('print the table of configuration options (docs/config.md)').action(() => {
   process.stdout.write(configDoc() + '\n');
 });

@@ -3,6 +3,7 @@
  * HTTP only: domain logic lives in the services; errors are mapped once through error-map.ts.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
@@ -10,6 +11,7 @@ import { ConsoleError, RateLimitedError, isConsoleError } from '../errors.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { pathOnly, type Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
 import { RateLimiter } from '../util/rate-limiter.js';
 import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
@@ -30,6 +32,8 @@ export interface ApiDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly observe?: RequestObserver;
+  /** Served at /metrics when given. */
+  readonly metrics?: Metrics;
   /** Readiness check (store reachable). */
   readonly ready: () => Promise<void>;
 }
@@ -41,14 +45,18 @@ export function sendHuaweiError(reply: FastifyReply, err: HuaweiError, headers: 
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, log } = deps;
+  const tls = config.apiTlsCert && config.apiTlsKey
+    ? { https: { cert: readFileSync(config.apiTlsCert), key: readFileSync(config.apiTlsKey), minVersion: 'TLSv1.2' as const } }
+    : {};
   const app = Fastify({
+    ...tls,
     loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
     // Our own access log (onResponse) replaces fastify's: it redacts query strings.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomBytes(16).toString('hex'),
     requestIdHeader: false,
     bodyLimit: config.apiBodyLimitBytes,
-    trustProxy: config.apiTrustProxy,
+    trustProxy: config.trustProxy,
     requestTimeout: config.apiRequestTimeoutSeconds * 1000,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
@@ -78,6 +86,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('X-Request-Id', req.id);
+    if (config.apiTlsCert) void reply.header('Strict-Transport-Security', 'max-age=31536000');
     const d = perAddress.hit(req.ip);
     if (!d.allowed) throw new RateLimitedError(`The throttling threshold has been reached: per address ${config.apiRateLimitPerAddress}/min`, d.retryAfterSeconds);
   });
@@ -133,6 +142,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   registerEcsRoutes(app, { ...deps, authenticate });
   registerIamRoutes(app, deps);
 
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  }
   app.get('/healthz', async (req, reply) => reply.type('application/json').send({ status: 'ok' }));
   app.get('/readyz', async (req, reply) => {
     try {

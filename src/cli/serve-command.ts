@@ -25,6 +25,7 @@ export function serveCommand(role: Role, description: string): Command {
     process.on('SIGINT', () => stop('SIGINT'));
     const addrs = await app.start();
     if (addrs.api) process.stderr.write(`ecs-console ${role}: API on http://${addrs.api.host}:${addrs.api.port}\n`);
+    if (addrs.proxy && app.proxy) process.stderr.write(`ecs-console ${role}: console proxy on ${config.proxyTlsCert ? 'https' : 'http'}://${addrs.proxy.host}:${addrs.proxy.port}\n`);
   });
   return cmd;
 }

@@ -18,13 +18,15 @@ export interface Config {
   readonly masterKey: string | null;
   readonly nodeId: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly trustProxy: boolean;
   readonly apiListen: ListenAddress;
   readonly apiBodyLimitBytes: number;
   readonly apiRateLimitPerCredential: number;
   readonly apiRateLimitPerAddress: number;
-  readonly apiTrustProxy: boolean;
   readonly apiRequestTimeoutSeconds: number;
   readonly apiHeadersTimeoutSeconds: number;
+  readonly apiTlsCert: string | null;
+  readonly apiTlsKey: string | null;
   readonly signatureMaxSkewSeconds: number;
   readonly akLockThreshold: number;
   readonly akLockSeconds: number;
@@ -35,6 +37,22 @@ export interface Config {
   readonly consoleUrlTLength: string;
   readonly tokenPurgeIntervalSeconds: number;
   readonly proxyListen: ListenAddress;
+  readonly proxyTlsCert: string | null;
+  readonly proxyTlsKey: string | null;
+  readonly proxyAllowedOrigins: readonly string[] | null;
+  readonly proxyAllowMissingOrigin: boolean;
+  readonly proxyHandshakeTimeoutSeconds: number;
+  readonly proxyBackendConnectTimeoutSeconds: number;
+  readonly proxyIdleTimeoutSeconds: number;
+  readonly proxyMaxSessionSeconds: number;
+  readonly proxyPingIntervalSeconds: number;
+  readonly proxyMaxMessageBytes: number;
+  readonly proxyMaxSessions: number;
+  readonly proxyMaxSessionsPerProject: number;
+  readonly proxyMaxSessionsPerServer: number;
+  readonly proxyFailedTokenLimitPerMinute: number;
+  readonly proxyDrainSeconds: number;
+  readonly changePollIntervalMs: number;
 }
 
 export interface ConfigSources {
@@ -117,6 +135,20 @@ function parseBaseUrl(key: string, raw: unknown, source: string): string {
   return u.toString().replace(/\/+$/, '');
 }
 
+/** An origin as browsers send it: `scheme://host[:port]`, lower-case, default port dropped. */
+export function parseOrigin(key: string, raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(key, `not an origin: ${JSON.stringify(raw)}`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname.length > 1 || u.search || u.hash) {
+    throw new ConfigError(key, `an origin is scheme://host[:port] with nothing after it, got ${JSON.stringify(raw)}`);
+  }
+  return u.origin;
+}
+
 function readFile(path: string): Record<string, unknown> {
   let text: string;
   try {
@@ -162,6 +194,16 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const store = (out['store'] as string | null) ?? `sqlite:${join(dataDir, 'ecs-console.db')}`;
   out['store'] = normaliseStore(store, cwd);
   out['nodeId'] ??= `${hostname()}-${process.pid}`;
+  for (const side of ['api', 'proxy']) {
+    const cert = out[`${side}TlsCert`];
+    const key = out[`${side}TlsKey`];
+    if ((cert === null) !== (key === null)) throw new ConfigError(`${side}TlsKey`, `${side}TlsCert and ${side}TlsKey go together`);
+    if (cert !== null) out[`${side}TlsCert`] = resolve(cwd, cert as string);
+    if (key !== null) out[`${side}TlsKey`] = resolve(cwd, key as string);
+  }
+  if (out['proxyAllowedOrigins'] !== null) {
+    out['proxyAllowedOrigins'] = Object.freeze((out['proxyAllowedOrigins'] as string[]).map((o) => parseOrigin('proxyAllowedOrigins', o)));
+  }
   return Object.freeze(out) as unknown as Config;
 }
 

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { Clock } from '../clock.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import type { ChangeFeedStore } from '../sessions/types.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
 import { UUID_RE, uuid } from '../util/ids.js';
 import { SERVER_STATUSES, type BackendAuth, type ConsoleTarget, type Server, type ServerFilter, type ServerStatus, type ServerStore } from './types.js';
@@ -21,7 +22,7 @@ export interface ServerChange {
   readonly status: ServerStatus | null;
 }
 
-/** Receives changes that end console access (the proxy closes sessions; fleets publish them). */
+/** Receives changes that end console access, in this process (every node learns them from the change feed). */
 export type ServerChangeSink = (change: ServerChange) => Promise<void> | void;
 
 export interface ConsoleTargetInput {
@@ -55,6 +56,7 @@ export class InventoryService {
   constructor(
     private readonly servers: ServerStore,
     private readonly tokens: ConsoleTokenStore,
+    private readonly changes: ChangeFeedStore,
     private readonly box: SecretBox,
     private readonly clock: Clock,
   ) {}
@@ -152,6 +154,8 @@ export class InventoryService {
 
   private async ended(s: Server, reason: ServerChangeReason): Promise<void> {
     await this.tokens.revokeServerConsoleTokens(s.id);
+    // Every proxy node follows the feed and closes this server's live sessions.
+    await this.changes.appendChange({ at: this.clock.now(), kind: reason, serverId: s.id, sessionId: null });
     const change: ServerChange = { serverId: s.id, projectId: s.projectId, reason, status: reason === 'server-deleted' ? null : s.status };
     for (const sink of this.sinks) await sink(change);
   }

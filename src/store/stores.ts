@@ -2,6 +2,7 @@
 import type { AuditStore } from '../audit/types.js';
 import type { IdentityStore } from '../identity/types.js';
 import type { ServerStore } from '../inventory/types.js';
+import type { ChangeFeedStore, SessionStore } from '../sessions/types.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
 
 export interface Stores {
@@ -9,6 +10,8 @@ export interface Stores {
   readonly servers: ServerStore;
   readonly consoleTokens: ConsoleTokenStore;
   readonly audit: AuditStore;
+  readonly sessions: SessionStore;
+  readonly changes: ChangeFeedStore;
   /** Cheap liveness check of the backing database (readiness probes). */
   ping(): Promise<void>;
   close(): Promise<void>;

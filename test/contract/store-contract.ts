@@ -169,6 +169,40 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual((await s.audit.listAudit({ serverId: srv, sinceId: all[0]!.id! })).length, 2);
     });
 
+    test('sessions: insert, heartbeat, list fresh only, get, delete, purge stale', async () => {
+      const rec = (id: string, nodeId: string, serverId: string, at: number) => ({ id, nodeId, serverId, projectId: hex(1), tokenRef: 'abcd1234', clientAddress: '127.0.0.1', startedAt: at, heartbeatAt: at });
+      const srv = randomUUID();
+      await s.sessions.insertSession(rec('s1', 'nodeA', srv, 100));
+      await s.sessions.insertSession(rec('s2', 'nodeB', srv, 100));
+      await s.sessions.insertSession(rec('s3', 'nodeA', randomUUID(), 100));
+      await s.sessions.heartbeatSessions('nodeA', 500);
+      assert.deepEqual((await s.sessions.listSessions({ freshSince: 400 })).map((x) => x.id).sort(), ['s1', 's3']);
+      assert.deepEqual((await s.sessions.listSessions({ serverId: srv, freshSince: 0 })).map((x) => x.id).sort(), ['s1', 's2']);
+      assert.equal((await s.sessions.getSession('s1'))?.heartbeatAt, 500);
+      assert.equal(await s.sessions.purgeStaleSessions(400), 1);
+      assert.equal(await s.sessions.getSession('s2'), null);
+      await s.sessions.deleteSession('s1');
+      await s.sessions.deleteSession('s1');
+      assert.deepEqual((await s.sessions.listSessions({ freshSince: 0 })).map((x) => x.id), ['s3']);
+      await s.sessions.deleteSession('s3');
+    });
+
+    test('change feed: ids increase, since, latest, purge', async () => {
+      const start = await s.changes.latestChangeId();
+      const a = await s.changes.appendChange({ at: 10, kind: 'server-stopped', serverId: 'srv', sessionId: null });
+      const b = await s.changes.appendChange({ at: 20, kind: 'session-kill', serverId: null, sessionId: 'sess' });
+      assert.ok(b > a && a > start);
+      assert.equal(await s.changes.latestChangeId(), b);
+      assert.deepEqual(await s.changes.changesSince(start, 10), [
+        { id: a, at: 10, kind: 'server-stopped', serverId: 'srv', sessionId: null },
+        { id: b, at: 20, kind: 'session-kill', serverId: null, sessionId: 'sess' },
+      ]);
+      assert.deepEqual((await s.changes.changesSince(a, 10)).map((c) => c.id), [b]);
+      assert.equal((await s.changes.changesSince(start, 1)).length, 1);
+      assert.ok((await s.changes.purgeChanges(15)) >= 1);
+      assert.deepEqual((await s.changes.changesSince(start, 10)).map((c) => c.id), [b]);
+    });
+
     test('ping answers while open', async () => {
       await s.ping();
     });

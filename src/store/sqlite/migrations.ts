@@ -44,4 +44,18 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_server ON audit_events (server_id, id);
 `,
   },
+  {
+    version: 2,
+    name: 'live sessions and the change feed',
+    sql: `
+CREATE TABLE console_sessions (
+  id TEXT PRIMARY KEY, node_id TEXT NOT NULL, server_id TEXT NOT NULL, project_id TEXT NOT NULL,
+  token_ref TEXT NOT NULL, client_address TEXT NOT NULL, started_at INTEGER NOT NULL, heartbeat_at INTEGER NOT NULL);
+CREATE INDEX console_sessions_server ON console_sessions (server_id);
+CREATE INDEX console_sessions_node ON console_sessions (node_id);
+CREATE TABLE change_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, kind TEXT NOT NULL, server_id TEXT, session_id TEXT);
+CREATE INDEX change_events_at ON change_events (at);
+`,
+  },
 ];

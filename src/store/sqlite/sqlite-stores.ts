@@ -2,6 +2,7 @@
 import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
 import type { AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, User } from '../../identity/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStatus, ServerStore, BackendAuth } from '../../inventory/types.js';
+import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
 import type { Stores } from '../stores.js';
 import { openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
@@ -285,6 +286,71 @@ export class SqliteAuditStore implements AuditStore {
   }
 }
 
+export function rowToSession(r: Row): SessionRecord {
+  return {
+    id: str(r['id']), nodeId: str(r['node_id']), serverId: str(r['server_id']), projectId: str(r['project_id']),
+    tokenRef: str(r['token_ref']), clientAddress: str(r['client_address']), startedAt: num(r['started_at']), heartbeatAt: num(r['heartbeat_at']),
+  };
+}
+export function rowToChange(r: Row): ChangeEvent {
+  return {
+    id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as ChangeEvent['kind'],
+    serverId: (r['server_id'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
+  };
+}
+
+export class SqliteSessionStore implements SessionStore {
+  constructor(private readonly db: Db) {}
+
+  insertSession(s: SessionRecord): Promise<void> {
+    return sqlite(() => void prep(this.db,
+      `INSERT INTO console_sessions (id, node_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(s.id, s.nodeId, s.serverId, s.projectId, s.tokenRef, s.clientAddress, s.startedAt, s.heartbeatAt));
+  }
+  deleteSession(id: string): Promise<void> {
+    return sqlite(() => void prep(this.db, 'DELETE FROM console_sessions WHERE id = ?').run(id));
+  }
+  heartbeatSessions(nodeId: string, now: number): Promise<void> {
+    return sqlite(() => void prep(this.db, 'UPDATE console_sessions SET heartbeat_at = ? WHERE node_id = ?').run(now, nodeId));
+  }
+  listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
+    return sqlite(() => {
+      const rows = f.serverId !== undefined
+        ? prep(this.db, 'SELECT * FROM console_sessions WHERE server_id = ? AND heartbeat_at >= ? ORDER BY started_at').all(f.serverId, f.freshSince)
+        : prep(this.db, 'SELECT * FROM console_sessions WHERE heartbeat_at >= ? ORDER BY started_at').all(f.freshSince);
+      return (rows as Row[]).map(rowToSession);
+    });
+  }
+  getSession(id: string): Promise<SessionRecord | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM console_sessions WHERE id = ?').get(id) as Row | undefined;
+      return r ? rowToSession(r) : null;
+    });
+  }
+  purgeStaleSessions(before: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM console_sessions WHERE heartbeat_at < ?').run(before).changes);
+  }
+}
+
+export class SqliteChangeFeedStore implements ChangeFeedStore {
+  constructor(private readonly db: Db) {}
+
+  appendChange(e: Omit<ChangeEvent, 'id'>): Promise<number> {
+    return sqlite(() => Number(prep(this.db, 'INSERT INTO change_events (at, kind, server_id, session_id) VALUES (?, ?, ?, ?)')
+      .run(e.at, e.kind, e.serverId, e.sessionId).lastInsertRowid));
+  }
+  changesSince(afterId: number, limit: number): Promise<ChangeEvent[]> {
+    return sqlite(() => (prep(this.db, 'SELECT * FROM change_events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Row[]).map(rowToChange));
+  }
+  latestChangeId(): Promise<number> {
+    return sqlite(() => num((prep(this.db, 'SELECT COALESCE(MAX(id), 0) AS id FROM change_events').get() as Row)['id']));
+  }
+  purgeChanges(before: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM change_events WHERE at < ?').run(before).changes);
+  }
+}
+
 /** Opens the SQLite database at `path` and returns every store port over it. */
 export function openSqliteStores(path: string): Stores {
   const db = openSqliteDatabase(path);
@@ -293,6 +359,8 @@ export function openSqliteStores(path: string): Stores {
     servers: new SqliteServerStore(db),
     consoleTokens: new SqliteConsoleTokenStore(db),
     audit: new SqliteAuditStore(db),
+    sessions: new SqliteSessionStore(db),
+    changes: new SqliteChangeFeedStore(db),
     ping: () => sqlite(() => void prep(db, "SELECT 1").get()),
     close: async () => {
       if (db.open) db.close();

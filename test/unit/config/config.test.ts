@@ -42,7 +42,7 @@ test('bad values name the option and the source', () => {
     [{ ECS_CONSOLE_PUBLIC_URL: 'ftp://x' }, /"publicUrl".*http or https/],
     [{ ECS_CONSOLE_PUBLIC_URL: 'https://x/?a=1' }, /"publicUrl".*query/],
     [{ ECS_CONSOLE_LOG_LEVEL: 'loud' }, /"logLevel".*one of/],
-    [{ ECS_CONSOLE_API_TRUST_PROXY: 'maybe' }, /"apiTrustProxy".*true or false/],
+    [{ ECS_CONSOLE_TRUST_PROXY: "maybe" }, /"trustProxy".*true or false/],
     [{ ECS_CONSOLE_STORE: 'mysql://x' }, /"store"/],
     [{ ECS_CONSOLE_CONFIG: '/nonexistent/c.json' }, /"config".*cannot read/],
   ];

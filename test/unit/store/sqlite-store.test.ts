@@ -35,7 +35,7 @@ test('sqlite: database and WAL files are 0600, journal is WAL, migrations record
   await s.close();
   const db = new Database(p, { readonly: true });
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
   db.close();
   rmSync(d, { recursive: true, force: true });
 });

@@ -1,0 +1,40 @@
+/**
+ * Prometheus metrics, one registry per app (no global state). Labels never carry tokens, ids of
+ * credentials or addresses: only routes, statuses, outcomes and reasons from fixed sets.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly sessionsActive: Gauge;
+  readonly sessions: Counter<'outcome' | 'reason'>;
+  readonly bytes: Counter<'direction'>;
+  readonly handshakeSeconds: Histogram;
+  readonly apiRequests: Counter<'route' | 'method' | 'status'>;
+  readonly apiSeconds: Histogram<'route' | 'method'>;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.sessionsActive = new Gauge({ name: 'ecs_console_sessions_active', help: 'Console sessions relaying now on this node', registers });
+    this.sessions = new Counter({
+      name: 'ecs_console_sessions_total', help: 'Console connection attempts by outcome (connected, rejected, closed) and reason',
+      labelNames: ['outcome', 'reason'], registers,
+    });
+    this.bytes = new Counter({ name: 'ecs_console_bytes_total', help: 'Bytes relayed, by direction', labelNames: ['direction'], registers });
+    this.handshakeSeconds = new Histogram({
+      name: 'ecs_console_handshake_seconds', help: 'From WebSocket upgrade to ServerInit sent to the browser',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers,
+    });
+    this.apiRequests = new Counter({ name: 'ecs_console_api_requests_total', help: 'API requests by route, method and status', labelNames: ['route', 'method', 'status'], registers });
+    this.apiSeconds = new Histogram({
+      name: 'ecs_console_api_request_seconds', help: 'API request latency by route and method', labelNames: ['route', 'method'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
+    });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'ecs_console_' });
+  }
+
+  observeApi(route: string, method: string, status: number, seconds: number): void {
+    this.apiRequests.inc({ route, method, status: String(status) });
+    this.apiSeconds.observe({ route, method }, seconds);
+  }
+}

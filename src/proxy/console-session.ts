@@ -1,0 +1,279 @@
+/**
+ * One console session: the RFB security proxy between a browser (WebSocket) and a server's VNC
+ * server (TCP). The proxy authenticates to the backend itself and offers the browser security
+ * type None only, so the backend's password never leaves the server side; then it relays both
+ * ways with backpressure, validating every browser message on the way.
+ */
+import { connect, type Socket } from 'node:net';
+import type { WebSocket, RawData } from 'ws';
+import type { Clock } from '../clock.js';
+import { BackendError, isConsoleError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  ByteReader, ClientMessageFramer, SecurityType, clientHandshake, encodeServerInit, encodeSetEncodings, isUserInput,
+  serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
+} from '../rfb/index.js';
+import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
+
+/** ExtendedMouseButtons pseudo-encoding: changes PointerEvent's length once the server confirms it. */
+const EXTENDED_MOUSE_BUTTONS = -316;
+/** Relay backpressure: pause the backend when this much is queued towards the browser. */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+
+export interface SessionTarget {
+  readonly host: string;
+  readonly port: number;
+  /** Backend VNC password in clear (server side only), or null for security type None. */
+  readonly password: string | null;
+}
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly serverId: string;
+  readonly projectId: string;
+  /** Shown to the browser as the desktop name (from the inventory, never from the backend). */
+  readonly serverName: string;
+  readonly tokenRef: string;
+  readonly clientAddress: string;
+}
+
+export interface SessionOptions {
+  readonly handshakeTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly maxMessageBytes: number;
+}
+
+export interface SessionSummary {
+  readonly code: CloseCodeValue;
+  readonly reason: string;
+  readonly reasonKey: string;
+  /** Whether the relay phase was reached. */
+  readonly established: boolean;
+  readonly bytesToClient: number;
+  readonly bytesToBackend: number;
+  readonly durationMs: number;
+}
+
+export interface SessionHooks {
+  /** ServerInit went to the browser: the session is live. */
+  onEstablished(s: ConsoleSession, handshakeMs: number): void;
+  /** The session ended (exactly once). */
+  onClosed(s: ConsoleSession, summary: SessionSummary): void;
+}
+
+/** Readable reasons; never text from the backend (it could be hostile, CVE-2017-18635). */
+const BACKEND_REASONS = {
+  BACKEND_UNREACHABLE: [CloseCode.BackendUnreachable, 'The server\'s VNC console could not be reached.'],
+  BACKEND_AUTH_FAILED: [CloseCode.BackendAuthFailed, 'Authentication to the server\'s VNC console failed.'],
+  BACKEND_PROTOCOL: [CloseCode.BackendProtocol, 'The server\'s VNC console answered with an unexpected protocol.'],
+} as const;
+
+function connectBackend(t: SessionTarget, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: t.host, port: t.port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new BackendError('BACKEND_UNREACHABLE', `connect to ${t.host}:${t.port} timed out`));
+    }, timeoutMs);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      sock.setNoDelay(true);
+      resolve(sock);
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new BackendError('BACKEND_UNREACHABLE', `connect to ${t.host}:${t.port} failed: ${e.code ?? e.message}`, { cause: e }));
+    });
+  });
+}
+
+export class ConsoleSession {
+  readonly startedAt: number;
+  lastInputAt: number;
+  /** Set false before each ping; a pong sets it back (dead browsers are found by the sweeper). */
+  alive = true;
+  bytesToClient = 0;
+  bytesToBackend = 0;
+  private state: 'handshake' | 'relay' | 'closed' = 'handshake';
+  private backend: Socket | null = null;
+  private browserReader: ByteReader | null = new ByteReader({ maxReadLength: 64 });
+  private framer: ClientMessageFramer | null = null;
+  private pendingToClient = 0;
+  private backendPaused = false;
+  private readonly log: Logger;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly info: SessionInfo,
+    private readonly target: SessionTarget,
+    private readonly opts: SessionOptions,
+    private readonly hooks: SessionHooks,
+    private readonly clock: Clock,
+    log: Logger,
+  ) {
+    this.startedAt = clock.now();
+    this.lastInputAt = this.startedAt;
+    this.log = log.child({ session: info.id, server: info.serverId, tokenRef: info.tokenRef });
+    ws.on('message', (data, isBinary) => this.onBrowserMessage(data, isBinary));
+    ws.on('close', () => this.close(CloseCode.Normal, 'browser closed the connection'));
+    ws.on('error', (e) => {
+      this.log.debug({ err: e }, 'browser socket error');
+      this.close(CloseCode.BadClientData, 'browser connection error');
+    });
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+  }
+
+  get established(): boolean {
+    return this.state === 'relay';
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Runs the handshake on both sides, then relays until either side closes. */
+  async start(): Promise<void> {
+    const signal = AbortSignal.timeout(this.opts.handshakeTimeoutMs);
+    const backendReader = new ByteReader({ maxReadLength: 64 * 1024 });
+    const writeBrowser = (b: Buffer): void => this.sendToBrowser(b);
+    const versionP = serverNegotiateVersion(this.browserReader!, writeBrowser, { version: '3.8', signal });
+    const backendP = (async () => {
+      const sock = await connectBackend(this.target, this.opts.connectTimeoutMs);
+      if (this.state === 'closed') {
+        sock.destroy();
+        throw new BackendError('BACKEND_UNREACHABLE', 'session closed during connect');
+      }
+      this.backend = sock;
+      sock.on('data', (d: Buffer) => (this.state === 'relay' ? this.onBackendData(d) : backendReader.push(d)));
+      sock.on('close', () => {
+        backendReader.end();
+        this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+      });
+      sock.on('error', (e) => this.log.debug({ err: e }, 'backend socket error'));
+      sock.on('drain', () => this.ws.resume());
+      return clientHandshake(backendReader, (b) => sock.write(b), { password: this.target.password ?? undefined, shared: true, signal });
+    })();
+    const [version, backend] = await Promise.allSettled([versionP, backendP]);
+    if (this.state === 'closed') return;
+    if (version.status === 'rejected') {
+      this.log.info({ err: version.reason }, 'browser handshake failed');
+      return this.close(CloseCode.BadClientData, 'The browser did not complete the RFB handshake.');
+    }
+    if (backend.status === 'rejected') {
+      const e = backend.reason as unknown;
+      const [code, reason] = isConsoleError(e) && e.code in BACKEND_REASONS
+        ? BACKEND_REASONS[e.code as keyof typeof BACKEND_REASONS]
+        : BACKEND_REASONS.BACKEND_UNREACHABLE;
+      // The backend's own words go to our log only.
+      this.log.info({ err: { code: isConsoleError(e) ? e.code : 'unknown', message: (e as Error)?.message } }, 'backend handshake failed');
+      serverRefuseSecurity(writeBrowser, version.value, reason);
+      return this.close(code, reason);
+    }
+    try {
+      await this.finishBrowserHandshake(version.value, signal);
+    } catch (e) {
+      if (this.closed) return;
+      this.log.info({ err: e }, 'browser security handshake failed');
+      return this.close(CloseCode.BadClientData, 'The browser did not complete the RFB handshake.');
+    }
+    if (this.closed) return;
+    const init = backend.value.serverInit;
+    // NOTE: the desktop name comes from our inventory, never from the backend.
+    this.sendToBrowser(encodeServerInit({ ...init, name: this.info.serverName }));
+    this.framer = new ClientMessageFramer({ maxCutTextLength: this.opts.maxMessageBytes });
+    this.state = 'relay';
+    const leftoverBrowser = this.browserReader!.takeRemainder();
+    this.browserReader = null;
+    const leftoverBackend = backendReader.takeRemainder();
+    if (leftoverBackend.length > 0) this.onBackendData(leftoverBackend);
+    if (leftoverBrowser.length > 0) this.relayBrowserBytes(leftoverBrowser);
+    this.hooks.onEstablished(this, this.clock.now() - this.startedAt);
+  }
+
+  private async finishBrowserHandshake(version: RfbVersion, signal: AbortSignal): Promise<void> {
+    // NOTE: the browser is offered None only; the proxy has already authenticated to the backend.
+    await serverNegotiateSecurity(this.browserReader!, (b) => this.sendToBrowser(b), version, { securityTypes: [SecurityType.None], signal });
+    await serverReadClientInit(this.browserReader!, { signal });
+  }
+
+  private sendToBrowser(b: Buffer): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(b, { binary: true });
+  }
+
+  private onBackendData(d: Buffer): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.bytesToClient += d.length;
+    this.pendingToClient += d.length;
+    this.ws.send(d, { binary: true }, () => {
+      this.pendingToClient -= d.length;
+      if (this.backendPaused && this.pendingToClient <= LOW_WATER) {
+        this.backendPaused = false;
+        this.backend?.resume();
+      }
+    });
+    if (!this.backendPaused && this.pendingToClient > HIGH_WATER) {
+      this.backendPaused = true;
+      this.backend?.pause();
+    }
+  }
+
+  private onBrowserMessage(data: RawData, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    if (!isBinary) return this.close(CloseCode.BadClientData, 'Text frames are not part of the RFB protocol.');
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    if (this.state === 'handshake') {
+      this.browserReader?.push(buf);
+      return;
+    }
+    this.relayBrowserBytes(buf);
+  }
+
+  private relayBrowserBytes(buf: Buffer): void {
+    let msgs: ClientMessage[];
+    try {
+      msgs = this.framer!.push(buf);
+    } catch (e) {
+      this.log.info({ err: e }, 'bad message from the browser');
+      return this.close(CloseCode.BadClientData, 'The browser sent a malformed RFB message.');
+    }
+    if (msgs.length === 0 || !this.backend) return;
+    const out: Buffer[] = [];
+    for (const m of msgs) {
+      if (isUserInput(m)) this.lastInputAt = this.clock.now();
+      if (m.type === 'SetEncodings' && m.encodings.includes(EXTENDED_MOUSE_BUTTONS)) {
+        // Without parsing the server's stream the proxy cannot know when 7-byte PointerEvents
+        // start; not asking for the extension keeps every PointerEvent 6 bytes (RFC 6143 7.5.5).
+        out.push(encodeSetEncodings(m.encodings.filter((e) => e !== EXTENDED_MOUSE_BUTTONS)));
+      } else {
+        out.push(m.raw);
+      }
+    }
+    const chunk = out.length === 1 ? out[0]! : Buffer.concat(out);
+    this.bytesToBackend += chunk.length;
+    if (!this.backend.write(chunk)) this.ws.pause();
+  }
+
+  /** Ends the session with a code and reason the browser sees. Idempotent. */
+  close(code: CloseCodeValue, reason: string): void {
+    if (this.state === 'closed') return;
+    const established = this.state === 'relay';
+    this.state = 'closed';
+    this.browserReader?.end();
+    this.browserReader = null;
+    this.backend?.destroy();
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
+      this.ws.close(code, reason.slice(0, 120));
+      // A browser that never answers the close frame is cut off.
+      setTimeout(() => this.ws.terminate(), 2000).unref();
+    }
+    this.hooks.onClosed(this, {
+      code, reason, reasonKey: CloseReasonKey[code], established, bytesToClient: this.bytesToClient,
+      bytesToBackend: this.bytesToBackend, durationMs: this.clock.now() - this.startedAt,
+    });
+  }
+}

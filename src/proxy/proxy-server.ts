@@ -1,0 +1,499 @@
+/**
+ * The console proxy: serves the console page, answers the page's token pre-check, and accepts
+ * console WebSockets after every check has passed (refusals are plain HTTP answers, never an
+ * accepted socket). Sessions are followed for idle time, duration and liveness, closed when their
+ * server changes anywhere in the fleet, and drained on shutdown.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { Auditor } from '../audit/auditor.js';
+import type { Clock } from '../clock.js';
+import type { Config, ListenAddress } from '../config/config.js';
+import { isConsoleError } from '../errors.js';
+import type { InventoryService } from '../inventory/inventory-service.js';
+import type { Server } from '../inventory/types.js';
+import { tokenRef, type Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { ChangeEvent, ChangeFeedStore, SessionStore } from '../sessions/types.js';
+import type { ConsoleTokenService } from '../tokens/console-token-service.js';
+import type { ConsoleTokenRecord } from '../tokens/types.js';
+import { uuid } from '../util/ids.js';
+import { RateLimiter } from '../util/rate-limiter.js';
+import { CloseCode, type CloseCodeValue } from './close-codes.js';
+import { ConsoleSession, type SessionSummary } from './console-session.js';
+import { SessionRegistry } from './session-registry.js';
+
+/** Serves static files; returns true when it answered the request. */
+export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export interface ProxyDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly tokens: ConsoleTokenService;
+  readonly inventory: InventoryService;
+  readonly auditor: Auditor;
+  readonly sessions: SessionStore;
+  readonly changes: ChangeFeedStore;
+  /** Store liveness, for /readyz. */
+  readonly ready: () => Promise<void>;
+  readonly staticHandler?: StaticHandler;
+}
+
+/** Why a connection was refused before the upgrade: HTTP status, metric/audit key, text. */
+interface Refusal {
+  status: number;
+  key: string;
+  text: string;
+}
+
+const R = {
+  notFound: { status: 404, key: 'not-found', text: 'Not found.' },
+  shuttingDown: { status: 503, key: 'shutting-down', text: 'The console proxy is shutting down; request a new console URL.' },
+  badOrigin: { status: 403, key: 'bad-origin', text: 'This page\'s origin may not open consoles here.' },
+  throttled: { status: 429, key: 'throttled', text: 'Too many failed attempts from your address; wait a minute.' },
+  capTotal: { status: 429, key: 'cap-total', text: 'The console proxy is at its session limit; try again later.' },
+  capProject: { status: 429, key: 'cap-project', text: 'Your project has reached its limit of open consoles.' },
+  capServer: { status: 429, key: 'cap-server', text: 'This server has reached its limit of open consoles.' },
+  tokenUnknown: { status: 401, key: 'token-unknown', text: 'The console link is not valid; request a new console URL.' },
+  tokenUsed: { status: 401, key: 'token-used', text: 'The console link was already used; request a new console URL.' },
+  tokenExpired: { status: 401, key: 'token-expired', text: 'The console link has expired; request a new console URL.' },
+  serverNotActive: { status: 409, key: 'server-not-active', text: 'The server is not running (or its console changed); start it and request a new console URL.' },
+  unavailable: { status: 503, key: 'store-unavailable', text: 'The console service is temporarily unavailable; try again shortly.' },
+} satisfies Record<string, Refusal>;
+
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+
+const REVOKE_TEXT: Record<ChangeEvent['kind'], string> = {
+  'server-stopped': 'The server was stopped.',
+  'server-deleted': 'The server was deleted.',
+  'console-changed': 'The server\'s console was moved.',
+  'session-kill': 'An operator ended this console session.',
+};
+
+/** Sessions list heartbeats: a node refreshes every 15 s; rows older than 60 s are a dead node's. */
+export const HEARTBEAT_MS = 15_000;
+export const STALE_MS = 60_000;
+
+export class ConsoleProxy {
+  private readonly server: HttpServer;
+  private readonly wss: WebSocketServer;
+  readonly registry: SessionRegistry;
+  private readonly failedTokens: RateLimiter;
+  private allowedOrigins: ReadonlySet<string> = new Set();
+  private draining = false;
+  private timers: NodeJS.Timeout[] = [];
+  private lastChangeId = 0;
+  private following = false;
+  private lastPingAt = 0;
+  private readonly hsts: boolean;
+
+  constructor(private readonly deps: ProxyDeps) {
+    const c = deps.config;
+    this.registry = new SessionRegistry({ total: c.proxyMaxSessions, perProject: c.proxyMaxSessionsPerProject, perServer: c.proxyMaxSessionsPerServer });
+    this.failedTokens = new RateLimiter(c.proxyFailedTokenLimitPerMinute, 60_000, deps.clock);
+    this.hsts = c.proxyTlsCert !== null;
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
+    this.server = c.proxyTlsCert && c.proxyTlsKey
+      ? createHttpsServer({ cert: readFileSync(c.proxyTlsCert), key: readFileSync(c.proxyTlsKey), minVersion: 'TLSv1.2' }, handler)
+      : createHttpServer(handler);
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+    this.server.keepAliveTimeout = 5_000;
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: c.proxyMaxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // noVNC asks for "binary"; clients asking for nothing get no subprotocol.
+      handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
+    });
+  }
+
+  /** Listens and starts following changes; returns the actual address. */
+  async listen(addr: ListenAddress, allowedOrigins: (actual: ListenAddress) => readonly string[]): Promise<ListenAddress> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(addr.port, addr.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.server.address();
+    if (!a || typeof a === 'string') throw new Error('proxy is not listening on TCP');
+    const actual = { host: a.address, port: a.port };
+    // Computed once: requests never change the allow-list (Nova bug 2158919).
+    this.allowedOrigins = new Set(allowedOrigins(actual));
+    this.lastChangeId = await this.deps.changes.latestChangeId().catch(() => 0);
+    this.timers.push(setInterval(() => this.sweep(), 1000));
+    this.timers.push(setInterval(() => void this.followChanges(), this.deps.config.changePollIntervalMs));
+    this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_MS));
+    for (const t of this.timers) t.unref();
+    return actual;
+  }
+
+  get origins(): ReadonlySet<string> {
+    return this.allowedOrigins;
+  }
+
+  // ---- HTTP
+
+  private headers(res: ServerResponse): void {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    if (this.hsts) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    this.headers(res);
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify(body));
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path === '/api/console/info') return await this.consoleInfo(req, res);
+      if (path === '/healthz' && req.method === 'GET') return this.json(res, 200, { status: 'ok' });
+      if (path === '/readyz' && req.method === 'GET') {
+        if (this.draining) return this.json(res, 503, { status: 'draining' });
+        return await this.deps.ready().then(() => this.json(res, 200, { status: 'ready' }), () => this.json(res, 503, { status: 'unavailable' }));
+      }
+      if (path === '/metrics' && req.method === 'GET') {
+        const text = await this.deps.metrics.registry.metrics();
+        this.headers(res);
+        res.writeHead(200, { 'Content-Type': this.deps.metrics.registry.contentType, 'Cache-Control': 'no-store' });
+        return void res.end(text);
+      }
+      this.headers(res);
+      if (this.deps.staticHandler?.(req, res)) return;
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end('Not found.\n');
+    } catch (e) {
+      this.deps.log.error({ err: e }, 'proxy request failed');
+      if (!res.headersSent) this.json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    }
+  }
+
+  /** POST {"token"} -> the token's state and server name, without consuming it (the page's pre-check). */
+  private async consoleInfo(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return this.json(res, 405, { error: 'POST only' });
+    const addr = this.clientAddress(req);
+    if (this.failedTokens.blocked(addr)) return this.json(res, 429, { state: 'throttled' });
+    const body = await readSmallBody(req, 1024);
+    let token = '';
+    try {
+      const parsed = body === null ? null : (JSON.parse(body) as unknown);
+      if (parsed && typeof parsed === 'object' && typeof (parsed as { token?: unknown }).token === 'string') token = (parsed as { token: string }).token;
+    } catch {
+      /* answered below */
+    }
+    if (!token) return this.json(res, 400, { error: 'expected {"token": "..."}' });
+    let peek;
+    try {
+      peek = await this.deps.tokens.peek(token);
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'token pre-check failed');
+      return this.json(res, 503, { state: 'unavailable' });
+    }
+    if (peek.state !== 'valid') {
+      this.failedTokens.hit(addr);
+      return this.json(res, 200, { state: peek.state });
+    }
+    const server = await this.deps.inventory.findServer(peek.record!.serverId);
+    if (!usable(server, peek.record!)) return this.json(res, 200, { state: 'server-not-active' });
+    return this.json(res, 200, { state: 'valid', server: { name: server!.name }, expiresAt: new Date(peek.record!.expiresAt).toISOString() });
+  }
+
+  private clientAddress(req: IncomingMessage): string {
+    if (this.deps.config.trustProxy) {
+      const xff = req.headers['x-forwarded-for'];
+      const last = (Array.isArray(xff) ? xff.join(',') : xff)?.split(',').map((s) => s.trim()).filter(Boolean).pop();
+      if (last) return last;
+    }
+    return req.socket.remoteAddress ?? 'unknown';
+  }
+
+  // ---- WebSocket upgrade: every check before accepting
+
+  private refuse(socket: Duplex, r: Refusal, ctx: { addr: string; tokenRef?: string; serverId?: string; projectId?: string; audit?: boolean }): void {
+    const body = r.text + '\n';
+    if (socket.writable) {
+      socket.end(`HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+    }
+    setTimeout(() => socket.destroy(), 1000).unref();
+    this.deps.metrics.sessions.inc({ outcome: 'rejected', reason: r.key });
+    this.deps.log.info({ reason: r.key, status: r.status, remote: ctx.addr, tokenRef: ctx.tokenRef, server: ctx.serverId }, 'console refused');
+    if (ctx.audit !== false) {
+      this.deps.auditor.record('rejected', {
+        projectId: ctx.projectId ?? null, serverId: ctx.serverId ?? null, tokenRef: ctx.tokenRef ?? null,
+        detail: { reason: r.key, status: r.status, remote: ctx.addr },
+      }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
+    }
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const addr = this.clientAddress(req);
+    let slot: { release(): void } | null = null;
+    try {
+      const url = new URL(req.url ?? '/', 'http://proxy.invalid');
+      if (url.pathname !== '/websockify') return this.refuse(socket, R.notFound, { addr, audit: false });
+      if (this.draining) return this.refuse(socket, R.shuttingDown, { addr, audit: false });
+      const origin = req.headers.origin;
+      if (origin === undefined ? !this.deps.config.proxyAllowMissingOrigin : !this.allowedOrigins.has(origin)) {
+        return this.refuse(socket, R.badOrigin, { addr });
+      }
+      // NOTE: a flood of bad tokens from one address is answered without touching the store.
+      if (this.failedTokens.blocked(addr)) return this.refuse(socket, R.throttled, { addr, audit: false });
+      if (this.registry.full()) return this.refuse(socket, R.capTotal, { addr });
+      const token = url.searchParams.get('token') ?? '';
+      const ref = token ? tokenRef(token) : undefined;
+      const peek = await this.deps.tokens.peek(token);
+      if (peek.state !== 'valid') {
+        this.failedTokens.hit(addr);
+        return this.refuse(socket, peek.state === 'used' ? R.tokenUsed : peek.state === 'expired' ? R.tokenExpired : R.tokenUnknown,
+          { addr, ...(ref && peek.state !== 'unknown' ? { tokenRef: ref } : {}), ...(peek.record ? { serverId: peek.record.serverId, projectId: peek.record.projectId } : {}) });
+      }
+      const rec = peek.record!;
+      const ctx = { addr, tokenRef: ref!, serverId: rec.serverId, projectId: rec.projectId };
+      const reserved = this.registry.reserve(rec.projectId, rec.serverId);
+      if (reserved === 'total') return this.refuse(socket, R.capTotal, ctx);
+      if (reserved === 'project') return this.refuse(socket, R.capProject, ctx);
+      if (reserved === 'server') return this.refuse(socket, R.capServer, ctx);
+      slot = reserved;
+      const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);
+      if (!consumed.ok) {
+        this.failedTokens.hit(addr);
+        return this.refuse(socket, consumed.reason === 'used' ? R.tokenUsed : consumed.reason === 'expired' ? R.tokenExpired : R.tokenUnknown, ctx);
+      }
+      // Re-check the target at connect time (CVE-2013-0335): still ACTIVE, same console.
+      const server = await this.deps.inventory.findServer(rec.serverId);
+      if (!usable(server, consumed.token)) return this.refuse(socket, R.serverNotActive, ctx);
+      const password = this.deps.inventory.backendPassword(server!);
+      if (this.draining || !socket.writable) return this.refuse(socket, R.shuttingDown, { ...ctx, audit: false });
+      const held = slot;
+      slot = null;
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.startSession(ws, server!, password, ctx, held));
+    } catch (e) {
+      const known = isConsoleError(e) && e.code === 'STORE_UNAVAILABLE';
+      if (!known) this.deps.log.error({ err: e }, 'upgrade failed');
+      this.refuse(socket, R.unavailable, { addr, audit: false });
+    } finally {
+      slot?.release();
+    }
+  }
+
+  private startSession(ws: import('ws').WebSocket, server: Server, password: string | null, ctx: { addr: string; tokenRef: string }, slot: { release(): void }): void {
+    const c = this.deps.config;
+    const session = new ConsoleSession(
+      ws,
+      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, tokenRef: ctx.tokenRef, clientAddress: ctx.addr },
+      { host: server.console.host, port: server.console.port, password },
+      { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, connectTimeoutMs: c.proxyBackendConnectTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes },
+      {
+        onEstablished: (s, ms) => this.onEstablished(s, ms),
+        onClosed: (s, summary) => {
+          slot.release();
+          this.onClosed(s, summary);
+        },
+      },
+      this.deps.clock,
+      this.deps.log,
+    );
+    this.registry.add(session);
+    session.start().catch((e: unknown) => {
+      this.deps.log.error({ err: e }, 'session failed');
+      session.close(CloseCode.BackendProtocol, 'Internal error.');
+    });
+  }
+
+  private onEstablished(s: ConsoleSession, handshakeMs: number): void {
+    const m = this.deps.metrics;
+    m.sessionsActive.inc();
+    m.sessions.inc({ outcome: 'connected', reason: 'ok' });
+    m.handshakeSeconds.observe(handshakeMs / 1000);
+    const now = this.deps.clock.now();
+    const i = s.info;
+    this.deps.sessions.insertSession({
+      id: i.id, nodeId: this.deps.config.nodeId, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef,
+      clientAddress: i.clientAddress, startedAt: s.startedAt, heartbeatAt: now,
+    }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'session record write failed'));
+    this.deps.auditor.record('connected', {
+      projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
+      detail: { remote: i.clientAddress, handshakeMs },
+    }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
+  }
+
+  private onClosed(s: ConsoleSession, sum: SessionSummary): void {
+    this.registry.remove(s);
+    const m = this.deps.metrics;
+    const i = s.info;
+    m.bytes.inc({ direction: 'to_client' }, sum.bytesToClient);
+    m.bytes.inc({ direction: 'to_backend' }, sum.bytesToBackend);
+    if (sum.established) {
+      m.sessionsActive.dec();
+      m.sessions.inc({ outcome: 'closed', reason: sum.reasonKey });
+      this.deps.sessions.deleteSession(i.id).catch((e: unknown) => this.deps.log.warn({ err: e }, 'session record delete failed'));
+    } else {
+      m.sessions.inc({ outcome: 'rejected', reason: sum.reasonKey });
+    }
+    this.deps.auditor.record(sum.established ? 'closed' : 'rejected', {
+      projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
+      detail: {
+        reason: sum.reasonKey, code: sum.code, bytesToClient: sum.bytesToClient, bytesToBackend: sum.bytesToBackend,
+        durationMs: sum.durationMs, remote: i.clientAddress,
+      },
+    }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
+  }
+
+  // ---- session life
+
+  /** Idle timeout, maximum duration and ping/pong, for every session, once a second. */
+  private sweep(): void {
+    const c = this.deps.config;
+    const now = this.deps.clock.now();
+    const idleMs = c.proxyIdleTimeoutSeconds * 1000;
+    const maxMs = c.proxyMaxSessionSeconds * 1000;
+    const ping = now - this.lastPingAt >= c.proxyPingIntervalSeconds * 1000;
+    if (ping) this.lastPingAt = now;
+    for (const s of [...this.registry.values()]) {
+      if (!s.established) continue;
+      if (maxMs > 0 && now - s.startedAt >= maxMs) s.close(CloseCode.MaxDuration, 'The console session reached its maximum duration.');
+      else if (idleMs > 0 && now - s.lastInputAt >= idleMs) s.close(CloseCode.IdleTimeout, 'The console session was idle for too long.');
+      else if (ping) {
+        if (!s.alive) {
+          s.ws.terminate();
+          continue;
+        }
+        s.alive = false;
+        s.ws.ping();
+      }
+    }
+  }
+
+  /** Applies changes appended by any node: revocations and session kills. */
+  private async followChanges(): Promise<void> {
+    if (this.following) return;
+    this.following = true;
+    try {
+      for (;;) {
+        const batch = await this.deps.changes.changesSince(this.lastChangeId, 500);
+        for (const ch of batch) {
+          this.lastChangeId = ch.id;
+          this.applyChange(ch);
+        }
+        if (batch.length < 500) break;
+      }
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'reading the change feed failed; will retry');
+    } finally {
+      this.following = false;
+    }
+  }
+
+  /** Closes the sessions a change ends. Also called in-process for immediate effect. */
+  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId'>): number {
+    if (ch.kind === 'session-kill') {
+      const s = ch.sessionId ? this.registry.get(ch.sessionId) : undefined;
+      s?.close(CloseCode.Killed, REVOKE_TEXT['session-kill']);
+      return s ? 1 : 0;
+    }
+    return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind]) : 0;
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.deps.sessions.heartbeatSessions(this.deps.config.nodeId, this.deps.clock.now());
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'session heartbeat failed');
+    }
+  }
+
+  get sessionCount(): number {
+    return this.registry.size;
+  }
+
+  /**
+   * Stops accepting; live sessions may go on for `drainMs`, then the rest are closed with a
+   * reason. Resolves when every session has ended.
+   */
+  async stop(drainMs: number): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while (this.registry.size > 0 && Date.now() < deadline) await sleep(Math.min(100, Math.max(1, deadline - Date.now())));
+    this.registry.closeAll(CloseCode.ShuttingDown, 'The console proxy is shutting down.');
+    const hard = Date.now() + 3000;
+    while (this.registry.size > 0 && Date.now() < hard) await sleep(20);
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.server.closeAllConnections();
+    await closed;
+  }
+}
+
+/** Whether a token's server may still be reached: exists, ACTIVE, same console target. */
+function usable(server: Server | null, token: ConsoleTokenRecord): boolean {
+  return !!server && server.status === 'ACTIVE' && server.consoleRevision === token.consoleRevision && server.projectId === token.projectId;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Reads a request body of at most `max` bytes; null when larger. */
+function readSmallBody(req: IncomingMessage, max: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    let done = false;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > max) {
+        if (!done) resolve(null);
+        done = true;
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!done) resolve(Buffer.concat(chunks).toString('utf8'));
+      done = true;
+    });
+    req.on('error', () => {
+      if (!done) resolve(null);
+      done = true;
+    });
+  });
+}
+
+/** The default allow-list: origins of the configured console URLs, or the proxy's own address. */
+export function defaultAllowedOrigins(config: Config, actual: ListenAddress): string[] {
+  if (config.proxyAllowedOrigins) return [...config.proxyAllowedOrigins];
+  const out = new Set<string>();
+  for (const u of [config.publicUrl, ...Object.values(config.publicUrlByAz)]) if (u) out.add(new URL(u).origin);
+  const scheme = config.proxyTlsCert ? 'https' : 'http';
+  if (!config.publicUrl) {
+    const host = actual.host === '0.0.0.0' || actual.host === '::' ? '127.0.0.1' : actual.host;
+    out.add(new URL(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${actual.port}`).origin);
+    if (host === '127.0.0.1' || host === '::1') out.add(`${scheme}://localhost:${actual.port}`);
+  }
+  return [...out];
+}
+
+export type { CloseCodeValue };

@@ -1,0 +1,100 @@
+/**
+ * The live sessions of this node: counts for the caps (global, per project, per server), slots
+ * reserved while a connection is being checked, and closing by server or id.
+ */
+import type { ConsoleSession } from './console-session.js';
+import type { CloseCodeValue } from './close-codes.js';
+
+export interface Caps {
+  readonly total: number;
+  readonly perProject: number;
+  readonly perServer: number;
+}
+
+/** A slot held from the cap check until the session ends (or the upgrade fails). */
+export interface Slot {
+  release(): void;
+}
+
+function inc(m: Map<string, number>, k: string, d: number): void {
+  const n = (m.get(k) ?? 0) + d;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
+
+export class SessionRegistry {
+  private readonly sessions = new Map<string, ConsoleSession>();
+  private readonly byServer = new Map<string, Set<ConsoleSession>>();
+  private slots = 0;
+  private readonly slotsByProject = new Map<string, number>();
+  private readonly slotsByServer = new Map<string, number>();
+
+  constructor(private readonly caps: Caps) {}
+
+  /** Whether the node-wide cap is reached (checked before any store work). */
+  full(): boolean {
+    return this.slots >= this.caps.total;
+  }
+
+  /**
+   * Takes a slot for a session of `serverId` in `projectId`, or says which cap is reached.
+   * Synchronous: concurrent upgrades cannot both pass a check and exceed a cap.
+   */
+  reserve(projectId: string, serverId: string): Slot | 'total' | 'project' | 'server' {
+    if (this.slots >= this.caps.total) return 'total';
+    if ((this.slotsByProject.get(projectId) ?? 0) >= this.caps.perProject) return 'project';
+    if ((this.slotsByServer.get(serverId) ?? 0) >= this.caps.perServer) return 'server';
+    this.slots++;
+    inc(this.slotsByProject, projectId, 1);
+    inc(this.slotsByServer, serverId, 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.slots--;
+        inc(this.slotsByProject, projectId, -1);
+        inc(this.slotsByServer, serverId, -1);
+      },
+    };
+  }
+
+  add(s: ConsoleSession): void {
+    this.sessions.set(s.info.id, s);
+    let set = this.byServer.get(s.info.serverId);
+    if (!set) this.byServer.set(s.info.serverId, (set = new Set()));
+    set.add(s);
+  }
+
+  remove(s: ConsoleSession): void {
+    this.sessions.delete(s.info.id);
+    const set = this.byServer.get(s.info.serverId);
+    set?.delete(s);
+    if (set?.size === 0) this.byServer.delete(s.info.serverId);
+  }
+
+  get(id: string): ConsoleSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  /** Closes every session of a server; returns how many. */
+  closeServer(serverId: string, code: CloseCodeValue, reason: string): number {
+    const set = this.byServer.get(serverId);
+    if (!set) return 0;
+    const list = [...set];
+    for (const s of list) s.close(code, reason);
+    return list.length;
+  }
+
+  closeAll(code: CloseCodeValue, reason: string): void {
+    for (const s of [...this.sessions.values()]) s.close(code, reason);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  values(): IterableIterator<ConsoleSession> {
+    return this.sessions.values();
+  }
+}

@@ -1,0 +1,238 @@
+/** The console proxy end to end on loopback: API -> URL -> WebSocket -> security proxy -> demo VNC server. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server as NetServer } from 'node:net';
+import { DemoVncServer } from '../../../src/demo/index.js';
+import { SecurityType } from '../../../src/rfb/index.js';
+import { CloseCode } from '../../../src/proxy/close-codes.js';
+import { consoleFailure, openConsole, openWs, wsUrlOf } from '../../helpers/console-client.js';
+import { remoteConsole, sdkClient } from '../../helpers/huawei-sdk.js';
+import { http } from '../../helpers/signed-fetch.js';
+import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
+
+const VNC_PASSWORD = 'demo-pw';
+
+async function demo(name: string, password?: string): Promise<{ vnc: DemoVncServer; port: number }> {
+  const vnc = new DemoVncServer({ name, ...(password ? { password } : {}), width: 320, height: 200 });
+  const { port } = await vnc.listen(0, '127.0.0.1');
+  return { vnc, port };
+}
+
+describe('console proxy', () => {
+  let stack: Stack;
+  let s: Seed;
+  let backend: { vnc: DemoVncServer; port: number };
+  const url = async (serverId = s.active.id): Promise<string> =>
+    (await remoteConsole(sdkClient(stack.apiUrl, s.ak, s.sk, s.projectId), serverId)).remote_console.url;
+
+  before(async () => {
+    backend = await demo('backend-name-never-shown', VNC_PASSWORD);
+    stack = await startStack();
+    s = await seed(stack.app, { host: '127.0.0.1', port: backend.port, auth: 'vnc-password', password: VNC_PASSWORD });
+  });
+  after(async () => {
+    await stack.stop();
+    await backend.vnc.close();
+  });
+
+  test('the browser is offered None only, gets the inventory name and framebuffer updates', async () => {
+    const { client, ws } = await openConsole(await url());
+    assert.deepEqual(client.offeredSecurityTypes, [SecurityType.None]);
+    assert.equal(client.name, 'web-01');
+    assert.equal(client.width, 320);
+    await client.waitUntil(() => client.updateCount > 0);
+    assert.ok(client.countPixelsNot(client.getPixel(0, 0)) > 0, 'the screen shows something');
+    ws.close();
+  });
+
+  test('50 simultaneous connects with one token: exactly one succeeds, the rest get 401', async () => {
+    const u = await url();
+    const results = await Promise.all(Array.from({ length: 50 }, () => openWs(wsUrlOf(u))));
+    const ok = results.filter((r) => r.ok);
+    assert.equal(ok.length, 1);
+    for (const r of results) if (!r.ok) assert.equal(r.status, 401);
+    for (const r of ok) if (r.ok) r.ws.close();
+  });
+
+  test('reuse after a successful connect is 401 "already used"', async () => {
+    const u = await url();
+    const first = await openConsole(u);
+    const again = await openWs(wsUrlOf(u));
+    assert.equal(again.ok, false);
+    assert.ok(!again.ok && again.status === 401 && /already used/.test(again.body));
+    first.ws.close();
+  });
+
+  test('unknown and malformed tokens are 401', async () => {
+    for (const t of ['00000000-0000-4000-8000-000000000000', 'x', '']) {
+      const r = await openWs(wsUrlOf(`${stack.proxyUrl}/vnc_auto.html`, t));
+      assert.ok(!r.ok && r.status === 401, t);
+    }
+  });
+
+  test('wrong Origin is 403, and the token is not consumed', async () => {
+    const u = await url();
+    const bad = await openWs(wsUrlOf(u), { origin: 'https://evil.example' });
+    assert.ok(!bad.ok && bad.status === 403);
+    const good = await openConsole(u);
+    good.ws.close();
+  });
+
+  test('a missing Origin is allowed by default', async () => {
+    const c = await openConsole(await url(), { origin: null });
+    c.ws.close();
+  });
+
+  test('a server stopped after issue: token revoked (401); status changed behind our back: 409', async () => {
+    const u = await url();
+    await stack.app.services.inventory.setStatus(s.active.id, 'SHUTOFF');
+    const r = await openWs(wsUrlOf(u));
+    assert.ok(!r.ok && r.status === 401);
+    await stack.app.services.inventory.setStatus(s.active.id, 'ACTIVE');
+    const u2 = await url();
+    // Another process changed the status without revoking (a race): the proxy re-checks at connect.
+    await stack.app.services.stores.servers.updateServer(s.active.id, { status: 'REBOOT' }, Date.now());
+    const r2 = await openWs(wsUrlOf(u2));
+    assert.ok(!r2.ok && r2.status === 409, JSON.stringify(r2));
+    await stack.app.services.stores.servers.updateServer(s.active.id, { status: 'ACTIVE' }, Date.now());
+  });
+
+  test('the console target moved behind our back: 409 (CVE-2013-0335)', async () => {
+    const u = await url();
+    await stack.app.services.stores.servers.updateServer(s.active.id, { console: (await stack.app.services.inventory.getServer(s.active.id)).console }, Date.now());
+    const r = await openWs(wsUrlOf(u));
+    assert.ok(!r.ok && r.status === 409);
+  });
+
+  test('setting SHUTOFF closes live sessions within 1 s with a reason; other servers carry on', async () => {
+    const other = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'web-02', console: { host: '127.0.0.1', port: backend.port, auth: 'vnc-password', password: VNC_PASSWORD } });
+    const a = await openConsole(await url());
+    const b = await openConsole(await url(other.id));
+    const t0 = Date.now();
+    await stack.app.services.inventory.setStatus(s.active.id, 'SHUTOFF');
+    const closed = await a.closed;
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(closed.code, CloseCode.Revoked);
+    assert.match(closed.reason, /stopped/);
+    const before = b.client.updateCount;
+    b.client.requestUpdate(false);
+    await b.client.waitUntil(() => b.client.updateCount > before);
+    b.ws.close();
+    await stack.app.services.inventory.setStatus(s.active.id, 'ACTIVE');
+  });
+
+  test('a change made by another process (second store handle) reaches the proxy through the change feed within 1 s', async () => {
+    const c = await openConsole(await url());
+    const { createServices } = await import('../../../src/app.js');
+    const other = createServices(stack.config, { logger: (await import('../../../src/log.js')).silentLogger() });
+    const t0 = Date.now();
+    await other.inventory.setStatus(s.active.id, 'SHUTOFF');
+    const closed = await c.closed;
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    assert.equal(closed.code, CloseCode.Revoked);
+    await other.inventory.setStatus(s.active.id, 'ACTIVE');
+    await other.close();
+  });
+
+  test('pre-check: valid shows the name without consuming; used and unknown are told', async () => {
+    const u = await url();
+    const token = new URL(u).searchParams.get('token')!;
+    const info = (t: string) => http('POST', `${stack.proxyUrl}/api/console/info`, { 'content-type': 'application/json' }, JSON.stringify({ token: t }));
+    const r = await info(token);
+    assert.equal(r.json.state, 'valid');
+    assert.equal(r.json.server.name, 'web-01');
+    const c = await openConsole(u);
+    assert.equal((await info(token)).json.state, 'used');
+    assert.equal((await info('00000000-0000-4000-8000-000000000000')).json.state, 'unknown');
+    assert.equal((await http('POST', `${stack.proxyUrl}/api/console/info`, {}, 'nope')).status, 400);
+    c.ws.close();
+  });
+
+  test('a browser sending junk after the handshake is closed 4400; the backend and others are fine', async () => {
+    const a = await openConsole(await url());
+    const b = await openConsole(await url());
+    a.client.sendRaw(Buffer.from([0x42, 0, 0, 0, 0, 0]));
+    const closed = await a.closed;
+    assert.equal(closed.code, CloseCode.BadClientData);
+    const n = b.client.updateCount;
+    b.client.requestUpdate(false);
+    await b.client.waitUntil(() => b.client.updateCount > n);
+    b.ws.close();
+  });
+
+  test('operations endpoints', async () => {
+    assert.equal((await http('GET', `${stack.proxyUrl}/healthz`)).status, 200);
+    assert.equal((await http('GET', `${stack.proxyUrl}/readyz`)).status, 200);
+    const m = await http('GET', `${stack.proxyUrl}/metrics`);
+    assert.match(m.text, /ecs_console_sessions_total\{outcome="connected",reason="ok"\} \d+/);
+    assert.match(m.text, /ecs_console_handshake_seconds_bucket/);
+    assert.match(m.text, /ecs_console_bytes_total\{direction="to_client"\}/);
+    const api = await http('GET', `${stack.apiUrl}/metrics`);
+    assert.match(api.text, /ecs_console_api_requests_total\{route="\/v1\/:project_id\/cloudservers\/:server_id\/remote_console",method="POST",status="200"\}/);
+    assert.equal((await http('GET', `${stack.proxyUrl}/nope`)).status, 404);
+  });
+});
+
+describe('console proxy: backend failures', () => {
+  let stack: Stack;
+  let s: Seed;
+  let good: { vnc: DemoVncServer; port: number };
+  let deadPort: number;
+  before(async () => {
+    good = await demo('good', 'rightpw');
+    const probe: NetServer = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    deadPort = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    stack = await startStack();
+    s = await seed(stack.app, { host: '127.0.0.1', port: good.port, auth: 'vnc-password', password: 'rightpw' });
+  });
+  after(async () => {
+    await stack.stop();
+    await good.vnc.close();
+  });
+
+  const issue = async (serverId: string): Promise<string> => (await remoteConsole(sdkClient(stack.apiUrl, s.ak, s.sk, s.projectId), serverId)).remote_console.url;
+
+  test('backend down: RFB failure reason, then close 4100; a parallel session is unaffected', async () => {
+    const parallel = await openConsole(await issue(s.active.id));
+    const down = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'down', console: { host: '127.0.0.1', port: deadPort, auth: 'none' } });
+    const f = await consoleFailure(await issue(down.id));
+    assert.match(f.rfbError, /could not be reached/);
+    assert.equal(f.code, CloseCode.BackendUnreachable);
+    assert.match(f.reason, /could not be reached/);
+    const n = parallel.client.updateCount;
+    parallel.client.requestUpdate(false);
+    await parallel.client.waitUntil(() => parallel.client.updateCount > n);
+    parallel.ws.close();
+  });
+
+  test('wrong backend password: close 4101 with a readable reason, never the password', async () => {
+    const wrong = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'wrongpw', console: { host: '127.0.0.1', port: good.port, auth: 'vnc-password', password: 'badpw' } });
+    const f = await consoleFailure(await issue(wrong.id));
+    assert.match(f.rfbError, /Authentication to the server's VNC console failed/);
+    assert.equal(f.code, CloseCode.BackendAuthFailed);
+    assert.doesNotMatch(f.rfbError + f.reason, /badpw|rightpw/);
+  });
+
+  test('backend closing mid-session: close 4205', async () => {
+    const vnc = await demo('short-lived');
+    const srv = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'short', console: { host: '127.0.0.1', port: vnc.port, auth: 'none' } });
+    const c = await openConsole(await issue(srv.id));
+    await c.client.waitUntil(() => c.client.updateCount > 0);
+    await vnc.vnc.close();
+    const closed = await c.closed;
+    assert.equal(closed.code, CloseCode.BackendClosed);
+  });
+
+  test('the audit trail has issued, connected, rejected and closed, with token references only', async () => {
+    const all = await stack.app.services.stores.audit.listAudit({ limit: 1000 });
+    const kinds = new Set(all.map((e) => e.kind));
+    for (const k of ['issued', 'connected', 'rejected', 'closed'] as const) assert.ok(kinds.has(k), k);
+    const closed = all.find((e) => e.kind === 'closed')!;
+    assert.equal(typeof closed.detail['bytesToClient'], 'number');
+    assert.equal(typeof closed.detail['durationMs'], 'number');
+    assert.match(closed.tokenRef!, /^[0-9a-f]{8}$/);
+    assert.ok(all.some((e) => e.kind === 'rejected' && e.detail['reason'] === 'backend-auth-failed'));
+  });
+});

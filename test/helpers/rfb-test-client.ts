@@ -19,7 +19,7 @@ import {
 } from '../../src/rfb/client-messages.js';
 import { Encoding, ServerMessageType } from '../../src/rfb/constants.js';
 import type { RfbVersion } from '../../src/rfb/handshake-messages.js';
-import { PixelConverter, type PixelFormat } from '../../src/rfb/pixel-format.js';
+import { PixelConverter, RGB888_PIXEL_FORMAT, type PixelFormat } from '../../src/rfb/pixel-format.js';
 import { RECTANGLE_HEADER_LENGTH, decodeRectangleHeader, type RectangleHeader } from '../../src/rfb/server-messages.js';
 import { ZrleDecoder } from './rfb-zrle-decoder.js';
 
@@ -57,18 +57,7 @@ export function webSocketTransport(ws: WebSocket): RfbTransport {
 }
 
 /** 32 bits a pixel, depth 24, little-endian, 0x00RRGGBB. */
-export const TEST_CLIENT_PIXEL_FORMAT: PixelFormat = Object.freeze({
-  bitsPerPixel: 32,
-  depth: 24,
-  bigEndian: false,
-  trueColour: true,
-  redMax: 255,
-  greenMax: 255,
-  blueMax: 255,
-  redShift: 16,
-  greenShift: 8,
-  blueShift: 0,
-});
+export const TEST_CLIENT_PIXEL_FORMAT: PixelFormat = RGB888_PIXEL_FORMAT;
 
 /** Options of {@link RfbTestClient.connect}. */
 export interface RfbTestClientOptions {
@@ -118,7 +107,7 @@ export class RfbTestClient {
   private pixelFormat: PixelFormat;
   private converter: PixelConverter;
   private readonly zrle = new ZrleDecoder();
-  private waiters: Array<(u: UpdateInfo) => void> = [];
+  private waiters: Array<{ resolve: (u: UpdateInfo) => void; reject: (e: Error) => void }> = [];
   private isClosed = false;
 
   private constructor(
@@ -139,6 +128,9 @@ export class RfbTestClient {
     void closed.then(() => {
       this.isClosed = true;
       this.zrle.close();
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w.reject(new Error('connection closed'));
     });
   }
 
@@ -212,16 +204,23 @@ export class RfbTestClient {
     return this.fb.slice();
   }
 
-  /** Resolves with the next complete FramebufferUpdate. */
+  /** Resolves with the next complete FramebufferUpdate; rejects on timeout or when the connection closes. */
   waitForUpdate(timeoutMs = 5000): Promise<UpdateInfo> {
+    if (this.isClosed) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error(`no FramebufferUpdate within ${timeoutMs} ms`));
       }, timeoutMs);
-      const waiter = (u: UpdateInfo): void => {
-        clearTimeout(timer);
-        resolve(u);
+      const waiter = {
+        resolve: (u: UpdateInfo): void => {
+          clearTimeout(timer);
+          resolve(u);
+        },
+        reject: (e: Error): void => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       this.waiters.push(waiter);
     });
@@ -322,7 +321,7 @@ export class RfbTestClient {
     this.rectsOfLastUpdate = rects;
     const waiters = this.waiters;
     this.waiters = [];
-    for (const w of waiters) w(info);
+    for (const w of waiters) w.resolve(info);
     if ((this.opts.autoRequest ?? true) && !this.isClosed) this.requestUpdate(true);
   }
 

@@ -74,7 +74,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { key: 'proxyMaxSessions', type: 'int', default: 10000, min: 1, max: 1000000, env: `${E}PROXY_MAX_SESSIONS`, help: 'Most concurrent console sessions on this proxy node (429 beyond).' },
   { key: 'proxyMaxSessionsPerProject', type: 'int', default: 500, min: 1, max: 1000000, env: `${E}PROXY_MAX_SESSIONS_PER_PROJECT`, help: 'Most concurrent sessions of one project on this node.' },
   { key: 'proxyMaxSessionsPerServer', type: 'int', default: 10, min: 1, max: 10000, env: `${E}PROXY_MAX_SESSIONS_PER_SERVER`, help: 'Most concurrent sessions of one server on this node.' },
-  { key: 'proxyFailedTokenLimitPerMinute', type: 'int', default: 30, min: 1, max: 1000000, env: `${E}PROXY_FAILED_TOKEN_LIMIT_PER_MINUTE`, help: 'Failed token attempts (unknown, used, expired) one address may make per minute before it gets 429.' },
+  { key: 'proxyFailedTokenLimitPerMinute', type: 'int', default: 30, min: 1, max: 1000000, env: `${E}PROXY_FAILED_TOKEN_LIMIT_PER_MINUTE`, help: 'Unknown console tokens one address may present per minute (WebSocket or pre-check) before it gets 429 for the rest of the minute.' },
   { key: 'proxyDrainSeconds', type: 'int', default: 10, min: 0, max: 3600, env: `${E}PROXY_DRAIN_SECONDS`, help: 'On SIGTERM: how long live sessions may go on before they are closed with a reason.' },
   { key: 'changePollIntervalMs', type: 'int', default: 250, min: 20, max: 10000, env: `${E}CHANGE_POLL_INTERVAL_MS`, help: 'How often a node reads the change feed (revocations, session kills) from the store.' },
 ];

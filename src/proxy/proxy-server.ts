@@ -207,7 +207,7 @@ export class ConsoleProxy {
       return this.json(res, 503, { state: 'unavailable' });
     }
     if (peek.state !== 'valid') {
-      this.failedTokens.hit(addr);
+      if (peek.state === 'unknown') this.failedTokens.hit(addr);
       return this.json(res, 200, { state: peek.state });
     }
     const server = await this.deps.inventory.findServer(peek.record!.serverId);
@@ -262,7 +262,8 @@ export class ConsoleProxy {
       const ref = token ? tokenRef(token) : undefined;
       const peek = await this.deps.tokens.peek(token);
       if (peek.state !== 'valid') {
-        this.failedTokens.hit(addr);
+        // Only unknown tokens count: guessing is what the throttle stops; a reload of a used link is not.
+        if (peek.state === 'unknown') this.failedTokens.hit(addr);
         return this.refuse(socket, peek.state === 'used' ? R.tokenUsed : peek.state === 'expired' ? R.tokenExpired : R.tokenUnknown,
           { addr, ...(ref && peek.state !== 'unknown' ? { tokenRef: ref } : {}), ...(peek.record ? { serverId: peek.record.serverId, projectId: peek.record.projectId } : {}) });
       }
@@ -275,7 +276,7 @@ export class ConsoleProxy {
       slot = reserved;
       const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);
       if (!consumed.ok) {
-        this.failedTokens.hit(addr);
+        if (consumed.reason === 'unknown') this.failedTokens.hit(addr);
         return this.refuse(socket, consumed.reason === 'used' ? R.tokenUsed : consumed.reason === 'expired' ? R.tokenExpired : R.tokenUnknown, ctx);
       }
       // Re-check the target at connect time (CVE-2013-0335): still ACTIVE, same console.

@@ -1,6 +1,6 @@
 /** Opening consoles the way a browser does: WebSocket to /websockify with the URL's token. */
 import { WebSocket } from 'ws';
-import { RfbTestClient, webSocketTransport, type RfbTestClientOptions } from './rfb-test-client.js';
+import { RfbTestClient, webSocketTransport, type RfbTestClientOptions, type RfbTransport } from './rfb-test-client.js';
 import { ByteReader, clientHandshake } from '../../src/rfb/index.js';
 
 /** The WebSocket URL the console page derives from a console URL. */
@@ -15,8 +15,32 @@ export function originOf(consoleUrl: string): string {
 }
 
 export type OpenResult =
-  | { ok: true; ws: WebSocket }
+  | { ok: true; ws: WebSocket; transport: RfbTransport }
   | { ok: false; status: number; body: string };
+
+/**
+ * A transport over `ws` that keeps what arrives before anyone listens: the proxy speaks first,
+ * and its first bytes can come in the same read as the 101 answer (a browser queues them too).
+ */
+export function bufferedTransport(ws: WebSocket): RfbTransport {
+  const early: Buffer[] = [];
+  let sink: ((b: Buffer) => void) | null = null;
+  ws.on('message', (data) => {
+    const b = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    if (sink) sink(b);
+    else early.push(b);
+  });
+  const base = webSocketTransport(ws);
+  return {
+    write: base.write,
+    onClose: base.onClose,
+    close: base.close,
+    onData: (cb) => {
+      sink = cb;
+      for (const b of early.splice(0)) cb(b);
+    },
+  };
+}
 
 /** Opens the WebSocket; resolves with it, or with the HTTP refusal (status and text). */
 export function openWs(url: string, opts: { origin?: string | null; headers?: Record<string, string> } = {}): Promise<OpenResult> {
@@ -27,7 +51,8 @@ export function openWs(url: string, opts: { origin?: string | null; headers?: Re
       handshakeTimeout: 5000,
       rejectUnauthorized: false,
     });
-    ws.once('open', () => resolve({ ok: true, ws }));
+    const transport = bufferedTransport(ws);
+    ws.once('open', () => resolve({ ok: true, ws, transport }));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
@@ -43,7 +68,7 @@ export async function openConsole(consoleUrl: string, opts: RfbTestClientOptions
   const r = await openWs(wsUrlOf(consoleUrl), opts);
   if (!r.ok) throw new Error(`console refused: ${r.status} ${r.body}`);
   const closed = closeOf(r.ws);
-  const client = await RfbTestClient.connect(webSocketTransport(r.ws), opts);
+  const client = await RfbTestClient.connect(r.transport, opts);
   return { ws: r.ws, client, closed };
 }
 
@@ -61,7 +86,7 @@ export async function consoleFailure(consoleUrl: string): Promise<{ rfbError: st
   if (!r.ok) throw new Error(`console refused before the upgrade: ${r.status} ${r.body}`);
   const closed = closeOf(r.ws);
   const reader = new ByteReader();
-  const t = webSocketTransport(r.ws);
+  const t = r.transport;
   t.onData((b) => reader.push(b));
   t.onClose(() => reader.end());
   let rfbError = '';

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { ConsoleProxy, STALE_MS, defaultAllowedOrigins, type StaticHandler } from './proxy/proxy-server.js';
 import { loadMasterKey } from './secrets/master-key.js';
+import { createStaticHandler } from './web/static-handler.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import type { Stores } from './store/stores.js';
@@ -133,7 +134,7 @@ export function createApp(config: Config, role: Role = 'serve', overrides: AppOv
         proxy = new ConsoleProxy({
           config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory,
           auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
-          ready: () => services.stores.ping(), ...(overrides.staticHandler ? { staticHandler: overrides.staticHandler } : {}),
+          ready: () => services.stores.ping(), staticHandler: overrides.staticHandler ?? createStaticHandler(),
         });
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.

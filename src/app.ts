@@ -47,18 +47,18 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** Opens the configured store. */
-export function openStores(config: Config): Stores {
+/** Opens (and migrates) the configured store. */
+export async function openStores(config: Config): Promise<Stores> {
   if (config.store.startsWith('sqlite:')) return openSqliteStores(config.store.slice('sqlite:'.length));
   throw new ConfigError('store', 'only sqlite: stores are available in this build');
 }
 
 /** Builds every domain service over the configured store (used by servers and CLI commands alike). */
-export function createServices(config: Config, overrides: AppOverrides = {}): Services {
+export async function createServices(config: Config, overrides: AppOverrides = {}): Promise<Services> {
   const clock = overrides.clock ?? systemClock;
   const log = overrides.logger ?? createLogger({ level: config.logLevel });
   const box = new SecretBox(loadMasterKey(config.masterKey, config.dataDir));
-  const stores = overrides.stores ?? openStores(config);
+  const stores = overrides.stores ?? (await openStores(config));
   const identity = new IdentityService(stores.identity, box, clock, {
     iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,
@@ -93,8 +93,8 @@ function addressOf(server: { address(): AddressInfo | string | null }): ListenAd
   return { host: a.address, port: a.port };
 }
 
-export function createApp(config: Config, role: Role = 'serve', overrides: AppOverrides = {}): App {
-  const services = createServices(config, overrides);
+export async function createApp(config: Config, role: Role = 'serve', overrides: AppOverrides = {}): Promise<App> {
+  const services = await createServices(config, overrides);
   const { log, clock } = services;
   const metrics = new Metrics();
   let api: FastifyInstance | null = null;

@@ -12,7 +12,7 @@ import { configFrom, parseList, parsePort, printObject, printTable, readStdin, w
 async function withServices<T>(opts: Record<string, unknown>, fn: (s: Services) => Promise<T>): Promise<T> {
   const config = configFrom(opts);
   // CLI commands log warnings only, to stderr, so stdout stays clean for output.
-  const s = createServices(config, { logger: createLogger({ level: 'warn', destination: process.stderr }) });
+  const s = await createServices(config, { logger: createLogger({ level: 'warn', destination: process.stderr }) });
   try {
     return await fn(s);
   } finally {

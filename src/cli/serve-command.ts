@@ -7,7 +7,7 @@ export function serveCommand(role: Role, description: string): Command {
   const cmd = withConfigOptions(new Command(role).description(description), 'all');
   cmd.action(async (o) => {
     const config = configFrom(o);
-    const app = createApp(config, role);
+    const app = await createApp(config, role);
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;

@@ -12,7 +12,7 @@ export function sessionsCommand(): Command {
     .option('--server <id>', 'only this server')
     .addOption(new Option('--json', 'print JSON'))
     .action(async (o) => {
-      const s = createServices(configFrom(o), { logger: createLogger({ level: 'warn', destination: process.stderr }) });
+      const s = await createServices(configFrom(o), { logger: createLogger({ level: 'warn', destination: process.stderr }) });
       try {
         const now = s.clock.now();
         const rows = await s.stores.sessions.listSessions({ freshSince: now - STALE_MS, ...(o.server ? { serverId: o.server } : {}) });
@@ -28,7 +28,7 @@ export function sessionsCommand(): Command {
     .argument('[id]', 'session id')
     .option('--server <id>', 'every session of this server')
     .action(async (id: string | undefined, o) => {
-      const s = createServices(configFrom(o), { logger: createLogger({ level: 'warn', destination: process.stderr }) });
+      const s = await createServices(configFrom(o), { logger: createLogger({ level: 'warn', destination: process.stderr }) });
       try {
         const now = s.clock.now();
         const targets = o.server

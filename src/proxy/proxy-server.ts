@@ -89,6 +89,8 @@ export class ConsoleProxy {
   private timers: NodeJS.Timeout[] = [];
   private lastChangeId = 0;
   private following = false;
+  private followAgain = false;
+  private unwatch: (() => void) | null = null;
   private lastPingAt = 0;
   private readonly hsts: boolean;
 
@@ -136,6 +138,7 @@ export class ConsoleProxy {
     this.lastChangeId = await this.deps.changes.latestChangeId().catch(() => 0);
     this.timers.push(setInterval(() => this.sweep(), 1000));
     this.timers.push(setInterval(() => void this.followChanges(), this.deps.config.changePollIntervalMs));
+    this.unwatch = this.deps.changes.watch?.(() => void this.followChanges()) ?? null;
     this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_MS));
     for (const t of this.timers) t.unref();
     return actual;
@@ -386,16 +389,20 @@ export class ConsoleProxy {
 
   /** Applies changes appended by any node: revocations and session kills. */
   private async followChanges(): Promise<void> {
-    if (this.following) return;
+    if (this.following) {
+      this.followAgain = true;
+      return;
+    }
     this.following = true;
     try {
-      for (;;) {
+      for (this.followAgain = true; this.followAgain; ) {
+        this.followAgain = false;
         const batch = await this.deps.changes.changesSince(this.lastChangeId, 500);
         for (const ch of batch) {
           this.lastChangeId = ch.id;
           this.applyChange(ch);
         }
-        if (batch.length < 500) break;
+        if (batch.length === 500) this.followAgain = true;
       }
     } catch (e) {
       this.deps.log.warn({ err: e }, 'reading the change feed failed; will retry');
@@ -442,6 +449,7 @@ export class ConsoleProxy {
     while (this.registry.size > 0 && Date.now() < hard) await sleep(20);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.unwatch?.();
     this.server.closeAllConnections();
     await closed;
   }

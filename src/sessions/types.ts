@@ -48,4 +48,9 @@ export interface ChangeFeedStore {
   /** The newest id (0 when none): where a starting node begins following. */
   latestChangeId(): Promise<number>;
   purgeChanges(before: number): Promise<number>;
+  /**
+   * Optional push: calls `onAppend` soon after any node appends (PostgreSQL LISTEN/NOTIFY), so
+   * followers need not wait for their next poll. Returns a function that stops watching.
+   */
+  watch?(onAppend: () => void): () => void;
 }

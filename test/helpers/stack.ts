@@ -53,7 +53,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   });
   const logs = new LogCapture();
   const logger = createLogger({ level: config.logLevel, destination: logs });
-  const app = createApp(config, opts.role ?? 'serve', { logger, ...(opts.clock ? { clock: opts.clock } : {}), ...opts.overrides });
+  const app = await createApp(config, opts.role ?? 'serve', { logger, ...(opts.clock ? { clock: opts.clock } : {}), ...opts.overrides });
   const addrs = await app.start();
   return {
     app, config, dataDir, logs,

@@ -124,7 +124,7 @@ describe('console proxy', () => {
   test('a change made by another process (second store handle) reaches the proxy through the change feed within 1 s', async () => {
     const c = await openConsole(await url());
     const { createServices } = await import('../../../src/app.js');
-    const other = createServices(stack.config, { logger: (await import('../../../src/log.js')).silentLogger() });
+    const other = await createServices(stack.config, { logger: (await import('../../../src/log.js')).silentLogger() });
     const t0 = Date.now();
     await other.inventory.setStatus(s.active.id, 'SHUTOFF');
     const closed = await c.closed;

@@ -150,8 +150,10 @@ export class ConsoleSession {
       this.backend = sock;
       sock.on('data', (d: Buffer) => (this.state === 'relay' ? this.onBackendData(d) : backendReader.push(d)));
       sock.on('close', () => {
+        // During the handshake the reader's end fails the handshake, which picks the reason
+        // (a backend that rejects our password closes right after saying so).
         backendReader.end();
-        this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+        if (this.state === 'relay') this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
       });
       sock.on('error', (e) => this.log.debug({ err: e }, 'backend socket error'));
       sock.on('drain', () => this.ws.resume());

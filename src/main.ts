@@ -5,6 +5,8 @@ import { createRequire } from 'node:module';
 import { configDoc } from './config/config.js';
 import { keyCommand, projectCommand, serverCommand, userCommand } from './cli/admin-commands.js';
 import { reportError } from './cli/cli-support.js';
+import { consoleUrlCommand } from './cli/console-url-command.js';
+import { demoVncCommand } from './cli/demo-vnc-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { sessionsCommand } from './cli/sessions-command.js';
 
@@ -23,6 +25,8 @@ program.addCommand(userCommand());
 program.addCommand(keyCommand());
 program.addCommand(serverCommand());
 program.addCommand(sessionsCommand());
+program.addCommand(consoleUrlCommand());
+program.addCommand(demoVncCommand());
 program.command('config-doc').description('print the table of configuration options (docs/config.md)').action(() => {
   process.stdout.write(configDoc() + '\n');
 });

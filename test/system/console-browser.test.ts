@@ -130,6 +130,22 @@ describe('demo backend', () => {
     await o.close();
   });
 
+  test('the backend closing mid-session: the page says the server\'s VNC connection closed; a parallel page carries on', async () => {
+    const short = new DemoVncServer({ name: 'short', width: 320, height: 200 });
+    const { port } = await short.listen(0, '127.0.0.1');
+    const srv = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'short', console: { host: '127.0.0.1', port, auth: 'none' } });
+    const parallel = await browser.open(await url());
+    const o = await browser.open(await url(srv.id));
+    assert.equal((await waitForState(o.page, ['connected', 'failed'], 15_000)).state, 'connected');
+    assert.equal((await waitForState(parallel.page, ['connected', 'failed'], 15_000)).state, 'connected');
+    await short.close();
+    assert.deepEqual(await waitForState(o.page, ['disconnected', 'failed'], 5000), { state: 'disconnected', reason: 'backend-closed' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await waitForState(parallel.page, ['connected', 'disconnected', 'failed'], 1000)).state, 'connected');
+    await o.close();
+    await parallel.close();
+  });
+
   test('the page is Chinese with lang=ZH', async () => {
     const o = await browser.open(await url(s.active.id, 'ZH'));
     assert.equal((await waitForState(o.page, ['connected', 'failed'], 15_000)).state, 'connected');

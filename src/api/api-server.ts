@@ -69,6 +69,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     },
   });
   app.server.headersTimeout = config.apiHeadersTimeoutSeconds * 1000;
+  app.server.maxConnections = config.apiMaxConnections;
 
   app.decorateRequest('rawBody', null);
   app.decorateRequest('principal', null);

@@ -25,6 +25,7 @@ export interface Config {
   readonly apiRateLimitPerAddress: number;
   readonly apiRequestTimeoutSeconds: number;
   readonly apiHeadersTimeoutSeconds: number;
+  readonly apiMaxConnections: number;
   readonly apiTlsCert: string | null;
   readonly apiTlsKey: string | null;
   readonly signatureMaxSkewSeconds: number;
@@ -231,7 +232,7 @@ export function consoleBaseUrl(config: Config, az: string, proxyAddress: ListenA
   if (byAz) return byAz;
   if (config.publicUrl) return config.publicUrl;
   const host = proxyAddress.host.includes(':') ? `[${proxyAddress.host}]` : proxyAddress.host === '0.0.0.0' ? '127.0.0.1' : proxyAddress.host;
-  return `http://${host}:${proxyAddress.port}`;
+  return `${config.proxyTlsCert ? 'https' : 'http'}://${host}:${proxyAddress.port}`;
 }
 
 /** Markdown table of every option, for docs/config.md. */

@@ -20,6 +20,7 @@ export function runCli(args: string[], env: Record<string, string> = {}, stdin?:
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.on('error', () => undefined);
     child.stdin.end(stdin ?? '');
   });
 }

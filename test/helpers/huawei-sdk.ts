@@ -1,16 +1,18 @@
 /** The official Huawei Cloud Node SDK as a test client. */
+import { Agent as HttpsAgent } from 'node:https';
 import { BasicCredentials } from '@huaweicloud/huaweicloud-sdk-core';
 import {
   EcsClient, GetServerRemoteConsoleOption, ListServersDetailsRequest, ShowServerRemoteConsoleRequest,
   ShowServerRemoteConsoleRequestBody, ShowServerRequest,
 } from '@huaweicloud/huaweicloud-sdk-ecs';
 
-export function sdkClient(endpoint: string, ak: string, sk: string, projectId: string): EcsClient {
+/** An EcsClient; `ca` trusts a test certificate authority for https endpoints. */
+export function sdkClient(endpoint: string, ak: string, sk: string, projectId: string, ca?: Buffer): EcsClient {
   const client = EcsClient.newBuilder()
     .withCredential(new BasicCredentials().withAk(ak).withSk(sk).withProjectId(projectId))
     .withEndpoint(endpoint)
-    // Keeps the SDK from writing ~/.huaweicloud/application_id.
-    .withOptions({ customUserAgent: 'ecs-console-tests' })
+    // customUserAgent keeps the SDK from writing ~/.huaweicloud/application_id.
+    .withOptions({ customUserAgent: 'ecs-console-tests', ...(ca ? { axiosRequestConfig: { httpsAgent: new HttpsAgent({ ca }) } } : {}) })
     .build();
   // The SDK logs every failed request, Authorization header included, through log4js to stdout.
   const quiet = { debug() {}, info() {}, warn() {}, error() {} };

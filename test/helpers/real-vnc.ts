@@ -57,6 +57,8 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    // A program that does not read its input (xsetroot) may exit first: EPIPE is not an error here.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

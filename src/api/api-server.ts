@@ -45,9 +45,15 @@ export function sendHuaweiError(reply: FastifyReply, err: HuaweiError, headers: 
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
   const { config, log } = deps;
+  // Node checks the header and request timeouts every connectionsCheckingInterval (30 s by default).
+  const serverOptions = {
+    connectionsCheckingInterval: 1000,
+    headersTimeout: config.httpHeadersTimeoutSeconds * 1000,
+    requestTimeout: config.httpRequestTimeoutSeconds * 1000,
+  };
   const tls = config.apiTlsCert && config.apiTlsKey
-    ? { https: { cert: readFileSync(config.apiTlsCert), key: readFileSync(config.apiTlsKey), minVersion: 'TLSv1.2' as const } }
-    : {};
+    ? { https: { ...serverOptions, cert: readFileSync(config.apiTlsCert), key: readFileSync(config.apiTlsKey), minVersion: 'TLSv1.2' as const } }
+    : { http: serverOptions };
   const app = Fastify({
     ...tls,
     loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
@@ -57,7 +63,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     requestIdHeader: false,
     bodyLimit: config.apiBodyLimitBytes,
     trustProxy: config.trustProxy,
-    requestTimeout: config.apiRequestTimeoutSeconds * 1000,
+    requestTimeout: config.httpRequestTimeoutSeconds * 1000,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 256 },
@@ -68,7 +74,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       void sendHuaweiError(reply, { status: 400, shape: 'gateway', code: 'APIGW.0101', message: 'The request is malformed.' });
     },
   });
-  app.server.headersTimeout = config.apiHeadersTimeoutSeconds * 1000;
+  app.server.headersTimeout = config.httpHeadersTimeoutSeconds * 1000;
   app.server.maxConnections = config.apiMaxConnections;
 
   app.decorateRequest('rawBody', null);

@@ -19,12 +19,12 @@ export interface Config {
   readonly nodeId: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly trustProxy: boolean;
+  readonly httpHeadersTimeoutSeconds: number;
+  readonly httpRequestTimeoutSeconds: number;
   readonly apiListen: ListenAddress;
   readonly apiBodyLimitBytes: number;
   readonly apiRateLimitPerCredential: number;
   readonly apiRateLimitPerAddress: number;
-  readonly apiRequestTimeoutSeconds: number;
-  readonly apiHeadersTimeoutSeconds: number;
   readonly apiMaxConnections: number;
   readonly apiTlsCert: string | null;
   readonly apiTlsKey: string | null;

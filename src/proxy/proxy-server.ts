@@ -100,17 +100,20 @@ export class ConsoleProxy {
     this.failedTokens = new RateLimiter(c.proxyFailedTokenLimitPerMinute, 60_000, deps.clock);
     this.hsts = c.proxyTlsCert !== null;
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
+    // Node checks these timeouts every connectionsCheckingInterval (30 s by default): slowloris.
+    const timeouts = { connectionsCheckingInterval: 1000, headersTimeout: c.httpHeadersTimeoutSeconds * 1000, requestTimeout: c.httpRequestTimeoutSeconds * 1000 };
     this.server = c.proxyTlsCert && c.proxyTlsKey
-      ? createHttpsServer({ cert: readFileSync(c.proxyTlsCert), key: readFileSync(c.proxyTlsKey), minVersion: 'TLSv1.2' }, handler)
-      : createHttpServer(handler);
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
+      ? createHttpsServer({ ...timeouts, cert: readFileSync(c.proxyTlsCert), key: readFileSync(c.proxyTlsKey), minVersion: 'TLSv1.2' }, handler)
+      : createHttpServer(timeouts, handler);
     this.server.keepAliveTimeout = 5_000;
     this.server.maxConnections = c.proxyMaxSessions + 1000;
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
-    this.server.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // Malformed or too slow (headersTimeout, slowloris): answer if possible, then let the socket go.
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
       else socket.destroy();
+      setTimeout(() => socket.destroy(), 1000).unref();
     });
     this.wss = new WebSocketServer({
       noServer: true,

@@ -49,7 +49,7 @@ export interface Services {
 
 /** Opens (and migrates) the configured store. */
 export async function openStores(config: Config): Promise<Stores> {
-  if (config.store.startsWith('sqlite:')) return openSqliteStores(config.store.slice('sqlite:'.length));
+  if (config.store.startsWith('sqlite:')) return openSqliteStores(config.store.slice('sqlite:'.length), { busyTimeoutMs: config.sqliteBusyTimeoutMs });
   throw new ConfigError('store', 'only sqlite: stores are available in this build');
 }
 

@@ -98,6 +98,17 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     if (!d.allowed) throw new RateLimitedError(`The throttling threshold has been reached: per address ${config.apiRateLimitPerAddress}/min`, d.retryAfterSeconds);
   });
 
+  // On shutdown, calls in flight complete, and their connections close after the answer instead of
+  // idling in keep-alive until the process is killed.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    app.server.closeIdleConnections();
+  });
+  app.addHook('onSend', async (req, reply) => {
+    if (closing) void reply.header('Connection', 'close');
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     const seconds = reply.elapsedTime / 1000;
     const route = req.routeOptions.url ?? 'unmatched';

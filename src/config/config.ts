@@ -15,6 +15,7 @@ export interface Config {
   readonly dataDir: string;
   /** Resolved store URL: `sqlite:<absolute path>` or `postgres://...`. */
   readonly store: string;
+  readonly sqliteBusyTimeoutMs: number;
   readonly masterKey: string | null;
   readonly nodeId: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -36,6 +36,7 @@ export const OPTIONS: readonly OptionDef[] = [
   // --- general
   { key: 'dataDir', type: 'string', default: './data', env: `${E}DATA_DIR`, flag: 'data-dir', help: 'Directory for the SQLite database, the master key file and demo.json (created 0700).' },
   { key: 'store', type: 'string', default: null, env: `${E}STORE`, flag: 'store', help: 'Store: `sqlite:<path>` or `postgres://user@host:port/db`. Default `sqlite:<dataDir>/ecs-console.db`.' },
+  { key: 'sqliteBusyTimeoutMs', type: 'int', default: 5000, min: 0, max: 600000, env: `${E}SQLITE_BUSY_TIMEOUT_MS`, help: 'SQLite: how long a write waits for another process\'s lock before the request fails (500 `Common.0001`, proxy 503).' },
   { key: 'masterKey', type: 'string', default: null, env: `${E}MASTER_KEY`, help: 'Base64 of 32 bytes encrypting secret keys and VNC passwords at rest (AES-256-GCM). Default: `<dataDir>/master.key`, generated 0600 on first start. Every node of a fleet needs the same key.' },
   { key: 'nodeId', type: 'string', default: null, env: `${E}NODE_ID`, flag: 'node-id', help: 'Name of this node in sessions and audit records. Default `<hostname>-<pid>`.' },
   { key: 'logLevel', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: `${E}LOG_LEVEL`, flag: 'log-level', help: 'Log level (JSON lines on stdout).' },

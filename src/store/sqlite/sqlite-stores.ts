@@ -352,8 +352,8 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
 }
 
 /** Opens the SQLite database at `path` and returns every store port over it. */
-export function openSqliteStores(path: string): Stores {
-  const db = openSqliteDatabase(path);
+export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number } = {}): Stores {
+  const db = openSqliteDatabase(path, opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {});
   return {
     identity: new SqliteIdentityStore(db),
     servers: new SqliteServerStore(db),
@@ -361,7 +361,11 @@ export function openSqliteStores(path: string): Stores {
     audit: new SqliteAuditStore(db),
     sessions: new SqliteSessionStore(db),
     changes: new SqliteChangeFeedStore(db),
-    ping: () => sqlite(() => void prep(db, "SELECT 1").get()),
+    // Ready means writable: a lock held by another process (or a full disk) makes writes fail.
+    ping: () => sqlite(() => {
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
+    }),
     close: async () => {
       if (db.open) db.close();
     },

@@ -62,7 +62,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     genReqId: () => randomBytes(16).toString('hex'),
     requestIdHeader: false,
     bodyLimit: config.apiBodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // One hop: the client is the address the load balancer appended last (never a spoofable earlier entry).
+    trustProxy: config.trustProxy ? 1 : false,
     requestTimeout: config.httpRequestTimeoutSeconds * 1000,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,

@@ -63,7 +63,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     requestIdHeader: false,
     bodyLimit: config.apiBodyLimitBytes,
     // One hop: the client is the address the load balancer appended last (never a spoofable earlier entry).
-    trustProxy: config.trustProxy ? 1 : false,
+    trustProxy: config.trustProxy ? (_addr: string, hop: number) => hop === 0 : false,
     requestTimeout: config.httpRequestTimeoutSeconds * 1000,
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,

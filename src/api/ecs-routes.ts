@@ -1,7 +1,8 @@
 /** Huawei ECS routes: remote_console (POST), ShowServer and ListServersDetails (GET). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConsoleError, ProjectMismatchError, ServerNotFoundError } from '../errors.js';
-import { ACTION_GET, ACTION_LIST } from '../identity/types.js';
+import { ACTION_GET, ACTION_LIST, ACTION_START, ACTION_STOP } from '../identity/types.js';
+import { uuid } from '../util/ids.js';
 import { parseStatus } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
 import type { ConsoleLang } from '../tokens/remote-console-service.js';
@@ -80,6 +81,43 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     if (protocol !== 'vnc') throw new ConsoleError('BODY_INVALID', 'Invalid request body: remote_console.protocol must be vnc.');
     const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']));
     return reply.type('application/json').send({ remote_console: { type: 'novnc', protocol: 'vnc', url: r.url } });
+  });
+
+  // BatchStartServers / BatchStopServers: the inventory's status is the state of record here (the
+  // hypervisor is driven elsewhere); stopping revokes tokens and closes live consoles.
+  app.post<{ Params: { project_id: string } }>('/v1/:project_id/cloudservers/action', async (req, reply) => {
+    const projectId = req.params.project_id;
+    await deps.authenticate(req);
+    checkProjectHeader(req, projectId);
+    const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
+    if (!isObject(body)) throw new ConsoleError('BODY_INVALID', 'Invalid request body: it must be a JSON object.');
+    const keys = Object.keys(body);
+    const action = keys.length === 1 ? keys[0] : undefined;
+    if (action !== 'os-stop' && action !== 'os-start') {
+      throw new ConsoleError('BODY_INVALID', 'Invalid request body: exactly one of os-start or os-stop is supported.');
+    }
+    deps.identity.authorize(req.principal!, projectId, action === 'os-stop' ? ACTION_STOP : ACTION_START);
+    const opt = requireObject(body, action, action);
+    const list = opt['servers'];
+    if (!Array.isArray(list) || list.length === 0 || list.length > 1000) throw new ConsoleError('BODY_INVALID', `Invalid request body: ${action}.servers must be an array of 1 to 1000 {"id"}.`);
+    if (action === 'os-stop' && opt['type'] !== undefined && opt['type'] !== 'SOFT' && opt['type'] !== 'HARD') {
+      throw new ConsoleError('BODY_INVALID', 'Invalid request body: os-stop.type must be SOFT or HARD.');
+    }
+    const ids = list.map((x, i) => {
+      if (!isObject(x)) throw new ConsoleError('BODY_INVALID', `Invalid request body: ${action}.servers[${i}] must be an object.`);
+      return requireString(x, 'id', `${action}.servers[${i}].id`);
+    });
+    // All or nothing: every server must be the project's before any changes.
+    const servers = await Promise.all(ids.map(async (id) => {
+      const s = await deps.inventory.findServer(id);
+      if (!s || s.projectId !== projectId) throw new ServerNotFoundError(id);
+      return s;
+    }));
+    for (const s of servers) {
+      const target = action === 'os-stop' ? 'SHUTOFF' : 'ACTIVE';
+      if (s.status !== target) await deps.inventory.setStatus(s.id, target);
+    }
+    return reply.type('application/json').send({ job_id: uuid() });
   });
 
   // Registered before :server_id so that "detail" is not taken for a server id.

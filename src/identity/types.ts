@@ -5,6 +5,8 @@ export const ACTION_VNC = 'ecs:cloudServers:vnc';
 /** Read-only server calls (ShowServer, ListServersDetails). */
 export const ACTION_GET = 'ecs:cloudServers:get';
 export const ACTION_LIST = 'ecs:cloudServers:list';
+export const ACTION_START = 'ecs:cloudServers:start';
+export const ACTION_STOP = 'ecs:cloudServers:stop';
 /** Every action, the default of users and keys. */
 export const ALL_ACTIONS = '*';
 

@@ -8,6 +8,7 @@ import {
   num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
   rowToServer, rowToSession, rowToUser, type Row,
 } from '../row-mappers.js';
+import { applyServerPatch } from '../server-patch.js';
 import type { Stores } from '../stores.js';
 import { openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
 
@@ -152,15 +153,7 @@ export class SqliteServerStore implements ServerStore {
       const r = prep(this.db, 'SELECT * FROM servers WHERE id = ?').get(id) as Row | undefined;
       if (!r) return null;
       const before = rowToServer(r);
-      const after: Server = {
-        ...before,
-        name: patch.name ?? before.name,
-        status: patch.status ?? before.status,
-        availabilityZone: patch.availabilityZone ?? before.availabilityZone,
-        console: patch.console ?? before.console,
-        consoleRevision: patch.console ? before.consoleRevision + 1 : before.consoleRevision,
-        updatedAt: now,
-      };
+      const after = applyServerPatch(before, patch, now);
       prep(this.db, 
         `UPDATE servers SET name = ?, status = ?, availability_zone = ?, updated_at = ?, console_host = ?, console_port = ?,
            console_auth = ?, console_password_sealed = ?, console_revision = ? WHERE id = ?`,

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { openStores } from '../../src/app.js';
+import type { Config } from '../../src/config/config.js';
 import { ConflictError, StoreUnavailableError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import type { Migration } from '../../src/store/migration.js';
@@ -178,6 +180,15 @@ describe('postgres adapter', () => {
     t.after(() => proxy.close());
     return { proxy, url: databaseUrl(db.name, proxy.port, password) };
   }
+
+  test('app openStores picks the adapter for postgres:// and postgresql:// URLs', async () => {
+    for (const url of [db.url, db.url.replace(/^postgres:/, 'postgresql:')]) {
+      const s = await openStores({ store: url } as Config);
+      await s.ping();
+      assert.equal(typeof s.changes.watch, 'function');
+      await s.close();
+    }
+  });
 
   test('migrations: eight nodes opening a fresh database at once apply each migration once', async (t) => {
     const fresh = await createTestDatabase();

@@ -17,6 +17,7 @@ import { ConsoleProxy, STALE_MS, defaultAllowedOrigins, type StaticHandler } fro
 import { loadMasterKey } from './secrets/master-key.js';
 import { createStaticHandler } from './web/static-handler.js';
 import { SecretBox } from './secrets/secret-box.js';
+import { openPostgresStores } from './store/postgres/postgres-stores.js';
 import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import type { Stores } from './store/stores.js';
 import { ConsoleTokenService } from './tokens/console-token-service.js';
@@ -48,9 +49,11 @@ export interface Services {
 }
 
 /** Opens (and migrates) the configured store. */
-export async function openStores(config: Config): Promise<Stores> {
+export async function openStores(config: Config, log?: Logger): Promise<Stores> {
   if (config.store.startsWith('sqlite:')) return openSqliteStores(config.store.slice('sqlite:'.length), { busyTimeoutMs: config.sqliteBusyTimeoutMs });
-  throw new ConfigError('store', 'only sqlite: stores are available in this build');
+  // PostgreSQL adapter: one database shared by several API and proxy nodes.
+  if (/^postgres(ql)?:\/\//.test(config.store)) return openPostgresStores(config.store, log ? { log: log.child({ component: 'store' }) } : {});
+  throw new ConfigError('store', 'expected sqlite:<path> or postgres://...');
 }
 
 /** Builds every domain service over the configured store (used by servers and CLI commands alike). */
@@ -58,7 +61,7 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   const clock = overrides.clock ?? systemClock;
   const log = overrides.logger ?? createLogger({ level: config.logLevel });
   const box = new SecretBox(loadMasterKey(config.masterKey, config.dataDir));
-  const stores = overrides.stores ?? (await openStores(config));
+  const stores = overrides.stores ?? (await openStores(config, log));
   const identity = new IdentityService(stores.identity, box, clock, {
     iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,

@@ -1,9 +1,7 @@
 /** Versioned SQLite schema migrations. Append only: a released migration never changes. */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
+import type { Migration } from '../migration.js';
+
+export type { Migration };
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {

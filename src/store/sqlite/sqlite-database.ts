@@ -7,6 +7,7 @@ import { closeSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConflictError, StoreUnavailableError } from '../../errors.js';
 import { ensureDataDir, restrictFile } from '../../secrets/master-key.js';
+import { newestMigration, schemaTooNewMessage } from '../migration.js';
 import { SQLITE_MIGRATIONS, type Migration } from './migrations.js';
 
 export type Db = Database.Database;
@@ -58,8 +59,8 @@ function migrate(db: Db, migrations: readonly Migration[]): void {
     db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
   });
   const newest = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
-  const known = migrations.reduce((a, m) => Math.max(a, m.version), 0);
-  if (newest > known) throw new StoreUnavailableError(`database schema version ${newest} is newer than this program knows (${known}); upgrade ecs-console`);
+  const known = newestMigration(migrations);
+  if (newest > known) throw new StoreUnavailableError(schemaTooNewMessage(newest, known));
   for (const m of migrations) apply.immediate(m);
 }
 

@@ -1,66 +1,16 @@
 /** SQLite implementations of every store port (better-sqlite3: synchronous, wrapped as async). */
 import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
 import type { AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, User } from '../../identity/types.js';
-import type { Server, ServerFilter, ServerPatch, ServerStatus, ServerStore, BackendAuth } from '../../inventory/types.js';
+import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
 import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
+import {
+  num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
+  rowToServer, rowToSession, rowToUser, type Row,
+} from '../row-mappers.js';
+import { applyServerPatch } from '../server-patch.js';
 import type { Stores } from '../stores.js';
 import { openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
-
-type Row = Record<string, unknown>;
-
-const str = (v: unknown): string => v as string;
-const num = (v: unknown): number => Number(v);
-const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-export function rowToDomain(r: Row): Domain {
-  return { id: str(r['id']), name: str(r['name']), createdAt: num(r['created_at']) };
-}
-export function rowToProject(r: Row): Project {
-  return { id: str(r['id']), name: str(r['name']), domainId: str(r['domain_id']), createdAt: num(r['created_at']) };
-}
-export function rowToUser(r: Row): User {
-  return {
-    id: str(r['id']), domainId: str(r['domain_id']), name: str(r['name']), passwordHash: str(r['password_hash']),
-    actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
-  };
-}
-export function rowToAccessKey(r: Row): AccessKey {
-  return {
-    ak: str(r['ak']), userId: str(r['user_id']), projectId: str(r['project_id']), skSealed: str(r['sk_sealed']),
-    actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
-    failedAttempts: num(r['failed_attempts']), lockedUntil: optNum(r['locked_until']),
-  };
-}
-export function rowToIamToken(r: Row): IamTokenRecord {
-  return { hash: str(r['hash']), userId: str(r['user_id']), projectId: str(r['project_id']), issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']) };
-}
-export function rowToServer(r: Row): Server {
-  return {
-    id: str(r['id']), projectId: str(r['project_id']), name: str(r['name']), status: str(r['status']) as ServerStatus,
-    availabilityZone: str(r['availability_zone']), createdAt: num(r['created_at']), updatedAt: num(r['updated_at']),
-    console: {
-      host: str(r['console_host']), port: num(r['console_port']), auth: str(r['console_auth']) as BackendAuth,
-      passwordSealed: (r['console_password_sealed'] as string | null) ?? null,
-    },
-    consoleRevision: num(r['console_revision']),
-  };
-}
-export function rowToConsoleToken(r: Row): ConsoleTokenRecord {
-  return {
-    hash: str(r['hash']), serverId: str(r['server_id']), projectId: str(r['project_id']), consoleRevision: num(r['console_revision']),
-    issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']), consumedAt: optNum(r['consumed_at']),
-    consumedBy: (r['consumed_by'] as string | null) ?? null,
-  };
-}
-export function rowToAudit(r: Row): AuditEvent {
-  return {
-    id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as AuditEvent['kind'], nodeId: str(r['node_id']),
-    projectId: (r['project_id'] as string | null) ?? null, serverId: (r['server_id'] as string | null) ?? null,
-    tokenRef: (r['token_ref'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
-    detail: JSON.parse(str(r['detail'])) as AuditEvent['detail'],
-  };
-}
 
 export class SqliteIdentityStore implements IdentityStore {
   constructor(private readonly db: Db) {}
@@ -203,15 +153,7 @@ export class SqliteServerStore implements ServerStore {
       const r = prep(this.db, 'SELECT * FROM servers WHERE id = ?').get(id) as Row | undefined;
       if (!r) return null;
       const before = rowToServer(r);
-      const after: Server = {
-        ...before,
-        name: patch.name ?? before.name,
-        status: patch.status ?? before.status,
-        availabilityZone: patch.availabilityZone ?? before.availabilityZone,
-        console: patch.console ?? before.console,
-        consoleRevision: patch.console ? before.consoleRevision + 1 : before.consoleRevision,
-        updatedAt: now,
-      };
+      const after = applyServerPatch(before, patch, now);
       prep(this.db, 
         `UPDATE servers SET name = ?, status = ?, availability_zone = ?, updated_at = ?, console_host = ?, console_port = ?,
            console_auth = ?, console_password_sealed = ?, console_revision = ? WHERE id = ?`,
@@ -284,19 +226,6 @@ export class SqliteAuditStore implements AuditStore {
       return rows.map(rowToAudit);
     });
   }
-}
-
-export function rowToSession(r: Row): SessionRecord {
-  return {
-    id: str(r['id']), nodeId: str(r['node_id']), serverId: str(r['server_id']), projectId: str(r['project_id']),
-    tokenRef: str(r['token_ref']), clientAddress: str(r['client_address']), startedAt: num(r['started_at']), heartbeatAt: num(r['heartbeat_at']),
-  };
-}
-export function rowToChange(r: Row): ChangeEvent {
-  return {
-    id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as ChangeEvent['kind'],
-    serverId: (r['server_id'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
-  };
 }
 
 export class SqliteSessionStore implements SessionStore {

@@ -1,0 +1,64 @@
+/**
+ * Versioned PostgreSQL schema migrations. Append only: a released migration never changes.
+ *
+ * The tables, columns and semantics are the SQLite adapter's (see ../sqlite/migrations.ts), with
+ * PostgreSQL types: `bigint` for epoch-ms times (read back as strings, mapped to numbers by
+ * ../row-mappers.ts), `bigserial` for increasing ids, and JSON kept as `text` (not `jsonb`) so that
+ * what is read back is exactly what was written, as in SQLite.
+ */
+import type { Migration } from '../migration.js';
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'identity, inventory, console tokens, audit',
+    sql: `
+CREATE TABLE domains (
+  id text PRIMARY KEY, name text NOT NULL UNIQUE, created_at bigint NOT NULL);
+CREATE TABLE projects (
+  id text PRIMARY KEY, name text NOT NULL, domain_id text NOT NULL REFERENCES domains(id),
+  created_at bigint NOT NULL, UNIQUE (domain_id, name));
+CREATE TABLE users (
+  id text PRIMARY KEY, domain_id text NOT NULL REFERENCES domains(id), name text NOT NULL,
+  password_hash text NOT NULL, actions text NOT NULL, created_at bigint NOT NULL, UNIQUE (domain_id, name));
+CREATE TABLE access_keys (
+  ak text PRIMARY KEY, user_id text NOT NULL REFERENCES users(id), project_id text NOT NULL REFERENCES projects(id),
+  sk_sealed text NOT NULL, actions text NOT NULL, created_at bigint NOT NULL,
+  failed_attempts integer NOT NULL DEFAULT 0, locked_until bigint);
+CREATE INDEX access_keys_user ON access_keys (user_id);
+CREATE TABLE iam_tokens (
+  hash text PRIMARY KEY, user_id text NOT NULL, project_id text NOT NULL,
+  issued_at bigint NOT NULL, expires_at bigint NOT NULL);
+CREATE INDEX iam_tokens_expires ON iam_tokens (expires_at);
+CREATE TABLE servers (
+  id text PRIMARY KEY, project_id text NOT NULL REFERENCES projects(id), name text NOT NULL,
+  status text NOT NULL, availability_zone text NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL,
+  console_host text NOT NULL, console_port integer NOT NULL, console_auth text NOT NULL,
+  console_password_sealed text, console_revision integer NOT NULL DEFAULT 1);
+CREATE INDEX servers_project ON servers (project_id, created_at);
+CREATE TABLE console_tokens (
+  hash text PRIMARY KEY, server_id text NOT NULL, project_id text NOT NULL, console_revision integer NOT NULL,
+  issued_at bigint NOT NULL, expires_at bigint NOT NULL, consumed_at bigint, consumed_by text);
+CREATE INDEX console_tokens_server ON console_tokens (server_id);
+CREATE INDEX console_tokens_expires ON console_tokens (expires_at);
+CREATE TABLE audit_events (
+  id bigserial PRIMARY KEY, at bigint NOT NULL, kind text NOT NULL, node_id text NOT NULL,
+  project_id text, server_id text, token_ref text, session_id text, detail text NOT NULL);
+CREATE INDEX audit_events_server ON audit_events (server_id, id);
+`,
+  },
+  {
+    version: 2,
+    name: 'live sessions and the change feed',
+    sql: `
+CREATE TABLE console_sessions (
+  id text PRIMARY KEY, node_id text NOT NULL, server_id text NOT NULL, project_id text NOT NULL,
+  token_ref text NOT NULL, client_address text NOT NULL, started_at bigint NOT NULL, heartbeat_at bigint NOT NULL);
+CREATE INDEX console_sessions_server ON console_sessions (server_id);
+CREATE INDEX console_sessions_node ON console_sessions (node_id);
+CREATE TABLE change_events (
+  id bigserial PRIMARY KEY, at bigint NOT NULL, kind text NOT NULL, server_id text, session_id text);
+CREATE INDEX change_events_at ON change_events (at);
+`,
+  },
+];

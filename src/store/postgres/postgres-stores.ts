@@ -1,0 +1,321 @@
+/**
+ * PostgreSQL implementations of every store port, with the SQLite adapter's semantics, safe when
+ * several API and proxy nodes share the database.
+ */
+import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
+import type { AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, User } from '../../identity/types.js';
+import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
+import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../../sessions/types.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
+import {
+  num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
+  rowToServer, rowToSession, rowToUser, type Row,
+} from '../row-mappers.js';
+import { applyServerPatch } from '../server-patch.js';
+import type { Stores } from '../stores.js';
+import { PostgresChangeListener } from './postgres-change-listener.js';
+import { ADVISORY_LOCKS, clientConfig, PostgresDatabase, type OpenPostgresOptions, type Sql } from './postgres-database.js';
+
+export type { OpenPostgresOptions } from './postgres-database.js';
+
+/** The NOTIFY channel of the change feed (per database, like every PostgreSQL channel). */
+export const CHANGE_CHANNEL = 'ecs_console_changes';
+
+const maybe = <T>(r: Row | null, map: (r: Row) => T): T | null => (r ? map(r) : null);
+
+/**
+ * Text ids sort byte-wise, as in SQLite, whatever the database's collation.
+ * NOTE: the listing order is part of paging (limit/offset); it must not depend on the server's locale.
+ */
+const BYTEWISE = 'COLLATE "C"';
+
+export class PostgresIdentityStore implements IdentityStore {
+  constructor(private readonly db: Sql) {}
+
+  async insertDomain(d: Domain): Promise<void> {
+    await this.db.count('INSERT INTO domains (id, name, created_at) VALUES ($1, $2, $3)', [d.id, d.name, d.createdAt]);
+  }
+  async getDomain(id: string): Promise<Domain | null> {
+    return maybe(await this.db.one('SELECT * FROM domains WHERE id = $1', [id]), rowToDomain);
+  }
+  async getDomainByName(name: string): Promise<Domain | null> {
+    return maybe(await this.db.one('SELECT * FROM domains WHERE name = $1', [name]), rowToDomain);
+  }
+  async insertProject(p: Project): Promise<void> {
+    await this.db.count('INSERT INTO projects (id, name, domain_id, created_at) VALUES ($1, $2, $3, $4)', [p.id, p.name, p.domainId, p.createdAt]);
+  }
+  async getProject(id: string): Promise<Project | null> {
+    return maybe(await this.db.one('SELECT * FROM projects WHERE id = $1', [id]), rowToProject);
+  }
+  async listProjects(): Promise<Project[]> {
+    return (await this.db.rows(`SELECT * FROM projects ORDER BY created_at, id ${BYTEWISE}`)).map(rowToProject);
+  }
+  async insertUser(u: User): Promise<void> {
+    await this.db.count('INSERT INTO users (id, domain_id, name, password_hash, actions, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [u.id, u.domainId, u.name, u.passwordHash, JSON.stringify(u.actions), u.createdAt]);
+  }
+  async getUser(id: string): Promise<User | null> {
+    return maybe(await this.db.one('SELECT * FROM users WHERE id = $1', [id]), rowToUser);
+  }
+  async getUserByName(domainId: string, name: string): Promise<User | null> {
+    return maybe(await this.db.one('SELECT * FROM users WHERE domain_id = $1 AND name = $2', [domainId, name]), rowToUser);
+  }
+  async insertAccessKey(k: AccessKey): Promise<void> {
+    await this.db.count(
+      `INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at, failed_attempts, locked_until)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt, k.failedAttempts, k.lockedUntil],
+    );
+  }
+  async getAccessKey(ak: string): Promise<AccessKey | null> {
+    return maybe(await this.db.one('SELECT * FROM access_keys WHERE ak = $1', [ak]), rowToAccessKey);
+  }
+  async listAccessKeys(userId: string): Promise<AccessKey[]> {
+    return (await this.db.rows(`SELECT * FROM access_keys WHERE user_id = $1 ORDER BY created_at, ak ${BYTEWISE}`, [userId])).map(rowToAccessKey);
+  }
+  async deleteAccessKey(ak: string): Promise<boolean> {
+    return (await this.db.count('DELETE FROM access_keys WHERE ak = $1', [ak])) > 0;
+  }
+  async recordSignatureFailure(ak: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome> {
+    // NOTE: one statement. Concurrent failures on several nodes queue on the row lock and each
+    // re-reads the row the previous one wrote (READ COMMITTED re-check), so every one is counted.
+    // SET expressions all see the old row, so both CASEs test the same count.
+    const r = await this.db.one(
+      `UPDATE access_keys SET
+         locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN $3::bigint ELSE locked_until END,
+         failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END
+       WHERE ak = $1 RETURNING locked_until`,
+      [ak, threshold, now + lockMs],
+    );
+    const lockedUntil = r ? optNum(r['locked_until']) : null;
+    return { locked: lockedUntil !== null && lockedUntil > now, lockedUntil };
+  }
+  async resetSignatureFailures(ak: string): Promise<void> {
+    await this.db.count('UPDATE access_keys SET failed_attempts = 0 WHERE ak = $1 AND failed_attempts <> 0', [ak]);
+  }
+  async insertIamToken(t: IamTokenRecord): Promise<void> {
+    await this.db.count('INSERT INTO iam_tokens (hash, user_id, project_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
+      [t.hash, t.userId, t.projectId, t.issuedAt, t.expiresAt]);
+  }
+  async getIamToken(hash: string): Promise<IamTokenRecord | null> {
+    return maybe(await this.db.one('SELECT * FROM iam_tokens WHERE hash = $1', [hash]), rowToIamToken);
+  }
+  async deleteIamToken(hash: string): Promise<boolean> {
+    return (await this.db.count('DELETE FROM iam_tokens WHERE hash = $1', [hash])) > 0;
+  }
+  purgeIamTokens(now: number): Promise<number> {
+    // Idempotent: nodes purging at once each delete what is left; a row is deleted once.
+    return this.db.count('DELETE FROM iam_tokens WHERE expires_at <= $1', [now]);
+  }
+}
+
+/** WHERE clause of a server filter, its parameters numbered from $1. */
+function serverWhere(f: ServerFilter): { sql: string; params: unknown[] } {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  const add = (column: string, value: unknown): void => {
+    params.push(value);
+    conds.push(`${column} = $${params.length}`);
+  };
+  if (f.projectId !== undefined) add('project_id', f.projectId);
+  if (f.name !== undefined) add('name', f.name);
+  if (f.status !== undefined) add('status', f.status);
+  return { sql: conds.length ? ' WHERE ' + conds.join(' AND ') : '', params };
+}
+
+export class PostgresServerStore implements ServerStore {
+  constructor(private readonly db: PostgresDatabase) {}
+
+  async insertServer(s: Server): Promise<void> {
+    await this.db.count(
+      `INSERT INTO servers (id, project_id, name, status, availability_zone, created_at, updated_at,
+         console_host, console_port, console_auth, console_password_sealed, console_revision)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [s.id, s.projectId, s.name, s.status, s.availabilityZone, s.createdAt, s.updatedAt,
+        s.console.host, s.console.port, s.console.auth, s.console.passwordSealed, s.consoleRevision],
+    );
+  }
+  async getServer(id: string): Promise<Server | null> {
+    return maybe(await this.db.one('SELECT * FROM servers WHERE id = $1', [id]), rowToServer);
+  }
+  async listServers(f: ServerFilter): Promise<Server[]> {
+    const w = serverWhere(f);
+    const n = w.params.length;
+    // LIMIT NULL is LIMIT ALL (SQLite's LIMIT -1).
+    const rows = await this.db.rows(`SELECT * FROM servers${w.sql} ORDER BY created_at, id ${BYTEWISE} LIMIT $${n + 1} OFFSET $${n + 2}`,
+      [...w.params, f.limit ?? null, f.offset ?? 0]);
+    return rows.map(rowToServer);
+  }
+  async countServers(f: ServerFilter): Promise<number> {
+    const w = serverWhere(f);
+    return num((await this.db.one(`SELECT COUNT(*) AS n FROM servers${w.sql}`, w.params))?.['n']);
+  }
+  updateServer(id: string, patch: ServerPatch, now: number): Promise<{ before: Server; after: Server } | null> {
+    // NOTE: FOR UPDATE holds the row until commit: two nodes changing the console target at once
+    // bump the revision twice (each sees the other's result), never once.
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one('SELECT * FROM servers WHERE id = $1 FOR UPDATE', [id]);
+      if (!r) return null;
+      const before = rowToServer(r);
+      const after = applyServerPatch(before, patch, now);
+      await tx.count(
+        `UPDATE servers SET name = $1, status = $2, availability_zone = $3, updated_at = $4, console_host = $5, console_port = $6,
+           console_auth = $7, console_password_sealed = $8, console_revision = $9 WHERE id = $10`,
+        [after.name, after.status, after.availabilityZone, now, after.console.host, after.console.port,
+          after.console.auth, after.console.passwordSealed, after.consoleRevision, id],
+      );
+      return { before, after };
+    });
+  }
+  async deleteServer(id: string): Promise<Server | null> {
+    return maybe(await this.db.one('DELETE FROM servers WHERE id = $1 RETURNING *', [id]), rowToServer);
+  }
+}
+
+export class PostgresConsoleTokenStore implements ConsoleTokenStore {
+  constructor(private readonly db: Sql) {}
+
+  async insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
+    await this.db.count(
+      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy],
+    );
+  }
+  async consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
+    // NOTE: exactly once across connections and nodes: concurrent UPDATEs of the row queue on its
+    // lock, and each loser re-checks `consumed_at IS NULL` against the winner's committed row.
+    const won = await this.db.one(
+      `UPDATE console_tokens SET consumed_at = $2, consumed_by = $3
+       WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING *`,
+      [hash, now, nodeId],
+    );
+    if (won) return { ok: true, token: rowToConsoleToken(won) };
+    const r = await this.db.one('SELECT consumed_at FROM console_tokens WHERE hash = $1', [hash]);
+    return { ok: false, reason: !r ? 'unknown' : r['consumed_at'] !== null ? 'used' : 'expired' };
+  }
+  async getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null> {
+    return maybe(await this.db.one('SELECT * FROM console_tokens WHERE hash = $1', [hash]), rowToConsoleToken);
+  }
+  revokeServerConsoleTokens(serverId: string): Promise<number> {
+    return this.db.count('DELETE FROM console_tokens WHERE server_id = $1', [serverId]);
+  }
+  purgeConsoleTokens(before: number): Promise<number> {
+    return this.db.count('DELETE FROM console_tokens WHERE expires_at <= $1', [before]);
+  }
+}
+
+export class PostgresAuditStore implements AuditStore {
+  constructor(private readonly db: Sql) {}
+
+  async appendAudit(e: AuditEvent): Promise<void> {
+    await this.db.count(
+      `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail)],
+    );
+  }
+  async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
+    const params: unknown[] = [f.sinceId ?? 0];
+    const conds: string[] = ['id > $1'];
+    if (f.serverId !== undefined) { params.push(f.serverId); conds.push(`server_id = $${params.length}`); }
+    if (f.kind !== undefined) { params.push(f.kind); conds.push(`kind = $${params.length}`); }
+    params.push(f.limit ?? 1000);
+    const rows = await this.db.rows(`SELECT * FROM audit_events WHERE ${conds.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
+    return rows.map(rowToAudit);
+  }
+}
+
+export class PostgresSessionStore implements SessionStore {
+  constructor(private readonly db: Sql) {}
+
+  async insertSession(s: SessionRecord): Promise<void> {
+    await this.db.count(
+      `INSERT INTO console_sessions (id, node_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [s.id, s.nodeId, s.serverId, s.projectId, s.tokenRef, s.clientAddress, s.startedAt, s.heartbeatAt],
+    );
+  }
+  async deleteSession(id: string): Promise<void> {
+    await this.db.count('DELETE FROM console_sessions WHERE id = $1', [id]);
+  }
+  async heartbeatSessions(nodeId: string, now: number): Promise<void> {
+    await this.db.count('UPDATE console_sessions SET heartbeat_at = $2 WHERE node_id = $1', [nodeId, now]);
+  }
+  async listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
+    const rows = f.serverId !== undefined
+      ? await this.db.rows('SELECT * FROM console_sessions WHERE server_id = $1 AND heartbeat_at >= $2 ORDER BY started_at', [f.serverId, f.freshSince])
+      : await this.db.rows('SELECT * FROM console_sessions WHERE heartbeat_at >= $1 ORDER BY started_at', [f.freshSince]);
+    return rows.map(rowToSession);
+  }
+  async getSession(id: string): Promise<SessionRecord | null> {
+    return maybe(await this.db.one('SELECT * FROM console_sessions WHERE id = $1', [id]), rowToSession);
+  }
+  purgeStaleSessions(before: number): Promise<number> {
+    return this.db.count('DELETE FROM console_sessions WHERE heartbeat_at < $1', [before]);
+  }
+}
+
+export class PostgresChangeFeedStore implements ChangeFeedStore {
+  constructor(private readonly db: PostgresDatabase, private readonly listener: PostgresChangeListener) {}
+
+  appendChange(e: Omit<ChangeEvent, 'id'>): Promise<number> {
+    // NOTE: appends are serialized by a transaction-level advisory lock taken before the id is
+    // drawn, so ids become visible in increasing order. Without it, a node could draw id 10, another
+    // draw 11 and commit first, and a follower that read 11 would never look back for 10 (a lost
+    // "server stopped"). Appends are rare (state changes, session kills), so the queue is short.
+    // The NOTIFY is in the same transaction: delivered at commit, and only if the row commits, so a
+    // woken follower always finds the row.
+    return this.db.transaction(async (tx) => {
+      await tx.one('SELECT pg_advisory_xact_lock($1, $2)', [...ADVISORY_LOCKS.changeAppend]);
+      const r = await tx.one(
+        `WITH ins AS (INSERT INTO change_events (at, kind, server_id, session_id) VALUES ($1, $2, $3, $4) RETURNING id)
+         SELECT id, pg_notify('${CHANGE_CHANNEL}', id::text) FROM ins`,
+        [e.at, e.kind, e.serverId, e.sessionId],
+      );
+      return num(r?.['id']);
+    });
+  }
+  async changesSince(afterId: number, limit: number): Promise<ChangeEvent[]> {
+    return (await this.db.rows('SELECT * FROM change_events WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit])).map(rowToChange);
+  }
+  async latestChangeId(): Promise<number> {
+    return num((await this.db.one('SELECT COALESCE(MAX(id), 0) AS id FROM change_events'))?.['id']);
+  }
+  purgeChanges(before: number): Promise<number> {
+    return this.db.count('DELETE FROM change_events WHERE at < $1', [before]);
+  }
+  /** Calls `onAppend` soon after any node appends, and once after each listener (re)connection. */
+  watch(onAppend: () => void): () => void {
+    return this.listener.subscribe(onAppend);
+  }
+}
+
+/**
+ * Opens a pool on the PostgreSQL database at `url` (`postgres://` or `postgresql://`), applies
+ * pending migrations and returns every store port over it. Rejects with StoreUnavailableError when
+ * the database cannot be reached or its schema is newer than this program.
+ */
+export async function openPostgresStores(url: string, opts: OpenPostgresOptions = {}): Promise<Stores> {
+  const db = await PostgresDatabase.open(url, opts);
+  const s = db.settings;
+  const listener = new PostgresChangeListener(
+    clientConfig(url, s, { application_name: `${s.applicationName}-listener` }),
+    CHANGE_CHANNEL,
+    { healthCheckMs: s.listenHealthCheckMs, retryMinMs: s.listenRetryMinMs, retryMaxMs: s.listenRetryMaxMs, endWaitMs: s.connectTimeoutMs },
+    s.log,
+  );
+  return {
+    identity: new PostgresIdentityStore(db),
+    servers: new PostgresServerStore(db),
+    consoleTokens: new PostgresConsoleTokenStore(db),
+    audit: new PostgresAuditStore(db),
+    sessions: new PostgresSessionStore(db),
+    changes: new PostgresChangeFeedStore(db, listener),
+    ping: async () => void (await db.rows('SELECT 1')),
+    close: async () => {
+      await listener.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Row -> domain object mapping shared by the SQL adapters (SQLite, PostgreSQL). Both use the same
+ * column names; numbers go through `Number()` because PostgreSQL's `bigint` (epoch-ms times, ids,
+ * counts) arrives as a string, and JSON columns (`actions`, `detail`) are stored as JSON text in both.
+ */
+import type { AuditEvent } from '../audit/types.js';
+import type { AccessKey, Domain, IamTokenRecord, Project, User } from '../identity/types.js';
+import type { BackendAuth, Server, ServerStatus } from '../inventory/types.js';
+import type { ChangeEvent, SessionRecord } from '../sessions/types.js';
+import type { ConsoleTokenRecord } from '../tokens/types.js';
+
+/** One result row, column name -> value, as either driver returns it. */
+export type Row = Record<string, unknown>;
+
+const str = (v: unknown): string => v as string;
+/** A number column (SQLite INTEGER, PostgreSQL integer or bigint-as-string). */
+export const num = (v: unknown): number => Number(v);
+/** A nullable number column. */
+export const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/** Maps a row of the matching table. */
+export function rowToDomain(r: Row): Domain {
+  return { id: str(r['id']), name: str(r['name']), createdAt: num(r['created_at']) };
+}
+/** Maps a row of the matching table. */
+export function rowToProject(r: Row): Project {
+  return { id: str(r['id']), name: str(r['name']), domainId: str(r['domain_id']), createdAt: num(r['created_at']) };
+}
+/** Maps a row of the matching table. */
+export function rowToUser(r: Row): User {
+  return {
+    id: str(r['id']), domainId: str(r['domain_id']), name: str(r['name']), passwordHash: str(r['password_hash']),
+    actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
+  };
+}
+/** Maps a row of the matching table. */
+export function rowToAccessKey(r: Row): AccessKey {
+  return {
+    ak: str(r['ak']), userId: str(r['user_id']), projectId: str(r['project_id']), skSealed: str(r['sk_sealed']),
+    actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
+    failedAttempts: num(r['failed_attempts']), lockedUntil: optNum(r['locked_until']),
+  };
+}
+/** Maps a row of the matching table. */
+export function rowToIamToken(r: Row): IamTokenRecord {
+  return { hash: str(r['hash']), userId: str(r['user_id']), projectId: str(r['project_id']), issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']) };
+}
+/** Maps a row of the matching table. */
+export function rowToServer(r: Row): Server {
+  return {
+    id: str(r['id']), projectId: str(r['project_id']), name: str(r['name']), status: str(r['status']) as ServerStatus,
+    availabilityZone: str(r['availability_zone']), createdAt: num(r['created_at']), updatedAt: num(r['updated_at']),
+    console: {
+      host: str(r['console_host']), port: num(r['console_port']), auth: str(r['console_auth']) as BackendAuth,
+      passwordSealed: (r['console_password_sealed'] as string | null) ?? null,
+    },
+    consoleRevision: num(r['console_revision']),
+  };
+}
+/** Maps a row of the matching table. */
+export function rowToConsoleToken(r: Row): ConsoleTokenRecord {
+  return {
+    hash: str(r['hash']), serverId: str(r['server_id']), projectId: str(r['project_id']), consoleRevision: num(r['console_revision']),
+    issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']), consumedAt: optNum(r['consumed_at']),
+    consumedBy: (r['consumed_by'] as string | null) ?? null,
+  };
+}
+/** Maps a row of the matching table. */
+export function rowToAudit(r: Row): AuditEvent {
+  return {
+    id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as AuditEvent['kind'], nodeId: str(r['node_id']),
+    projectId: (r['project_id'] as string | null) ?? null, serverId: (r['server_id'] as string | null) ?? null,
+    tokenRef: (r['token_ref'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
+    detail: JSON.parse(str(r['detail'])) as AuditEvent['detail'],
+  };
+}
+
+/** Maps a row of the matching table. */
+export function rowToSession(r: Row): SessionRecord {
+  return {
+    id: str(r['id']), nodeId: str(r['node_id']), serverId: str(r['server_id']), projectId: str(r['project_id']),
+    tokenRef: str(r['token_ref']), clientAddress: str(r['client_address']), startedAt: num(r['started_at']), heartbeatAt: num(r['heartbeat_at']),
+  };
+}
+/** Maps a row of the matching table. */
+export function rowToChange(r: Row): ChangeEvent {
+  return {
+    id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as ChangeEvent['kind'],
+    serverId: (r['server_id'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
+  };
+}

@@ -1,0 +1,44 @@
+/** Handshake timeout; the Origin allow-list cannot be changed by requests (Nova bug 2158919). */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DemoVncServer } from '../../../src/demo/index.js';
+import { CloseCode } from '../../../src/proxy/close-codes.js';
+import { closeOf, openWs, wsUrlOf } from '../../helpers/console-client.js';
+import { http } from '../../helpers/signed-fetch.js';
+import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
+
+let vnc: DemoVncServer;
+let stack: Stack;
+let s: Seed;
+before(async () => {
+  vnc = new DemoVncServer({ name: 'hs', width: 160, height: 100 });
+  const { port } = await vnc.listen(0, '127.0.0.1');
+  stack = await startStack({ options: { proxyHandshakeTimeoutSeconds: '1' } });
+  s = await seed(stack.app, { host: '127.0.0.1', port });
+});
+after(async () => {
+  await stack.stop();
+  await vnc.close();
+});
+
+test('a browser that never completes the RFB handshake is closed after the handshake timeout', async () => {
+  const { token } = await stack.app.services.consoleTokens.issue(s.active);
+  const r = await openWs(wsUrlOf(`${stack.proxyUrl}/vnc_auto.html?token=${token}`));
+  assert.ok(r.ok);
+  const t0 = Date.now();
+  const closed = await closeOf(r.ws);
+  assert.equal(closed.code, CloseCode.BadClientData);
+  assert.ok(Date.now() - t0 >= 800 && Date.now() - t0 < 4000, `${Date.now() - t0} ms`);
+  assert.equal(stack.app.proxy!.sessionCount, 0);
+});
+
+test('requests with other Host and Origin headers never change the allow-list', async () => {
+  const before = [...stack.app.proxy!.origins].sort();
+  for (const h of ['evil.example', 'attacker:1', '127.0.0.1:1']) {
+    await http('GET', `${stack.proxyUrl}/vnc_auto.html`, { host: h, origin: `https://${h}` });
+    const { token } = await stack.app.services.consoleTokens.issue(s.active);
+    const r = await openWs(wsUrlOf(`${stack.proxyUrl}/vnc_auto.html?token=${token}`), { origin: `http://${h}`, headers: { host: h } });
+    assert.ok(!r.ok && r.status === 403, h);
+  }
+  assert.deepEqual([...stack.app.proxy!.origins].sort(), before);
+});

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, writeFileSync } from "node:fs";
+import { join } from 'node:path';
+import { hashPassword, verifyPassword } from '../../../src/identity/password-hash.js';
+import { loadMasterKey } from '../../../src/secrets/master-key.js';
+import { SecretBox } from '../../../src/secrets/secret-box.js';
+import { ConfigError } from '../../../src/errors.js';
+import { tempDir } from '../../helpers/stack.js';
+
+test('the generated master key file is 0600, 32 bytes, and reused', () => {
+  const dir = tempDir();
+  const a = loadMasterKey(null, dir);
+  assert.equal(a.length, 32);
+  assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
+  assert.deepEqual(loadMasterKey(null, dir), a);
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+});
+
+test('a configured master key wins; a malformed one is refused by name', () => {
+  const k = Buffer.alloc(32, 7).toString('base64');
+  assert.deepEqual(loadMasterKey(k, tempDir()), Buffer.alloc(32, 7));
+  assert.throws(() => loadMasterKey('c2hvcnQ=', tempDir()), (e: unknown) => e instanceof ConfigError && /masterKey/.test((e as Error).message));
+  const dir = tempDir();
+  writeFileSync(join(dir, 'master.key'), 'garbage');
+  assert.throws(() => loadMasterKey(null, dir), ConfigError);
+});
+
+test('AES-256-GCM: round trip, fresh IV each time, bound to its row, tamper-evident, wrong key loud', () => {
+  const box = new SecretBox(Buffer.alloc(32, 1));
+  const a = box.seal('secret-key-value', 'sk:AK1');
+  const b = box.seal('secret-key-value', 'sk:AK1');
+  assert.notEqual(a, b);
+  assert.ok(!a.includes('secret-key-value'));
+  assert.equal(box.open(a, 'sk:AK1'), 'secret-key-value');
+  assert.throws(() => box.open(a, 'sk:AK2'), /wrong master key/);
+  const parts = a.split(':');
+  parts[3] = Buffer.from('x'.repeat(16)).toString('base64');
+  assert.throws(() => box.open(parts.join(':'), 'sk:AK1'));
+  assert.throws(() => new SecretBox(Buffer.alloc(32, 2)).open(a, 'sk:AK1'), /wrong master key/);
+});
+
+test('user passwords: scrypt with a salt; verification', async () => {
+  const h1 = await hashPassword('correct horse');
+  const h2 = await hashPassword('correct horse');
+  assert.match(h1, /^scrypt\$16384\$8\$1\$/);
+  assert.notEqual(h1, h2);
+  assert.ok(!h1.includes('correct horse'));
+  assert.equal(await verifyPassword('correct horse', h1), true);
+  assert.equal(await verifyPassword('wrong', h1), false);
+  assert.equal(await verifyPassword('x', 'not-a-hash'), false);
+});

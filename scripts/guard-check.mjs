@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Removes each security guard in turn from the compiled code (dist/) and runs the tests that
+// claim to hold it: every run must FAIL. A guard whose removal leaves its tests green is a
+// promise without a test. Restores every file afterwards. Run after `npm run build`.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+const T = (...names) => names.map((n) => `dist/test/${n}.test.js`);
+
+/** [promise, compiled file, code to remove, what replaces it, tests that must fail]. */
+const GUARDS = [
+  ['Origin allow-list before the upgrade', 'src/proxy/proxy-server.js', '!this.allowedOrigins.has(origin)', 'false', T('unit/proxy/console-proxy')],
+  ['token consumed exactly once', 'src/proxy/proxy-server.js', 'const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);', 'const consumed = { ok: true, token: rec };', T('unit/proxy/console-proxy')],
+  ['target re-checked at connect (CVE-2013-0335)', 'src/proxy/proxy-server.js', 'if (!usable(server, consumed.token))', 'if (!server)', T('unit/proxy/console-proxy')],
+  ['unknown-token throttle per address', 'src/proxy/proxy-server.js', 'if (this.failedTokens.blocked(addr))\n                return this.refuse(socket, R.throttled', 'if (false)\n                return this.refuse(socket, R.throttled', T('unit/proxy/session-limits')],
+  ['idle timeout', 'src/proxy/proxy-server.js', 'else if (idleMs > 0 && now - s.lastInputAt >= idleMs)', 'else if (false)', T('unit/proxy/session-limits')],
+  ['maximum session duration', 'src/proxy/proxy-server.js', 'if (maxMs > 0 && now - s.startedAt >= maxMs)', 'if (false)', T('unit/proxy/session-limits')],
+  ['browser offered security type None only', 'src/proxy/console-session.js', 'securityTypes: [SecurityType.None]', 'securityTypes: [SecurityType.VncAuthentication, SecurityType.None], password: this.target.password ?? \'x\'', T('unit/proxy/console-proxy')],
+  ['desktop name from the inventory, never the backend', 'src/proxy/console-session.js', '{ ...init, name: this.info.serverName }', 'init', T('unit/proxy/console-proxy')],
+  ['no query string in the access log', 'src/api/api-server.js', 'path: pathOnly(req.url)', 'path: req.url', T('unit/api/log-redaction')],
+  ['secret keys sealed at rest', 'src/identity/identity-service.js', 'skSealed: this.box.seal(sk, `sk:${ak}`)', 'skSealed: sk', T('unit/tokens/console-tokens', 'unit/api/huawei-sdk')],
+  ['only token hashes stored', 'src/tokens/console-token-service.js', 'hash: consoleTokenHash(token), serverId', 'hash: token, serverId', T('unit/tokens/console-tokens')],
+  ['AK locked after repeated failures', 'src/identity/identity-service.js', 'if (key.lockedUntil !== null && key.lockedUntil > now) {', 'if (false) {', T('unit/api/error-table')],
+  ['signature time skew', 'src/identity/identity-service.js', 'if (Math.abs(now - t) > this.opts.maxSkewMs) {', 'if (false) {', T('unit/api/error-table')],
+  ['another project\'s server is not found', 'src/tokens/remote-console-service.js', 'if (!server || server.projectId !== projectId)', 'if (!server)', T('unit/api/huawei-sdk', 'unit/api/error-table')],
+  ['tokens revoked when a server changes', 'src/inventory/inventory-service.js', 'await this.tokens.revokeServerConsoleTokens(s.id);', '', T('unit/tokens/console-tokens')],
+  ['paths starting with // refused (CVE-2021-3654)', 'src/web/static-handler.js', "if (target.startsWith('//') || target.startsWith('/\\\\'))", 'if (false)', T('unit/web/static-handler')],
+];
+
+let survived = 0;
+for (const [promise, rel, find, replace, tests] of GUARDS) {
+  const file = `dist/${rel}`;
+  const original = readFileSync(file, 'utf8');
+  if (!original.includes(find)) {
+    console.error(`✖ ${promise}: the guard's code was not found in ${file} (was it rewritten? update scripts/guard-check.mjs)`);
+    survived++;
+    continue;
+  }
+  writeFileSync(file, original.replace(find, replace));
+  try {
+    const r = spawnSync(process.execPath, ['--test', '--test-reporter=dot', '--test-timeout=60000', ...tests], { encoding: 'utf8', timeout: 300_000 });
+    if (r.status === 0) {
+      console.error(`✖ ${promise}: removing it left ${tests.join(', ')} green`);
+      survived++;
+    } else {
+      console.log(`✔ ${promise}: removing it fails ${tests.map((t) => t.replace(/^dist\//, '').replace(/\.js$/, '.ts')).join(', ')}`);
+    }
+  } finally {
+    writeFileSync(file, original);
+  }
+}
+if (survived > 0) {
+  console.error(`${survived} guard(s) not held by a test`);
+  process.exit(1);
+}
+console.log(`all ${GUARDS.length} guards are held by tests`);

@@ -38,6 +38,18 @@ export interface ApiDeps {
   readonly ready: () => Promise<void>;
 }
 
+/**
+ * A Huawei gateway error written straight to a socket (the request never reached fastify). No
+ * body when the request was a HEAD: a body there would corrupt the connection for the client.
+ */
+function rawHuaweiError(status: number, text: string, message: string, rawPacket?: Buffer): string {
+  const requestId = randomBytes(16).toString('hex');
+  const body = JSON.stringify({ error_code: status === 431 || status === 408 ? 'APIGW.0201' : 'APIGW.0101', error_msg: message, request_id: requestId });
+  const head = rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
+  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nX-Request-Id: ${requestId}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`;
+}
+
 /** Sends a Huawei-shaped error. */
 export function sendHuaweiError(reply: FastifyReply, err: HuaweiError, headers: Record<string, string> = {}): FastifyReply {
   return reply.code(err.status).headers(headers).type('application/json').send(huaweiBody(err, reply.request.id));
@@ -72,10 +84,28 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // Errors raised by the framework before routing (bad URL, bad content type...) take our shape.
     frameworkErrors: (err, req, reply) => {
       log.debug({ err: { code: (err as { code?: string }).code, message: err.message } }, 'framework error');
+      void reply.header('X-Request-Id', req.id);
       void sendHuaweiError(reply, { status: 400, shape: 'gateway', code: 'APIGW.0101', message: 'The request is malformed.' });
+    },
+    // Requests Node's parser refuses (unknown method, bad bytes, slow headers) get our shape too.
+    clientErrorHandler: (err, socket) => {
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      const [status, text, message] = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'The request was not received in time.']
+        : code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'The request headers are too large.']
+        : [400, 'Bad Request', 'The request is malformed.'];
+      socket.end(rawHuaweiError(status, text, message, (err as unknown as { rawPacket?: Buffer }).rawPacket), () => socket.destroy());
+      setTimeout(() => socket.destroy(), 1000).unref();
     },
   });
   app.server.headersTimeout = config.httpHeadersTimeoutSeconds * 1000;
+  // `Expect` other than 100-continue: Node would answer 417 with an empty body.
+  app.server.on('checkExpectation', (req, res) => {
+    const requestId = randomBytes(16).toString('hex');
+    const body = JSON.stringify({ error_code: 'APIGW.0101', error_msg: 'The Expect header is not supported.', request_id: requestId });
+    res.writeHead(417, { 'Content-Type': 'application/json', 'X-Request-Id': requestId, 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
   app.server.maxConnections = config.apiMaxConnections;
 
   app.decorateRequest('rawBody', null);

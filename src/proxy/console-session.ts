@@ -20,6 +20,8 @@ const EXTENDED_MOUSE_BUTTONS = -316;
 /** Relay backpressure: pause the backend when this much is queued towards the browser. */
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
+/** RFB 3.8 handshake from the browser: 12 + 1 + 1 bytes; room for a client that pipelines its first messages. */
+const MAX_EARLY_BROWSER_BYTES = 64 * 1024;
 
 export interface SessionTarget {
   readonly host: string;
@@ -229,6 +231,11 @@ export class ConsoleSession {
     if (!isBinary) return this.close(CloseCode.BadClientData, 'Text frames are not part of the RFB protocol.');
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (this.state === 'handshake') {
+      // NOTE: the browser's handshake is a few bytes; anything beyond the cap while we wait for the
+      // backend is a flood, not RFB (it would otherwise sit in memory until the timeout).
+      if ((this.browserReader?.bufferedLength ?? 0) + buf.length > MAX_EARLY_BROWSER_BYTES) {
+        return this.close(CloseCode.BadClientData, 'The browser sent too much before the handshake finished.');
+      }
       this.browserReader?.push(buf);
       return;
     }

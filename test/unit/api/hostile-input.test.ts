@@ -95,6 +95,8 @@ test('a malformed request line gets a 400, and the server keeps serving', async 
     sock.end('GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n');
   });
   assert.match(raw, /^HTTP\/1\.1 400/);
+  assert.match(raw, /\r\nX-Request-Id: [0-9a-f]{32}\r\n/i);
+  assert.match(raw, /\{"error_code":"APIGW\.0101","error_msg":"The request is malformed\.","request_id":"[0-9a-f]{32}"\}$/);
   const r = await http('GET', `${stack.apiUrl}/healthz`);
   assert.equal(r.status, 200);
 });
@@ -105,4 +107,35 @@ test('ListServersDetails with bad parameters is 400 Ecs.0005', async () => {
     assertClean(r, q);
     assert.equal(r.json.error.code, 'Ecs.0005', q);
   }
+});
+
+test('refusals before routing keep Huawei\'s shape: unknown method, Expect, a bad escape', async () => {
+  const raw = (text: string): Promise<string> => new Promise((resolve) => {
+    const sock = connect(Number(new URL(stack.apiUrl).port), '127.0.0.1');
+    let out = '';
+    sock.on('data', (d) => (out += d.toString()));
+    sock.on('close', () => resolve(out));
+    sock.on('error', () => resolve(out));
+    sock.end(text);
+  });
+  for (const [req, status] of [
+    ['FOO /v1/x HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['POST /v1/x HTTP/1.1\r\nHost: x\r\nExpect: x\r\nContent-Length: 0\r\n\r\n', 417],
+    ['GET /v1/%ZZ/cloudservers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400],
+  ] as const) {
+    const out = await raw(req);
+    assert.match(out, new RegExp(`^HTTP/1\\.1 ${status} `), req);
+    assert.match(out, /\r\nx-request-id: [0-9a-f]{32}\r\n/i, req);
+    assert.match(out, /"error_code":"APIGW\.0101"/, req);
+  }
+  // HEAD: the same answer without a body.
+  const head = await new Promise<string>((resolve) => {
+    const sock = connect(Number(new URL(stack.apiUrl).port), '127.0.0.1');
+    let out = '';
+    sock.on('data', (d) => (out += d.toString('latin1')));
+    sock.on('close', () => resolve(out));
+    sock.end(Buffer.concat([Buffer.from('HEAD /v1/'), Buffer.from([0xe9]), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')]));
+  });
+  assert.match(head, /^HTTP\/1\.1 400 /);
+  assert.ok(head.endsWith('\r\n\r\n'), 'no body after the headers of a HEAD answer');
 });

@@ -225,6 +225,24 @@ describe('console proxy: backend failures', () => {
     assert.equal(closed.code, CloseCode.BackendClosed);
   });
 
+  test('a browser flooding while the backend is silent is closed 4400 at once, not buffered', async () => {
+    const silent = createServer((sock) => sock.on('error', () => undefined));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const srv = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'silent', console: { host: '127.0.0.1', port: (silent.address() as { port: number }).port, auth: 'none' } });
+      const r = await openWs(wsUrlOf(await issue(srv.id)));
+      assert.ok(r.ok);
+      const closed = new Promise<number>((res) => r.ws.once('close', (code) => res(code)));
+      const chunk = Buffer.alloc(256 * 1024, 0x41);
+      for (let i = 0; i < 8 && r.ws.readyState === r.ws.OPEN; i++) r.ws.send(chunk);
+      const t0 = Date.now();
+      assert.equal(await closed, CloseCode.BadClientData);
+      assert.ok(Date.now() - t0 < 2000, 'closed on the flood, not at the handshake timeout');
+    } finally {
+      silent.close();
+    }
+  });
+
   test('the audit trail has issued, connected, rejected and closed, with token references only', async () => {
     const all = await stack.app.services.stores.audit.listAudit({ limit: 1000 });
     const kinds = new Set(all.map((e) => e.kind));

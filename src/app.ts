@@ -142,7 +142,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.
         const p = proxy;
-        services.inventory.onChange((c) => void p.applyChange({ kind: c.reason, serverId: c.serverId, sessionId: null }));
+        services.inventory.onChange((c) => void p.applyChange({ kind: c.reason, serverId: c.serverId, sessionId: null, at: clock.now() }));
         out.proxy = proxyAddress;
         log.info({ address: proxyAddress, origins: [...proxy.origins] }, 'console proxy listening');
       }

@@ -37,6 +37,8 @@ export interface SessionInfo {
   /** Shown to the browser as the desktop name (from the inventory, never from the backend). */
   readonly serverName: string;
   readonly tokenRef: string;
+  /** When the session's token was issued (revocations end sessions of tokens issued before them). */
+  readonly tokenIssuedAt: number;
   readonly clientAddress: string;
 }
 

@@ -293,7 +293,8 @@ export class ConsoleProxy {
       if (this.draining || !socket.writable) return this.refuse(socket, R.shuttingDown, { ...ctx, audit: false });
       const held = slot;
       slot = null;
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.startSession(ws, server!, password, ctx, held));
+      const issuedAt = consumed.token.issuedAt;
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.startSession(ws, server!, password, { ...ctx, issuedAt }, held));
     } catch (e) {
       const known = isConsoleError(e) && e.code === 'STORE_UNAVAILABLE';
       if (!known) this.deps.log.error({ err: e }, 'upgrade failed');
@@ -303,11 +304,11 @@ export class ConsoleProxy {
     }
   }
 
-  private startSession(ws: import('ws').WebSocket, server: Server, password: string | null, ctx: { addr: string; tokenRef: string }, slot: { release(): void }): void {
+  private startSession(ws: import('ws').WebSocket, server: Server, password: string | null, ctx: { addr: string; tokenRef: string; issuedAt: number }, slot: { release(): void }): void {
     const c = this.deps.config;
     const session = new ConsoleSession(
       ws,
-      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, tokenRef: ctx.tokenRef, clientAddress: ctx.addr },
+      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr },
       { host: server.console.host, port: server.console.port, password },
       { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, connectTimeoutMs: c.proxyBackendConnectTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes },
       {
@@ -415,14 +416,17 @@ export class ConsoleProxy {
     }
   }
 
-  /** Closes the sessions a change ends. Also called in-process for immediate effect. */
-  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId'>): number {
+  /**
+   * Closes the sessions a change ends: those of its server whose tokens were issued before the
+   * change (`at`), or the one session killed. Also called in-process for immediate effect.
+   */
+  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at'>): number {
     if (ch.kind === 'session-kill') {
       const s = ch.sessionId ? this.registry.get(ch.sessionId) : undefined;
       s?.close(CloseCode.Killed, REVOKE_TEXT['session-kill']);
       return s ? 1 : 0;
     }
-    return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind]) : 0;
+    return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at) : 0;
   }
 
   private async heartbeat(): Promise<void> {

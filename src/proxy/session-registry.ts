@@ -77,11 +77,16 @@ export class SessionRegistry {
     return this.sessions.get(id);
   }
 
-  /** Closes every session of a server; returns how many. */
-  closeServer(serverId: string, code: CloseCodeValue, reason: string): number {
+  /**
+   * Closes the sessions of a server whose tokens were issued at or before `issuedBefore` (epoch
+   * ms): a change ends the sessions that existed when it was made, not those opened since with
+   * tokens issued after it (a stop, a start and a new console can all fall within one poll of the
+   * change feed). Returns how many.
+   */
+  closeServer(serverId: string, code: CloseCodeValue, reason: string, issuedBefore: number): number {
     const set = this.byServer.get(serverId);
     if (!set) return 0;
-    const list = [...set];
+    const list = [...set].filter((s) => s.info.tokenIssuedAt <= issuedBefore);
     for (const s of list) s.close(code, reason);
     return list.length;
   }

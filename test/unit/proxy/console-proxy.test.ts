@@ -121,6 +121,21 @@ describe('console proxy', () => {
     await stack.app.services.inventory.setStatus(s.active.id, 'ACTIVE');
   });
 
+  test('stop, start and a new console within one poll: the new session survives the stop when the feed delivers it', async () => {
+    const inv = stack.app.services.inventory;
+    await inv.setStatus(s.active.id, 'SHUTOFF');
+    await inv.setStatus(s.active.id, 'ACTIVE');
+    await new Promise((r) => setTimeout(r, 5));
+    const c = await openConsole(await url());
+    // Longer than the feed's poll interval: the stop and start come back through the feed now.
+    await new Promise((r) => setTimeout(r, 700));
+    const n = c.client.updateCount;
+    c.client.requestUpdate(false);
+    await c.client.waitUntil(() => c.client.updateCount > n);
+    assert.ok(c.client.isOpen, 'still open');
+    c.ws.close();
+  });
+
   test('a change made by another process (second store handle) reaches the proxy through the change feed within 1 s', async () => {
     const c = await openConsole(await url());
     const { createServices } = await import('../../../src/app.js');

@@ -1,8 +1,10 @@
 /**
- * `node dist/bench/profile-summary.js FILE.cpuprofile [top]`: where a CPU profile's time went.
- * Prints time by area (our src/ folders, each dependency, Node internals, GC, idle), then the
+ * `node dist/bench/profile-summary.js FILE.cpuprofile|FILE.heapprofile [top]`: where a CPU
+ * profile's time went, or what an allocation profile allocated.
+ * CPU: time by area (our src/ folders, each dependency, Node internals, GC, idle), then the
  * functions with the most self time and the most inclusive time (each function counted once per
- * sample however deep it recurses). Times in ms of wall-clock sampling.
+ * sample however deep it recurses), in ms of wall-clock sampling.
+ * Allocations: bytes by area, by allocating function, and by allocating stack (innermost frames).
  */
 import { readFileSync } from 'node:fs';
 import { fmt, table } from './lib/stats.js';
@@ -36,6 +38,17 @@ function label(n: ProfileNode): string {
   return `${f.functionName || '(anonymous)'} ${where}`.trim();
 }
 
+/** A headline, then per section a table of its `n` largest entries: name, amount, share of `total`. */
+function report(headline: string, units: [string, string], total: number, amount: (v: number) => string,
+  sections: Array<[string, Map<string, number>, number]>): string {
+  const out = [headline];
+  for (const [title, m, n] of sections) {
+    const rows = [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, amount(v), `${fmt((v / total) * 100, 1)}%`]);
+    out.push('', table([title, ...units], rows));
+  }
+  return out.join('\n');
+}
+
 export function summarize(p: Profile, top = 25): string {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -60,24 +73,49 @@ export function summarize(p: Profile, top = 25): string {
     }
   });
   const busy = total - (areas.get('(idle)') ?? 0);
-  const rows = (m: Map<string, number>, n: number): string[][] =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, fmt(v, 1), `${fmt((v / busy) * 100, 1)}%`]);
-  return [
-    `${fmt(total, 0)} ms sampled, ${fmt(busy, 0)} ms busy (not idle); percentages of busy time`,
-    '',
-    table(['area (self time)', 'ms', '% busy'], rows(areas, 30)),
-    '',
-    table(['function (self time)', 'ms', '% busy'], rows(self, top)),
-    '',
-    table(['function (inclusive time)', 'ms', '% busy'], rows(incl, top)),
-  ].join('\n');
+  return report(`${fmt(total, 0)} ms sampled, ${fmt(busy, 0)} ms busy (not idle); percentages of busy time`, ['ms', '% busy'], busy, (v) => fmt(v, 1), [
+    ['area (self time)', areas, 30], ['function (self time)', self, top], ['function (inclusive time)', incl, top],
+  ]);
+}
+
+interface AllocNode {
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children: AllocNode[];
+}
+
+/** Bytes allocated by area, by function, and by stack (innermost three frames). */
+export function summarizeAllocations(head: AllocNode, top = 25): string {
+  const byArea = new Map<string, number>();
+  const byFn = new Map<string, number>();
+  const byStack = new Map<string, number>();
+  let total = 0;
+  const walk = (n: AllocNode, stack: string[]): void => {
+    const l = label({ id: 0, callFrame: n.callFrame });
+    const here = [...stack, l];
+    if (n.selfSize > 0) {
+      total += n.selfSize;
+      const a = area(n.callFrame.url, n.callFrame.functionName);
+      byArea.set(a, (byArea.get(a) ?? 0) + n.selfSize);
+      byFn.set(l, (byFn.get(l) ?? 0) + n.selfSize);
+      const k = here.slice(-3).reverse().join(' < ');
+      byStack.set(k, (byStack.get(k) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children) walk(c, here);
+  };
+  walk(head, []);
+  return report(`${fmt(total / 1024, 0)} KiB allocated (sampled)`, ['KiB', '%'], total, (v) => fmt(v / 1024, 0), [
+    ['area', byArea, 20], ['allocating function', byFn, top], ['allocating stack (innermost first)', byStack, top],
+  ]);
 }
 
 if (process.argv[1]?.endsWith('profile-summary.js')) {
   const file = process.argv[2];
   if (!file) {
-    process.stderr.write('usage: node dist/bench/profile-summary.js FILE.cpuprofile [top]\n');
+    process.stderr.write('usage: node dist/bench/profile-summary.js FILE.cpuprofile|FILE.heapprofile [top]\n');
     process.exit(2);
   }
-  process.stdout.write(summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile, Number(process.argv[3] ?? 25)) + '\n');
+  const json = JSON.parse(readFileSync(file, 'utf8')) as Profile & { head?: AllocNode };
+  const top = Number(process.argv[3] ?? 25);
+  process.stdout.write((json.head ? summarizeAllocations(json.head, top) : summarize(json, top)) + '\n');
 }

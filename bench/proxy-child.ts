@@ -1,29 +1,32 @@
 /**
  * Our service in its own process, as `ecs-console serve` runs it (API and console proxy in one
- * process, SQLite in a temporary data dir), so that its memory is measured alone. Seeds a
+ * process, SQLite in a fresh data dir), so that its memory is measured alone. Seeds a
  * project, a user with an access key, and servers whose consoles are the bench backend's ports
  * with VNC authentication, then tells the runner what it made.
  *
  * Only the limits that would refuse the load are raised (rate limits off, session caps high,
  * no drain wait on exit); everything else is the default configuration.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { announce, childArgs, serveIpc } from './lib/child-ipc.js';
 
 export interface ProxyChildArgs {
+  /** A fresh directory for the SQLite database and master key (inside the run's temporary directory). */
+  dataDir: string;
   echoPort: number;
   streamPort: number;
   backendPassword: string;
   logLevel: string;
   /** Servers made per backend port (tokens are spread over them). */
   serversPerPort: number;
+  /** `serve` (API and proxy, the default deployment) or `proxy` (tokens then come over IPC). */
+  role?: 'serve' | 'proxy';
 }
 
 export interface ProxyChildReady {
+  /** 0 in the proxy role. */
   api: number;
   proxy: number;
   projectId: string;
@@ -37,7 +40,7 @@ export interface ProxyChildReady {
 }
 
 const args = childArgs<ProxyChildArgs>();
-const dataDir = mkdtempSync(join(tmpdir(), 'ecs-console-bench-'));
+const dataDir = args.dataDir;
 const config = loadConfig({
   flags: {
     dataDir,
@@ -54,7 +57,8 @@ const config = loadConfig({
   },
   env: {},
 });
-const app = await createApp(config, 'serve');
+const role = args.role ?? 'serve';
+const app = await createApp(config, role);
 const { identity, inventory } = app.services;
 const domain = 'bench';
 const password = 'Bench-passw0rd';
@@ -76,12 +80,24 @@ const echoServers = await servers(args.echoPort, 'echo');
 const streamServers = await servers(args.streamPort, 'stream');
 const addrs = await app.start();
 
-serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => {
+serveIpc({
+  count: () => ({ open: app.proxy?.sessionCount ?? 0 }),
+  // Tokens issued in this process, as the API would (without the HTTP call): for the proxy role.
+  issue: async (m) => {
+    const ids = m['servers'] as string[];
+    const tokens: string[] = [];
+    for (let i = 0; i < Number(m['n']); i++) {
+      const server = await inventory.findServer(ids[i % ids.length]!);
+      tokens.push((await app.services.consoleTokens.issue(server!)).token);
+    }
+    return { tokens };
+  },
+}, async () => {
   await app.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 const ready: ProxyChildReady = {
-  api: addrs.api!.port, proxy: addrs.proxy!.port, projectId: project.id, ak: key.ak, sk: key.sk,
+  api: addrs.api?.port ?? 0, proxy: addrs.proxy!.port, projectId: project.id, ak: key.ak, sk: key.sk,
   domain, user: 'bench', password, echoServers, streamServers,
 };
 announce({ ...ready });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only idle,setup,rtt,bulk,api] [-- --profile] [-- --log-level L]`
+ * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api] [--profile] [--log-level L] [--node-flags "F"]`
  *
  * Runs each scenario with ecs-console and its peers in the same run, prints a table per scenario
  * and the goals, and writes bench/results/latest.json. Exits 0 when every scenario completed
@@ -27,8 +27,8 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   api: apiScenario,
 };
 
-function parseArgs(argv: string[]): { quick: boolean; only: string[]; profile: boolean; logLevel: string; out: string } {
-  const o = { quick: false, only: Object.keys(SCENARIOS), profile: false, logLevel: 'info', out: join(BENCH_DIR, '..', '..', 'bench', 'results', 'latest.json') };
+function parseArgs(argv: string[]): { quick: boolean; only: string[]; profile: boolean; logLevel: string; nodeFlags: string[]; out: string } {
+  const o = { quick: false, only: Object.keys(SCENARIOS), profile: false, logLevel: 'info', nodeFlags: [] as string[], out: join(BENCH_DIR, '..', '..', 'bench', 'results', 'latest.json') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -42,8 +42,9 @@ function parseArgs(argv: string[]): { quick: boolean; only: string[]; profile: b
     else if (a === '--profile') o.profile = true;
     else if (a.startsWith('--only')) o.only = value().split(',').map((s) => s.trim());
     else if (a.startsWith('--log-level')) o.logLevel = value();
+    else if (a.startsWith('--node-flags')) o.nodeFlags = value().split(/\s+/).filter(Boolean);
     else if (a.startsWith('--out')) o.out = value();
-    else throw new Error(`unknown argument ${a} (expected --quick, --only a,b, --profile, --log-level L, --out FILE)`);
+    else throw new Error(`unknown argument ${a} (expected --quick, --only a,b, --profile, --log-level L, --node-flags "F", --out FILE)`);
   }
   for (const s of o.only) if (!SCENARIOS[s]) throw new Error(`unknown scenario ${s} (known: ${Object.keys(SCENARIOS).join(', ')})`);
   return o;
@@ -70,7 +71,12 @@ setTimeout(() => {
 const started = Date.now();
 const busyAtStart = machineBusyMs();
 const oursAtStart = cpuMs(process.pid);
-const logDir = mkdtempSync(join(tmpdir(), 'ecs-console-bench-logs-'));
+const logDir = mkdtempSync(join(tmpdir(), 'ecs-console-bench-'));
+let keepLogs = false;
+// Logs, databases and scripts of the run live here; kept only when a scenario failed.
+process.on('exit', () => {
+  if (!keepLogs) rmSync(logDir, { recursive: true, force: true });
+});
 const resultsDir = join(opts.out, '..');
 mkdirSync(resultsDir, { recursive: true });
 const profileDir = opts.profile ? join(resultsDir, 'profiles') : null;
@@ -91,13 +97,15 @@ const meta = {
   quick: opts.quick,
   profile: opts.profile,
   logLevel: opts.logLevel,
+  nodeFlags: opts.nodeFlags,
   plan,
 };
 process.stdout.write(`ecs-console benchmarks${opts.quick ? ' (quick)' : ''}: ${meta.cpus} cores, ${meta.memoryGiB} GiB, Node ${meta.node}, Linux ${meta.kernel}, ` +
-  `commit ${meta.commit.slice(0, 12)}${meta.dirty ? ' (with uncommitted changes)' : ''}${opts.profile ? ', PROFILING (figures are not comparable)' : ''}\n\n`);
+  `commit ${meta.commit.slice(0, 12)}${meta.dirty ? ' (with uncommitted changes)' : ''}${opts.nodeFlags.length ? `, ecs-console run with ${opts.nodeFlags.join(' ')}` : ''}` +
+  `${opts.profile ? ', PROFILING (figures are not comparable)' : ''}\n\n`);
 
 const backend = await startBackend(logDir);
-const ctx: Ctx = { plan, backend, logDir, logLevel: opts.logLevel, profileDir, progress };
+const ctx: Ctx = { plan, backend, logDir, logLevel: opts.logLevel, nodeFlags: opts.nodeFlags, profileDir, progress };
 const results: ScenarioResult[] = [];
 const failed: Array<{ scenario: string; error: string }> = [];
 for (const name of opts.only) {
@@ -125,7 +133,7 @@ process.stdout.write(`\n${goals.filter((g) => g.met).length} of ${goals.length} 
   `other processes used ${machine.otherCpuPctOfOneCore}% of one core meanwhile${machine.otherCpuPctOfOneCore > 20 ? ' (a busy machine: figures are noisy)' : ''}; results in ${opts.out}\n`);
 if (failed.length > 0) {
   process.stdout.write(`${failed.length} scenario(s) failed: ${failed.map((f) => f.scenario).join(', ')}; logs kept in ${logDir}\n`);
+  keepLogs = true;
   process.exit(1);
 }
-rmSync(logDir, { recursive: true, force: true });
 process.exit(0);

@@ -13,10 +13,25 @@ const LIFETIME_MS = 20 * 60_000;
 
 /**
  * Serves the runner's commands. Built in: `gc` (needs --expose-gc), `mem`, `heap-snapshot {path}`,
- * `cpu-profile-start`, `cpu-profile-stop {path}`. `onExit` runs before the process exits.
+ * `cpu-profile-start`, `cpu-profile-stop {path}`, `alloc-profile-start`, `alloc-profile-stop {path}`. `onExit` runs before the process exits.
  */
 export function serveIpc(handlers: Record<string, Handler>, onExit: () => Promise<void> = async () => {}): void {
   let inspector: Session | null = null;
+  const begin = async (steps: Array<[string, object?]>): Promise<Record<string, unknown>> => {
+    if (inspector) throw new Error('a profile is already running');
+    inspector = new Session();
+    inspector.connect();
+    for (const [method, params] of steps) await inspector.post(method as never, params as never);
+    return {};
+  };
+  const end = async (method: 'Profiler.stop' | 'HeapProfiler.stopSampling', path: string): Promise<Record<string, unknown>> => {
+    if (!inspector) throw new Error('no profile running');
+    const { profile } = (await inspector.post(method as never)) as unknown as { profile: unknown };
+    writeFileSync(path, JSON.stringify(profile));
+    inspector.disconnect();
+    inspector = null;
+    return { path };
+  };
   const builtIn: Record<string, Handler> = {
     gc: () => {
       (globalThis as { gc?: () => void }).gc?.();
@@ -24,23 +39,15 @@ export function serveIpc(handlers: Record<string, Handler>, onExit: () => Promis
     },
     mem: () => ({ ...process.memoryUsage() }),
     'heap-snapshot': (m) => ({ path: writeHeapSnapshot(String(m['path'])) }),
-    'cpu-profile-start': async () => {
-      inspector = new Session();
-      inspector.connect();
-      await inspector.post('Profiler.enable');
-      // 100 us sampling: fine enough for handlers of a few microseconds.
-      await inspector.post('Profiler.setSamplingInterval', { interval: 100 });
-      await inspector.post('Profiler.start');
-      return {};
-    },
-    'cpu-profile-stop': async (m) => {
-      if (!inspector) throw new Error('no profile running');
-      const { profile } = await inspector.post('Profiler.stop');
-      writeFileSync(String(m['path']), JSON.stringify(profile));
-      inspector.disconnect();
-      inspector = null;
-      return { path: m['path'] };
-    },
+    // 100 us sampling: fine enough for handlers of a few microseconds.
+    'cpu-profile-start': () => begin([['Profiler.enable'], ['Profiler.setSamplingInterval', { interval: 100 }], ['Profiler.start']]),
+    'cpu-profile-stop': (m) => end('Profiler.stop', String(m['path'])),
+    // Sampling allocation profile, keeping samples of objects the GC has freed since: shows what
+    // allocates, not only what stays (the cause of frequent collections).
+    'alloc-profile-start': () => begin([['HeapProfiler.enable'], ['HeapProfiler.startSampling', {
+      samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+    }]]),
+    'alloc-profile-stop': (m) => end('HeapProfiler.stopSampling', String(m['path'])),
   };
   const all = { ...builtIn, ...handlers };
   process.on('message', (raw) => {

@@ -18,7 +18,7 @@ import { REMOTE_CONSOLE_BODY, iamToken, remoteConsolePath } from '../lib/api-cli
 import { BENCH_DIR, startOurs } from '../lib/contenders.js';
 import { cpuMs, forkChild, runToEnd, stopChild, waitFor } from '../lib/procs.js';
 import { fmt, median, table } from '../lib/stats.js';
-import { type Ctx, type Goal, type ScenarioResult, profiled, rotate } from './common.js';
+import { type Ctx, type Goal, type ScenarioResult, oursOptions, profiled, rotate } from './common.js';
 
 const CONNECTIONS = 50;
 
@@ -62,7 +62,7 @@ export function parseWrk(out: string): Omit<WrkRound, 'round'> {
 
 export async function apiScenario(ctx: Ctx): Promise<ScenarioResult> {
   const p = ctx.plan;
-  const ours = await startOurs(ctx.logDir, ctx.backend, { logLevel: ctx.logLevel, mode: 'echo' });
+  const ours = await startOurs(ctx.logDir, ctx.backend, oursOptions(ctx, 'echo'));
   let bare: ChildProcess | null = null;
   try {
     bare = forkChild(join(BENCH_DIR, 'bare-http.js'), { logFile: join(ctx.logDir, 'bare-http.log') });

@@ -7,7 +7,7 @@
 import { type Contender, direct, startOurs, startRelay, startWebsockify } from '../lib/contenders.js';
 import { BenchSession, STREAM_UNIT_BYTES } from '../lib/rfb-session.js';
 import { fmt, median, ratio, sleep, table } from '../lib/stats.js';
-import { type Ctx, type Goal, type ScenarioResult, profiled, rotate, stopAll } from './common.js';
+import { type Ctx, type Goal, type ScenarioResult, oursOptions, profiled, rotate, stopAll } from './common.js';
 
 async function once(c: Contender, mib: number): Promise<number> {
   await c.prepare(1);
@@ -29,7 +29,7 @@ export async function bulkScenario(ctx: Ctx): Promise<ScenarioResult> {
     cs.push(direct(port, ctx.backend));
     cs.push(await startRelay(ctx.logDir, port));
     cs.push(await startWebsockify(ctx.logDir, port));
-    cs.push(await startOurs(ctx.logDir, ctx.backend, { logLevel: ctx.logLevel, mode: 'stream' }));
+    cs.push(await startOurs(ctx.logDir, ctx.backend, oursOptions(ctx, 'stream')));
     // Warm-up, not counted.
     for (const c of cs) await once(c, 16);
     const rounds = new Map<string, number[]>(cs.map((c) => [c.name, []]));

@@ -1,5 +1,5 @@
 /** What every scenario shares: the plan, the context, results and goals, opening many sessions. */
-import type { Backend, Contender } from '../lib/contenders.js';
+import type { Backend, Contender, OursOptions } from '../lib/contenders.js';
 import { BenchSession, pool } from '../lib/rfb-session.js';
 import { until } from '../lib/stats.js';
 
@@ -17,6 +17,8 @@ export interface Plan {
   setupSessionsWebsockify: number;
   /** Sessions opening at once in the setup scenario (as many browsers connecting). */
   setupConcurrency: number;
+  /** A burst: this many sessions started all at once (the reference's "time to open 300 sessions"). */
+  setupBurst: number;
   rttRounds: number;
   rttPerRound: number;
   bulkRounds: number;
@@ -29,14 +31,14 @@ export interface Plan {
 
 export const FULL: Plan = {
   quick: false, idleCounts: [100, 1000, 5000, 10_000], websockifyIdle: 300,
-  setupRounds: 3, setupSessions: 2000, setupSessionsWebsockify: 300, setupConcurrency: 50,
+  setupRounds: 3, setupSessions: 2000, setupSessionsWebsockify: 300, setupConcurrency: 50, setupBurst: 300,
   rttRounds: 5, rttPerRound: 2000, bulkRounds: 3, bulkMiB: 512,
   apiRounds: 3, apiSeconds: 8, wrkRounds: 2, wrkSeconds: 5,
 };
 
 export const QUICK: Plan = {
   quick: true, idleCounts: [100, 1000], websockifyIdle: 100,
-  setupRounds: 1, setupSessions: 500, setupSessionsWebsockify: 100, setupConcurrency: 50,
+  setupRounds: 1, setupSessions: 500, setupSessionsWebsockify: 100, setupConcurrency: 50, setupBurst: 100,
   rttRounds: 2, rttPerRound: 1000, bulkRounds: 1, bulkMiB: 64,
   apiRounds: 1, apiSeconds: 3, wrkRounds: 1, wrkSeconds: 3,
 };
@@ -46,6 +48,8 @@ export interface Ctx {
   backend: Backend;
   logDir: string;
   logLevel: string;
+  /** Extra node flags for our child only (to try V8 settings, e.g. --initial-old-space-size=64). */
+  nodeFlags: string[];
   /** Where to write CPU profiles and heap snapshots of our child; null = no profiling. */
   profileDir: string | null;
   progress(msg: string): void;
@@ -123,4 +127,9 @@ export async function profiled<T>(ctx: Ctx, c: Contender, label: string, fn: () 
     await c.ipc({ cmd: 'cpu-profile-stop', path }, 120_000);
     ctx.progress(`${label}: CPU profile of ecs-console: ${path}`);
   }
+}
+
+/** How every scenario starts our service: the run's log level and node flags. */
+export function oursOptions(ctx: Ctx, mode: OursOptions['mode']): OursOptions {
+  return { logLevel: ctx.logLevel, mode, execArgv: ctx.nodeFlags };
 }

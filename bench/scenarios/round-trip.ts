@@ -8,7 +8,7 @@
 import { type Contender, direct, startOurs, startRelay, startWebsockify } from '../lib/contenders.js';
 import { BenchSession } from '../lib/rfb-session.js';
 import { fmt, percentile, ratio, table } from '../lib/stats.js';
-import { type Ctx, type Goal, type ScenarioResult, profiled, rotate, stopAll } from './common.js';
+import { type Ctx, type Goal, type ScenarioResult, oursOptions, profiled, rotate, stopAll } from './common.js';
 
 export async function roundTripScenario(ctx: Ctx): Promise<ScenarioResult> {
   const p = ctx.plan;
@@ -19,7 +19,7 @@ export async function roundTripScenario(ctx: Ctx): Promise<ScenarioResult> {
     cs.push(direct(port, ctx.backend));
     cs.push(await startRelay(ctx.logDir, port));
     cs.push(await startWebsockify(ctx.logDir, port));
-    cs.push(await startOurs(ctx.logDir, ctx.backend, { logLevel: ctx.logLevel, mode: 'echo' }));
+    cs.push(await startOurs(ctx.logDir, ctx.backend, oursOptions(ctx, 'echo')));
     const samples = new Map<string, number[]>(cs.map((c) => [c.name, []]));
     for (const c of cs) {
       await c.prepare(1);

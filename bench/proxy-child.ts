@@ -21,12 +21,9 @@ export interface ProxyChildArgs {
   logLevel: string;
   /** Servers made per backend port (tokens are spread over them). */
   serversPerPort: number;
-  /** `serve` (API and proxy, the default deployment) or `proxy` (tokens then come over IPC). */
-  role?: 'serve' | 'proxy';
 }
 
 export interface ProxyChildReady {
-  /** 0 in the proxy role. */
   api: number;
   proxy: number;
   projectId: string;
@@ -57,8 +54,7 @@ const config = loadConfig({
   },
   env: {},
 });
-const role = args.role ?? 'serve';
-const app = await createApp(config, role);
+const app = await createApp(config, 'serve');
 const { identity, inventory } = app.services;
 const domain = 'bench';
 const password = 'Bench-passw0rd';
@@ -80,24 +76,12 @@ const echoServers = await servers(args.echoPort, 'echo');
 const streamServers = await servers(args.streamPort, 'stream');
 const addrs = await app.start();
 
-serveIpc({
-  count: () => ({ open: app.proxy?.sessionCount ?? 0 }),
-  // Tokens issued in this process, as the API would (without the HTTP call): for the proxy role.
-  issue: async (m) => {
-    const ids = m['servers'] as string[];
-    const tokens: string[] = [];
-    for (let i = 0; i < Number(m['n']); i++) {
-      const server = await inventory.findServer(ids[i % ids.length]!);
-      tokens.push((await app.services.consoleTokens.issue(server!)).token);
-    }
-    return { tokens };
-  },
-}, async () => {
+serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => {
   await app.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 const ready: ProxyChildReady = {
-  api: addrs.api?.port ?? 0, proxy: addrs.proxy!.port, projectId: project.id, ak: key.ak, sk: key.sk,
+  api: addrs.api!.port, proxy: addrs.proxy!.port, projectId: project.id, ak: key.ak, sk: key.sk,
   domain, user: 'bench', password, echoServers, streamServers,
 };
 announce({ ...ready });

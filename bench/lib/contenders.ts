@@ -78,15 +78,13 @@ export interface OursOptions {
   /** Extra node flags for the child (profiling). */
   execArgv?: string[];
   mode: 'echo' | 'stream';
-  /** Default `serve`; with `proxy`, tokens are issued in the child without the API. */
-  role?: 'serve' | 'proxy';
 }
 
 /** Our service (`serve`: API + proxy) in a child process; sessions use tokens issued through the API. */
 export async function startOurs(logDir: string, backend: Backend, o: OursOptions): Promise<Ours> {
   const args: ProxyChildArgs = {
     dataDir: mkdtempSync(join(logDir, 'data-')),
-    echoPort: backend.echoPort, streamPort: backend.streamPort, backendPassword: BACKEND_PASSWORD, logLevel: o.logLevel, serversPerPort: 10, role: o.role ?? 'serve',
+    echoPort: backend.echoPort, streamPort: backend.streamPort, backendPassword: BACKEND_PASSWORD, logLevel: o.logLevel, serversPerPort: 10,
   };
   const cp = forkChild(join(BENCH_DIR, 'proxy-child.js'), {
     args: [JSON.stringify(args)], logFile: join(logDir, 'ecs-console.log'), execArgv: ['--expose-gc', ...(o.execArgv ?? [])],
@@ -100,8 +98,7 @@ export async function startOurs(logDir: string, backend: Backend, o: OursOptions
     if (token === undefined) throw new Error('no console token left: prepare() more');
     return { kind: 'ws', url: `ws://127.0.0.1:${info.proxy}/websockify?token=${token}`, origin };
   }, async (n) => {
-    if (info.api) tokens.push(...(await issueTokens(info.api, info.projectId, servers, info, n)));
-    else tokens.push(...(await ask<{ tokens: string[] }>(cp, { cmd: 'issue', servers, n }, 120_000)).tokens);
+    tokens.push(...(await issueTokens(info.api, info.projectId, servers, info, n)));
   });
   return { ...base, cp, info };
 }

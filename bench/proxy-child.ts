@@ -1,0 +1,87 @@
+/**
+ * Our service in its own process, as `ecs-console serve` runs it (API and console proxy in one
+ * process, SQLite in a fresh data dir), so that its memory is measured alone. Seeds a
+ * project, a user with an access key, and servers whose consoles are the bench backend's ports
+ * with VNC authentication, then tells the runner what it made.
+ *
+ * Only the limits that would refuse the load are raised (rate limits off, session caps high,
+ * no drain wait on exit); everything else is the default configuration.
+ */
+import { rmSync } from 'node:fs';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { announce, childArgs, serveIpc } from './lib/child-ipc.js';
+
+export interface ProxyChildArgs {
+  /** A fresh directory for the SQLite database and master key (inside the run's temporary directory). */
+  dataDir: string;
+  echoPort: number;
+  streamPort: number;
+  backendPassword: string;
+  logLevel: string;
+  /** Servers made per backend port (tokens are spread over them). */
+  serversPerPort: number;
+}
+
+export interface ProxyChildReady {
+  api: number;
+  proxy: number;
+  projectId: string;
+  ak: string;
+  sk: string;
+  domain: string;
+  user: string;
+  password: string;
+  echoServers: string[];
+  streamServers: string[];
+}
+
+const args = childArgs<ProxyChildArgs>();
+const dataDir = args.dataDir;
+const config = loadConfig({
+  flags: {
+    dataDir,
+    apiListen: '127.0.0.1:0',
+    proxyListen: '127.0.0.1:0',
+    logLevel: args.logLevel,
+    apiRateLimitPerCredential: 0,
+    apiRateLimitPerAddress: 0,
+    proxyMaxSessions: 1_000_000,
+    proxyMaxSessionsPerProject: 1_000_000,
+    proxyMaxSessionsPerServer: 10_000,
+    proxyFailedTokenLimitPerMinute: 1_000_000,
+    proxyDrainSeconds: 0,
+  },
+  env: {},
+});
+const app = await createApp(config, 'serve');
+const { identity, inventory } = app.services;
+const domain = 'bench';
+const password = 'Bench-passw0rd';
+const project = await identity.createProject({ name: 'bench-region', domain });
+const user = await identity.createUser({ domain, name: 'bench', password });
+const key = await identity.createAccessKey({ userId: user.id, projectId: project.id });
+const servers = async (port: number, prefix: string): Promise<string[]> => {
+  const ids: string[] = [];
+  for (let i = 0; i < args.serversPerPort; i++) {
+    const s = await inventory.addServer({
+      projectId: project.id, name: `${prefix}-${i}`,
+      console: { host: '127.0.0.1', port, auth: 'vnc-password', password: args.backendPassword },
+    });
+    ids.push(s.id);
+  }
+  return ids;
+};
+const echoServers = await servers(args.echoPort, 'echo');
+const streamServers = await servers(args.streamPort, 'stream');
+const addrs = await app.start();
+
+serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => {
+  await app.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+const ready: ProxyChildReady = {
+  api: addrs.api!.port, proxy: addrs.proxy!.port, projectId: project.id, ak: key.ak, sk: key.sk,
+  domain, user: 'bench', password, echoServers, streamServers,
+};
+announce({ ...ready });

@@ -1,5 +1,10 @@
-#!/usr/bin/env node
-/** ecs-console: the command-line entry point. */
+#!/usr/bin/env -S node --initial-old-space-size=64
+/**
+ * ecs-console: the command-line entry point.
+ * The shebang starts V8 with a 64 MiB old space: relaying hundreds of MB/s otherwise triggers a
+ * full garbage collection every ~30 MB while the heap grows from its small default (measured in
+ * docs/benchmarks.md). Run it as `node --initial-old-space-size=64 dist/src/main.js` elsewhere.
+ */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { configDoc } from './config/config.js';

@@ -87,7 +87,7 @@ export async function startOurs(logDir: string, backend: Backend, o: OursOptions
     echoPort: backend.echoPort, streamPort: backend.streamPort, backendPassword: BACKEND_PASSWORD, logLevel: o.logLevel, serversPerPort: 10,
   };
   const cp = forkChild(join(BENCH_DIR, 'proxy-child.js'), {
-    args: [JSON.stringify(args)], logFile: join(logDir, 'ecs-console.log'), execArgv: ['--expose-gc', ...(o.execArgv ?? [])],
+    args: [JSON.stringify(args)], logFile: join(logDir, 'ecs-console.log'), execArgv: ['--expose-gc', '--initial-old-space-size=64', ...(o.execArgv ?? [])],
   });
   const info = await waitFor<ProxyChildReady>(cp, 'ready');
   const servers = o.mode === 'echo' ? info.echoServers : info.streamServers;

@@ -2,7 +2,7 @@
  * The HTTP API: Huawei ECS (remote_console, ShowServer, ListServersDetails) and IAM token calls.
  * HTTP only: domain logic lives in the services; errors are mapped once through error-map.ts.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
@@ -71,7 +71,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
     // Our own access log (onResponse) replaces fastify's: it redacts query strings.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => randomBytes(16).toString('hex'),
+    // 32 hex digits; randomUUID draws from a pooled CSPRNG buffer (randomBytes is a call per request).
+    genReqId: () => randomUUID().replace(/-/g, ''),
     requestIdHeader: false,
     bodyLimit: config.apiBodyLimitBytes,
     // One hop: the client is the address the load balancer appended last (never a spoofable earlier entry).
@@ -146,7 +147,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     deps.observe?.(route, req.method, reply.statusCode, seconds);
     // NOTE: path only (a query string may carry secrets); the credential's id, never its secret.
     req.log.info({
-      reqId: req.id, method: req.method, path: pathOnly(req.url), route, status: reply.statusCode,
+      method: req.method, path: pathOnly(req.url), route, status: reply.statusCode,
       ms: Math.round(seconds * 1000 * 10) / 10, remote: req.ip, credential: req.principal?.credentialId,
     }, 'request');
   });

@@ -95,3 +95,67 @@ export function prep(db: Db, sql: string): Database.Statement {
   if (!st) cache.set(sql, (st = db.prepare(sql)));
   return st;
 }
+
+interface QueuedWrite {
+  run(): void;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Group commit: writes queued during one turn of the event loop run in one transaction, so a
+ * burst of token inserts and audit rows costs one commit instead of one each. Each caller's
+ * promise settles after that COMMIT (its row is durable as before). A failing statement fails
+ * only its caller (SQLite undoes just that statement); a failure that ends the transaction
+ * (disk full, I/O error) fails the whole batch, none of which is kept.
+ */
+export class GroupCommit {
+  private queue: QueuedWrite[] = [];
+  private scheduled = false;
+
+  constructor(private readonly db: Db) {}
+
+  run(fn: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ run: fn, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Runs what is queued now (also called before the database closes). */
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const errors: unknown[] = new Array(batch.length).fill(undefined);
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      for (let i = 0; i < batch.length; i++) {
+        try {
+          batch[i]!.run();
+        } catch (e) {
+          errors[i] = e;
+          // SQLite may have rolled the whole transaction back (SQLITE_FULL, IOERR, ...).
+          if (!this.db.inTransaction) throw e;
+        }
+      }
+      this.db.exec('COMMIT');
+    } catch (e) {
+      if (this.db.open && this.db.inTransaction) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {
+          /* the original error is the one to report */
+        }
+      }
+      const mapped = mapSqliteError(e);
+      for (const w of batch) w.reject(mapped);
+      return;
+    }
+    batch.forEach((w, i) => (errors[i] === undefined ? w.resolve() : w.reject(mapSqliteError(errors[i]))));
+  }
+}

@@ -10,7 +10,7 @@ import {
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
 import type { Stores } from '../stores.js';
-import { openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
+import { GroupCommit, openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
 
 export class SqliteIdentityStore implements IdentityStore {
   constructor(private readonly db: Db) {}
@@ -171,10 +171,10 @@ export class SqliteServerStore implements ServerStore {
 }
 
 export class SqliteConsoleTokenStore implements ConsoleTokenStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly writes: GroupCommit) {}
 
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
-    return sqlite(() => void prep(this.db, 
+    return this.writes.run(() => void prep(this.db, 
       `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy));
@@ -207,10 +207,10 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
 }
 
 export class SqliteAuditStore implements AuditStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly writes: GroupCommit) {}
 
   appendAudit(e: AuditEvent): Promise<void> {
-    return sqlite(() => void prep(this.db, 
+    return this.writes.run(() => void prep(this.db, 
       `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail)));
@@ -229,16 +229,16 @@ export class SqliteAuditStore implements AuditStore {
 }
 
 export class SqliteSessionStore implements SessionStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly writes: GroupCommit) {}
 
   insertSession(s: SessionRecord): Promise<void> {
-    return sqlite(() => void prep(this.db,
+    return this.writes.run(() => void prep(this.db,
       `INSERT INTO console_sessions (id, node_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(s.id, s.nodeId, s.serverId, s.projectId, s.tokenRef, s.clientAddress, s.startedAt, s.heartbeatAt));
   }
   deleteSession(id: string): Promise<void> {
-    return sqlite(() => void prep(this.db, 'DELETE FROM console_sessions WHERE id = ?').run(id));
+    return this.writes.run(() => void prep(this.db, 'DELETE FROM console_sessions WHERE id = ?').run(id));
   }
   heartbeatSessions(nodeId: string, now: number): Promise<void> {
     return sqlite(() => void prep(this.db, 'UPDATE console_sessions SET heartbeat_at = ? WHERE node_id = ?').run(now, nodeId));
@@ -283,12 +283,14 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
 /** Opens the SQLite database at `path` and returns every store port over it. */
 export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number } = {}): Stores {
   const db = openSqliteDatabase(path, opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {});
+  // Writes on the hot paths (a token per console URL, audit rows, session rows) commit in groups.
+  const writes = new GroupCommit(db);
   return {
     identity: new SqliteIdentityStore(db),
     servers: new SqliteServerStore(db),
-    consoleTokens: new SqliteConsoleTokenStore(db),
-    audit: new SqliteAuditStore(db),
-    sessions: new SqliteSessionStore(db),
+    consoleTokens: new SqliteConsoleTokenStore(db, writes),
+    audit: new SqliteAuditStore(db, writes),
+    sessions: new SqliteSessionStore(db, writes),
     changes: new SqliteChangeFeedStore(db),
     // Ready means writable: a lock held by another process (or a full disk) makes writes fail.
     ping: () => sqlite(() => {
@@ -296,7 +298,9 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number } 
       db.exec('ROLLBACK');
     }),
     close: async () => {
-      if (db.open) db.close();
+      if (!db.open) return;
+      writes.flush();
+      db.close();
     },
   };
 }

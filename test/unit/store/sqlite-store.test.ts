@@ -69,3 +69,27 @@ test('sqlite: not a database file gives StoreUnavailableError', () => {
   assert.match(readFileSync(p, 'utf8'), /this is not sqlite/);
   rmSync(d, { recursive: true, force: true });
 });
+
+test('sqlite group commit: a burst commits once; a conflicting row fails alone; the rest is kept', async () => {
+  const d = tempDir();
+  const p = join(d, 'g.db');
+  const s = openSqliteStores(p);
+  const rec = (hash: string) => ({ hash, serverId: 's', projectId: 'p', consoleRevision: 1, issuedAt: 0, expiresAt: 10, consumedAt: null, consumedBy: null });
+  const spy = new Database(p, { readonly: true });
+  const before = spy.pragma('data_version', { simple: true });
+  const results = await Promise.allSettled([
+    s.consoleTokens.insertConsoleToken(rec('a'.repeat(64))),
+    s.consoleTokens.insertConsoleToken(rec('a'.repeat(64))),
+    s.consoleTokens.insertConsoleToken(rec('b'.repeat(64))),
+    s.audit.appendAudit({ at: 1, kind: 'issued', nodeId: 'n', projectId: null, serverId: 's', tokenRef: null, sessionId: null, detail: {} }),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+  assert.ok((results[1] as PromiseRejectedResult).reason instanceof Error);
+  // One transaction from another connection's point of view.
+  assert.equal(Number(spy.pragma('data_version', { simple: true })) - Number(before), 1);
+  spy.close();
+  assert.ok(await s.consoleTokens.getConsoleToken('b'.repeat(64)));
+  assert.equal((await s.audit.listAudit({ serverId: 's' })).length, 1);
+  await s.close();
+  rmSync(d, { recursive: true, force: true });
+});

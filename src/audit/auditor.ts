@@ -25,7 +25,7 @@ export class Auditor {
       at: this.clock.now(), kind, nodeId: this.nodeId, projectId: e.projectId ?? null, serverId: e.serverId ?? null,
       tokenRef: e.tokenRef ?? null, sessionId: e.sessionId ?? null, detail: e.detail ?? {},
     };
-    this.log.info({ audit: event }, `audit ${kind}`);
+    this.log.info({ audit: kind, project: event.projectId, server: event.serverId, tokenRef: event.tokenRef, session: event.sessionId, ...event.detail }, `audit ${kind}`);
     await this.store.appendAudit(event);
   }
 }

@@ -294,7 +294,13 @@ export class ConsoleProxy {
       const held = slot;
       slot = null;
       const issuedAt = consumed.token.issuedAt;
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.startSession(ws, server!, password, { ...ctx, issuedAt }, held));
+      // The 101 answer and our first RFB bytes (ProtocolVersion) leave in one write.
+      const corked = 'cork' in socket ? (socket as Duplex & { cork(): void; uncork(): void }) : null;
+      corked?.cork();
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.startSession(ws, server!, password, { ...ctx, issuedAt }, held);
+        process.nextTick(() => corked?.uncork());
+      });
     } catch (e) {
       const known = isConsoleError(e) && e.code === 'STORE_UNAVAILABLE';
       if (!known) this.deps.log.error({ err: e }, 'upgrade failed');

@@ -97,8 +97,8 @@ export function prep(db: Db, sql: string): Database.Statement {
 }
 
 interface QueuedWrite {
-  run(): void;
-  resolve(): void;
+  run(): unknown;
+  resolve(value: unknown): void;
   reject(e: unknown): void;
 }
 
@@ -115,9 +115,10 @@ export class GroupCommit {
 
   constructor(private readonly db: Db) {}
 
-  run(fn: () => void): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ run: fn, resolve, reject });
+  /** Queues a write; resolves with what `fn` returned, once the batch is committed. */
+  run<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -132,11 +133,12 @@ export class GroupCommit {
     this.queue = [];
     if (batch.length === 0) return;
     const errors: unknown[] = new Array(batch.length).fill(undefined);
+    const values: unknown[] = new Array(batch.length);
     try {
       this.db.exec('BEGIN IMMEDIATE');
       for (let i = 0; i < batch.length; i++) {
         try {
-          batch[i]!.run();
+          values[i] = batch[i]!.run();
         } catch (e) {
           errors[i] = e;
           // SQLite may have rolled the whole transaction back (SQLITE_FULL, IOERR, ...).
@@ -156,6 +158,6 @@ export class GroupCommit {
       for (const w of batch) w.reject(mapped);
       return;
     }
-    batch.forEach((w, i) => (errors[i] === undefined ? w.resolve() : w.reject(mapSqliteError(errors[i]))));
+    batch.forEach((w, i) => (errors[i] === undefined ? w.resolve(values[i]) : w.reject(mapSqliteError(errors[i]))));
   }
 }

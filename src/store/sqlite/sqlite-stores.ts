@@ -180,7 +180,8 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
     ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy));
   }
   consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
-    return sqlite(() => {
+    // Decided when the statement runs (one writer at a time), answered after the group's COMMIT.
+    return this.writes.run(() => {
       // One conditional UPDATE: SQLite's write lock makes it exactly-once across processes.
       const won = prep(this.db, 
         `UPDATE console_tokens SET consumed_at = ?, consumed_by = ?

@@ -143,6 +143,7 @@ export class ConsoleSession {
   async start(): Promise<void> {
     const signal = AbortSignal.timeout(this.opts.handshakeTimeoutMs);
     const backendReader = new ByteReader({ maxReadLength: 64 * 1024 });
+    let backendDone = false;
     const writeBrowser = (b: Buffer): void => this.sendToBrowser(b);
     const versionP = serverNegotiateVersion(this.browserReader!, writeBrowser, { version: '3.8', signal });
     const backendP = (async () => {
@@ -154,14 +155,18 @@ export class ConsoleSession {
       this.backend = sock;
       sock.on('data', (d: Buffer) => (this.state === 'relay' ? this.onBackendData(d) : backendReader.push(d)));
       sock.on('close', () => {
-        // During the handshake the reader's end fails the handshake, which picks the reason
-        // (a backend that rejects our password closes right after saying so).
+        // Before the backend's handshake is done, the reader's end fails it, which picks the
+        // reason (a backend that rejects our password closes right after saying so). After it,
+        // a close is the end of the session, even while the browser is still in its handshake.
         backendReader.end();
-        if (this.state === 'relay') this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+        if (this.state === 'relay' || backendDone) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
       });
       sock.on('error', (e) => this.log.debug({ err: e }, 'backend socket error'));
       sock.on('drain', () => this.ws.resume());
-      return clientHandshake(backendReader, (b) => sock.write(b), { password: this.target.password ?? undefined, shared: true, signal });
+      const result = await clientHandshake(backendReader, (b) => sock.write(b), { password: this.target.password ?? undefined, shared: true, signal });
+      backendDone = true;
+      if (sock.destroyed) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+      return result;
     })();
     const [version, backend] = await Promise.allSettled([versionP, backendP]);
     if (this.state === 'closed') return;

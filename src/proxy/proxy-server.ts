@@ -53,6 +53,7 @@ interface Refusal {
 
 const R = {
   notFound: { status: 404, key: 'not-found', text: 'Not found.' },
+  badUpgrade: { status: 400, key: 'bad-upgrade', text: 'Not a valid WebSocket upgrade (GET, Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version 13).' },
   shuttingDown: { status: 503, key: 'shutting-down', text: 'The console proxy is shutting down; request a new console URL.' },
   badOrigin: { status: 403, key: 'bad-origin', text: 'This page\'s origin may not open consoles here.' },
   throttled: { status: 429, key: 'throttled', text: 'Too many failed attempts from your address; wait a minute.' },
@@ -66,7 +67,7 @@ const R = {
   unavailable: { status: 503, key: 'store-unavailable', text: 'The console service is temporarily unavailable; try again shortly.' },
 } satisfies Record<string, Refusal>;
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 const REVOKE_TEXT: Record<ChangeEvent['kind'], string> = {
   'server-stopped': 'The server was stopped.',
@@ -255,8 +256,15 @@ export class ConsoleProxy {
     const addr = this.clientAddress(req);
     let slot: { release(): void } | null = null;
     try {
-      const url = new URL(req.url ?? '/', 'http://proxy.invalid');
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://proxy.invalid');
+      } catch {
+        return this.refuse(socket, R.notFound, { addr, audit: false });
+      }
       if (url.pathname !== '/websockify') return this.refuse(socket, R.notFound, { addr, audit: false });
+      // What the WebSocket layer would refuse is refused here, before a token is spent.
+      if (!isValidUpgrade(req)) return this.refuse(socket, R.badUpgrade, { addr, audit: false });
       if (this.draining) return this.refuse(socket, R.shuttingDown, { addr, audit: false });
       const origin = req.headers.origin;
       if (origin === undefined ? !this.deps.config.proxyAllowMissingOrigin : !this.allowedOrigins.has(origin)) {
@@ -297,10 +305,17 @@ export class ConsoleProxy {
       // The 101 answer and our first RFB bytes (ProtocolVersion) leave in one write.
       const corked = 'cork' in socket ? (socket as Duplex & { cork(): void; uncork(): void }) : null;
       corked?.cork();
+      let started = false;
+      // Should the WebSocket layer still refuse (it then never calls back), the slot is given back.
+      socket.once('close', () => {
+        if (!started) held.release();
+      });
       this.wss.handleUpgrade(req, socket, head, (ws) => {
+        started = true;
         this.startSession(ws, server!, password, { ...ctx, issuedAt }, held);
         process.nextTick(() => corked?.uncork());
       });
+      if (!started) corked?.uncork();
     } catch (e) {
       const known = isConsoleError(e) && e.code === 'STORE_UNAVAILABLE';
       if (!known) this.deps.log.error({ err: e }, 'upgrade failed');
@@ -467,6 +482,20 @@ export class ConsoleProxy {
     this.server.closeAllConnections();
     await closed;
   }
+}
+
+const TOKEN_LIST = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/;
+
+/** The checks `ws` makes before accepting (RFC 6455 4.2.1), made before any token is consumed. */
+function isValidUpgrade(req: IncomingMessage): boolean {
+  const key = req.headers['sec-websocket-key'];
+  const version = req.headers['sec-websocket-version'];
+  const protocol = req.headers['sec-websocket-protocol'];
+  return req.method === 'GET'
+    && (req.headers.upgrade ?? '').toLowerCase() === 'websocket'
+    && typeof key === 'string' && /^[+/0-9A-Za-z]{22}==$/.test(key)
+    && (version === '13' || version === '8')
+    && (protocol === undefined || TOKEN_LIST.test(protocol));
 }
 
 /** Whether a token's server may still be reached: exists, ACTIVE, same console target. */

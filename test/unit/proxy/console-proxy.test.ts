@@ -1,7 +1,7 @@
 /** The console proxy end to end on loopback: API -> URL -> WebSocket -> security proxy -> demo VNC server. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server as NetServer } from 'node:net';
+import { connect, createServer, type Server as NetServer } from 'node:net';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { SecurityType } from '../../../src/rfb/index.js';
 import { CloseCode } from '../../../src/proxy/close-codes.js';
@@ -256,6 +256,54 @@ describe('console proxy: backend failures', () => {
     } finally {
       silent.close();
     }
+  });
+
+  test('a backend hanging up right after ServerInit, while the browser is mid-handshake, ends the session at once', async () => {
+    const { serverHandshake, ByteReader, encodeServerInit, RGB888_PIXEL_FORMAT } = await import('../../../src/rfb/index.js');
+    const rude = createServer((sock) => {
+      const reader = new ByteReader();
+      sock.on('data', (d: Buffer) => reader.push(d));
+      sock.on('error', () => undefined);
+      void serverHandshake(reader, (b) => sock.write(b), { securityTypes: [1] }).then(() => {
+        sock.end(encodeServerInit({ width: 8, height: 8, pixelFormat: RGB888_PIXEL_FORMAT, name: 'x' }));
+      }, () => sock.destroy());
+    });
+    await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+    try {
+      const srv = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'rude', console: { host: '127.0.0.1', port: (rude.address() as { port: number }).port, auth: 'none' } });
+      const r = await openWs(wsUrlOf(await issue(srv.id)));
+      assert.ok(r.ok);
+      const closed = new Promise<number>((res) => r.ws.once('close', (code) => res(code)));
+      // The browser sends its version and then stalls in the security step.
+      r.ws.send(Buffer.from('RFB 003.008\n'));
+      const t0 = Date.now();
+      assert.equal(await closed, CloseCode.BackendClosed);
+      assert.ok(Date.now() - t0 < 3000, 'not left until the handshake timeout');
+    } finally {
+      rude.close();
+    }
+  });
+
+  test('upgrades the WebSocket layer would refuse are refused before the token is spent', async () => {
+    const u = await issue(s.active.id);
+    const token = new URL(u).searchParams.get('token')!;
+    const port = Number(new URL(stack.proxyUrl).port);
+    const raw = (text: string): Promise<string> => new Promise((resolve) => {
+      const sock = connect(port, '127.0.0.1');
+      let out = '';
+      sock.on('data', (d) => (out += d.toString()));
+      sock.on('close', () => resolve(out));
+      sock.on('error', () => resolve(out));
+      sock.write(text);
+    });
+    const base = `Host: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n`;
+    assert.match(await raw(`GET /websockify?token=${token} HTTP/1.1\r\n${base}\r\n`), /^HTTP\/1\.1 400/, 'no version');
+    assert.match(await raw(`POST /websockify?token=${token} HTTP/1.1\r\n${base}Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n`), /^HTTP\/1\.1 400/, 'POST');
+    assert.match(await raw(`GET http://[x/websockify HTTP/1.1\r\n${base}Sec-WebSocket-Version: 13\r\n\r\n`), /^HTTP\/1\.1 (400|404)/, 'unparsable target');
+    assert.equal((await stack.app.services.consoleTokens.peek(token)).state, 'valid', 'the token was not spent');
+    assert.doesNotMatch(stack.logs.text, /"level":50.*upgrade failed/);
+    const c = await openConsole(u);
+    c.ws.close();
   });
 
   test('the audit trail has issued, connected, rejected and closed, with token references only', async () => {

@@ -57,7 +57,8 @@ const wellFormed = fc.tuple(
   fc.constantFrom(', ', ',', ' ,  '),
 ).map(([fields, sep]) => `${ALGORITHM} ${fields.join(sep)}`));
 
-const authorizationHeader = fc.oneof(
+/** Authorization headers: well formed, near misses and junk. */
+export const authorizationHeader = fc.oneof(
   { arbitrary: wellFormed, weight: 2 },
   { arbitrary: hostileString(200), weight: 1 },
   {

@@ -209,11 +209,11 @@ export function apiTarget(env: ApiEnv): FuzzTarget<ApiCase> {
         return Buffer.from(text, 'utf8').equals(c.body) ? { ...rest, body: text } : { ...rest, bodyHex: c.body.toString('hex') };
       },
     },
-    boundedRuns: 300,
+    boundedRuns: 2500,
     longShare: 0.2,
     caseTimeoutMs: 15_000,
     between: {
-      everyCases: 100,
+      everyCases: 500,
       check: () => assertHealthy(env.stack),
     },
     async check(c) {

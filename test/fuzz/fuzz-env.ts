@@ -4,11 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
-import { setImmediate as tick } from 'node:timers/promises';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { DemoVncServer } from '../../src/demo/index.js';
 import type { Server } from '../../src/inventory/types.js';
+import { closeOf, openConsole, openWs } from '../helpers/console-client.js';
+import type { RfbTransport } from '../helpers/rfb-test-client.js';
+import type { WebSocket } from 'ws';
 import { http } from '../helpers/signed-fetch.js';
 import { seed, startStack, type Seed, type Stack } from '../helpers/stack.js';
+import { liveBytes, ProcessWatch, type BatchCheck } from './runner.js';
 
 /** Log lines at pino's error (50) or fatal (60) level: something the code did not expect. */
 export function errorLogLines(stack: Stack): string[] {
@@ -60,7 +64,7 @@ export async function startApiEnv(): Promise<ApiEnv> {
 export class ScriptedBackend {
   private readonly server: NetServer;
   private readonly sockets = new Set<Socket>();
-  private script: { chunks: Buffer[]; close: boolean } = { chunks: [], close: true };
+  private script: { chunks: Buffer[]; close: boolean; closeDelayMs: number } = { chunks: [], close: true, closeDelayMs: 0 };
   port = 0;
 
   constructor() {
@@ -73,9 +77,9 @@ export class ScriptedBackend {
     return this.port;
   }
 
-  /** The script for the next connections. */
-  set(chunks: Buffer[], close: boolean): void {
-    this.script = { chunks, close };
+  /** The script for the next connections: chunks, then a close (after a delay) or silence. */
+  set(chunks: Buffer[], close: boolean, closeDelayMs = 0): void {
+    this.script = { chunks, close, closeDelayMs };
   }
 
   private async play(sock: Socket): Promise<void> {
@@ -83,14 +87,16 @@ export class ScriptedBackend {
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     sock.on('data', () => undefined);
-    const { chunks, close } = this.script;
+    const { chunks, close, closeDelayMs } = this.script;
     for (const c of chunks) {
       if (sock.destroyed) return;
       sock.write(c);
       // Separate writes so that the proxy sees the script's own splits, not one coalesced read.
       await tick();
     }
-    if (close) sock.end();
+    if (!close) return;
+    if (closeDelayMs > 0) await sleep(closeDelayMs);
+    sock.end();
   }
 
   /** Drops every connection still open (a silent script keeps its socket until then). */
@@ -150,6 +156,49 @@ export async function startProxyEnv(): Promise<ProxyEnv> {
       await stack.stop();
       await scripted.close();
       await demo.close();
+    },
+  };
+}
+
+/** A console WebSocket opened with a fresh token for `server`, as the console page opens it. */
+export async function openSession(env: ProxyEnv, server: Server): Promise<{ ws: WebSocket; transport: RfbTransport; closed: Promise<{ code: number; reason: string }> }> {
+  const { token } = await env.stack.app.services.consoleTokens.issue(server);
+  const r = await openWs(`${env.stack.proxyUrl.replace(/^http/, 'ws')}/websockify?token=${token}`);
+  assert.ok(r.ok, `a valid token was refused: ${!r.ok ? `${r.status} ${r.body}` : ''}`);
+  return { ws: r.ws, transport: r.transport, closed: closeOf(r.ws) };
+}
+
+/** Waits until the proxy holds no session (a closed socket must not leave one behind). */
+export async function sessionsDrained(env: ProxyEnv): Promise<void> {
+  for (let i = 0; i < 300 && env.stack.app.proxy!.sessionCount > 0; i++) await sleep(10);
+  assert.equal(env.stack.app.proxy!.sessionCount, 0, 'sessions left behind after their sockets closed');
+}
+
+/**
+ * What must hold between batches of hostile sessions: nothing went unhandled, no session is left,
+ * both servers answer, another console on the demo backend works end to end, and live memory
+ * stays within 64 MiB of what it was after the first batch (which warms caches up).
+ */
+export function proxyBetweenBatches(env: ProxyEnv, watch: ProcessWatch, everyCases: number): BatchCheck {
+  let baseline: number | undefined;
+  let batches = 0;
+  return {
+    everyCases,
+    async check() {
+      watch.assertQuiet();
+      await sessionsDrained(env);
+      await assertHealthy(env.stack);
+      const { token } = await env.stack.app.services.consoleTokens.issue(env.seed.active);
+      const con = await openConsole(`${env.stack.proxyUrl}/vnc_auto.html?token=${token}`);
+      await con.client.waitUntil(() => con.client.updateCount > 0);
+      assert.equal(con.client.name, env.seed.active.name);
+      con.ws.close();
+      await con.closed;
+      await sessionsDrained(env);
+      const now = liveBytes();
+      baseline ??= now;
+      batches++;
+      assert.ok(now - baseline < 64 * 1024 * 1024, `live memory grew by ${((now - baseline) / 2 ** 20).toFixed(1)} MiB after ${batches} batches`);
     },
   };
 }

@@ -18,23 +18,12 @@ import {
 import { PixelConverter, pixelFormatProblem, RGB888_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
 import { serverHandshake, type ServerSecurityType } from '../../src/rfb/server-handshake.js';
 import { CONTROL_CHARS, bytes, cuts, splitAt } from './generators.js';
-import type { CorpusCodec, FuzzTarget } from './runner.js';
+import { hexFieldCodec, type FuzzTarget } from './runner.js';
 import { ACCEPTED_VNC_RESPONSE, clientHandshakeScript, clientMessageStream, serverScript } from './rfb-scripts.js';
 
 /** An internal error wrapped into a ProtocolError's text ("RangeError [ERR_OUT_OF_RANGE]: ...") would mean a missed check. */
 const WRAPPED_INTERNAL = /^[A-Z]\w*Error\b/;
 
-/** JSON corpus form of an input whose one Buffer field is kept as hex. */
-function hexFieldCodec<T extends { [k in K]: Buffer }, K extends string>(field: K): CorpusCodec<T> {
-  return {
-    ext: 'json',
-    decode: (v) => {
-      const o = v as Record<string, unknown>;
-      return { ...o, [field]: Buffer.from(String(o[field]), 'hex') } as T;
-    },
-    encode: (i) => ({ ...i, [field]: i[field].toString('hex') }),
-  };
-}
 
 // ---- ClientMessageFramer
 
@@ -88,8 +77,8 @@ export const framerTarget: FuzzTarget<FramerInput> = {
   name: 'client-message-framer',
   arbitrary: fc.record({ opts: framerOpts, stream: clientMessageStream(16), cuts: cuts(16) }),
   codec: hexFieldCodec('stream'),
-  boundedRuns: 2500,
-  longShare: 0.1,
+  boundedRuns: 20000,
+  longShare: 0.08,
   caseTimeoutMs: 2000,
   check({ opts, stream, cuts: points }) {
     // Byte by byte is the reference: it decodes every message before a failure.
@@ -168,8 +157,8 @@ export const clientHandshakeTarget: FuzzTarget<ClientHandshakeInput> = {
   name: 'client-handshake',
   arbitrary: fc.record({ server: serverScript, cuts: cuts(8), closed: fc.boolean(), password: fc.boolean(), maxVersion: fc.constantFrom(...versions) }),
   codec: hexFieldCodec('server'),
-  boundedRuns: 1500,
-  longShare: 0.1,
+  boundedRuns: 15000,
+  longShare: 0.08,
   caseTimeoutMs: 3000,
   async check(input) {
     const run = (chunks: Buffer[]) => drive(chunks, input.closed, (reader, write, signal) =>
@@ -213,8 +202,8 @@ export const serverNegotiateTarget: FuzzTarget<ServerNegotiateInput> = {
     securityTypes: fc.shuffledSubarray([1, 2] as ServerSecurityType[], { minLength: 1 }),
   }),
   codec: hexFieldCodec('client'),
-  boundedRuns: 1500,
-  longShare: 0.08,
+  boundedRuns: 15000,
+  longShare: 0.06,
   caseTimeoutMs: 3000,
   async check(input) {
     const run = (chunks: Buffer[]) => drive(chunks, input.closed, (reader, write, signal) => serverHandshake(reader, write, {
@@ -255,7 +244,7 @@ export const protocolVersionTarget: FuzzTarget<Buffer> = {
     fc.constantFrom('003.003', '003.007', '003.008', '003.889', '004.000', '002.000', '000.000').map((v) => Buffer.from(`RFB ${v}\n`, 'latin1')),
   ),
   codec: { ext: 'hex', decode: (b) => b, encode: (b) => b },
-  boundedRuns: 3000,
+  boundedRuns: 20000,
   longShare: 0.02,
   caseTimeoutMs: 1000,
   check(buf) {
@@ -291,7 +280,7 @@ export const serverInitTarget: FuzzTarget<Buffer> = {
       .map((i) => encodeServerInit({ ...i, pixelFormat: RGB888_PIXEL_FORMAT })),
   ),
   codec: { ext: 'hex', decode: (b) => b, encode: (b) => b },
-  boundedRuns: 3000,
+  boundedRuns: 20000,
   longShare: 0.02,
   caseTimeoutMs: 1000,
   check(buf) {

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -26,6 +26,18 @@ export const CORPUS_DIR = join(process.cwd(), 'test', 'fuzz', 'corpus');
 export type CorpusCodec<T> =
   | { readonly ext: 'hex'; decode(bytes: Buffer): T; encode(input: T): Buffer }
   | { readonly ext: 'json'; decode(value: unknown): T; encode(input: T): unknown };
+
+/** JSON corpus form of an input whose one Buffer field is kept as hex. */
+export function hexFieldCodec<T extends { [k in K]: Buffer }, K extends string>(field: K): CorpusCodec<T> {
+  return {
+    ext: 'json',
+    decode: (v) => {
+      const o = v as Record<string, unknown>;
+      return { ...o, [field]: Buffer.from(String(o[field]), 'hex') } as T;
+    },
+    encode: (i) => ({ ...i, [field]: i[field].toString('hex') }),
+  };
+}
 
 /** Something run between batches of cases: the proxy still serves others, memory is bounded, ... */
 export interface BatchCheck {
@@ -199,10 +211,24 @@ export async function runProperty<T>(target: FuzzTarget<T>): Promise<FuzzResult>
   const total = mode === 'long' ? Infinity : Math.max(1, Math.round(target.boundedRuns * (envNumber('FUZZ_RUNS') ?? 1)));
   const deadline = mode === 'long' ? started + (envNumber('FUZZ_SECONDS') ?? 600) * 1000 * target.longShare : Infinity;
   const batch = target.between?.everyCases ?? (mode === 'long' ? 5000 : total);
+  // Shrinking re-runs cases; over sockets a failing case may cost a timeout each time. Past the
+  // budget, candidates count as passing, which ends shrinking with the smallest failure so far.
+  const shrinkBudgetMs = (envNumber('FUZZ_SHRINK_SECONDS') ?? 60) * 1000;
+  let firstFailureAt: number | undefined;
   const property = fc.asyncProperty(target.arbitrary, async (input) => {
-    const label = await target.check(input);
-    cases++;
-    outcomes[label] = (outcomes[label] ?? 0) + 1;
+    if (firstFailureAt !== undefined && Date.now() - firstFailureAt > shrinkBudgetMs) return;
+    try {
+      const label = await target.check(input);
+      if (firstFailureAt !== undefined) return;
+      cases++;
+      outcomes[label] = (outcomes[label] ?? 0) + 1;
+    } catch (e) {
+      if (firstFailureAt === undefined) {
+        firstFailureAt = Date.now();
+        console.log(`fuzz ${target.name}: failure after ${cases} cases, shrinking for up to ${shrinkBudgetMs / 1000} s: ${(e as Error).message?.split('\n')[0]}`);
+      }
+      throw e;
+    }
   });
   let failure: string | undefined;
   while (failure === undefined && cases < total && Date.now() < deadline) {
@@ -278,4 +304,24 @@ export function registerFuzzTests<T>(name: string, make: () => FuzzTarget<T>): v
       await runProperty(make());
     });
   });
+}
+
+/** Starts an environment (a stack) before the tests of the enclosing suite and stops it after; returns its getter. */
+export function useEnv<E extends { stop(): Promise<void> }>(start: () => Promise<E>): () => E {
+  let env: E | undefined;
+  before(async () => {
+    env = await start();
+  });
+  after(() => env?.stop());
+  return () => {
+    assert.ok(env, 'the environment has not started');
+    return env;
+  };
+}
+
+/** Like {@link registerFuzzTests}, for a target that needs an environment (see {@link useEnv}). */
+export function registerFuzzTestsWith<E extends { stop(): Promise<void> }, T>(name: string, start: () => Promise<E>, make: (env: E) => FuzzTarget<T>): void {
+  const env = useEnv(start);
+  let target: FuzzTarget<T> | undefined;
+  registerFuzzTests(name, () => (target ??= make(env())));
 }

@@ -77,7 +77,7 @@ export const authorizationTarget: FuzzTarget<string> = {
   name: 'sdk-authorization',
   arbitrary: authorizationHeader,
   codec: stringCodec,
-  boundedRuns: 3000,
+  boundedRuns: 20000,
   longShare: 0.03,
   caseTimeoutMs: 1000,
   check(header) {
@@ -111,7 +111,7 @@ export const canonicalQueryTarget: FuzzTarget<string> = {
   name: 'sdk-canonical-query',
   arbitrary: rawQuery,
   codec: stringCodec,
-  boundedRuns: 3000,
+  boundedRuns: 20000,
   longShare: 0.03,
   caseTimeoutMs: 1000,
   check(raw) {
@@ -153,7 +153,7 @@ export const canonicalUriTarget: FuzzTarget<{ path: string; decodeFirst: boolean
     decode: (v) => v as { path: string; decodeFirst: boolean },
     encode: (i) => i,
   },
-  boundedRuns: 3000,
+  boundedRuns: 20000,
   longShare: 0.03,
   caseTimeoutMs: 1000,
   check({ path, decodeFirst }) {
@@ -195,7 +195,7 @@ export const sdkDateTarget: FuzzTarget<string> = {
   name: 'sdk-date',
   arbitrary: sdkDate,
   codec: stringCodec,
-  boundedRuns: 3000,
+  boundedRuns: 20000,
   longShare: 0.02,
   caseTimeoutMs: 1000,
   check(s) {

@@ -131,7 +131,7 @@ export const SCRIPTED_PASSWORD = 'scripted';
  * the seeded ACTIVE server on the demo VNC server (VNC authentication), and two servers on the
  * scripted backend.
  */
-export async function startProxyEnv(): Promise<ProxyEnv> {
+export async function startProxyEnv(extraOptions: Record<string, string> = {}): Promise<ProxyEnv> {
   const demo = new DemoVncServer({ name: 'demo-name-never-shown', password: DEMO_PASSWORD, width: 320, height: 200, blinkIntervalMs: 60_000 });
   const { port } = await demo.listen(0, '127.0.0.1');
   const scripted = new ScriptedBackend();
@@ -141,7 +141,7 @@ export async function startProxyEnv(): Promise<ProxyEnv> {
     options: {
       proxyHandshakeTimeoutSeconds: String(handshakeTimeoutMs / 1000), proxyBackendConnectTimeoutSeconds: '2',
       proxyMaxSessionsPerServer: '10000', proxyMaxSessionsPerProject: '10000', proxyFailedTokenLimitPerMinute: '1000000',
-      apiRateLimitPerAddress: '0', apiRateLimitPerCredential: '0', logLevel: 'warn',
+      apiRateLimitPerAddress: '0', apiRateLimitPerCredential: '0', logLevel: 'warn', ...extraOptions,
     },
   });
   const s = await seed(stack.app, { host: '127.0.0.1', port, auth: 'vnc-password', password: DEMO_PASSWORD });

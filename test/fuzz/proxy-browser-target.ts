@@ -198,7 +198,7 @@ export function proxyBrowserTarget(env: ProxyEnv): FuzzTarget<BrowserCase> {
     arbitrary: browserCaseArbitrary,
     codec: hexFieldCodec('stream'),
     boundedRuns: 80,
-    longShare: 0.22,
+    longShare: 0.21,
     caseTimeoutMs: 20_000,
     between: proxyBetweenBatches(env, watch, 20),
     async check(c) {

@@ -188,6 +188,19 @@ function errorText(e: unknown): string {
 
 // ---- running
 
+/** A between-batch check that takes longer than this has hung (a control session, a drain). */
+const BETWEEN_TIMEOUT_MS = 60_000;
+
+/** Rejects when `p` has not settled within `ms`: a hang becomes a failure that names what hung. */
+async function withTimeout<R>(p: Promise<R>, ms: number, what: string): Promise<R> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function randomSeed(): number {
   return (Math.random() * 0x7fffffff) | 0;
 }
@@ -246,7 +259,7 @@ export async function runProperty<T>(target: FuzzTarget<T>): Promise<FuzzResult>
       break;
     }
     try {
-      await target.between?.check();
+      if (target.between) await withTimeout(target.between.check(), BETWEEN_TIMEOUT_MS, 'the between-batch check');
     } catch (e) {
       failure = `between-batch check failed after ${cases} cases (batch seed ${seed}): ${(e as Error).message}`;
     }
@@ -294,7 +307,7 @@ export function registerFuzzTests<T>(name: string, make: () => FuzzTarget<T>): v
     for (const e of corpusEntries(name)) {
       test(`corpus ${e.file}${e.why ? `: ${e.why.slice(0, 80)}` : ''}`, { todo: e.todo }, async () => {
         const t = make();
-        const label = await t.check(decodeEntry(t.codec, e));
+        const label = await withTimeout(Promise.resolve(t.check(decodeEntry(t.codec, e))), t.caseTimeoutMs, e.file);
         // A kept input that shows an open bug is a todo entry: replayed, it must give the right answer.
         assert.ok(!label.startsWith('known:'), `${e.file}: ${label}`);
         if (e.expect !== undefined) assert.equal(label, e.expect, `${e.file}: outcome`);

@@ -12,13 +12,24 @@ import { RGB888_PIXEL_FORMAT } from '../../../src/rfb/pixel-format.js';
 import { ByteReader } from '../../../src/rfb/byte-reader.js';
 import { clientHandshake } from '../../../src/rfb/client-handshake.js';
 import { http } from '../../helpers/signed-fetch.js';
-import { openSession, startApiEnv, startProxyEnv } from '../../fuzz/fuzz-env.js';
+import { DEMO_PASSWORD, errorLogLines, openSession, startApiEnv } from '../../fuzz/fuzz-env.js';
+import { startUpgradeEnv } from '../../fuzz/proxy-upgrade-target.js';
+import { openConsole } from '../../helpers/console-client.js';
 import { liveBytes, useEnv } from '../../fuzz/runner.js';
 
 const BUG1 = 'bug 1, open: browser bytes sent before the handshake ends are buffered without a cap';
 const BUG2 = 'bug 2, open: refusals made before routing are not in Huawei shape and carry no X-Request-Id';
 const BUG3 = 'bug 3, open: frameworkErrors answers carry no X-Request-Id header';
 const BUG4 = 'bug 4, open: a backend that closes during the browser\'s handshake leaves the session open';
+const BUG5 = 'bug 5, open: an upgrade target WHATWG URL cannot parse is answered 503 with an error-level log line';
+const BUG6 = 'bug 6, open: an upgrade the WebSocket layer refuses keeps its session slot and burns the token';
+
+/** A correct upgrade request for `target`, minus the headers named in `without`. */
+function upgradeRequest(target: string, host: string, without: string[] = []): string {
+  const headers = [['Host', host], ['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']]
+    .filter(([k]) => !without.includes(k!));
+  return `GET ${target} HTTP/1.1\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+}
 
 /** Sends raw bytes to a port and returns everything the server wrote before closing (or 2 s). */
 function rawHttp(port: number, request: string): Promise<string> {
@@ -67,7 +78,8 @@ describe('API', () => {
 });
 
 describe('console proxy', () => {
-  const proxy = useEnv(startProxyEnv);
+  // One session per server: a slot that is never given back blocks its server at once.
+  const proxy = useEnv(startUpgradeEnv);
 
   test('a browser flooding a session whose backend has not answered yet is cut off, not buffered', { todo: BUG1 }, async () => {
     proxy().scripted.set([], false);
@@ -98,5 +110,29 @@ describe('console proxy', () => {
     // Today the session stays open (until the idle timeout), relaying to a closed socket.
     assert.ok(seen, 'the session stayed open after its backend closed');
     assert.equal(seen.code, 4205);
+  });
+
+  test('an upgrade target URL cannot parse is a 4xx, not a 503 with an error log', { todo: BUG5 }, async () => {
+    const url = new URL(proxy().stack.proxyUrl);
+    const out = await rawHttp(Number(url.port), upgradeRequest('//[', url.host));
+    // Today: 503 "temporarily unavailable" and an error-level "upgrade failed" line with a stack.
+    assert.match(out, /^HTTP\/1\.1 4\d\d /, out.split('\r\n')[0]);
+    assert.deepEqual(errorLogLines(proxy().stack), []);
+  });
+
+  test('an upgrade the WebSocket layer refuses gives its slot back and leaves the token unused', { todo: BUG6 }, async () => {
+    const { inventory, consoleTokens } = proxy().stack.app.services;
+    const demo = (await inventory.getServer(proxy().seed.active.id)).console;
+    const server = await inventory.addServer({ projectId: proxy().seed.projectId, name: 'bug-6', console: { host: demo.host, port: demo.port, auth: 'vnc-password', password: DEMO_PASSWORD } });
+    const { token } = await consoleTokens.issue(server);
+    const url = new URL(proxy().stack.proxyUrl);
+    const out = await rawHttp(Number(url.port), upgradeRequest(`/websockify?token=${token}`, url.host, ['Sec-WebSocket-Version']));
+    assert.match(out, /^HTTP\/1\.1 400 /);
+    // Today: the slot taken for the refused upgrade is never released (429 until a restart)...
+    const again = await consoleTokens.issue(server);
+    const con = await openConsole(`${proxy().stack.proxyUrl}/vnc_auto.html?token=${again.token}`);
+    con.ws.close();
+    // ...and the token is used up by a request that was never going to be upgraded.
+    assert.equal((await consoleTokens.peek(token)).state, 'valid');
   });
 });

@@ -43,6 +43,7 @@ child.on('exit', (code, signal) => {
   for (const r of rows) {
     const outcomes = Object.entries(r.outcomes).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`).join('; ');
     console.log(`${r.target.padEnd(24)} ${String(r.cases).padStart(8)} ${String(Math.round(r.ms / 1000)).padStart(9)}  ${(r.failed ? 'FAILED' : 'ok').padEnd(8)} ${outcomes}`);
+    if (r.notes) console.log(`  ${Object.entries(r.notes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     if (r.failed) console.log(`  ${r.error.split('\n').slice(0, 3).join('\n  ')}`);
   }
   if (signal) console.error(`fuzz run killed by ${signal}`);

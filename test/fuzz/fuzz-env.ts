@@ -181,9 +181,15 @@ export async function sessionsDrained(env: ProxyEnv): Promise<void> {
  */
 export function proxyBetweenBatches(env: ProxyEnv, watch: ProcessWatch, everyCases: number): BatchCheck {
   let baseline: number | undefined;
+  let last: number | undefined;
+  let most = 0;
   let batches = 0;
+  const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
   return {
     everyCases,
+    notes: (): Record<string, string | number> => (baseline === undefined || last === undefined ? {} : {
+      'live memory after batch 1': mib(baseline), 'after the last': mib(last), 'largest growth': mib(most), batches,
+    }),
     async check() {
       watch.assertQuiet();
       await sessionsDrained(env);
@@ -197,6 +203,8 @@ export function proxyBetweenBatches(env: ProxyEnv, watch: ProcessWatch, everyCas
       await sessionsDrained(env);
       const now = liveBytes();
       baseline ??= now;
+      last = now;
+      most = Math.max(most, now - baseline);
       batches++;
       assert.ok(now - baseline < 64 * 1024 * 1024, `live memory grew by ${((now - baseline) / 2 ** 20).toFixed(1)} MiB after ${batches} batches`);
     },

@@ -75,7 +75,7 @@ export function proxyBackendTarget(env: ProxyEnv): FuzzTarget<BackendCase> {
       password: fc.boolean(),
     }),
     codec: hexFieldCodec('script'),
-    boundedRuns: 60,
+    boundedRuns: 70,
     longShare: 0.2,
     caseTimeoutMs: 20_000,
     between: proxyBetweenBatches(env, watch, 20),

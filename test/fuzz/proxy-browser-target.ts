@@ -197,7 +197,7 @@ export function proxyBrowserTarget(env: ProxyEnv): FuzzTarget<BrowserCase> {
     name: 'proxy-browser',
     arbitrary: browserCaseArbitrary,
     codec: hexFieldCodec('stream'),
-    boundedRuns: 80,
+    boundedRuns: 120,
     longShare: 0.21,
     caseTimeoutMs: 20_000,
     between: proxyBetweenBatches(env, watch, 20),

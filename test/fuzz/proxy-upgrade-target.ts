@@ -97,7 +97,7 @@ export function proxyUpgradeTarget(env: ProxyEnv): FuzzTarget<UpgradeCase> {
     name: 'proxy-upgrade',
     arbitrary: upgradeCaseArbitrary,
     codec: { ext: 'json', decode: (v) => v as UpgradeCase, encode: (c) => c },
-    boundedRuns: 150,
+    boundedRuns: 300,
     longShare: 0.05,
     caseTimeoutMs: 20_000,
     between: proxyBetweenBatches(env, watch, 50),

@@ -45,6 +45,8 @@ export interface BatchCheck {
   readonly everyCases: number;
   /** Throws when the property between cases does not hold. */
   check(): Promise<void>;
+  /** Figures for the report (e.g. live memory after the first and the last batch). */
+  notes?(): Record<string, string | number>;
 }
 
 export interface FuzzTarget<T> {
@@ -86,6 +88,7 @@ export interface FuzzResult {
   ms: number;
   seeds: number[];
   outcomes: Record<string, number>;
+  notes?: Record<string, string | number>;
   failed: boolean;
   error?: string;
 }
@@ -223,13 +226,16 @@ export async function runProperty<T>(target: FuzzTarget<T>): Promise<FuzzResult>
   const path = process.env['FUZZ_PATH'];
   const total = mode === 'long' ? Infinity : Math.max(1, Math.round(target.boundedRuns * (envNumber('FUZZ_RUNS') ?? 1)));
   const deadline = mode === 'long' ? started + (envNumber('FUZZ_SECONDS') ?? 600) * 1000 * target.longShare : Infinity;
-  const batch = target.between?.everyCases ?? (mode === 'long' ? 5000 : total);
+  const batch = target.between?.everyCases ?? (mode === 'long' ? 2000 : total);
   // Shrinking re-runs cases; over sockets a failing case may cost a timeout each time. Past the
   // budget, candidates count as passing, which ends shrinking with the smallest failure so far.
   const shrinkBudgetMs = (envNumber('FUZZ_SHRINK_SECONDS') ?? 60) * 1000;
   let firstFailureAt: number | undefined;
   const property = fc.asyncProperty(target.arbitrary, async (input) => {
     if (firstFailureAt !== undefined && Date.now() - firstFailureAt > shrinkBudgetMs) return;
+    // Past the long run's deadline the remaining runs of the batch pass at once. (fast-check's own
+    // interruptAfterTimeLimit would abandon the case in flight, which then meets a stopping stack.)
+    if (firstFailureAt === undefined && Date.now() > deadline) return;
     try {
       const label = await target.check(input);
       if (firstFailureAt !== undefined) return;
@@ -252,7 +258,7 @@ export async function runProperty<T>(target: FuzzTarget<T>): Promise<FuzzResult>
       seed,
       ...(path !== undefined ? { path } : {}),
       numRuns: runs === Infinity ? batch : runs,
-      plugins: [fc.timeout(target.caseTimeoutMs), ...(deadline !== Infinity ? [fc.interruptAfterTimeLimit(Math.max(1, deadline - Date.now()))] : [])],
+      plugins: [fc.timeout(target.caseTimeoutMs)],
     });
     if (details.failed) {
       failure = failureText(target, details as fc.RunDetails<[T]>);
@@ -265,7 +271,11 @@ export async function runProperty<T>(target: FuzzTarget<T>): Promise<FuzzResult>
     }
     if (fixedSeed !== undefined || path !== undefined) break;
   }
-  const result: FuzzResult = { target: target.name, mode, cases, corpus: corpusEntries(target.name).length, ms: Date.now() - started, seeds, outcomes, failed: failure !== undefined, ...(failure ? { error: failure } : {}) };
+  const notes = target.between?.notes?.();
+  const result: FuzzResult = {
+    target: target.name, mode, cases, corpus: corpusEntries(target.name).length, ms: Date.now() - started, seeds, outcomes,
+    ...(notes ? { notes } : {}), failed: failure !== undefined, ...(failure ? { error: failure } : {}),
+  };
   report(result);
   if (failure !== undefined) throw new Error(`fuzz ${target.name}: ${failure}`);
   return result;
@@ -292,7 +302,8 @@ function failureText<T>(target: FuzzTarget<T>, details: fc.RunDetails<[T]>): str
 
 function report(r: FuzzResult): void {
   const line = `fuzz ${r.target} [${r.mode}]: ${r.cases} cases + ${r.corpus} corpus in ${r.ms} ms` +
-    ` (seeds ${r.seeds.slice(0, 4).join(', ')}${r.seeds.length > 4 ? ', ...' : ''})${r.failed ? ' FAILED' : ''} | ${formatOutcomes(r.outcomes)}`;
+    ` (seeds ${r.seeds.slice(0, 4).join(', ')}${r.seeds.length > 4 ? ', ...' : ''})${r.failed ? ' FAILED' : ''} | ${formatOutcomes(r.outcomes)}` +
+    (r.notes ? ` | ${Object.entries(r.notes).map(([k, v]) => `${k} ${v}`).join(', ')}` : '');
   console.log(line);
   const file = process.env['FUZZ_REPORT'];
   if (file) appendFileSync(file, JSON.stringify(r) + '\n');

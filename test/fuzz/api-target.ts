@@ -200,8 +200,8 @@ export function apiTarget(env: ApiEnv): FuzzTarget<ApiCase> {
     codec: {
       ext: 'json',
       decode: (v) => {
-        const o = v as Omit<ApiCase, 'body'> & { body?: string; bodyHex?: string };
-        return { method: o.method, target: o.target, headers: o.headers, auth: o.auth, body: o.bodyHex !== undefined ? Buffer.from(o.bodyHex, 'hex') : Buffer.from(o.body ?? '', 'utf8') };
+        const o = v as Omit<ApiCase, 'body'> & { body?: BodyText; bodyHex?: string };
+        return { method: o.method, target: o.target, headers: o.headers, auth: o.auth, body: o.bodyHex !== undefined ? Buffer.from(o.bodyHex, 'hex') : Buffer.from(bodyText(o.body ?? ''), 'utf8') };
       },
       encode: (c) => {
         const text = c.body.toString('utf8');
@@ -264,6 +264,16 @@ export function apiTarget(env: ApiEnv): FuzzTarget<ApiCase> {
       return `${a.status} ${c.method} ${successRoute(path)}`;
     },
   };
+}
+
+/**
+ * A body in a corpus file: text, or pieces of text where `[unit, n]` stands for `unit` repeated n
+ * times, so that a 64 KiB body stays readable in review.
+ */
+type BodyText = string | Array<string | [string, number]>;
+
+function bodyText(b: BodyText): string {
+  return typeof b === 'string' ? b : b.map((p) => (typeof p === 'string' ? p : p[0].repeat(p[1]))).join('');
 }
 
 function decodeSafely(s: string): string {

@@ -1,0 +1,212 @@
+/**
+ * Real stacks for the fuzz targets that go over sockets: the API with its limits out of the way,
+ * and the proxy with a demo VNC backend (the well-behaved peer) and a scripted hostile one.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { DemoVncServer } from '../../src/demo/index.js';
+import type { Server } from '../../src/inventory/types.js';
+import { closeOf, openConsole, openWs } from '../helpers/console-client.js';
+import type { RfbTransport } from '../helpers/rfb-test-client.js';
+import type { WebSocket } from 'ws';
+import { http } from '../helpers/signed-fetch.js';
+import { seed, startStack, type Seed, type Stack } from '../helpers/stack.js';
+import { liveBytes, ProcessWatch, type BatchCheck } from './runner.js';
+
+/** Log lines at pino's error (50) or fatal (60) level: something the code did not expect. */
+export function errorLogLines(stack: Stack): string[] {
+  return stack.logs.lines.filter((l) => /"level":(50|60)\b/.test(l));
+}
+
+/** Forgets captured log lines (the capture would otherwise grow with every case). */
+export function clearLogs(stack: Stack): void {
+  stack.logs.lines.length = 0;
+}
+
+export async function assertHealthy(stack: Stack): Promise<void> {
+  for (const base of [stack.apiUrl, stack.proxyUrl]) {
+    if (!base) continue;
+    const r = await http('GET', `${base}/healthz`);
+    assert.equal(r.status, 200, `${base}/healthz answered ${r.status}`);
+  }
+}
+
+export interface ApiEnv {
+  stack: Stack;
+  seed: Seed;
+  /** A valid project-scoped IAM token of the seeded user. */
+  iamToken: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The API with rate limits off and AK locking out of reach (every signature failure would
+ * otherwise lock the seeded key and hide the rest of the run behind 401s).
+ */
+export async function startApiEnv(): Promise<ApiEnv> {
+  const stack = await startStack({
+    role: 'api',
+    options: { apiRateLimitPerAddress: '0', apiRateLimitPerCredential: '0', akLockThreshold: '1000', logLevel: 'warn' },
+  });
+  const s = await seed(stack.app);
+  const r = await http('POST', `${stack.apiUrl}/v3/auth/tokens`, { 'content-type': 'application/json' }, JSON.stringify({
+    auth: { identity: { methods: ['password'], password: { user: { name: s.user, password: s.password, domain: { name: s.domain } } } }, scope: { project: { id: s.projectId } } },
+  }));
+  assert.equal(r.status, 201, r.text);
+  return { stack, seed: s, iamToken: String(r.headers['x-subject-token']), stop: () => stack.stop() };
+}
+
+/**
+ * A VNC server that plays whatever script the current case gives it: the bytes, in chunks, then
+ * it closes or falls silent. What the proxy sends it is read and dropped.
+ */
+export class ScriptedBackend {
+  private readonly server: NetServer;
+  private readonly sockets = new Set<Socket>();
+  private script: { chunks: Buffer[]; close: boolean; closeDelayMs: number } = { chunks: [], close: true, closeDelayMs: 0 };
+  port = 0;
+
+  constructor() {
+    this.server = createServer((sock) => void this.play(sock));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+    return this.port;
+  }
+
+  /** The script for the next connections: chunks, then a close (after a delay) or silence. */
+  set(chunks: Buffer[], close: boolean, closeDelayMs = 0): void {
+    this.script = { chunks, close, closeDelayMs };
+  }
+
+  private async play(sock: Socket): Promise<void> {
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    sock.on('data', () => undefined);
+    const { chunks, close, closeDelayMs } = this.script;
+    for (const c of chunks) {
+      if (sock.destroyed) return;
+      sock.write(c);
+      // Separate writes so that the proxy sees the script's own splits, not one coalesced read.
+      await tick();
+    }
+    if (!close) return;
+    if (closeDelayMs > 0) await sleep(closeDelayMs);
+    sock.end();
+  }
+
+  /** Drops every connection still open (a silent script keeps its socket until then). */
+  dropAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export interface ProxyEnv {
+  stack: Stack;
+  seed: Seed;
+  demo: DemoVncServer;
+  scripted: ScriptedBackend;
+  /** Servers whose console is the scripted backend: without a VNC password, and with one. */
+  scriptedServer: Server;
+  scriptedServerWithPassword: Server;
+  /** The proxy's handshake timeout. */
+  handshakeTimeoutMs: number;
+  stop(): Promise<void>;
+}
+
+export const DEMO_PASSWORD = 'demo-pw';
+export const SCRIPTED_PASSWORD = 'scripted';
+
+/**
+ * The whole stack (API and proxy) with a 2 s handshake timeout and session caps out of the way,
+ * the seeded ACTIVE server on the demo VNC server (VNC authentication), and two servers on the
+ * scripted backend.
+ */
+export async function startProxyEnv(extraOptions: Record<string, string> = {}): Promise<ProxyEnv> {
+  const demo = new DemoVncServer({ name: 'demo-name-never-shown', password: DEMO_PASSWORD, width: 320, height: 200, blinkIntervalMs: 60_000 });
+  const { port } = await demo.listen(0, '127.0.0.1');
+  const scripted = new ScriptedBackend();
+  const scriptedPort = await scripted.listen();
+  const handshakeTimeoutMs = 2000;
+  const stack = await startStack({
+    options: {
+      proxyHandshakeTimeoutSeconds: String(handshakeTimeoutMs / 1000), proxyBackendConnectTimeoutSeconds: '2',
+      proxyMaxSessionsPerServer: '10000', proxyMaxSessionsPerProject: '10000', proxyFailedTokenLimitPerMinute: '1000000',
+      apiRateLimitPerAddress: '0', apiRateLimitPerCredential: '0', logLevel: 'warn', ...extraOptions,
+    },
+  });
+  const s = await seed(stack.app, { host: '127.0.0.1', port, auth: 'vnc-password', password: DEMO_PASSWORD });
+  const { inventory } = stack.app.services;
+  const scriptedServer = await inventory.addServer({ projectId: s.projectId, name: 'scripted-01', console: { host: '127.0.0.1', port: scriptedPort, auth: 'none', password: null } });
+  const scriptedServerWithPassword = await inventory.addServer({
+    projectId: s.projectId, name: 'scripted-02', console: { host: '127.0.0.1', port: scriptedPort, auth: 'vnc-password', password: SCRIPTED_PASSWORD },
+  });
+  return {
+    stack, seed: s, demo, scripted, scriptedServer, scriptedServerWithPassword, handshakeTimeoutMs,
+    async stop() {
+      await stack.stop();
+      await scripted.close();
+      await demo.close();
+    },
+  };
+}
+
+/** A console WebSocket opened with a fresh token for `server`, as the console page opens it. */
+export async function openSession(env: ProxyEnv, server: Server): Promise<{ ws: WebSocket; transport: RfbTransport; closed: Promise<{ code: number; reason: string }> }> {
+  const { token } = await env.stack.app.services.consoleTokens.issue(server);
+  const r = await openWs(`${env.stack.proxyUrl.replace(/^http/, 'ws')}/websockify?token=${token}`);
+  assert.ok(r.ok, `a valid token was refused: ${!r.ok ? `${r.status} ${r.body}` : ''}`);
+  return { ws: r.ws, transport: r.transport, closed: closeOf(r.ws) };
+}
+
+/** Waits until the proxy holds no session (a closed socket must not leave one behind). */
+export async function sessionsDrained(env: ProxyEnv): Promise<void> {
+  for (let i = 0; i < 300 && env.stack.app.proxy!.sessionCount > 0; i++) await sleep(10);
+  assert.equal(env.stack.app.proxy!.sessionCount, 0, 'sessions left behind after their sockets closed');
+}
+
+/**
+ * What must hold between batches of hostile sessions: nothing went unhandled, no session is left,
+ * both servers answer, another console on the demo backend works end to end, and live memory
+ * stays within 64 MiB of what it was after the first batch (which warms caches up).
+ */
+export function proxyBetweenBatches(env: ProxyEnv, watch: ProcessWatch, everyCases: number): BatchCheck {
+  let baseline: number | undefined;
+  let last: number | undefined;
+  let most = 0;
+  let batches = 0;
+  const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return {
+    everyCases,
+    notes: (): Record<string, string | number> => (baseline === undefined || last === undefined ? {} : {
+      'live memory after batch 1': mib(baseline), 'after the last': mib(last), 'largest growth': mib(most), batches,
+    }),
+    async check() {
+      watch.assertQuiet();
+      await sessionsDrained(env);
+      await assertHealthy(env.stack);
+      const { token } = await env.stack.app.services.consoleTokens.issue(env.seed.active);
+      const con = await openConsole(`${env.stack.proxyUrl}/vnc_auto.html?token=${token}`);
+      await con.client.waitUntil(() => con.client.updateCount > 0);
+      assert.equal(con.client.name, env.seed.active.name);
+      con.ws.close();
+      await con.closed;
+      await sessionsDrained(env);
+      const now = liveBytes();
+      baseline ??= now;
+      last = now;
+      most = Math.max(most, now - baseline);
+      batches++;
+      assert.ok(now - baseline < 64 * 1024 * 1024, `live memory grew by ${((now - baseline) / 2 ** 20).toFixed(1)} MiB after ${batches} batches`);
+    },
+  };
+}

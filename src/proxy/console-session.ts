@@ -20,8 +20,8 @@ const EXTENDED_MOUSE_BUTTONS = -316;
 /** Relay backpressure: pause the backend when this much is queued towards the browser. */
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
-/** RFB 3.8 handshake from the browser: 12 + 1 + 1 bytes; room for a client that pipelines its first messages. */
-const MAX_EARLY_BROWSER_BYTES = 64 * 1024;
+/** How long a browser may take to finish its handshake once the backend has gone. */
+const BACKEND_GONE_GRACE_MS = 2000;
 
 export interface SessionTarget {
   readonly host: string;
@@ -105,6 +105,7 @@ export class ConsoleSession {
   private browserReader: ByteReader | null = new ByteReader({ maxReadLength: 64 });
   private framer: ClientMessageFramer | null = null;
   private pendingToClient = 0;
+  private backendGone = false;
   private backendPaused = false;
   private readonly log: Logger;
 
@@ -159,13 +160,14 @@ export class ConsoleSession {
         // reason (a backend that rejects our password closes right after saying so). After it,
         // a close is the end of the session, even while the browser is still in its handshake.
         backendReader.end();
-        if (this.state === 'relay' || backendDone) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+        if (this.state === 'relay') this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+        else if (backendDone) this.backendGoneDuringHandshake();
       });
       sock.on('error', (e) => this.log.debug({ err: e }, 'backend socket error'));
       sock.on('drain', () => this.ws.resume());
       const result = await clientHandshake(backendReader, (b) => sock.write(b), { password: this.target.password ?? undefined, shared: true, signal });
       backendDone = true;
-      if (sock.destroyed) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+      if (sock.destroyed) this.backendGoneDuringHandshake();
       return result;
     })();
     const [version, backend] = await Promise.allSettled([versionP, backendP]);
@@ -203,6 +205,19 @@ export class ConsoleSession {
     if (leftoverBackend.length > 0) this.onBackendData(leftoverBackend);
     if (leftoverBrowser.length > 0) this.relayBrowserBytes(leftoverBrowser);
     this.hooks.onEstablished(this, this.clock.now() - this.startedAt);
+    if (this.backendGone) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+  }
+
+  /**
+   * The backend hung up after its handshake while the browser's is still going: the browser may
+   * finish (it then gets ServerInit, what the backend sent, and close 4205), but not for long.
+   */
+  private backendGoneDuringHandshake(): void {
+    if (this.backendGone) return;
+    this.backendGone = true;
+    setTimeout(() => {
+      if (this.state === 'handshake') this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+    }, BACKEND_GONE_GRACE_MS).unref();
   }
 
   private async finishBrowserHandshake(version: RfbVersion, signal: AbortSignal): Promise<void> {
@@ -240,7 +255,9 @@ export class ConsoleSession {
     if (this.state === 'handshake') {
       // NOTE: the browser's handshake is a few bytes; anything beyond the cap while we wait for the
       // backend is a flood, not RFB (it would otherwise sit in memory until the timeout).
-      if ((this.browserReader?.bufferedLength ?? 0) + buf.length > MAX_EARLY_BROWSER_BYTES) {
+      // The handshake is 14 bytes; a client may pipeline its first messages (one of up to
+      // maxMessageBytes) behind it.
+      if ((this.browserReader?.bufferedLength ?? 0) + buf.length > this.opts.maxMessageBytes + 64 * 1024) {
         return this.close(CloseCode.BadClientData, 'The browser sent too much before the handshake finished.');
       }
       this.browserReader?.push(buf);

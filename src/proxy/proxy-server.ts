@@ -53,6 +53,7 @@ interface Refusal {
 
 const R = {
   notFound: { status: 404, key: 'not-found', text: 'Not found.' },
+  badMethod: { status: 405, key: 'bad-method', text: 'A WebSocket upgrade is a GET.' },
   badUpgrade: { status: 400, key: 'bad-upgrade', text: 'Not a valid WebSocket upgrade (GET, Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version 13).' },
   shuttingDown: { status: 503, key: 'shutting-down', text: 'The console proxy is shutting down; request a new console URL.' },
   badOrigin: { status: 403, key: 'bad-origin', text: 'This page\'s origin may not open consoles here.' },
@@ -67,7 +68,7 @@ const R = {
   unavailable: { status: 503, key: 'store-unavailable', text: 'The console service is temporarily unavailable; try again shortly.' },
 } satisfies Record<string, Refusal>;
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 const REVOKE_TEXT: Record<ChangeEvent['kind'], string> = {
   'server-stopped': 'The server was stopped.',
@@ -264,6 +265,7 @@ export class ConsoleProxy {
       }
       if (url.pathname !== '/websockify') return this.refuse(socket, R.notFound, { addr, audit: false });
       // What the WebSocket layer would refuse is refused here, before a token is spent.
+      if (req.method !== 'GET') return this.refuse(socket, R.badMethod, { addr, audit: false });
       if (!isValidUpgrade(req)) return this.refuse(socket, R.badUpgrade, { addr, audit: false });
       if (this.draining) return this.refuse(socket, R.shuttingDown, { addr, audit: false });
       const origin = req.headers.origin;
@@ -484,7 +486,18 @@ export class ConsoleProxy {
   }
 }
 
-const TOKEN_LIST = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Sec-WebSocket-Protocol: comma-separated tokens, none twice (as `ws` requires). */
+function validProtocols(header: string): boolean {
+  const seen = new Set<string>();
+  for (const part of header.split(',')) {
+    const p = part.replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!TOKEN.test(p) || seen.has(p)) return false;
+    seen.add(p);
+  }
+  return true;
+}
 
 /** The checks `ws` makes before accepting (RFC 6455 4.2.1), made before any token is consumed. */
 function isValidUpgrade(req: IncomingMessage): boolean {
@@ -495,7 +508,7 @@ function isValidUpgrade(req: IncomingMessage): boolean {
     && (req.headers.upgrade ?? '').toLowerCase() === 'websocket'
     && typeof key === 'string' && /^[+/0-9A-Za-z]{22}==$/.test(key)
     && (version === '13' || version === '8')
-    && (protocol === undefined || TOKEN_LIST.test(protocol));
+    && (protocol === undefined || validProtocols(protocol));
 }
 
 /** Whether a token's server may still be reached: exists, ACTIVE, same console target. */

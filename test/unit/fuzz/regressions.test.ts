@@ -1,7 +1,6 @@
 /**
  * Minimal reproductions of the bugs the fuzzers found, one test each (docs/reliability.md, "Bugs
- * found"). A test is `todo` while its bug is open: it runs and reports, without failing the suite.
- * Once fixed, drop the `todo` and the matching tolerance (`KNOWN_*_BUGS`) in the target.
+ * found"). All are fixed; each test holds its fix.
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
@@ -17,12 +16,6 @@ import { startUpgradeEnv } from '../../fuzz/proxy-upgrade-target.js';
 import { openConsole } from '../../helpers/console-client.js';
 import { liveBytes, useEnv } from '../../fuzz/runner.js';
 
-const BUG1 = 'bug 1, open: browser bytes sent before the handshake ends are buffered without a cap';
-const BUG2 = 'bug 2, open: refusals made before routing are not in Huawei shape and carry no X-Request-Id';
-const BUG3 = 'bug 3, open: frameworkErrors answers carry no X-Request-Id header';
-const BUG4 = 'bug 4, open: a backend that closes during the browser\'s handshake leaves the session open';
-const BUG5 = 'bug 5, open: an upgrade target WHATWG URL cannot parse is answered 503 with an error-level log line';
-const BUG6 = 'bug 6, open: an upgrade the WebSocket layer refuses keeps its session slot and burns the token';
 
 /** A correct upgrade request for `target`, minus the headers named in `without`. */
 function upgradeRequest(target: string, host: string, without: string[] = []): string {
@@ -47,7 +40,7 @@ function rawHttp(port: number, request: string): Promise<string> {
 describe('API', () => {
   const api = useEnv(startApiEnv);
 
-  test('an unknown method gets a Huawei gateway body and X-Request-Id', { todo: BUG2 }, async () => {
+  test('an unknown method gets a Huawei gateway body and X-Request-Id', async () => {
     const out = await rawHttp(Number(new URL(api().stack.apiUrl).port), 'FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     // Today: fastify's default {"error":"Bad Request","message":"Client Error","statusCode":400}.
     assert.match(out, /^HTTP\/1\.1 400 /);
@@ -55,20 +48,20 @@ describe('API', () => {
     assert.match(out, /"error_code":"APIGW\.0101"/);
   });
 
-  test('a HEAD request the parser refuses gets no body (the connection stays parseable)', { todo: BUG2 }, async () => {
+  test('a HEAD request the parser refuses gets no body (the connection stays parseable)', async () => {
     const out = await rawHttp(Number(new URL(api().stack.apiUrl).port), `HEAD /v1/\u00e9 HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.match(out, /^HTTP\/1\.1 400 /);
     assert.ok(out.endsWith('\r\n\r\n'), `a body follows the HEAD answer: ${JSON.stringify(out.slice(out.indexOf('\r\n\r\n')))}`);
   });
 
-  test('an Expect header other than 100-continue gets a Huawei body', { todo: BUG2 }, async () => {
+  test('an Expect header other than 100-continue gets a Huawei body', async () => {
     const r = await http('GET', `${api().stack.apiUrl}/healthz`, { expect: 'x' });
     // Today: Node's own 417 with an empty body.
     assert.ok(r.json && (r.json.error_code || r.json.error), `${r.status} ${JSON.stringify(r.text)}`);
     assert.match(String(r.headers['x-request-id']), /^[0-9a-f]{32}$/);
   });
 
-  test('an invalid %-escape in the path: 400 APIGW.0101 with X-Request-Id', { todo: BUG3 }, async () => {
+  test('an invalid %-escape in the path: 400 APIGW.0101 with X-Request-Id', async () => {
     const r = await http('GET', `${api().stack.apiUrl}/v1/%ZZ/cloudservers/x`);
     assert.equal(r.status, 400);
     assert.equal(r.json.error_code, 'APIGW.0101');
@@ -81,7 +74,7 @@ describe('console proxy', () => {
   // One session per server: a slot that is never given back blocks its server at once.
   const proxy = useEnv(startUpgradeEnv);
 
-  test('a browser flooding a session whose backend has not answered yet is cut off, not buffered', { todo: BUG1 }, async () => {
+  test('a browser flooding a session whose backend has not answered yet is cut off, not buffered', async () => {
     proxy().scripted.set([], false);
     const r = await openSession(proxy(), proxy().scriptedServer);
     const before = liveBytes();
@@ -96,7 +89,7 @@ describe('console proxy', () => {
     assert.equal(code, 4400);
   });
 
-  test('a backend that closes right after ServerInit ends the session with 4205', { todo: BUG4 }, async () => {
+  test('a backend that closes right after ServerInit ends the session with 4205', async () => {
     const serverInit = encodeServerInit({ width: 64, height: 48, pixelFormat: RGB888_PIXEL_FORMAT, name: 'x' });
     // RFB 3.3, security type None (u32 1), ServerInit, then the backend hangs up.
     proxy().scripted.set([Buffer.concat([encodeProtocolVersion('3.3'), Buffer.from([0, 0, 0, 1]), serverInit])], true);
@@ -112,7 +105,7 @@ describe('console proxy', () => {
     assert.equal(seen.code, 4205);
   });
 
-  test('an upgrade target URL cannot parse is a 4xx, not a 503 with an error log', { todo: BUG5 }, async () => {
+  test('an upgrade target URL cannot parse is a 4xx, not a 503 with an error log', async () => {
     const url = new URL(proxy().stack.proxyUrl);
     const out = await rawHttp(Number(url.port), upgradeRequest('//[', url.host));
     // Today: 503 "temporarily unavailable" and an error-level "upgrade failed" line with a stack.
@@ -120,7 +113,7 @@ describe('console proxy', () => {
     assert.deepEqual(errorLogLines(proxy().stack), []);
   });
 
-  test('an upgrade the WebSocket layer refuses gives its slot back and leaves the token unused', { todo: BUG6 }, async () => {
+  test('an upgrade the WebSocket layer refuses gives its slot back and leaves the token unused', async () => {
     const { inventory, consoleTokens } = proxy().stack.app.services;
     const demo = (await inventory.getServer(proxy().seed.active.id)).console;
     const server = await inventory.addServer({ projectId: proxy().seed.projectId, name: 'bug-6', console: { host: demo.host, port: demo.port, auth: 'vnc-password', password: DEMO_PASSWORD } });

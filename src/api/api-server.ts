@@ -209,4 +209,3 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   return app;
 }
 
-export { ConsoleError };

@@ -139,12 +139,6 @@ export class InventoryService {
     return r.after;
   }
 
-  async rename(id: string, name: string): Promise<Server> {
-    const r = await this.servers.updateServer(id, { name }, this.clock.now());
-    if (!r) throw new NotFoundError('server', id);
-    return r.after;
-  }
-
   async removeServer(id: string): Promise<Server> {
     const s = UUID_RE.test(id) ? await this.servers.deleteServer(id) : null;
     if (!s) throw new NotFoundError('server', id);

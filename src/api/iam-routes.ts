@@ -102,7 +102,11 @@ export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const who = await deps.identity.verifyIamToken(caller);
       const subject = subjectToken(req.headers['x-subject-token']);
       // A user may revoke its own tokens only.
-      const target = await deps.identity.verifyIamToken(subject).catch(() => null);
+      // Only an invalid subject is "not found"; a store failure stays a 500.
+      const target = await deps.identity.verifyIamToken(subject).catch((e: unknown) => {
+        if (e instanceof AuthError) return null;
+        throw e;
+      });
       if (!target || target.userId !== who.userId) {
         return reply.code(404).type('application/json').send({ error_msg: 'Could not find token.', error_code: 'IAM.0004' });
       }

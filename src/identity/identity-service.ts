@@ -13,7 +13,7 @@ import {
   EMPTY_BODY_SHA256, canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, parseAuthorization,
   parseSdkDate, sha256Hex as bodySha256, signature, stringToSign,
 } from './sdk-hmac-signer.js';
-import { ALL_ACTIONS, type AccessKey, type Domain, type IdentityStore, type Principal, type Project, type User } from './types.js';
+import { ALL_ACTIONS, type AccessKey, type Domain, type IamTokenRecord, type IdentityStore, type Principal, type Project, type User } from './types.js';
 
 export interface IdentityOptions {
   iamTokenTtlMs: number;
@@ -170,22 +170,26 @@ export class IdentityService {
     return { token, issuedAt, expiresAt, user, domain, project };
   }
 
-  async verifyIamToken(token: string): Promise<Principal> {
+  /** The token's record and user, or an auth error (unknown, revoked, expired, user gone). */
+  private async loadIamToken(token: string): Promise<{ rec: IamTokenRecord; user: User }> {
     if (token.length === 0 || token.length > 1024) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}token is malformed`);
     const rec = await this.store.getIamToken(sha256Hex(token));
     if (!rec || rec.expiresAt <= this.clock.now()) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token is unknown, revoked or expired`);
     const user = await this.store.getUser(rec.userId);
     if (!user) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token's user no longer exists`);
+    return { rec, user };
+  }
+
+  async verifyIamToken(token: string): Promise<Principal> {
+    const { rec, user } = await this.loadIamToken(token);
     return { kind: 'iam-token', credentialId: `user:${user.id}`, userId: user.id, domainId: user.domainId, projectId: rec.projectId, actionSets: [user.actions] };
   }
 
   /** Details of a valid token (GET /v3/auth/tokens style), or an auth error. */
   async describeIamToken(token: string): Promise<IssuedIamToken> {
-    const p = await this.verifyIamToken(token);
-    const rec = (await this.store.getIamToken(sha256Hex(token)))!;
-    const user = (await this.store.getUser(p.userId))!;
-    const domain = (await this.store.getDomain(user.domainId))!;
-    const project = (await this.store.getProject(p.projectId))!;
+    const { rec, user } = await this.loadIamToken(token);
+    const [domain, project] = await Promise.all([this.store.getDomain(user.domainId), this.store.getProject(rec.projectId)]);
+    if (!domain || !project) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token's project or domain no longer exists`);
     return { token, issuedAt: rec.issuedAt, expiresAt: rec.expiresAt, user, domain, project };
   }
 

@@ -58,8 +58,4 @@ export class RateLimiter {
       }
     }
   }
-
-  get size(): number {
-    return this.windows.size;
-  }
 }

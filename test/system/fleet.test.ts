@@ -251,6 +251,14 @@ test('nginx with the configuration from docs/deploy.md serves a full console ses
   // The official SDK through nginx (Host and body reach the API node unchanged: the signature holds).
   const resp = await remoteConsole(sdkClient(origin(), ak, sk, projectId, ca), serverIds[3]!);
   assert.match(resp.remote_console.url, new RegExp(`^https://127\\.0\\.0\\.1:${nginxPort}/vnc_auto\\.html\\?token=`));
+  // Operations endpoints are not published through nginx (the nodes still answer them directly).
+  const { request } = await import('node:https');
+  const status = (path: string): Promise<number> => new Promise((resolve, reject) => {
+    request(`${origin()}${path}`, { ca }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end();
+  });
+  assert.equal(await status('/metrics'), 404);
+  assert.equal(await status('/readyz'), 404);
+  assert.equal((await fetch(`${proxyUrlOf('proxy-1')}/metrics`)).status, 200);
   // The console WebSocket through nginx (TLS, upgrade, Origin passed through).
   const c = await openConsole(resp.remote_console.url);
   assert.equal(c.client.name, 'vm-3');

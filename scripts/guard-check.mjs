@@ -24,6 +24,11 @@ const GUARDS = [
   ['signature time skew', 'src/identity/identity-service.js', 'if (Math.abs(now - t) > this.opts.maxSkewMs) {', 'if (false) {', T('unit/api/error-table')],
   ['another project\'s server is not found', 'src/tokens/remote-console-service.js', 'if (!server || server.projectId !== projectId)', 'if (!server)', T('unit/api/huawei-sdk', 'unit/api/error-table')],
   ['tokens revoked when a server changes', 'src/inventory/inventory-service.js', 'await this.tokens.revokeServerConsoleTokens(s.id);', '', T('unit/tokens/console-tokens')],
+  ['a master key that is not the store\'s refuses to start', 'src/secrets/key-check.js', 'if (!accepts(box, checks))\n            throw refuse(checks);', '', T('unit/secrets/key-check')],
+  ['a key that opens no stored secret is not recorded as the store\'s', 'src/secrets/key-check.js', 'if (secrets.length > 0 && readable === 0) {', 'if (false) {', T('unit/secrets/key-check')],
+  ['a missing key file never becomes a new key for a store that holds secrets', 'src/app.js', 'if (held)\n            throw new MasterKeyError', 'if (false)\n            throw new MasterKeyError', T('unit/secrets/key-check')],
+  ['commands other than serve and init create no key', 'src/app.js', "if (mode === 'existing')\n            throw new MasterKeyError", "if (false)\n            throw new MasterKeyError", T('unit/cli/creation')],
+  ['TLS: forward-secret AEAD suites only', 'src/util/tls.js', 'ciphers: TLS_CIPHERS,', '', T('system/tls')],
   ['paths starting with // refused (CVE-2021-3654)', 'src/web/static-handler.js', "if (target.startsWith('//') || target.startsWith('/\\\\'))", 'if (false)', T('unit/web/static-handler')],
 ];
 

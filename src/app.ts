@@ -7,16 +7,19 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from './api/api-server.js';
 import { Auditor } from './audit/auditor.js';
 import { systemClock, type Clock } from './clock.js';
-import { consoleBaseUrl, type Config, type ListenAddress } from './config/config.js';
-import { ConfigError } from './errors.js';
+import { consoleBaseUrl, listenerUrl, type Config, type ListenAddress } from './config/config.js';
+import { ConfigError, MasterKeyError } from './errors.js';
 import { IdentityService } from './identity/identity-service.js';
 import { InventoryService } from './inventory/inventory-service.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { ConsoleProxy, STALE_MS, defaultAllowedOrigins, type StaticHandler } from './proxy/proxy-server.js';
-import { loadMasterKey } from './secrets/master-key.js';
+import { checkMasterKey, storedKeys, type KeyCheckOutcome } from './secrets/key-check.js';
+import { createMasterKeyFile, masterKeySource, readMasterKey } from './secrets/master-key.js';
+import { reloadTls } from './util/tls.js';
 import { createStaticHandler } from './web/static-handler.js';
 import { SecretBox } from './secrets/secret-box.js';
+import { describePostgresUrl } from './store/postgres/postgres-database.js';
 import { openPostgresStores } from './store/postgres/postgres-stores.js';
 import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import type { Stores } from './store/stores.js';
@@ -34,8 +37,26 @@ export interface AppOverrides {
   staticHandler?: StaticHandler;
 }
 
+/**
+ * Whether opening may create what is missing: the data directory, the store and the master key
+ * file. Only the commands that run the service (`serve`, `api`, `proxy`) and `init` create;
+ * every other command opens what exists and says so when it does not.
+ */
+export type OpenMode = 'create' | 'existing';
+
+/** Which master key the services run with, and how it was checked against the store. */
+export interface MasterKeyInfo {
+  readonly keyId: string;
+  /** E.g. `the key file /srv/data/master.key` or `masterKey from environment ECS_CONSOLE_MASTER_KEY`. */
+  readonly source: string;
+  /** The key file was created by this process. */
+  readonly created: boolean;
+  readonly check: KeyCheckOutcome;
+}
+
 export interface Services {
   readonly config: Config;
+  readonly masterKey: MasterKeyInfo;
   readonly clock: Clock;
   readonly log: Logger;
   readonly stores: Stores;
@@ -48,20 +69,66 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** Opens (and migrates) the configured store. */
-export async function openStores(config: Config, log?: Logger): Promise<Stores> {
-  if (config.store.startsWith('sqlite:')) return openSqliteStores(config.store.slice('sqlite:'.length), { busyTimeoutMs: config.sqliteBusyTimeoutMs });
+/** Opens (and migrates) the configured store; with mode `existing`, only a store that exists. */
+export async function openStores(config: Config, log?: Logger, mode: OpenMode = 'create'): Promise<Stores> {
+  const create = mode === 'create';
+  if (config.store.startsWith('sqlite:')) return openSqliteStores(config.store.slice('sqlite:'.length), { busyTimeoutMs: config.sqliteBusyTimeoutMs, create });
   // PostgreSQL adapter: one database shared by several API and proxy nodes.
-  if (/^postgres(ql)?:\/\//.test(config.store)) return openPostgresStores(config.store, log ? { log: log.child({ component: 'store' }) } : {});
+  if (/^postgres(ql)?:\/\//.test(config.store)) return openPostgresStores(config.store, { create, ...(log ? { log: log.child({ component: 'store' }) } : {}) });
   throw new ConfigError('store', 'expected sqlite:<path> or postgres://...');
 }
 
-/** Builds every domain service over the configured store (used by servers and CLI commands alike). */
-export async function createServices(config: Config, overrides: AppOverrides = {}): Promise<Services> {
+/** The configured store as messages show it (no password). */
+export function describeStore(config: Pick<Config, 'store'>): string {
+  return config.store.startsWith('sqlite:') ? config.store : describePostgresUrl(config.store);
+}
+
+/**
+ * The master key for `stores`, checked against the store's key check (recorded when the store
+ * has none). A key file is created only in mode `create`, and only for a store that holds no
+ * key check and no secret: a missing key file never silently becomes a new key.
+ */
+async function openMasterKey(config: Config, stores: Stores, mode: OpenMode, now: number): Promise<{ box: SecretBox; info: MasterKeyInfo }> {
+  const source = masterKeySource(config);
+  const store = describeStore(config);
+  let key = readMasterKey(config);
+  let created = false;
+  if (!key) {
+    const unset = `masterKey is not set (environment ECS_CONSOLE_MASTER_KEY or a config file) and the key file ${source.path} does not exist`;
+    if (mode === 'existing') throw new MasterKeyError(`no master key for the store ${store}: ${unset}; this command creates no key`);
+    const held = await storedKeys(stores.keyChecks);
+    if (held) throw new MasterKeyError(`no master key: ${unset}, but the store ${store} holds ${held}: restore the key file (mode 0600) or set masterKey; a new key would open none of its secrets`);
+    key = createMasterKeyFile(config.dataDir);
+    created = true;
+  }
+  const box = new SecretBox(key);
+  const check = await checkMasterKey(stores.keyChecks, box, now, { key: source.description, store });
+  return { box, info: { keyId: box.keyId, source: source.description, created, check } };
+}
+
+/**
+ * Builds every domain service over the configured store (used by servers and CLI commands alike).
+ * Refuses (MasterKeyError) a master key that is not the store's; see OpenMode for what is created.
+ */
+export async function createServices(config: Config, overrides: AppOverrides = {}, mode: OpenMode = 'existing'): Promise<Services> {
   const clock = overrides.clock ?? systemClock;
   const log = overrides.logger ?? createLogger({ level: config.logLevel });
-  const box = new SecretBox(loadMasterKey(config.masterKey, config.dataDir));
-  const stores = overrides.stores ?? (await openStores(config, log));
+  const stores = overrides.stores ?? (await openStores(config, log, mode));
+  let box: SecretBox;
+  let masterKey: MasterKeyInfo;
+  try {
+    ({ box, info: masterKey } = await openMasterKey(config, stores, mode, clock.now()));
+  } catch (e) {
+    if (!overrides.stores) await stores.close();
+    throw e;
+  }
+  if (masterKey.check.kind === 'recorded') {
+    const c = masterKey.check;
+    log.info({ keyId: c.keyId, source: masterKey.source, from: c.from, secretsProbed: c.secretsProbed }, 'master key check recorded in the store');
+    if (c.secretsUnreadable > 0) {
+      log.warn({ keyId: c.keyId, secretsUnreadable: c.secretsUnreadable, secretsProbed: c.secretsProbed }, 'some stored secrets do not open with this master key: they were sealed with another key and stay unusable');
+    }
+  }
   const identity = new IdentityService(stores.identity, box, clock, {
     iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,
@@ -71,7 +138,7 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock);
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
   const auditor = new Auditor(stores.audit, clock, config.nodeId, log);
-  return { config, clock, log, stores, box, identity, inventory, consoleTokens, auditor, close: () => stores.close() };
+  return { config, masterKey, clock, log, stores, box, identity, inventory, consoleTokens, auditor, close: () => stores.close() };
 }
 
 export interface StartedAddresses {
@@ -86,8 +153,21 @@ export interface App {
   readonly proxy: ConsoleProxy | null;
   /** Listens on the configured addresses; returns the actual ones (port 0 resolved). */
   start(): Promise<StartedAddresses>;
+  /**
+   * Applies what may change without a restart (SIGHUP): the TLS certificates and keys of both
+   * listeners, for new connections (open sessions and calls keep theirs), and the log level. A
+   * listener whose new files cannot be used keeps its current ones (logged at error). Never throws.
+   */
+  reload(next: Config): ReloadResult;
   /** Stops listening, drains, closes the store. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** What a reload applied. */
+export interface ReloadResult {
+  readonly logLevel: Config['logLevel'];
+  /** Per TLS listener: whether its certificate and key were replaced. */
+  readonly tls: Readonly<Partial<Record<'api' | 'proxy', 'reloaded' | 'kept-previous'>>>;
 }
 
 function addressOf(server: { address(): AddressInfo | string | null }): ListenAddress {
@@ -97,7 +177,7 @@ function addressOf(server: { address(): AddressInfo | string | null }): ListenAd
 }
 
 export async function createApp(config: Config, role: Role = 'serve', overrides: AppOverrides = {}): Promise<App> {
-  const services = await createServices(config, overrides);
+  const services = await createServices(config, overrides, 'create');
   const { log, clock } = services;
   const metrics = new Metrics();
   let api: FastifyInstance | null = null;
@@ -131,6 +211,27 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     get proxy() {
       return proxy;
     },
+    reload(next) {
+      const tls: Partial<Record<'api' | 'proxy', 'reloaded' | 'kept-previous'>> = {};
+      const listeners = [
+        { side: 'api', on: api !== null, tls: config.apiTlsCert !== null || next.apiTlsCert !== null, cert: next.apiTlsCert, run: () => reloadTls(api!.server, next, 'api') },
+        { side: 'proxy', on: proxy !== null, tls: config.proxyTlsCert !== null || next.proxyTlsCert !== null, cert: next.proxyTlsCert, run: () => proxy!.reloadTls(next) },
+      ] as const;
+      for (const l of listeners) {
+        if (!l.on || !l.tls) continue;
+        try {
+          l.run();
+          tls[l.side] = 'reloaded';
+        } catch (e) {
+          tls[l.side] = 'kept-previous';
+          log.error({ listener: l.side, cert: l.cert, error: (e as Error).message }, 'TLS certificate reload failed; new connections keep the previous certificate');
+        }
+      }
+      // The new level first: the line below is logged as the operator now wants.
+      log.level = next.logLevel;
+      log.info({ logLevel: next.logLevel, tls }, 'configuration reloaded');
+      return { logLevel: next.logLevel, tls };
+    },
     async start() {
       const out: StartedAddresses = {};
       if (role === 'serve' || role === 'proxy') {
@@ -144,7 +245,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         const p = proxy;
         services.inventory.onChange((c) => void p.applyChange({ kind: c.reason, serverId: c.serverId, sessionId: null, at: clock.now() }));
         out.proxy = proxyAddress;
-        log.info({ address: proxyAddress, origins: [...proxy.origins] }, 'console proxy listening');
+        log.info({ address: proxyAddress, url: listenerUrl(config, 'proxy', proxyAddress), origins: [...proxy.origins] }, 'console proxy listening');
       }
       if (role === 'serve' || role === 'api') {
         api = buildApi({
@@ -154,7 +255,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);
-        log.info({ address: out.api }, 'API listening');
+        log.info({ address: out.api, url: listenerUrl(config, 'api', out.api) }, 'API listening');
       }
       purgeTimer = setInterval(() => void purge(), config.tokenPurgeIntervalSeconds * 1000);
       purgeTimer.unref();

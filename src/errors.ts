@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'CONSOLE_TOKEN_EXPIRED'
   | 'CONSOLE_TOKEN_USED'
   | 'STORE_UNAVAILABLE'
+  | 'STORE_MISSING'
+  | 'MASTER_KEY_INVALID'
   | 'BACKEND_UNREACHABLE'
   | 'BACKEND_AUTH_FAILED'
   | 'BACKEND_PROTOCOL'
@@ -118,6 +120,23 @@ export class ConsoleTokenError extends ConsoleError {
 export class StoreUnavailableError extends ConsoleError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_UNAVAILABLE', message, {}, options);
+  }
+}
+
+/** A command that only uses a store found none where the configuration points (it creates none). */
+export class StoreMissingError extends ConsoleError {
+  constructor(where: string) {
+    super('STORE_MISSING', `no ecs-console store at ${where}: check --data-dir / --store (ECS_CONSOLE_DATA_DIR, ECS_CONSOLE_STORE), or create one with \`ecs-console init\``);
+  }
+}
+
+/**
+ * The master key is missing, or is not the key the store was initialised with. The message names
+ * the key (the configured value and its source, or the key file's path) and the store.
+ */
+export class MasterKeyError extends ConsoleError {
+  constructor(message: string) {
+    super('MASTER_KEY_INVALID', message);
   }
 }
 

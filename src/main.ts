@@ -12,6 +12,7 @@ import { keyCommand, projectCommand, serverCommand, userCommand } from './cli/ad
 import { reportError } from './cli/cli-support.js';
 import { consoleUrlCommand } from './cli/console-url-command.js';
 import { demoVncCommand } from './cli/demo-vnc-command.js';
+import { initCommand } from './cli/init-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { sessionsCommand } from './cli/sessions-command.js';
 
@@ -25,6 +26,7 @@ const program = new Command('ecs-console')
 program.addCommand(serveCommand('serve', 'run the API and the console proxy in one process'));
 program.addCommand(serveCommand('api', 'run the API only (fleets: several API nodes share PostgreSQL)'));
 program.addCommand(serveCommand('proxy', 'run the console proxy only (fleets: several proxy nodes share PostgreSQL)'));
+program.addCommand(initCommand());
 program.addCommand(projectCommand());
 program.addCommand(userCommand());
 program.addCommand(keyCommand());

@@ -3,7 +3,7 @@
  * HTTP only: domain logic lives in the services; errors are mapped once through error-map.ts.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
@@ -14,6 +14,7 @@ import { pathOnly, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
 import { RateLimiter } from '../util/rate-limiter.js';
+import { answerPlainHttp, listenerTlsFiles, PLAIN_HTTP_MESSAGE, tlsContextOptions } from '../util/tls.js';
 import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
 import { registerEcsRoutes } from './ecs-routes.js';
 import { registerIamRoutes } from './iam-routes.js';
@@ -63,9 +64,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     headersTimeout: config.httpHeadersTimeoutSeconds * 1000,
     requestTimeout: config.httpRequestTimeoutSeconds * 1000,
   };
-  const tls = config.apiTlsCert && config.apiTlsKey
-    ? { https: { ...serverOptions, cert: readFileSync(config.apiTlsCert), key: readFileSync(config.apiTlsKey), minVersion: 'TLSv1.2' as const } }
-    : { http: serverOptions };
+  const tlsFiles = listenerTlsFiles(config, 'api');
+  const tls = tlsFiles ? { https: { ...serverOptions, ...tlsContextOptions(tlsFiles) } } : { http: serverOptions };
   const app = Fastify({
     ...tls,
     loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
@@ -108,6 +108,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   app.server.maxConnections = config.apiMaxConnections;
+  if (app.server instanceof TlsServer) {
+    answerPlainHttp(app.server, (first) => rawHuaweiError(400, 'Bad Request', `${PLAIN_HTTP_MESSAGE}: use https://.`, first), config.httpHeadersTimeoutSeconds * 1000);
+  }
 
   app.decorateRequest('rawBody', null);
   app.decorateRequest('principal', null);

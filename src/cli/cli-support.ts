@@ -28,15 +28,17 @@ export function configFrom(opts: Record<string, unknown>): Config {
   return loadConfig({ flags, env: process.env, file: (opts['config'] as string | undefined) ?? null });
 }
 
-/** Exit codes: 2 bad input, 3 not found, 4 conflict, 1 anything else. */
+/** Exit codes: 2 bad input or configuration (a wrong master key too), 3 not found (a missing store too), 4 conflict, 1 anything else. */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof ConsoleError) {
     switch (e.code) {
       case 'VALIDATION':
       case 'CONFIG_INVALID':
+      case 'MASTER_KEY_INVALID':
         return 2;
       case 'NOT_FOUND':
       case 'SERVER_NOT_FOUND':
+      case 'STORE_MISSING':
         return 3;
       case 'CONFLICT':
         return 4;

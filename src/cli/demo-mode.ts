@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { App } from '../app.js';
 import type { ListenAddress } from '../config/config.js';
-import { consoleBaseUrl } from '../config/config.js';
+import { consoleBaseUrl, listenerUrl } from '../config/config.js';
 import { DemoVncServer } from '../demo/index.js';
 import type { Logger } from '../log.js';
 import { restrictFile } from '../secrets/master-key.js';
@@ -113,7 +113,7 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
   return {
     close,
     async finish(api, proxy) {
-      demo.apiUrl = `http://${hostOf(api)}:${api.port}`;
+      demo.apiUrl = listenerUrl(config, 'api', api);
       demo.consoleBaseUrl = consoleBaseUrl(config, 'az1', proxy);
       writeFileSync(path, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
       restrictFile(path);
@@ -124,11 +124,6 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
       return { info: demo, url, text: banner(demo, url, path) };
     },
   };
-}
-
-function hostOf(a: ListenAddress): string {
-  const h = a.host === '0.0.0.0' || a.host === '::' ? '127.0.0.1' : a.host;
-  return h.includes(':') ? `[${h}]` : h;
 }
 
 /** The text printed at start: credentials, a curl example, an SDK snippet, a console URL. */

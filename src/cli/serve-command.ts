@@ -1,6 +1,10 @@
-/** `serve`, `api` and `proxy`: run the service in the foreground until SIGTERM/SIGINT. */
+/**
+ * `serve`, `api` and `proxy`: run the service in the foreground. SIGTERM and SIGINT drain and
+ * exit; SIGHUP reloads the TLS certificates and the log level (docs/deploy.md).
+ */
 import { Command } from 'commander';
 import { createApp, type Role } from '../app.js';
+import { listenerUrl, type Config } from '../config/config.js';
 import { configFrom, withConfigOptions } from './cli-support.js';
 import { prepareDemo } from './demo-mode.js';
 
@@ -10,25 +14,40 @@ export function serveCommand(role: Role, description: string): Command {
   cmd.action(async (o) => {
     const config = configFrom(o);
     const app = await createApp(config, role);
-    const demo = o.demo ? await prepareDemo(app, app.services.log) : null;
+    const { log } = app.services;
+    log.info({ keyId: app.services.masterKey.keyId, source: app.services.masterKey.source, created: app.services.masterKey.created }, 'master key opens the store');
+    const demo = o.demo ? await prepareDemo(app, log) : null;
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      app.services.log.info({ signal }, 'stopping');
+      log.info({ signal }, 'stopping');
       app.stop().then(() => demo?.close()).then(
         () => process.exit(0),
         (e: unknown) => {
-          app.services.log.error({ err: e }, 'error while stopping');
+          log.error({ err: e }, 'error while stopping');
           process.exit(1);
         },
       );
     };
+    // SIGHUP reloads from the same sources (flags, environment, file) what can change live.
+    const reload = (): void => {
+      if (stopping) return;
+      let next: Config;
+      try {
+        next = configFrom(o);
+      } catch (e) {
+        log.error({ signal: 'SIGHUP', error: (e as Error).message }, 'reload refused: the configuration is not valid; nothing changed');
+        return;
+      }
+      app.reload(next);
+    };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', reload);
     const addrs = await app.start();
-    if (addrs.api) process.stderr.write(`ecs-console ${role}: API on http://${addrs.api.host}:${addrs.api.port}\n`);
-    if (addrs.proxy && app.proxy) process.stderr.write(`ecs-console ${role}: console proxy on ${config.proxyTlsCert ? 'https' : 'http'}://${addrs.proxy.host}:${addrs.proxy.port}\n`);
+    if (addrs.api) process.stderr.write(`ecs-console ${role}: API on ${listenerUrl(config, 'api', addrs.api)}\n`);
+    if (addrs.proxy && app.proxy) process.stderr.write(`ecs-console ${role}: console proxy on ${listenerUrl(config, 'proxy', addrs.proxy)}\n`);
     if (demo && addrs.api && addrs.proxy) process.stdout.write((await demo.finish(addrs.api, addrs.proxy)).text);
   });
   return cmd;

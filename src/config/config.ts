@@ -55,6 +55,11 @@ export interface Config {
   readonly proxyFailedTokenLimitPerMinute: number;
   readonly proxyDrainSeconds: number;
   readonly changePollIntervalMs: number;
+  /**
+   * Where each option's value came from, for messages: `default`, `file <path>`,
+   * `environment <VAR>` or `flag --<name>`.
+   */
+  readonly sources: Readonly<Record<string, string>>;
 }
 
 export interface ConfigSources {
@@ -182,15 +187,19 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     if (!known.has(k)) throw new ConfigError(k, `unknown option in ${filePath}`);
   }
   const out: Record<string, unknown> = {};
+  const from: Record<string, string> = {};
   for (const opt of OPTIONS) {
     let value = opt.default;
-    if (opt.key in file) value = parseValue(opt, file[opt.key], `file ${filePath}`);
+    let source = 'default';
+    if (opt.key in file) value = parseValue(opt, file[opt.key], (source = `file ${filePath}`));
     const envRaw = opt.env ? env[opt.env] : undefined;
-    if (opt.env && envRaw !== undefined && envRaw !== '') value = parseValue(opt, envRaw, `environment ${opt.env}`);
+    if (opt.env && envRaw !== undefined && envRaw !== '') value = parseValue(opt, envRaw, (source = `environment ${opt.env}`));
     const flagRaw = flags[opt.key];
-    if (flagRaw !== undefined) value = parseValue(opt, flagRaw, `flag --${opt.flag ?? opt.key}`);
+    if (flagRaw !== undefined) value = parseValue(opt, flagRaw, (source = `flag --${opt.flag ?? opt.key}`));
     out[opt.key] = value;
+    from[opt.key] = source;
   }
+  out['sources'] = Object.freeze(from);
   const dataDir = resolve(cwd, out['dataDir'] as string);
   out['dataDir'] = dataDir;
   const store = (out['store'] as string | null) ?? `sqlite:${join(dataDir, 'ecs-console.db')}`;
@@ -227,13 +236,22 @@ function normaliseStore(store: string, cwd: string): string {
   throw new ConfigError('store', 'expected sqlite:<path> or postgres://...');
 }
 
+/**
+ * The URL of a listener as a client on this machine reaches it: `https` when the listener has a
+ * certificate, a wildcard address (`0.0.0.0`, `::`) as 127.0.0.1, IPv6 in brackets.
+ */
+export function listenerUrl(config: Config, side: 'api' | 'proxy', address: ListenAddress): string {
+  const tls = (side === 'api' ? config.apiTlsCert : config.proxyTlsCert) !== null;
+  const h = address.host === '0.0.0.0' || address.host === '::' ? '127.0.0.1' : address.host;
+  return `${tls ? 'https' : 'http'}://${h.includes(':') ? `[${h}]` : h}:${address.port}`;
+}
+
 /** The console base URL for an availability zone (per-AZ override, else publicUrl, else the proxy's own). */
 export function consoleBaseUrl(config: Config, az: string, proxyAddress: ListenAddress): string {
   const byAz = config.publicUrlByAz[az];
   if (byAz) return byAz;
   if (config.publicUrl) return config.publicUrl;
-  const host = proxyAddress.host.includes(':') ? `[${proxyAddress.host}]` : proxyAddress.host === '0.0.0.0' ? '127.0.0.1' : proxyAddress.host;
-  return `${config.proxyTlsCert ? 'https' : 'http'}://${host}:${proxyAddress.port}`;
+  return listenerUrl(config, 'proxy', proxyAddress);
 }
 
 /** Markdown table of every option, for docs/config.md. */

@@ -34,12 +34,12 @@ const E = 'ECS_CONSOLE_';
 /** Every option. Order is the order of docs/config.md. */
 export const OPTIONS: readonly OptionDef[] = [
   // --- general
-  { key: 'dataDir', type: 'string', default: './data', env: `${E}DATA_DIR`, flag: 'data-dir', help: 'Directory for the SQLite database, the master key file and demo.json (created 0700).' },
+  { key: 'dataDir', type: 'string', default: './data', env: `${E}DATA_DIR`, flag: 'data-dir', help: 'Directory for the SQLite database, the master key file and demo.json (created 0700 by `serve`, `api`, `proxy` or `init`; other commands create nothing).' },
   { key: 'store', type: 'string', default: null, env: `${E}STORE`, flag: 'store', help: 'Store: `sqlite:<path>` or `postgres://user@host:port/db`. Default `sqlite:<dataDir>/ecs-console.db`.' },
   { key: 'sqliteBusyTimeoutMs', type: 'int', default: 5000, min: 0, max: 600000, env: `${E}SQLITE_BUSY_TIMEOUT_MS`, help: 'SQLite: how long a write waits for another process\'s lock before the request fails (500 `Common.0001`, proxy 503).' },
-  { key: 'masterKey', type: 'string', default: null, env: `${E}MASTER_KEY`, help: 'Base64 of 32 bytes encrypting secret keys and VNC passwords at rest (AES-256-GCM). Default: `<dataDir>/master.key`, generated 0600 on first start. Every node of a fleet needs the same key.' },
+  { key: 'masterKey', type: 'string', default: null, env: `${E}MASTER_KEY`, help: 'Base64 of 32 bytes encrypting secret keys and VNC passwords at rest (AES-256-GCM). Default: `<dataDir>/master.key`, created 0600 by `serve` or `init` for a new store only. The store records which key it was initialised with and refuses to start with another. Every node of a fleet needs the same key.' },
   { key: 'nodeId', type: 'string', default: null, env: `${E}NODE_ID`, flag: 'node-id', help: 'Name of this node in sessions and audit records. Default `<hostname>-<pid>`.' },
-  { key: 'logLevel', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: `${E}LOG_LEVEL`, flag: 'log-level', help: 'Log level (JSON lines on stdout).' },
+  { key: 'logLevel', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', env: `${E}LOG_LEVEL`, flag: 'log-level', help: 'Log level (JSON lines on stdout). Reloaded on SIGHUP from the file and the environment (a flag stays as given).' },
   { key: 'trustProxy', type: 'bool', default: false, env: `${E}TRUST_PROXY`, help: 'Take client addresses from `X-Forwarded-For` (API and proxy). Only behind a load balancer that sets it.' },
   { key: 'httpHeadersTimeoutSeconds', type: 'int', default: 10, min: 1, max: 3600, env: `${E}HTTP_HEADERS_TIMEOUT_SECONDS`, help: 'API and proxy: time allowed to receive a request\'s headers (slowloris); checked every second.' },
   { key: 'httpRequestTimeoutSeconds', type: 'int', default: 30, min: 1, max: 3600, env: `${E}HTTP_REQUEST_TIMEOUT_SECONDS`, help: 'API and proxy: time allowed to receive a whole request, headers and body.' },
@@ -49,7 +49,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { key: 'apiRateLimitPerCredential', type: 'int', default: 1200, min: 0, max: 10000000, env: `${E}API_RATE_LIMIT_PER_CREDENTIAL`, help: 'API requests per minute per credential (AK or IAM user); 0 = unlimited. Beyond: 429 `APIGW.0308`.' },
   { key: 'apiRateLimitPerAddress', type: 'int', default: 2400, min: 0, max: 10000000, env: `${E}API_RATE_LIMIT_PER_ADDRESS`, help: 'API requests per minute per source address; 0 = unlimited.' },
   { key: 'apiMaxConnections', type: 'int', default: 10000, min: 10, max: 1000000, env: `${E}API_MAX_CONNECTIONS`, help: 'Most open TCP connections the API accepts at once; more are closed at once.' },
-  { key: 'apiTlsCert', type: 'string', default: null, env: `${E}API_TLS_CERT`, help: 'PEM certificate (chain) file: the API serves HTTPS (TLS 1.2+) with `Strict-Transport-Security`.' },
+  { key: 'apiTlsCert', type: 'string', default: null, env: `${E}API_TLS_CERT`, help: 'PEM certificate (chain) file: the API serves HTTPS (TLS 1.2+, forward-secret AEAD suites only) with `Strict-Transport-Security`. Reloaded on SIGHUP.' },
   { key: 'apiTlsKey', type: 'string', default: null, env: `${E}API_TLS_KEY`, help: 'PEM private key file for `apiTlsCert`.' },
   { key: 'signatureMaxSkewSeconds', type: 'int', default: 900, min: 1, max: 86400, env: `${E}SIGNATURE_MAX_SKEW_SECONDS`, help: 'Largest difference between `X-Sdk-Date` and our clock (Huawei: 15 minutes).' },
   { key: 'akLockThreshold', type: 'int', default: 5, min: 1, max: 1000, env: `${E}AK_LOCK_THRESHOLD`, help: 'Consecutive signature failures that lock an access key.' },
@@ -63,7 +63,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { key: 'tokenPurgeIntervalSeconds', type: 'int', default: 60, min: 1, max: 86400, env: `${E}TOKEN_PURGE_INTERVAL_SECONDS`, help: 'How often expired console and IAM tokens are deleted.' },
   // --- proxy
   { key: 'proxyListen', type: 'listen', default: { host: '127.0.0.1', port: 6080 }, env: `${E}PROXY_LISTEN`, flag: 'proxy-listen', help: 'Console proxy `host:port` (page and WebSocket).' },
-  { key: 'proxyTlsCert', type: 'string', default: null, env: `${E}PROXY_TLS_CERT`, help: 'PEM certificate (chain) file: the proxy serves HTTPS/WSS (TLS 1.2+) with `Strict-Transport-Security`.' },
+  { key: 'proxyTlsCert', type: 'string', default: null, env: `${E}PROXY_TLS_CERT`, help: 'PEM certificate (chain) file: the proxy serves HTTPS/WSS (TLS 1.2+, forward-secret AEAD suites only) with `Strict-Transport-Security`. Reloaded on SIGHUP.' },
   { key: 'proxyTlsKey', type: 'string', default: null, env: `${E}PROXY_TLS_KEY`, help: 'PEM private key file for `proxyTlsCert`.' },
   { key: 'proxyAllowedOrigins', type: 'list', default: null, env: `${E}PROXY_ALLOWED_ORIGINS`, help: 'Origins allowed to open console WebSockets (comma separated, e.g. `https://console.example.com`). Default: the origins of `publicUrl`, `publicUrlByAz` and the proxy\'s own address.' },
   { key: 'proxyAllowMissingOrigin', type: 'bool', default: true, env: `${E}PROXY_ALLOW_MISSING_ORIGIN`, help: 'Accept WebSockets without an `Origin` header (non-browser clients). Browsers always send one.' },

@@ -6,7 +6,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Auditor } from '../audit/auditor.js';
@@ -22,6 +22,7 @@ import type { ConsoleTokenService } from '../tokens/console-token-service.js';
 import type { ConsoleTokenRecord } from '../tokens/types.js';
 import { uuid } from '../util/ids.js';
 import { RateLimiter } from '../util/rate-limiter.js';
+import { answerPlainHttp, listenerTlsFiles, plainHttpTextAnswer, reloadTls, tlsContextOptions } from '../util/tls.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { ConsoleSession, type SessionSummary } from './console-session.js';
 import { SessionRegistry } from './session-registry.js';
@@ -104,9 +105,9 @@ export class ConsoleProxy {
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default): slowloris.
     const timeouts = { connectionsCheckingInterval: 1000, headersTimeout: c.httpHeadersTimeoutSeconds * 1000, requestTimeout: c.httpRequestTimeoutSeconds * 1000 };
-    this.server = c.proxyTlsCert && c.proxyTlsKey
-      ? createHttpsServer({ ...timeouts, cert: readFileSync(c.proxyTlsCert), key: readFileSync(c.proxyTlsKey), minVersion: 'TLSv1.2' }, handler)
-      : createHttpServer(timeouts, handler);
+    const tls = listenerTlsFiles(c, 'proxy');
+    this.server = tls ? createHttpsServer({ ...timeouts, ...tlsContextOptions(tls) }, handler) : createHttpServer(timeouts, handler);
+    if (this.server instanceof TlsServer) answerPlainHttp(this.server, plainHttpTextAnswer, timeouts.headersTimeout);
     this.server.keepAliveTimeout = 5_000;
     this.server.maxConnections = c.proxyMaxSessions + 1000;
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head));
@@ -148,6 +149,14 @@ export class ConsoleProxy {
     this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_MS));
     for (const t of this.timers) t.unref();
     return actual;
+  }
+
+  /**
+   * Loads the configured certificate and key again for new connections (SIGHUP); open sessions
+   * keep theirs. Throws, keeping the current ones, when the files cannot be used.
+   */
+  reloadTls(config: Config): void {
+    reloadTls(this.server, config, 'proxy');
   }
 
   get origins(): ReadonlySet<string> {

@@ -1,36 +1,65 @@
 /**
- * The master key: from configuration (base64 of 32 bytes) or a key file in the data directory,
- * generated with mode 0600 on first start.
+ * The master key: from configuration (base64 of 32 bytes) or the key file `<dataDir>/master.key`.
+ * Reading never creates anything; only the commands that create a store (`serve`, `api`, `proxy`,
+ * `init`) create the key file, and only for a store that holds no key check and no secret yet
+ * (see key-check.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 
 export const MASTER_KEY_FILE = 'master.key';
 
-function decode(b64: string, option: string): Buffer {
+/** Where the key of a configuration comes from, said the way messages say it. */
+export interface MasterKeySource {
+  /** The configured value (environment or config file), or the key file. */
+  readonly kind: 'configured' | 'file';
+  /** E.g. `masterKey from environment ECS_CONSOLE_MASTER_KEY` or `the key file /srv/data/master.key`. */
+  readonly description: string;
+  /** The key file's path (kind `file`). */
+  readonly path: string | null;
+}
+
+export function masterKeySource(config: Pick<Config, 'masterKey' | 'dataDir' | 'sources'>): MasterKeySource {
+  if (config.masterKey) return { kind: 'configured', description: `masterKey from ${config.sources['masterKey'] ?? 'the configuration'}`, path: null };
+  const path = join(config.dataDir, MASTER_KEY_FILE);
+  return { kind: 'file', description: `the key file ${path}`, path };
+}
+
+function decode(b64: string, what: string): Buffer {
   const key = Buffer.from(b64.trim(), 'base64');
-  if (key.length !== 32 || key.toString('base64') !== b64.trim()) throw new ConfigError(option, 'must be the base64 encoding of exactly 32 bytes');
+  if (key.length !== 32 || key.toString('base64') !== b64.trim()) throw new ConfigError('masterKey', `${what} must be the base64 encoding of exactly 32 bytes`);
   return key;
 }
 
-/** Returns the master key, creating `<dataDir>/master.key` (0600) when neither exists. */
-export function loadMasterKey(configured: string | null, dataDir: string): Buffer {
-  if (configured) return decode(configured, 'masterKey');
+/** The master key, or null when none is configured and the key file does not exist. Creates nothing. */
+export function readMasterKey(config: Pick<Config, 'masterKey' | 'dataDir' | 'sources'>): Buffer | null {
+  const source = masterKeySource(config);
+  if (config.masterKey) return decode(config.masterKey, source.description);
+  try {
+    return decode(readFileSync(source.path!, 'utf8'), source.description);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if (code) throw new ConfigError('masterKey', `cannot read ${source.description}: ${code}`);
+    throw e;
+  }
+}
+
+/**
+ * Creates `<dataDir>/master.key` (0600) holding a new random key. Should another process create
+ * it meanwhile, that process's key is returned (the file is never overwritten).
+ */
+export function createMasterKeyFile(dataDir: string): Buffer {
   ensureDataDir(dataDir);
   const path = join(dataDir, MASTER_KEY_FILE);
-  try {
-    return decode(readFileSync(path, 'utf8'), `masterKey (file ${path})`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
   const key = randomBytes(32);
-  // 'wx': never overwrite a key another process wrote meanwhile.
   try {
     writeFileSync(path, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return decode(readFileSync(path, 'utf8'), `masterKey (file ${path})`);
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return decode(readFileSync(path, 'utf8'), `the key file ${path}`);
     throw e;
   }
   return key;

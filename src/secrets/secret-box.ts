@@ -3,15 +3,21 @@
  * Stored form: `v1:<base64 iv>:<base64 tag>:<base64 ciphertext>`. The associated data binds a
  * ciphertext to its row (e.g. the AK), so a value copied to another row does not decrypt.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { ConsoleError } from '../errors.js';
 
 export class SecretBox {
   readonly #key: Buffer;
+  /**
+   * Names the key without revealing it: the first 16 hex digits of HMAC-SHA256(key, a fixed
+   * label). Messages and logs show it so that operators can tell keys apart.
+   */
+  readonly keyId: string;
 
   constructor(key: Buffer) {
     if (key.length !== 32) throw new ConsoleError('CONFIG_INVALID', 'master key must be 32 bytes');
     this.#key = Buffer.from(key);
+    this.keyId = createHmac('sha256', this.#key).update('ecs-console master key id v1').digest('hex').slice(0, 16);
   }
 
   seal(plaintext: string, aad: string): string {

@@ -7,6 +7,7 @@ import type { AuditEvent } from '../audit/types.js';
 import type { AccessKey, Domain, IamTokenRecord, Project, User } from '../identity/types.js';
 import type { BackendAuth, Server, ServerStatus } from '../inventory/types.js';
 import type { ChangeEvent, SessionRecord } from '../sessions/types.js';
+import type { KeyCheck, SealedSecret } from '../secrets/key-check.js';
 import type { ConsoleTokenRecord } from '../tokens/types.js';
 
 /** One result row, column name -> value, as either driver returns it. */
@@ -89,3 +90,23 @@ export function rowToChange(r: Row): ChangeEvent {
     serverId: (r['server_id'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
   };
 }
+/** Maps a row of `master_key_checks`. */
+export function rowToKeyCheck(r: Row): KeyCheck {
+  return { keyId: str(r['key_id']), canary: str(r['canary_sealed']), createdAt: num(r['created_at']) };
+}
+/** Maps a row of the sealed-secret listing (see SEALED_SECRETS_SQL). */
+export function rowToSealedSecret(r: Row): SealedSecret {
+  return { aad: str(r['aad']), sealed: str(r['sealed']) };
+}
+
+/**
+ * Every sealed secret with the associated data it was sealed with (identity-service: `sk:<ak>`,
+ * inventory-service: `vnc:<server id>`), oldest first. Valid in both dialects; each adapter appends
+ * its LIMIT placeholder.
+ */
+export const SEALED_SECRETS_SQL = `
+SELECT aad, sealed FROM (
+  SELECT 'sk:' || ak AS aad, sk_sealed AS sealed, created_at FROM access_keys
+  UNION ALL
+  SELECT 'vnc:' || id AS aad, console_password_sealed AS sealed, created_at FROM servers WHERE console_password_sealed IS NOT NULL
+) AS sealed_secrets ORDER BY created_at, aad LIMIT`;

@@ -2,6 +2,7 @@
 import type { AuditStore } from '../audit/types.js';
 import type { IdentityStore } from '../identity/types.js';
 import type { ServerStore } from '../inventory/types.js';
+import type { KeyCheckStore } from '../secrets/key-check.js';
 import type { ChangeFeedStore, SessionStore } from '../sessions/types.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
 
@@ -12,6 +13,8 @@ export interface Stores {
   readonly audit: AuditStore;
   readonly sessions: SessionStore;
   readonly changes: ChangeFeedStore;
+  /** Which master key the store was initialised with. */
+  readonly keyChecks: KeyCheckStore;
   /** Cheap liveness check of the backing database (readiness probes). */
   ping(): Promise<void>;
   close(): Promise<void>;

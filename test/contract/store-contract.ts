@@ -203,6 +203,35 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual((await s.changes.changesSince(start, 10)).map((c) => c.id), [b]);
     });
 
+    test('master key checks: the first one is recorded exactly once, also under a race; later ones are not', async () => {
+      assert.deepEqual(await s.keyChecks.listKeyChecks(), []);
+      const check = (i: number) => ({ keyId: i.toString(16).padStart(16, '0'), canary: `v1:canary-${i}`, createdAt: 100 + i });
+      const second = t.openSecond ? await t.openSecond() : null;
+      const handles = second ? [s, second] : [s];
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => handles[i % handles.length]!.keyChecks.initKeyCheck(check(i))));
+      await second?.close();
+      const held = await s.keyChecks.listKeyChecks();
+      assert.equal(held.length, 1);
+      assert.ok(Array.from({ length: 20 }, (_, i) => check(i)).some((c) => c.keyId === held[0]!.keyId && c.canary === held[0]!.canary && c.createdAt === held[0]!.createdAt));
+      for (const r of results) assert.deepEqual(r, held);
+      assert.deepEqual(await s.keyChecks.initKeyCheck(check(99)), held);
+    });
+
+    test('sealed secrets are listed with the associated data they were sealed with', async () => {
+      const { projectId, userId } = await seedProject(s, 7);
+      const ak = 'AK' + 'S'.repeat(18);
+      await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:sk-sealed', actions: ['*'], createdAt: 1, failedAttempts: 0, lockedUntil: null });
+      const withPassword = server(projectId, { createdAt: 2, console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:vnc-sealed' } });
+      const without = server(projectId, { createdAt: 3, console: { host: '127.0.0.1', port: 5900, auth: 'none', passwordSealed: null } });
+      await s.servers.insertServer(withPassword);
+      await s.servers.insertServer(without);
+      const listed = await s.keyChecks.listSealedSecrets(100_000);
+      assert.ok(listed.some((x) => x.aad === `sk:${ak}` && x.sealed === 'v1:sk-sealed'));
+      assert.ok(listed.some((x) => x.aad === `vnc:${withPassword.id}` && x.sealed === 'v1:vnc-sealed'));
+      assert.ok(!listed.some((x) => x.aad === `vnc:${without.id}`));
+      assert.equal((await s.keyChecks.listSealedSecrets(1)).length, 1);
+    });
+
     test('ping answers while open', async () => {
       await s.ping();
     });

@@ -10,10 +10,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `ecs-console <args>` to completion. */
-export function runCli(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<CliResult> {
+/** Runs `ecs-console <args>` to completion (in `cwd`, by default the test's). */
+export function runCli(args: string[], env: Record<string, string> = {}, stdin?: string, cwd?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -64,4 +64,63 @@ export function startCli(args: string[], env: Record<string, string>): Promise<R
       reject(new Error(`exited with ${code} before starting: ${stderr}`));
     });
   });
+}
+
+/**
+ * Starts `ecs-console <args>` and reports whether it exited (with its code and stderr) or
+ * started listening (then it is stopped), whichever comes first.
+ */
+export function startOrExit(args: string[], env: Record<string, string>): Promise<{ started: boolean; code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let started = false;
+    const timer = setTimeout(() => reject(new Error(`neither exited nor started within 15 s: ${stderr}`)), 15_000);
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!started && /(API|console proxy) on https?:\/\//.test(stderr)) {
+        started = true;
+        child.kill('SIGTERM');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ started, code, stderr });
+    });
+  });
+}
+
+/** What seedWithCli made: a project, a user `u` (domain `d`) with a password, a server. */
+export interface CliSeed {
+  projectId: string;
+  serverId: string;
+  password: string;
+}
+
+/** Initialises a store with the CLI and adds a project, a password user and one server on `backendPort`. */
+export async function seedWithCli(env: Record<string, string>, backendPort: number): Promise<CliSeed> {
+  const must = (r: CliResult): CliResult => {
+    if (r.code !== 0) throw new Error(`ecs-console failed (${r.code}): ${r.stderr}`);
+    return r;
+  };
+  must(await runCli(['init'], env));
+  const projectId = JSON.parse(must(await runCli(['project', 'create', '--name', 'p1', '--domain', 'd', '--json'], env)).stdout).id as string;
+  const password = 'password-123';
+  must(await runCli(['user', 'create', '--domain', 'd', '--name', 'u', '--password-stdin'], env, `${password}\n`));
+  const srv = must(await runCli(['server', 'add', '--project', projectId, '--name', 'web', '--host', '127.0.0.1', '--port', String(backendPort), '--json'], env));
+  return { projectId, serverId: JSON.parse(srv.stdout).id as string, password };
+}
+
+/** A console URL from the (plain HTTP) API of a running `serve`: an IAM token by password, then remote_console. */
+export async function consoleUrlFrom(apiUrl: string, s: CliSeed): Promise<string> {
+  const { http } = await import('./signed-fetch.js');
+  const tok = await http('POST', `${apiUrl}/v3/auth/tokens`, { 'content-type': 'application/json' }, JSON.stringify({
+    auth: { identity: { methods: ['password'], password: { user: { name: 'u', password: s.password, domain: { name: 'd' } } } }, scope: { project: { id: s.projectId } } },
+  }));
+  if (tok.status !== 201) throw new Error(`IAM token: ${tok.status} ${tok.text}`);
+  const rc = await http('POST', `${apiUrl}/v1/${s.projectId}/cloudservers/${s.serverId}/remote_console`,
+    { 'content-type': 'application/json', 'x-auth-token': String(tok.headers['x-subject-token']) }, '{"remote_console":{"type":"novnc","protocol":"vnc"}}');
+  if (rc.status !== 200) throw new Error(`remote_console: ${rc.status} ${rc.text}`);
+  return rc.json.remote_console.url as string;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type App, type AppOverrides, type Role } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
-import { loadConfig, type Config } from '../../src/config/config.js';
+import { listenerUrl, loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/log.js';
 import type { Server } from '../../src/inventory/types.js';
 
@@ -57,8 +57,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const addrs = await app.start();
   return {
     app, config, dataDir, logs,
-    apiUrl: addrs.api ? `http://127.0.0.1:${addrs.api.port}` : '',
-    proxyUrl: addrs.proxy ? `http://127.0.0.1:${addrs.proxy.port}` : '',
+    apiUrl: addrs.api ? listenerUrl(config, 'api', addrs.api) : '',
+    proxyUrl: addrs.proxy ? listenerUrl(config, 'proxy', addrs.proxy) : '',
     async stop() {
       await app.stop();
       if (ownDir) rmSync(dataDir, { recursive: true, force: true });

@@ -86,6 +86,7 @@ before(async () => {
     ECS_CONSOLE_PROXY_DRAIN_SECONDS: '0',
   };
   const seedEnv = { ...env, ECS_CONSOLE_DATA_DIR: tempDir() };
+  assert.equal((await runCli(['init'], seedEnv)).code, 0);
   projectId = JSON.parse((await runCli(['project', 'create', '--name', 'fleet', '--domain', 'acme', '--json'], seedEnv)).stdout).id;
   assert.equal((await runCli(['user', 'create', '--domain', 'acme', '--name', 'ops', '--password-stdin'], seedEnv, 'password-123\n')).code, 0);
   const key = JSON.parse((await runCli(['key', 'create', '--domain', 'acme', '--user', 'ops', '--project', projectId, '--json'], seedEnv)).stdout);

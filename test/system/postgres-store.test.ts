@@ -11,9 +11,9 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { openStores } from '../../src/app.js';
 import type { Config } from '../../src/config/config.js';
-import { ConflictError, StoreUnavailableError } from '../../src/errors.js';
+import { ConflictError, StoreMissingError, StoreUnavailableError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import type { Migration } from '../../src/store/migration.js';
+import { newestMigration, type Migration } from '../../src/store/migration.js';
 import type { ChangeEvent } from '../../src/sessions/types.js';
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { openPostgresStores, type OpenPostgresOptions } from '../../src/store/postgres/postgres-stores.js';
@@ -194,16 +194,26 @@ describe('postgres adapter', () => {
     const fresh = await createTestDatabase();
     t.after(() => fresh.drop());
     // A third migration that records each run and sleeps, so that racing nodes overlap.
+    const extra = newestMigration(POSTGRES_MIGRATIONS) + 1;
     const migrations: Migration[] = [...POSTGRES_MIGRATIONS, {
-      version: 3, name: 'test: count runs',
+      version: extra, name: 'test: count runs',
       sql: 'CREATE TABLE IF NOT EXISTS migration_runs (at timestamptz NOT NULL DEFAULT now()); INSERT INTO migration_runs DEFAULT VALUES; SELECT pg_sleep(0.2);',
     }];
     const nodes = await Promise.all(Array.from({ length: 8 }, () => openPostgresStores(fresh.url, { migrations })));
     await Promise.all(nodes.map((n) => n.close()));
     // Reopening changes nothing.
     await (await openPostgresStores(fresh.url, { migrations })).close();
-    assert.deepEqual(await rowsOf(fresh.url, 'SELECT version FROM schema_migrations ORDER BY version'), [{ version: 1 }, { version: 2 }, { version: 3 }]);
+    assert.deepEqual(await rowsOf(fresh.url, 'SELECT version FROM schema_migrations ORDER BY version'), migrations.map((m) => ({ version: m.version })));
     assert.deepEqual(await rowsOf(fresh.url, 'SELECT count(*)::int AS n FROM migration_runs'), [{ n: 1 }]);
+  });
+
+  test('opening an existing store only: an empty database is refused and left empty', async (t) => {
+    const fresh = await createTestDatabase();
+    t.after(() => fresh.drop());
+    await assert.rejects(openPostgresStores(fresh.url, { create: false }), (e: unknown) => e instanceof StoreMissingError && e.message.includes(`no ecs-console store at postgres://`));
+    assert.deepEqual(await rowsOf(fresh.url, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"), [{ n: 0 }]);
+    await (await openPostgresStores(fresh.url)).close();
+    await (await openPostgresStores(fresh.url, { create: false })).close();
   });
 
   test('migrations: a database with a newer schema is refused', async (t) => {

@@ -61,4 +61,12 @@ CREATE TABLE change_events (
 CREATE INDEX change_events_at ON change_events (at);
 `,
   },
+  {
+    version: 3,
+    name: 'master key checks',
+    sql: `
+CREATE TABLE master_key_checks (
+  key_id text PRIMARY KEY, canary_sealed text NOT NULL, created_at bigint NOT NULL);
+`,
+  },
 ];

@@ -5,7 +5,7 @@
  * advisory lock, and the mapping of PostgreSQL failures to domain errors.
  */
 import { Client, DatabaseError, Pool, type ClientConfig, type PoolClient, type PoolConfig } from 'pg';
-import { ConflictError, ConsoleError, StoreUnavailableError } from '../../errors.js';
+import { ConflictError, ConsoleError, StoreMissingError, StoreUnavailableError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { newestMigration, schemaTooNewMessage, type Migration } from '../migration.js';
 import type { Row } from '../row-mappers.js';
@@ -39,6 +39,11 @@ export interface OpenPostgresOptions {
   applicationName?: string;
   /** Migrations to apply (tests only; production uses POSTGRES_MIGRATIONS). */
   migrations?: readonly Migration[];
+  /**
+   * Create the schema in a database that has none (default). When false, such a database is a
+   * StoreMissingError and nothing is created in it.
+   */
+  create?: boolean;
   log?: StoreLog;
 }
 
@@ -61,6 +66,7 @@ export function postgresSettings(opts: OpenPostgresOptions = {}): PostgresSettin
     listenRetryMaxMs: opts.listenRetryMaxMs ?? 5000,
     applicationName: opts.applicationName ?? 'ecs-console',
     migrations: opts.migrations ?? POSTGRES_MIGRATIONS,
+    create: opts.create ?? true,
     log: opts.log ?? silentLogger(),
   };
   for (const [k, v] of Object.entries(s)) {
@@ -85,6 +91,17 @@ export function clientConfig(url: string, s: PostgresSettings, overrides: Partia
     keepAliveInitialDelayMillis: 10_000,
     ...overrides,
   };
+}
+
+/** A PostgreSQL URL as messages may show it: without its password. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
 }
 
 /** SQLSTATE classes and codes that mean "cannot serve now" rather than "this request is wrong". */
@@ -175,6 +192,8 @@ export const ADVISORY_LOCKS = {
   migrations: [0x45435343, 1],
   /** Drawing a change feed id (see PostgresChangeFeedStore.appendChange). */
   changeAppend: [0x45435343, 2],
+  /** Recording the first master key check (see PostgresKeyCheckStore.initKeyCheck). */
+  keyCheck: [0x45435343, 3],
 } as const;
 
 /** A pool over one PostgreSQL database, with every failure mapped to domain errors. */
@@ -288,6 +307,9 @@ export class PostgresDatabase implements Sql {
       await client.connect();
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...ADVISORY_LOCKS.migrations]);
+      if (!s.create && (await client.query<Row>("SELECT to_regclass('schema_migrations') AS t")).rows[0]?.['t'] === null) {
+        throw new StoreMissingError(describePostgresUrl(this.url));
+      }
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
       const done = new Set((await client.query<Row>('SELECT version FROM schema_migrations')).rows.map((r) => Number(r['version'])));
       const found = Math.max(0, ...done);

@@ -14,6 +14,7 @@ import {
 import { applyServerPatch } from '../server-patch.js';
 import type { Stores } from '../stores.js';
 import { PostgresChangeListener } from './postgres-change-listener.js';
+import { PostgresKeyCheckStore } from './postgres-key-check-store.js';
 import { ADVISORY_LOCKS, clientConfig, PostgresDatabase, type OpenPostgresOptions, type Sql } from './postgres-database.js';
 
 export type { OpenPostgresOptions } from './postgres-database.js';
@@ -294,7 +295,8 @@ export class PostgresChangeFeedStore implements ChangeFeedStore {
 /**
  * Opens a pool on the PostgreSQL database at `url` (`postgres://` or `postgresql://`), applies
  * pending migrations and returns every store port over it. Rejects with StoreUnavailableError when
- * the database cannot be reached or its schema is newer than this program.
+ * the database cannot be reached or its schema is newer than this program, and with
+ * StoreMissingError when `create: false` and the database holds no ecs-console schema.
  */
 export async function openPostgresStores(url: string, opts: OpenPostgresOptions = {}): Promise<Stores> {
   const db = await PostgresDatabase.open(url, opts);
@@ -312,6 +314,7 @@ export async function openPostgresStores(url: string, opts: OpenPostgresOptions 
     audit: new PostgresAuditStore(db),
     sessions: new PostgresSessionStore(db),
     changes: new PostgresChangeFeedStore(db, listener),
+    keyChecks: new PostgresKeyCheckStore(db),
     ping: async () => void (await db.rows('SELECT 1')),
     close: async () => {
       await listener.close();

@@ -3,9 +3,9 @@
  * mapping of SQLite failures to domain errors.
  */
 import Database from 'better-sqlite3';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConflictError, StoreUnavailableError } from '../../errors.js';
+import { ConflictError, StoreMissingError, StoreUnavailableError } from '../../errors.js';
 import { ensureDataDir, restrictFile } from '../../secrets/master-key.js';
 import { newestMigration, schemaTooNewMessage } from '../migration.js';
 import { SQLITE_MIGRATIONS, type Migration } from './migrations.js';
@@ -16,22 +16,45 @@ export interface OpenSqliteOptions {
   /** Milliseconds a writer waits for another process's lock before failing. */
   busyTimeoutMs?: number;
   migrations?: readonly Migration[];
+  /**
+   * Create the directory and the database when missing (default). When false, a missing file or
+   * one without our schema is a StoreMissingError and nothing is created.
+   */
+  create?: boolean;
 }
 
-/** Opens (creating when missing) and migrates the database at `path` (or `:memory:`). */
+/** Opens (creating when missing, unless told not to) and migrates the database at `path` (or `:memory:`). */
 export function openSqliteDatabase(path: string, opts: OpenSqliteOptions = {}): Db {
+  const create = opts.create ?? true;
   if (path !== ':memory:') {
-    ensureDataDir(dirname(path));
-    // NOTE: create the file 0600 before SQLite does (it would use the umask); the WAL and shared
-    // memory files take the database file's mode.
-    closeSync(openSync(path, 'a', 0o600));
+    if (create) {
+      ensureDataDir(dirname(path));
+      // NOTE: create the file 0600 before SQLite does (it would use the umask); the WAL and shared
+      // memory files take the database file's mode.
+      closeSync(openSync(path, 'a', 0o600));
+    } else if (!existsSync(path)) {
+      throw new StoreMissingError(`sqlite:${path}`);
+    }
     restrictFile(path);
   }
   let db: Db;
   try {
-    db = new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 });
+    db = new Database(path, { timeout: opts.busyTimeoutMs ?? 5000, fileMustExist: !create });
   } catch (e) {
     throw new StoreUnavailableError(`cannot open SQLite database ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!create && path !== ':memory:') {
+    let ours = false;
+    try {
+      ours = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() !== undefined;
+    } catch (e) {
+      db.close();
+      throw mapSqliteError(e);
+    }
+    if (!ours) {
+      db.close();
+      throw new StoreMissingError(`sqlite:${path} (the file holds no ecs-console tables)`);
+    }
   }
   try {
     db.pragma('journal_mode = WAL');

@@ -10,6 +10,7 @@ import {
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
 import type { Stores } from '../stores.js';
+import { SqliteKeyCheckStore } from './sqlite-key-check-store.js';
 import { GroupCommit, openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
 
 export class SqliteIdentityStore implements IdentityStore {
@@ -281,9 +282,15 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
   }
 }
 
-/** Opens the SQLite database at `path` and returns every store port over it. */
-export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number } = {}): Stores {
-  const db = openSqliteDatabase(path, opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {});
+/**
+ * Opens the SQLite database at `path` and returns every store port over it. `create: false`
+ * opens an existing store only (StoreMissingError otherwise) and creates nothing.
+ */
+export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number; create?: boolean } = {}): Stores {
+  const db = openSqliteDatabase(path, {
+    ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+    ...(opts.create !== undefined ? { create: opts.create } : {}),
+  });
   // Writes on the hot paths (a token per console URL, audit rows, session rows) commit in groups.
   const writes = new GroupCommit(db);
   return {
@@ -293,6 +300,7 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number } 
     audit: new SqliteAuditStore(db, writes),
     sessions: new SqliteSessionStore(db, writes),
     changes: new SqliteChangeFeedStore(db),
+    keyChecks: new SqliteKeyCheckStore(db),
     // Ready means writable: a lock held by another process (or a full disk) makes writes fail.
     ping: () => sqlite(() => {
       db.exec('BEGIN IMMEDIATE');

@@ -41,6 +41,7 @@ test('database locked by another process: a clear 500 within the busy timeout, n
 
 test('SIGTERM with an API call in flight: the call completes, the process exits 0', async () => {
   const env = { ECS_CONSOLE_DATA_DIR: tempDir(), ECS_CONSOLE_LOG_LEVEL: 'warn', ECS_CONSOLE_PROXY_DRAIN_SECONDS: '0' };
+  assert.equal((await runCli(['init'], env)).code, 0);
   const p = JSON.parse((await runCli(['project', 'create', '--name', 'p', '--domain', 'd', '--json'], env)).stdout).id as string;
   await runCli(['user', 'create', '--domain', 'd', '--name', 'u', '--password-stdin'], env, 'password-123\n');
   const key = JSON.parse((await runCli(['key', 'create', '--domain', 'd', '--user', 'u', '--project', p, '--json'], env)).stdout) as { ak: string; sk: string };

@@ -1,29 +1,38 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync } from "node:fs";
-import { join } from 'node:path';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { hashPassword, verifyPassword } from '../../../src/identity/password-hash.js';
-import { loadMasterKey } from '../../../src/secrets/master-key.js';
+import { createMasterKeyFile, readMasterKey } from '../../../src/secrets/master-key.js';
 import { SecretBox } from '../../../src/secrets/secret-box.js';
 import { ConfigError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/stack.js';
 
-test('the generated master key file is 0600, 32 bytes, and reused', () => {
-  const dir = tempDir();
-  const a = loadMasterKey(null, dir);
+const keyConfig = (dataDir: string, masterKey: string | null = null) => ({ dataDir, masterKey, sources: { masterKey: 'environment ECS_CONSOLE_MASTER_KEY' } });
+
+test('the created master key file is 0600, 32 bytes, and what is read back; never overwritten', () => {
+  const dir = join(tempDir(), 'data');
+  const a = createMasterKeyFile(dir);
   assert.equal(a.length, 32);
   assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
-  assert.deepEqual(loadMasterKey(null, dir), a);
+  assert.deepEqual(readMasterKey(keyConfig(dir)), a);
+  assert.deepEqual(createMasterKeyFile(dir), a);
   assert.equal(statSync(dir).mode & 0o777, 0o700);
 });
 
-test('a configured master key wins; a malformed one is refused by name', () => {
+test('reading the master key creates nothing: no key file, no directory', () => {
+  const dir = join(tempDir(), 'missing', 'data');
+  assert.equal(readMasterKey(keyConfig(dir)), null);
+  assert.equal(existsSync(dirname(dir)), false);
+});
+
+test('a configured master key wins; a malformed one is refused by name and source', () => {
   const k = Buffer.alloc(32, 7).toString('base64');
-  assert.deepEqual(loadMasterKey(k, tempDir()), Buffer.alloc(32, 7));
-  assert.throws(() => loadMasterKey('c2hvcnQ=', tempDir()), (e: unknown) => e instanceof ConfigError && /masterKey/.test((e as Error).message));
+  assert.deepEqual(readMasterKey(keyConfig(tempDir(), k)), Buffer.alloc(32, 7));
+  assert.throws(() => readMasterKey(keyConfig(tempDir(), 'c2hvcnQ=')), (e: unknown) => e instanceof ConfigError && /masterKey from environment ECS_CONSOLE_MASTER_KEY/.test((e as Error).message));
   const dir = tempDir();
   writeFileSync(join(dir, 'master.key'), 'garbage');
-  assert.throws(() => loadMasterKey(null, dir), ConfigError);
+  assert.throws(() => readMasterKey(keyConfig(dir)), (e: unknown) => e instanceof ConfigError && e.message.includes(join(dir, 'master.key')));
 });
 
 test('AES-256-GCM: round trip, fresh IV each time, bound to its row, tamper-evident, wrong key loud', () => {

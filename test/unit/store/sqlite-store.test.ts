@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStores } from '../../../src/store/sqlite/sqlite-stores.js';
 import { openSqliteDatabase } from '../../../src/store/sqlite/sqlite-database.js';
-import { StoreUnavailableError } from '../../../src/errors.js';
+import { StoreMissingError, StoreUnavailableError } from '../../../src/errors.js';
 import { runStoreContract } from '../../contract/store-contract.js';
 import { tempDir } from '../../helpers/stack.js';
 
@@ -35,7 +35,7 @@ test('sqlite: database and WAL files are 0600, journal is WAL, migrations record
   await s.close();
   const db = new Database(p, { readonly: true });
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
   db.close();
   rmSync(d, { recursive: true, force: true });
 });
@@ -49,6 +49,22 @@ test('sqlite: reopening applies no migration twice; a newer schema is refused', 
   db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('future');
   db.close();
   assert.throws(() => openSqliteDatabase(p), (e: unknown) => e instanceof StoreUnavailableError && /newer than this program/.test((e as Error).message));
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('sqlite: opening an existing store only creates nothing: no directory, no file, no tables', () => {
+  const d = tempDir();
+  const missing = join(d, 'none', 'x.db');
+  assert.throws(() => openSqliteStores(missing, { create: false }), (e: unknown) => e instanceof StoreMissingError && e.message.includes(`sqlite:${missing}`));
+  assert.equal(existsSync(join(d, 'none')), false);
+  const empty = join(d, 'empty.db');
+  writeFileSync(empty, '');
+  assert.throws(() => openSqliteStores(empty, { create: false }), (e: unknown) => e instanceof StoreMissingError && /no ecs-console tables/.test(e.message));
+  assert.equal(statSync(empty).size, 0);
+  const real = join(d, 'real.db');
+  openSqliteDatabase(real).close();
+  const s = openSqliteStores(real, { create: false });
+  void s.close();
   rmSync(d, { recursive: true, force: true });
 });
 

@@ -21,6 +21,8 @@ export interface ProxyChildArgs {
   logLevel: string;
   /** Servers made per backend port (tokens are spread over them). */
   serversPerPort: number;
+  /** More VNC servers without a password (security None), by name: one server each. */
+  extraPorts?: Record<string, number>;
 }
 
 export interface ProxyChildReady {
@@ -34,6 +36,8 @@ export interface ProxyChildReady {
   password: string;
   echoServers: string[];
   streamServers: string[];
+  /** Server id by name, for `extraPorts`. */
+  extraServers: Record<string, string>;
 }
 
 const args = childArgs<ProxyChildArgs>();
@@ -74,6 +78,10 @@ const servers = async (port: number, prefix: string): Promise<string[]> => {
 };
 const echoServers = await servers(args.echoPort, 'echo');
 const streamServers = await servers(args.streamPort, 'stream');
+const extraServers: Record<string, string> = {};
+for (const [name, port] of Object.entries(args.extraPorts ?? {})) {
+  extraServers[name] = (await inventory.addServer({ projectId: project.id, name, console: { host: '127.0.0.1', port, auth: 'none', password: null } })).id;
+}
 const addrs = await app.start();
 
 serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => {
@@ -82,6 +90,6 @@ serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => 
 });
 const ready: ProxyChildReady = {
   api: addrs.api!.port, proxy: addrs.proxy!.port, projectId: project.id, ak: key.ak, sk: key.sk,
-  domain, user: 'bench', password, echoServers, streamServers,
+  domain, user: 'bench', password, echoServers, streamServers, extraServers,
 };
 announce({ ...ready });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api] [--profile] [--log-level L] [--node-flags "F"]`
+ * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile] [--profile] [--log-level L] [--node-flags "F"]`
  *
  * Runs each scenario with ecs-console and its peers in the same run, prints a table per scenario
  * and the goals, and writes bench/results/latest.json. Exits 0 when every scenario completed
@@ -14,6 +14,7 @@ import { cpuMs, fdLimit, installCleanup, machineBusyMs } from './lib/procs.js';
 import { table } from './lib/stats.js';
 import { apiScenario } from './scenarios/api.js';
 import { bulkScenario } from './scenarios/bulk.js';
+import { hostileScenario } from './scenarios/hostile.js';
 import { type Ctx, FULL, type Goal, QUICK, type ScenarioResult } from './scenarios/common.js';
 import { idleScenario } from './scenarios/idle.js';
 import { roundTripScenario } from './scenarios/round-trip.js';
@@ -25,7 +26,17 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   rtt: roundTripScenario,
   bulk: bulkScenario,
   api: apiScenario,
+  hostile: hostileScenario,
 };
+
+const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--profile] [--log-level L] [--node-flags "F"] [--out FILE]
+  --quick          smaller plan (about 45 s)
+  --only a,b       run only these scenarios, in this order (e.g. --only bulk)
+  --profile        CPU profiles / heap snapshot of ecs-console into bench/results/profiles/
+  --log-level L    ecs-console's log level (default info)
+  --node-flags F   extra node flags for ecs-console's process only
+  --out FILE       where the JSON results go (default bench/results/latest.json)
+`;
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[]; profile: boolean; logLevel: string; nodeFlags: string[]; out: string } {
   const o = { quick: false, only: Object.keys(SCENARIOS), profile: false, logLevel: 'info', nodeFlags: [] as string[], out: join(BENCH_DIR, '..', '..', 'bench', 'results', 'latest.json') };
@@ -38,6 +49,10 @@ function parseArgs(argv: string[]): { quick: boolean; only: string[]; profile: b
       if (v === undefined) throw new Error(`${a} needs a value`);
       return v;
     };
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    }
     if (a === '--quick') o.quick = true;
     else if (a === '--profile') o.profile = true;
     else if (a.startsWith('--only')) o.only = value().split(',').map((s) => s.trim());

@@ -78,6 +78,8 @@ export interface OursOptions {
   /** Extra node flags for the child (profiling). */
   execArgv?: string[];
   mode: 'echo' | 'stream';
+  /** More VNC servers (security None) to seed, by name: see ProxyChildArgs.extraPorts. */
+  extraPorts?: Record<string, number>;
 }
 
 /** Our service (`serve`: API + proxy) in a child process; sessions use tokens issued through the API. */
@@ -85,6 +87,7 @@ export async function startOurs(logDir: string, backend: Backend, o: OursOptions
   const args: ProxyChildArgs = {
     dataDir: mkdtempSync(join(logDir, 'data-')),
     echoPort: backend.echoPort, streamPort: backend.streamPort, backendPassword: BACKEND_PASSWORD, logLevel: o.logLevel, serversPerPort: 10,
+    ...(o.extraPorts ? { extraPorts: o.extraPorts } : {}),
   };
   const cp = forkChild(join(BENCH_DIR, 'proxy-child.js'), {
     args: [JSON.stringify(args)], logFile: join(logDir, 'ecs-console.log'), execArgv: ['--expose-gc', '--initial-old-space-size=64', ...(o.execArgv ?? [])],

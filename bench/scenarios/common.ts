@@ -27,6 +27,9 @@ export interface Plan {
   apiSeconds: number;
   wrkRounds: number;
   wrkSeconds: number;
+  /** Hostile backend: sessions per stage, and how long each flood lasts. */
+  hostileSessions: number;
+  hostileSeconds: number;
 }
 
 export const FULL: Plan = {
@@ -34,6 +37,7 @@ export const FULL: Plan = {
   setupRounds: 3, setupSessions: 2000, setupSessionsWebsockify: 300, setupConcurrency: 50, setupBurst: 300,
   rttRounds: 5, rttPerRound: 2000, bulkRounds: 3, bulkMiB: 512,
   apiRounds: 3, apiSeconds: 8, wrkRounds: 2, wrkSeconds: 5,
+  hostileSessions: 20, hostileSeconds: 3,
 };
 
 export const QUICK: Plan = {
@@ -41,6 +45,7 @@ export const QUICK: Plan = {
   setupRounds: 1, setupSessions: 500, setupSessionsWebsockify: 100, setupConcurrency: 50, setupBurst: 100,
   rttRounds: 2, rttPerRound: 1000, bulkRounds: 1, bulkMiB: 64,
   apiRounds: 1, apiSeconds: 3, wrkRounds: 1, wrkSeconds: 3,
+  hostileSessions: 5, hostileSeconds: 2,
 };
 
 export interface Ctx {

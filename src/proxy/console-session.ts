@@ -17,9 +17,19 @@ import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js
 
 /** ExtendedMouseButtons pseudo-encoding: changes PointerEvent's length once the server confirms it. */
 const EXTENDED_MOUSE_BUTTONS = -316;
-/** Relay backpressure: pause the backend when this much is queued towards the browser. */
+/**
+ * Relay backpressure: the backend is not read while this much waits to be written to the browser
+ * (`ws.bufferedAmount`: the WebSocket's queue plus the socket's buffer), until it is down to LOW_WATER.
+ */
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
+/**
+ * What the backend may have sent that waits for the browser's handshake (after its ServerInit, or
+ * pipelined into its own handshake): beyond this the backend is not read until the relay starts.
+ * Far above the longest backend handshake (under 2 KiB), so the handshake is never starved.
+ */
+export const BACKEND_EARLY_BYTES = 64 * 1024;
+const SEND_BINARY = { binary: true } as const;
 /** How long a browser may take to finish its handshake once the backend has gone. */
 const BACKEND_GONE_GRACE_MS = 2000;
 
@@ -103,8 +113,9 @@ export class ConsoleSession {
   private state: 'handshake' | 'relay' | 'closed' = 'handshake';
   private backend: Socket | null = null;
   private browserReader: ByteReader | null = new ByteReader({ maxReadLength: 64 });
+  /** The backend's bytes until the relay starts (its handshake, then what waits for the browser). */
+  private backendReader: ByteReader | null = null;
   private framer: ClientMessageFramer | null = null;
-  private pendingToClient = 0;
   private backendGone = false;
   private backendPaused = false;
   private readonly log: Logger;
@@ -144,6 +155,7 @@ export class ConsoleSession {
   async start(): Promise<void> {
     const signal = AbortSignal.timeout(this.opts.handshakeTimeoutMs);
     const backendReader = new ByteReader({ maxReadLength: 64 * 1024 });
+    this.backendReader = backendReader;
     let backendDone = false;
     const writeBrowser = (b: Buffer): void => this.sendToBrowser(b);
     const versionP = serverNegotiateVersion(this.browserReader!, writeBrowser, { version: '3.8', signal });
@@ -154,7 +166,7 @@ export class ConsoleSession {
         throw new BackendError('BACKEND_UNREACHABLE', 'session closed during connect');
       }
       this.backend = sock;
-      sock.on('data', (d: Buffer) => (this.state === 'relay' ? this.onBackendData(d) : backendReader.push(d)));
+      sock.on('data', (d: Buffer) => (this.state === 'relay' ? this.onBackendData(d) : this.onEarlyBackendData(d)));
       sock.on('close', () => {
         // Before the backend's handshake is done, the reader's end fails it, which picks the
         // reason (a backend that rejects our password closes right after saying so). After it,
@@ -202,7 +214,10 @@ export class ConsoleSession {
     const leftoverBrowser = this.browserReader!.takeRemainder();
     this.browserReader = null;
     const leftoverBackend = backendReader.takeRemainder();
+    this.backendReader = null;
     if (leftoverBackend.length > 0) this.onBackendData(leftoverBackend);
+    // Paused for the early-bytes cap: the relay's own backpressure takes over.
+    if (this.backendPaused && this.ws.bufferedAmount <= LOW_WATER) this.resumeBackend();
     if (leftoverBrowser.length > 0) this.relayBrowserBytes(leftoverBrowser);
     this.hooks.onEstablished(this, this.clock.now() - this.startedAt);
     if (this.backendGone) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
@@ -231,21 +246,39 @@ export class ConsoleSession {
     this.ws.send(b, { binary: true });
   }
 
+  /** Backend bytes before the relay: held for the handshake, up to BACKEND_EARLY_BYTES. */
+  private onEarlyBackendData(d: Buffer): void {
+    const reader = this.backendReader;
+    if (!reader) return;
+    reader.push(d);
+    // NOTE: a backend flooding while the browser's handshake goes on (or pipelining its own) is
+    // not read beyond the cap: TCP pushes back on it, and the proxy holds at most the cap and
+    // one read. It is read again once the relay has sent what was held.
+    if (!this.backendPaused && reader.bufferedLength > BACKEND_EARLY_BYTES) this.pauseBackend();
+  }
+
   private onBackendData(d: Buffer): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.bytesToClient += d.length;
-    this.pendingToClient += d.length;
-    this.ws.send(d, { binary: true }, () => {
-      this.pendingToClient -= d.length;
-      if (this.backendPaused && this.pendingToClient <= LOW_WATER) {
-        this.backendPaused = false;
-        this.backend?.resume();
-      }
-    });
-    if (!this.backendPaused && this.pendingToClient > HIGH_WATER) {
-      this.backendPaused = true;
-      this.backend?.pause();
-    }
+    this.ws.send(d, SEND_BINARY, this.onSentToBrowser);
+    // NOTE: measured on the WebSocket itself (its queue and its socket's buffer), so a browser
+    // that stops reading holds at most HIGH_WATER plus one read of the backend's here.
+    if (!this.backendPaused && this.ws.bufferedAmount > HIGH_WATER) this.pauseBackend();
+  }
+
+  /** One callback for every send (no closure per chunk): resumes the backend once the browser caught up. */
+  private readonly onSentToBrowser = (): void => {
+    if (this.backendPaused && this.state === 'relay' && this.ws.bufferedAmount <= LOW_WATER) this.resumeBackend();
+  };
+
+  private pauseBackend(): void {
+    this.backendPaused = true;
+    this.backend?.pause();
+  }
+
+  private resumeBackend(): void {
+    this.backendPaused = false;
+    this.backend?.resume();
   }
 
   private onBrowserMessage(data: RawData, isBinary: boolean): void {
@@ -274,7 +307,8 @@ export class ConsoleSession {
       this.log.info({ err: e }, 'bad message from the browser');
       return this.close(CloseCode.BadClientData, 'The browser sent a malformed RFB message.');
     }
-    if (msgs.length === 0 || !this.backend) return;
+    const backend = this.backend;
+    if (msgs.length === 0 || !backend) return;
     const out: Buffer[] = [];
     for (const m of msgs) {
       if (isUserInput(m)) this.lastInputAt = this.clock.now();
@@ -288,7 +322,10 @@ export class ConsoleSession {
     }
     const chunk = out.length === 1 ? out[0]! : Buffer.concat(out);
     this.bytesToBackend += chunk.length;
-    if (!this.backend.write(chunk)) this.ws.pause();
+    // A backend that does not read: the browser is not read either until it drains ('drain'
+    // resumes it). What is held meanwhile: the socket's buffer, one browser read, and at most one
+    // incomplete message in the framer (capped by maxMessageBytes).
+    if (!backend.write(chunk)) this.ws.pause();
   }
 
   /** Ends the session with a code and reason the browser sees. Idempotent. */
@@ -296,13 +333,20 @@ export class ConsoleSession {
     if (this.state === 'closed') return;
     const established = this.state === 'relay';
     this.state = 'closed';
-    this.browserReader?.end();
+    // NOTE: what either peer sent and nobody will read is dropped now, not when the last
+    // reference to this session goes (timers and socket listeners keep it for seconds).
+    this.browserReader?.discard();
     this.browserReader = null;
+    this.backendReader?.discard();
+    this.backendReader = null;
+    this.framer = null;
     this.backend?.destroy();
-    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
-      this.ws.close(code, reason.slice(0, 120));
+    this.backend = null;
+    const ws = this.ws;
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
+      ws.close(code, reason.slice(0, 120));
       // A browser that never answers the close frame is cut off.
-      setTimeout(() => this.ws.terminate(), 2000).unref();
+      setTimeout(() => ws.terminate(), 2000).unref();
     }
     this.hooks.onClosed(this, {
       code, reason, reasonKey: CloseReasonKey[code], established, bytesToClient: this.bytesToClient,

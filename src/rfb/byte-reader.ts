@@ -107,6 +107,18 @@ export class ByteReader {
     });
   }
 
+  /**
+   * Drops everything buffered and ends the reader (a waiting read rejects): for an owner that
+   * gives up on the peer, so that what the peer sent is not kept alive by whoever still holds
+   * the reader.
+   */
+  discard(err?: Error): void {
+    this.chunks = [];
+    this.head = 0;
+    this.length = 0;
+    this.end(err);
+  }
+
   /** Reads a u8. */
   async readU8(opts?: ReadOptions): Promise<number> {
     return (await this.readExactly(1, opts)).readUInt8(0);

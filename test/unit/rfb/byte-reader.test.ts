@@ -76,3 +76,20 @@ test('only one read may wait at a time', async () => {
   r.push(Buffer.from([7]));
   assert.equal(await first, 7);
 });
+
+test('discard() drops what is buffered, ends the reader and rejects a waiting read', async () => {
+  const r = new ByteReader();
+  r.push(Buffer.alloc(1000, 1));
+  assert.equal(r.bufferedLength, 1000);
+  r.discard();
+  assert.equal(r.bufferedLength, 0);
+  assert.ok(r.ended);
+  await assert.rejects(r.readExactly(1), ConnectionClosedError);
+  r.push(Buffer.alloc(10));
+  assert.equal(r.bufferedLength, 0, 'nothing is taken after discard()');
+  const waiting = new ByteReader();
+  const p = waiting.readExactly(4);
+  waiting.push(Buffer.alloc(2));
+  waiting.discard();
+  await assert.rejects(p, ConnectionClosedError);
+});

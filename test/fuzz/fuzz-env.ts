@@ -57,14 +57,20 @@ export async function startApiEnv(): Promise<ApiEnv> {
   return { stack, seed: s, iamToken: String(r.headers['x-subject-token']), stop: () => stack.stop() };
 }
 
+/** 64 KiB of empty FramebufferUpdates (type 0, no rectangles): a valid flood for any client. */
+const FLOOD_UNIT = Buffer.alloc(64 * 1024);
+
 /**
  * A VNC server that plays whatever script the current case gives it: the bytes, in chunks, then
- * it closes or falls silent. What the proxy sends it is read and dropped.
+ * optionally a flood (as fast as its peer takes it), then it closes or falls silent. What the
+ * proxy sends it is read and dropped.
  */
 export class ScriptedBackend {
   private readonly server: NetServer;
   private readonly sockets = new Set<Socket>();
-  private script: { chunks: Buffer[]; close: boolean; closeDelayMs: number } = { chunks: [], close: true, closeDelayMs: 0 };
+  private script: { chunks: Buffer[]; close: boolean; closeDelayMs: number; floodBytes: number } = { chunks: [], close: true, closeDelayMs: 0, floodBytes: 0 };
+  /** The current flood: bytes written so far, and whether it waits for its peer ('drain'). */
+  readonly flood = { written: 0, waiting: false, done: false };
   port = 0;
 
   constructor() {
@@ -77,9 +83,25 @@ export class ScriptedBackend {
     return this.port;
   }
 
-  /** The script for the next connections: chunks, then a close (after a delay) or silence. */
-  set(chunks: Buffer[], close: boolean, closeDelayMs = 0): void {
-    this.script = { chunks, close, closeDelayMs };
+  /** The script for the next connections: chunks, a flood of `floodBytes`, then a close (after a delay) or silence. */
+  set(chunks: Buffer[], close: boolean, closeDelayMs = 0, floodBytes = 0): void {
+    this.script = { chunks, close, closeDelayMs, floodBytes };
+    Object.assign(this.flood, { written: 0, waiting: false, done: floodBytes === 0 });
+  }
+
+  /**
+   * Resolves once the flood has been written, its peer has taken nothing for `stuckMs` (it holds
+   * what it could), or `timeoutMs` passed.
+   */
+  async floodSettled(stuckMs: number, timeoutMs: number): Promise<void> {
+    let last = -1;
+    let since = Date.now();
+    for (const end = Date.now() + timeoutMs; Date.now() < end && !this.flood.done; await sleep(10)) {
+      if (this.flood.written !== last) {
+        last = this.flood.written;
+        since = Date.now();
+      } else if (this.flood.waiting && Date.now() - since >= stuckMs) return;
+    }
   }
 
   private async play(sock: Socket): Promise<void> {
@@ -87,13 +109,30 @@ export class ScriptedBackend {
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     sock.on('data', () => undefined);
-    const { chunks, close, closeDelayMs } = this.script;
+    const { chunks, close, closeDelayMs, floodBytes } = this.script;
     for (const c of chunks) {
       if (sock.destroyed) return;
       sock.write(c);
       // Separate writes so that the proxy sees the script's own splits, not one coalesced read.
       await tick();
     }
+    for (let n = 0; n < floodBytes && !sock.destroyed; n += FLOOD_UNIT.length) {
+      this.flood.written += FLOOD_UNIT.length;
+      if (!sock.write(FLOOD_UNIT)) {
+        this.flood.waiting = true;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            sock.off('drain', done);
+            sock.off('close', done);
+            resolve();
+          };
+          sock.on('drain', done);
+          sock.on('close', done);
+        });
+        this.flood.waiting = false;
+      }
+    }
+    this.flood.done = true;
     if (!close) return;
     if (closeDelayMs > 0) await sleep(closeDelayMs);
     sock.end();

@@ -6,6 +6,10 @@
  * run on the same bytes: the browser must see either the same failure, as our fixed RFB reason
  * and a 41xx close within the handshake timeout, or a session with the inventory's name that
  * relays exactly the bytes after ServerInit. The backend's own text never reaches the browser.
+ *
+ * Some cases flood: after its script the backend writes megabytes as fast as the proxy takes
+ * them, while the browser stalls in its handshake or stops reading. The property: the process
+ * (proxy, backend and browser together) holds no more than a few MiB of it.
  */
 import assert from 'node:assert/strict';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +20,7 @@ import { ByteReader } from '../../src/rfb/byte-reader.js';
 import { clientHandshake, type ClientHandshakeResult } from '../../src/rfb/client-handshake.js';
 import { clearLogs, errorLogLines, openSession, proxyBetweenBatches, SCRIPTED_PASSWORD, type ProxyEnv } from './fuzz-env.js';
 import { cuts, splitAt } from './generators.js';
-import { hexFieldCodec, ProcessWatch, type FuzzTarget } from './runner.js';
+import { hexFieldCodec, liveBytes, ProcessWatch, type FuzzTarget } from './runner.js';
 import { BACKEND_MARKER, serverScript } from './rfb-scripts.js';
 
 /** How long a backend that closes "later" waits after its script: the session is relaying by then. */
@@ -25,7 +29,18 @@ const LATER_MS = 150;
 /** Open bugs whose symptom the property tolerates (and counts) until fixed; see docs/reliability.md. */
 export const KNOWN_BACKEND_BUGS = {
   closeDuringHandshake: 'known: backend closed during the browser\'s handshake, session stays open',
+  floodHeld: 'known: a backend flood held in memory while the browser stalls or does not read',
 } as const;
+
+/** A flood after the script: how much, and what the browser does meanwhile. */
+export interface Flood {
+  mib: number;
+  /** stall: sends its ProtocolVersion, then nothing; no-read: completes its handshake, then stops reading. */
+  browser: 'stall' | 'no-read';
+}
+
+/** What a flood may leave held (the proxy's caps, a read each way, the sockets' buffers). */
+const FLOOD_HELD_LIMIT = 6 * 2 ** 20;
 
 export interface BackendCase {
   /** What the VNC server sends. */
@@ -36,6 +51,8 @@ export interface BackendCase {
   close: 'now' | 'later' | 'never';
   /** The inventory holds a VNC password for this server (the proxy can do VNC authentication). */
   password: boolean;
+  /** After the script, a flood (then silence until the case ends); absent in older corpus files. */
+  flood?: Flood | null;
 }
 
 /** The fixed reasons the proxy gives the browser (console-session.ts), by the oracle's error code. */
@@ -73,6 +90,11 @@ export function proxyBackendTarget(env: ProxyEnv): FuzzTarget<BackendCase> {
       // Mostly closing: a silent backend costs a whole handshake timeout.
       close: fc.oneof({ weight: 3, arbitrary: fc.constant<'now'>('now') }, { weight: 2, arbitrary: fc.constant<'later'>('later') }, { weight: 1, arbitrary: fc.constant<'never'>('never') }),
       password: fc.boolean(),
+      // One case in six floods (each takes a few hundred ms).
+      flood: fc.oneof(
+        { weight: 5, arbitrary: fc.constant(null) },
+        { weight: 1, arbitrary: fc.record({ mib: fc.constantFrom(8, 24), browser: fc.constantFrom<Flood['browser']>('stall', 'no-read') }) },
+      ),
     }),
     codec: hexFieldCodec('script'),
     boundedRuns: 70,
@@ -81,6 +103,7 @@ export function proxyBackendTarget(env: ProxyEnv): FuzzTarget<BackendCase> {
     between: proxyBetweenBatches(env, watch, 20),
     async check(c) {
       clearLogs(env.stack);
+      if (c.flood) return checkFlood(env, c, c.flood, watch);
       const expected = await oracle(c);
       env.scripted.set(splitAt(c.script, c.cuts), c.close !== 'never', c.close === 'later' ? LATER_MS : 0);
       const server = c.password ? env.scriptedServerWithPassword : env.scriptedServer;
@@ -156,4 +179,41 @@ export function proxyBackendTarget(env: ProxyEnv): FuzzTarget<BackendCase> {
       return label;
     },
   };
+}
+
+/**
+ * A flood after the script while the browser stalls (after its ProtocolVersion) or stops reading
+ * (after the handshake): what stays held once the backend is stuck (or done) is measured.
+ */
+async function checkFlood(env: ProxyEnv, c: BackendCase, flood: Flood, watch: ProcessWatch): Promise<string> {
+  const before = liveBytes();
+  env.scripted.set(splitAt(c.script, c.cuts), false, 0, flood.mib * 2 ** 20);
+  const r = await openSession(env, c.password ? env.scriptedServerWithPassword : env.scriptedServer);
+  let isClosed = false;
+  void r.closed.then(() => (isClosed = true));
+  const reader = new ByteReader();
+  r.transport.onData((b) => reader.push(b));
+  r.transport.onClose(() => reader.end());
+  const signal = AbortSignal.timeout(env.handshakeTimeoutMs + 5000);
+  try {
+    if (flood.browser === 'stall') {
+      await reader.readExactly(12, { signal });
+      r.transport.write(Buffer.from('RFB 003.008\n', 'latin1'));
+    } else {
+      await clientHandshake(reader, (b) => r.transport.write(b), { signal });
+      r.ws.pause();
+    }
+  } catch {
+    // The backend's handshake failed (the session is being closed): nothing to flood.
+  }
+  await env.scripted.floodSettled(200, 5000);
+  const held = liveBytes() - before;
+  const closedEarly = isClosed;
+  r.ws.terminate();
+  env.scripted.dropAll();
+  await r.closed;
+  assert.deepEqual(errorLogLines(env.stack), [], 'error-level log lines');
+  watch.assertQuiet();
+  if (held > FLOOD_HELD_LIMIT) return KNOWN_BACKEND_BUGS.floodHeld;
+  return `flood, browser ${flood.browser === 'stall' ? 'stalls' : 'does not read'}: ${closedEarly ? 'closed' : 'held within bounds'}`;
 }

@@ -8,6 +8,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import { DemoVncServer } from '../../src/demo/index.js';
 import type { Server } from '../../src/inventory/types.js';
 import { closeOf, openConsole, openWs } from '../helpers/console-client.js';
+import { drained } from '../helpers/hostile-vnc.js';
 import type { RfbTransport } from '../helpers/rfb-test-client.js';
 import type { WebSocket } from 'ws';
 import { http } from '../helpers/signed-fetch.js';
@@ -120,15 +121,7 @@ export class ScriptedBackend {
       this.flood.written += FLOOD_UNIT.length;
       if (!sock.write(FLOOD_UNIT)) {
         this.flood.waiting = true;
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            sock.off('drain', done);
-            sock.off('close', done);
-            resolve();
-          };
-          sock.on('drain', done);
-          sock.on('close', done);
-        });
+        await drained(sock);
         this.flood.waiting = false;
       }
     }

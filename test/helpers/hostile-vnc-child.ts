@@ -19,7 +19,7 @@ import {
   ByteReader, RGB888_PIXEL_FORMAT, encodeFramebufferUpdateHeader, encodeProtocolVersion, encodeRectangleHeader, encodeSecurityResult,
   encodeSecurityTypes, encodeServerInit, SecurityType,
 } from '../../src/rfb/index.js';
-import { HOSTILE_STAGES, type HostileStage } from './hostile-vnc.js';
+import { drained, HOSTILE_STAGES, type HostileStage } from './hostile-vnc.js';
 
 /** One FramebufferUpdate of one 1024x256 Raw rectangle at 32 bpp: 1 MiB of pixels. */
 const UNIT = (() => {
@@ -35,19 +35,6 @@ const NONE = encodeSecurityTypes([SecurityType.None]);
 const OK = encodeSecurityResult('3.8', true);
 
 let flooded = 0;
-
-/** Resolves on 'drain' or 'close', leaving no listener behind. */
-function drained(sock: net.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      sock.off('drain', done);
-      sock.off('close', done);
-      resolve();
-    };
-    sock.on('drain', done);
-    sock.on('close', done);
-  });
-}
 
 /** Writes FramebufferUpdates until the socket closes, waiting for 'drain' when its buffer is full. */
 async function flood(sock: net.Socket): Promise<void> {

@@ -3,6 +3,7 @@
  * benchmark: its memory and CPU are not ours, so what the proxy's process holds is measured alone.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
@@ -11,6 +12,19 @@ import { ByteReader, clientHandshake, encodeFramebufferUpdateRequest, encodeSetE
 /** Where the backend starts to flood: see hostile-vnc-child.ts. */
 export const HOSTILE_STAGES = ['pipelined', 'security', 'serverinit', 'relay', 'sink'] as const;
 export type HostileStage = (typeof HOSTILE_STAGES)[number];
+
+/** Resolves on the socket's 'drain' or 'close', leaving no listener behind (a flooder's wait). */
+export function drained(sock: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      sock.off('drain', done);
+      sock.off('close', done);
+      resolve();
+    };
+    sock.on('drain', done);
+    sock.on('close', done);
+  });
+}
 
 export interface HostileVnc {
   readonly child: ChildProcess;

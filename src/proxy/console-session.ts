@@ -10,13 +10,13 @@ import type { Clock } from '../clock.js';
 import { BackendError, isConsoleError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  ByteReader, ClientMessageFramer, SecurityType, clientHandshake, encodeServerInit, encodeSetEncodings, isUserInput,
-  serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
+  ByteReader, ClientMessageFramer, Encoding, SecurityType, ServerCapabilityScanner, clientHandshake, encodeServerInit, encodeSetEncodings,
+  isUserInput, serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
 } from '../rfb/index.js';
 import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
 
 /** ExtendedMouseButtons pseudo-encoding: changes PointerEvent's length once the server confirms it. */
-const EXTENDED_MOUSE_BUTTONS = -316;
+const EXTENDED_MOUSE_BUTTONS = Encoding.ExtendedMouseButtons;
 /**
  * Relay backpressure: the backend is not read while this much waits to be written to the browser
  * (`ws.bufferedAmount`: the WebSocket's queue plus the socket's buffer), until it is down to LOW_WATER.
@@ -116,6 +116,8 @@ export class ConsoleSession {
   /** The backend's bytes until the relay starts (its handshake, then what waits for the browser). */
   private backendReader: ByteReader | null = null;
   private framer: ClientMessageFramer | null = null;
+  /** What the server announced at the start of the relay (ExtendedClipboard). */
+  private serverCaps: ServerCapabilityScanner | null = null;
   private backendGone = false;
   private backendPaused = false;
   private readonly log: Logger;
@@ -210,16 +212,19 @@ export class ConsoleSession {
     // NOTE: the desktop name comes from our inventory, never from the backend.
     this.sendToBrowser(encodeServerInit({ ...init, name: this.info.serverName }));
     this.framer = new ClientMessageFramer({ maxCutTextLength: this.opts.maxMessageBytes });
+    this.serverCaps = new ServerCapabilityScanner();
     this.state = 'relay';
     const leftoverBrowser = this.browserReader!.takeRemainder();
     this.browserReader = null;
     const leftoverBackend = backendReader.takeRemainder();
     this.backendReader = null;
+    // Established before the held bytes go: relaying them may end the session (a close then
+    // reports an established session, as it was).
+    this.hooks.onEstablished(this, this.clock.now() - this.startedAt);
     if (leftoverBackend.length > 0) this.onBackendData(leftoverBackend);
     // Paused for the early-bytes cap: the relay's own backpressure takes over.
     if (this.backendPaused && this.ws.bufferedAmount <= LOW_WATER) this.resumeBackend();
     if (leftoverBrowser.length > 0) this.relayBrowserBytes(leftoverBrowser);
-    this.hooks.onEstablished(this, this.clock.now() - this.startedAt);
     if (this.backendGone) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
   }
 
@@ -260,6 +265,8 @@ export class ConsoleSession {
   private onBackendData(d: Buffer): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.bytesToClient += d.length;
+    // Before it reaches the browser (which answers a caps message with its own extended messages).
+    if (!this.serverCaps!.done) this.serverCaps!.push(d);
     this.ws.send(d, SEND_BINARY, this.onSentToBrowser);
     // NOTE: measured on the WebSocket itself (its queue and its socket's buffer), so a browser
     // that stops reading holds at most HIGH_WATER plus one read of the backend's here.
@@ -310,12 +317,21 @@ export class ConsoleSession {
     const backend = this.backend;
     if (msgs.length === 0 || !backend) return;
     const out: Buffer[] = [];
+    const caps = this.serverCaps!;
     for (const m of msgs) {
       if (isUserInput(m)) this.lastInputAt = this.clock.now();
-      if (m.type === 'SetEncodings' && m.encodings.includes(EXTENDED_MOUSE_BUTTONS)) {
+      if (m.type === 'SetEncodings') {
         // Without parsing the server's stream the proxy cannot know when 7-byte PointerEvents
         // start; not asking for the extension keeps every PointerEvent 6 bytes (RFC 6143 7.5.5).
-        out.push(encodeSetEncodings(m.encodings.filter((e) => e !== EXTENDED_MOUSE_BUTTONS)));
+        // Once the server's first update has passed without an ExtendedClipboard announcement,
+        // it is not asked for again (an announcement after that would go unseen).
+        const drop = (e: number): boolean => e === EXTENDED_MOUSE_BUTTONS || (e === Encoding.ExtendedClipboard && caps.done && !caps.extendedClipboard);
+        out.push(m.encodings.some(drop) ? encodeSetEncodings(m.encodings.filter((e) => !drop(e))) : m.raw);
+      } else if (m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard) {
+        // NOTE: a server that did not announce ExtendedClipboard reads the negative length as a
+        // u32 (up to 4 GiB of text to wait for, or to allocate); QEMU drops the connection.
+        this.log.info('extended clipboard message to a server that did not announce it');
+        return this.close(CloseCode.BadClientData, 'The browser sent an extended clipboard message the server did not announce.');
       } else {
         out.push(m.raw);
       }
@@ -340,6 +356,7 @@ export class ConsoleSession {
     this.backendReader?.discard();
     this.backendReader = null;
     this.framer = null;
+    this.serverCaps = null;
     this.backend?.destroy();
     this.backend = null;
     const ws = this.ws;

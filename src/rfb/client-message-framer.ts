@@ -6,6 +6,7 @@
 import { ProtocolError } from '../errors.js';
 import { ClientMessageType } from './constants.js';
 import type { ClientMessage } from './client-messages.js';
+import { extendedClipboardProblem } from './extended-clipboard.js';
 import { decodePixelFormat, validatePixelFormat } from './pixel-format.js';
 
 /** Default cap on SetEncodings' count (noVNC sends about 25). */
@@ -202,8 +203,15 @@ export class ClientMessageFramer {
         const buttonMask = len === 7 ? (low & 0x7f) | ((raw[6] ?? 0) << 7) : low;
         return { type: 'PointerEvent', buttonMask, x: raw.readUInt16BE(2), y: raw.readUInt16BE(4), raw };
       }
-      case ClientMessageType.ClientCutText:
-        return { type: 'ClientCutText', extended: raw.readInt32BE(4) < 0, text: raw.subarray(8), raw };
+      case ClientMessageType.ClientCutText: {
+        const extended = raw.readInt32BE(4) < 0;
+        if (extended) {
+          // ExtendedClipboard: u32 flags, then what the flags say (a server given less or more misreads the stream).
+          const problem = extendedClipboardProblem(len >= 12 ? raw.readUInt32BE(8) : 0, len - 8);
+          if (problem !== undefined) throw new ProtocolError(`malformed extended clipboard message: ${problem}`);
+        }
+        return { type: 'ClientCutText', extended, text: raw.subarray(8), raw };
+      }
       case ClientMessageType.EnableContinuousUpdates:
         return { type: 'EnableContinuousUpdates', enable: raw[1] !== 0, ...rectAt(raw, 2), raw };
       case ClientMessageType.ClientFence:

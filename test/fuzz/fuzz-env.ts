@@ -72,6 +72,8 @@ export class ScriptedBackend {
   private script: { chunks: Buffer[]; close: boolean; closeDelayMs: number; floodBytes: number } = { chunks: [], close: true, closeDelayMs: 0, floodBytes: 0 };
   /** The current flood: bytes written so far, and whether it waits for its peer ('drain'). */
   readonly flood = { written: 0, waiting: false, done: false };
+  /** What the latest connection received (its first MiB). */
+  private lastReceived: Buffer[] = [];
   port = 0;
 
   constructor() {
@@ -109,7 +111,13 @@ export class ScriptedBackend {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
-    sock.on('data', () => undefined);
+    const got: Buffer[] = [];
+    let kept = 0;
+    this.lastReceived = got;
+    sock.on('data', (d: Buffer) => {
+      if (kept < 2 ** 20) got.push(d);
+      kept += d.length;
+    });
     const { chunks, close, closeDelayMs, floodBytes } = this.script;
     for (const c of chunks) {
       if (sock.destroyed) return;
@@ -129,6 +137,11 @@ export class ScriptedBackend {
     if (!close) return;
     if (closeDelayMs > 0) await sleep(closeDelayMs);
     sock.end();
+  }
+
+  /** What the latest connection received from the proxy (its first MiB). */
+  received(): Buffer {
+    return Buffer.concat(this.lastReceived);
   }
 
   /** Drops every connection still open (a silent script keeps its socket until then). */

@@ -6,6 +6,11 @@
  * must happen: a close with 4400 (or 1009 for an oversized message, 4100 when the backend never
  * answered), or a session that keeps relaying. Between batches: another session on the same
  * backend still works, no session is left behind, memory stays bounded, nothing went unhandled.
+ *
+ * Extended clipboard messages (ClientCutText with a negative length) reach only a backend that
+ * announced ExtendedClipboard, and only well formed: the demo backend never announces it (each
+ * one closes the session 4400); a scripted backend that announces it right after ServerInit gets
+ * the well-formed ones, never a malformed one (it records what it receives).
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,11 +20,13 @@ import { ClientMessageFramer } from '../../src/rfb/client-message-framer.js';
 import { encodeFramebufferUpdateRequest, encodeSetEncodings } from '../../src/rfb/client-messages.js';
 import { ByteReader, ConnectionClosedError } from '../../src/rfb/byte-reader.js';
 import { SecurityType } from '../../src/rfb/constants.js';
+import { encodeProtocolVersion, encodeSecurityResult, encodeSecurityTypes, encodeServerInit } from '../../src/rfb/handshake-messages.js';
+import { RGB888_PIXEL_FORMAT } from '../../src/rfb/pixel-format.js';
 import { serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit } from '../../src/rfb/server-handshake.js';
 import { clearLogs, errorLogLines, openSession, proxyBetweenBatches, type ProxyEnv } from './fuzz-env.js';
 import { cuts, splitAt } from './generators.js';
 import { hexFieldCodec, liveBytes, ProcessWatch, type FuzzTarget } from './runner.js';
-import { clientHandshakeScript, clientMessageStream, validClientMessage } from './rfb-scripts.js';
+import { clientHandshakeScript, clientMessageStream, extendedClipboardMessage, validClientMessage } from './rfb-scripts.js';
 
 /** Something other than a binary message of the stream, sent before message number `at`. */
 export interface Extra {
@@ -35,8 +42,11 @@ export interface BrowserCase {
   extras: Extra[];
   /** MiB of valid messages sent at the end, in 64 KiB WebSocket messages. */
   floodMiB: number;
-  /** demo: the seeded demo VNC server; silent: a backend that accepts and never speaks. */
-  backend: 'demo' | 'silent';
+  /**
+   * demo: the seeded demo VNC server; silent: a backend that accepts and never speaks; clipboard:
+   * a scripted backend that completes its handshake, announces ExtendedClipboard, then only listens.
+   */
+  backend: 'demo' | 'silent' | 'clipboard';
 }
 
 const VALID_HANDSHAKE = Buffer.from('RFB 003.008\n\u0001\u0001', 'latin1');
@@ -51,7 +61,20 @@ const extra: fc.Arbitrary<Extra> = fc.record({
   ),
 });
 
-export const browserCaseArbitrary: fc.Arbitrary<BrowserCase> = fc.record({
+/**
+ * The clipboard backend's whole side, in one write (so the announcement arrives with ServerInit,
+ * before the proxy relays anything): RFB 3.8, security None, ServerInit, then a ServerCutText with
+ * ExtendedClipboard caps (text; request, notify, provide; a 0-byte size).
+ */
+const CLIPBOARD_BACKEND = Buffer.concat([
+  encodeProtocolVersion('3.8'), encodeSecurityTypes([SecurityType.None]), encodeSecurityResult('3.8', true),
+  encodeServerInit({ width: 320, height: 200, pixelFormat: RGB888_PIXEL_FORMAT, name: 'clipboard' }),
+  Buffer.from('03000000' + 'fffffff8' + '1b000001' + '00000000', 'hex'),
+]);
+/** What the proxy sends a backend before relaying: ProtocolVersion, security type None, ClientInit. */
+const PROXY_HANDSHAKE_BYTES = 12 + 1 + 1;
+
+const demoOrSilent: fc.Arbitrary<BrowserCase> = fc.record({
   // Mostly a valid handshake, so that most cases reach the relay and the framer.
   handshake: fc.oneof({ weight: 3, arbitrary: fc.constant(VALID_HANDSHAKE) }, { weight: 2, arbitrary: clientHandshakeScript }),
   // Mostly RFC 6143 messages the demo backend takes, so that most sessions keep relaying.
@@ -64,6 +87,15 @@ export const browserCaseArbitrary: fc.Arbitrary<BrowserCase> = fc.record({
     { weight: 1, arbitrary: fc.record({ floodMiB: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 })), backend: fc.constant<'silent'>('silent') }) },
   ),
 }).map(({ handshake, messages, flood, ...rest }) => ({ stream: Buffer.concat([handshake, messages]), ...rest, ...flood }));
+
+/** A valid handshake, then valid messages mixed with extended clipboard ones, to the announcing backend. */
+const toClipboardBackend: fc.Arbitrary<BrowserCase> = fc.record({
+  messages: fc.array(fc.oneof(validClientMessage, extendedClipboardMessage), { maxLength: 8 }),
+  cuts: cuts(10),
+  extras: fc.array(extra.filter((e) => e.kind === 'pause' || e.kind === 'empty'), { maxLength: 2 }),
+}).map(({ messages, ...rest }) => ({ stream: Buffer.concat([VALID_HANDSHAKE, ...messages]), ...rest, floodMiB: 0, backend: 'clipboard' as const }));
+
+export const browserCaseArbitrary: fc.Arbitrary<BrowserCase> = fc.oneof({ weight: 5, arbitrary: demoOrSilent }, { weight: 1, arbitrary: toClipboardBackend });
 
 // ---- oracle
 
@@ -79,8 +111,13 @@ interface Verdict {
   backendRefuses: boolean;
 }
 
-/** The proxy's browser side (version 3.8 offered, security None only, ClientInit) on the same bytes. */
-async function judge(stream: Buffer, maxMessageBytes: number): Promise<Verdict> {
+/**
+ * The proxy's browser side (version 3.8 offered, security None only, ClientInit) on the same
+ * bytes, for `backend` (only the clipboard backend announces ExtendedClipboard: to the others an
+ * extended ClientCutText is refused like a malformed message).
+ */
+async function judge(stream: Buffer, maxMessageBytes: number, backend: BrowserCase['backend']): Promise<Verdict> {
+  const announced = backend === 'clipboard';
   const reader = new ByteReader({ maxReadLength: 64 });
   reader.push(stream);
   reader.end();
@@ -104,13 +141,22 @@ async function judge(stream: Buffer, maxMessageBytes: number): Promise<Verdict> 
   const relayed: Buffer[] = [];
   let badMessage = false;
   try {
-    for (const b of rest) relayed.push(...framer.push(Buffer.from([b])).map((m) => m.raw));
+    for (let i = 0; i < rest.length && !badMessage; i++) {
+      for (const m of framer.push(rest.subarray(i, i + 1))) {
+        if (m.type === 'ClientCutText' && m.extended && !announced) {
+          badMessage = true;
+          break;
+        }
+        relayed.push(m.raw);
+      }
+    }
   } catch {
     badMessage = true;
   }
   // The demo backend speaks RFC 6143 only (no extension messages) and true colour only: it ends
   // a session that sends more, which the proxy reports as the backend closing.
   let backendRefuses = false;
+  if (backend === 'clipboard') return { handshake: 'ok', badMessage, pending: badMessage ? 0 : framer.bufferedLength, backendRefuses };
   try {
     backendRefuses = new ClientMessageFramer({ extensions: false }).push(Buffer.concat(relayed)).some((m) => m.type === 'SetPixelFormat' && !m.pixelFormat.trueColour);
   } catch {
@@ -142,6 +188,7 @@ export function proxyBrowserTarget(env: ProxyEnv): FuzzTarget<BrowserCase> {
   async function drive(c: BrowserCase, relay: 'no' | 'complete' | 'partial', afterSend: () => void): Promise<Seen> {
     const server = c.backend === 'demo' ? env.seed.active : env.scriptedServer;
     if (c.backend === 'silent') env.scripted.set([], false);
+    if (c.backend === 'clipboard') env.scripted.set([CLIPBOARD_BACKEND], false);
     const { ws, transport, closed } = await openSession(env, server);
     const t0 = Date.now();
     const received: Buffer[] = [];
@@ -203,7 +250,7 @@ export function proxyBrowserTarget(env: ProxyEnv): FuzzTarget<BrowserCase> {
     between: proxyBetweenBatches(env, watch, 20),
     async check(c) {
       clearLogs(env.stack);
-      const v = await judge(Buffer.concat([c.stream, ...Array.from({ length: c.floodMiB * 16 }, () => FLOOD_CHUNK)]), maxMessageBytes);
+      const v = await judge(Buffer.concat([c.stream, ...Array.from({ length: c.floodMiB * 16 }, () => FLOOD_CHUNK)]), maxMessageBytes, c.backend);
       const kinds = new Set(c.extras.map((e) => e.kind));
       const allowed = new Set<number>();
       if (kinds.has('text')) allowed.add(4400);
@@ -230,15 +277,21 @@ export function proxyBrowserTarget(env: ProxyEnv): FuzzTarget<BrowserCase> {
       const measure = c.floodMiB >= 4 && c.backend === 'silent';
       const before = measure ? liveBytes() : 0;
       let held = 0;
-      const seen = await drive(c, !relay ? 'no' : v.pending === 0 ? 'complete' : 'partial', () => void (held = measure ? liveBytes() - before : 0));
+      // The clipboard backend answers nothing: an open session after everything was sent is the relay.
+      const seen = await drive(c, !relay ? 'no' : v.pending === 0 && c.backend !== 'clipboard' ? 'complete' : 'partial', () => void (held = measure ? liveBytes() - before : 0));
       const label = seen.relayed ? (v.pending === 0 ? 'relayed' : 'open, waiting for the rest of a message') : `closed ${seen.code}`;
       if (relay && !(overCap && seen.code === 4400)) {
         assert.ok(seen.relayed || (v.backendRefuses && seen.code === 4205) || (overCap && seen.code === 4400), `valid input was not relayed (closed ${seen.code} ${seen.reason})`);
-        assert.ok(seen.received.includes(Buffer.from(env.seed.active.name)), 'ServerInit carries the inventory name');
+        assert.ok(seen.received.includes(Buffer.from(c.backend === 'demo' ? env.seed.active.name : env.scriptedServer.name)), 'ServerInit carries the inventory name');
       } else {
         assert.ok(allowed.has(seen.code), `closed ${seen.code} "${seen.reason}", expected one of ${[...allowed].join(', ')} (handshake ${v.handshake}, bad message ${v.badMessage})`);
       }
       assert.ok(!seen.received.includes(Buffer.from('demo-name-never-shown')), 'the backend\'s desktop name reached the browser');
+      if (c.backend === 'clipboard') {
+        // What reached the announcing backend frames cleanly: no malformed extended clipboard message.
+        const got = env.scripted.received().subarray(PROXY_HANDSHAKE_BYTES);
+        assert.doesNotThrow(() => new ClientMessageFramer({ maxCutTextLength: maxMessageBytes }).push(got), 'a malformed message reached the backend');
+      }
       const stalls = v.handshake === 'incomplete' && !kinds.has('text') && !kinds.has('huge') && !kinds.has('close') && !overCap;
       if (stalls) {
         assert.ok(seen.ms >= env.handshakeTimeoutMs - 100, `a stalled handshake ended after ${seen.ms} ms, before the timeout`);
@@ -246,7 +299,7 @@ export function proxyBrowserTarget(env: ProxyEnv): FuzzTarget<BrowserCase> {
       assert.deepEqual(errorLogLines(env.stack), [], 'error-level log lines');
       watch.assertQuiet();
       if (held > (c.floodMiB * 1024 * 1024) / 2) return KNOWN_PROXY_BUGS.handshakeBuffering;
-      return `${c.backend === 'silent' ? 'silent backend: ' : ''}${label}`;
+      return `${c.backend === 'demo' ? '' : `${c.backend} backend: `}${label}`;
     },
   };
 }

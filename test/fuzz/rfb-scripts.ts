@@ -126,6 +126,27 @@ export const validClientMessage: fc.Arbitrary<Buffer> = fc.oneof(
   bytes(200).map(encodeClientCutText),
 );
 
+/** ClientCutText in the ExtendedClipboard form: u8 6, 3 padding, s32 -(4 + payload), u32 flags, payload. */
+function extendedCutText(flags: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(12);
+  head[0] = 6;
+  head.writeInt32BE(-(4 + payload.length), 4);
+  head.writeUInt32BE(flags >>> 0, 8);
+  return Buffer.concat([head, payload]);
+}
+
+/**
+ * Extended clipboard messages (rfbproto ExtendedClipboard): what noVNC sends once a server
+ * announced the extension (caps reply, notify, request, peek, provide), and malformed ones
+ * (arbitrary flags, lengths too short for the flags, 0xFFFFFFFF).
+ */
+export const extendedClipboardMessage: fc.Arbitrary<Buffer> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom<[number, string]>([0x1f000001, '00000000'], [0x08000001, ''], [0x08000000, ''], [0x02000001, ''], [0x04000000, '']).map(([f, p]) => extendedCutText(f, Buffer.from(p, 'hex'))) },
+  { weight: 1, arbitrary: bytes(40).map((b) => extendedCutText(0x10000001, Buffer.concat([Buffer.from('789c', 'hex'), b]))) },
+  { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), bytes(12)).map(([f, p]) => extendedCutText(f, p)) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 }).map((n) => Buffer.concat([Buffer.from([6, 0, 0, 0]), u32(-n), Buffer.alloc(n, 0x41)])) },
+);
+
 const brokenClientMessage: fc.Arbitrary<Buffer> = fc.oneof(
   bytes(16),
   fc.integer({ min: 0, max: 255 }).map((t) => Buffer.from([t, 0, 0, 0])),
@@ -136,6 +157,7 @@ const brokenClientMessage: fc.Arbitrary<Buffer> = fc.oneof(
   fc.tuple(fc.constantFrom(0, 1, 255), bytes(40)).map(([n, rest]) => Buffer.concat([Buffer.from([251, 0]), u16(640), u16(480), u8(n), u8(0), rest])),
   fc.tuple(fc.constantFrom(0, 1, 2, 7), fc.constantFrom(0, 1, 2, 3, 0xffff), bytes(12)).map(([sub, op, rest]) => Buffer.concat([Buffer.from([255, sub]), u16(op), rest])),
   fc.tuple(fc.constantFrom(150, 250), bytes(10)).map(([t, rest]) => Buffer.concat([u8(t), rest])),
+  extendedClipboardMessage,
 );
 
 export const clientMessage: fc.Arbitrary<Buffer> = fc.oneof({ weight: 3, arbitrary: validClientMessage }, { weight: 2, arbitrary: brokenClientMessage });

@@ -45,7 +45,10 @@ const extended: Array<[Buffer, object]> = [
   [Buffer.from('ff00' + '0001' + '00000061' + '0000001e', 'hex'), { type: 'QemuExtendedKeyEvent', down: true, key: 0x61, keycode: 0x1e }],
   [Buffer.from('ff01' + '0002' + '03' + '02' + '0000ac44', 'hex'), { type: 'QemuAudio', operation: 2 }],
   [Buffer.from('ff01' + '0000', 'hex'), { type: 'QemuAudio', operation: 0 }],
-  [Buffer.from('06000000' + 'fffffffc' + '10000000', 'hex'), { type: 'ClientCutText', extended: true, text: Buffer.from('10000000', 'hex') }],
+  // ExtendedClipboard: noVNC's caps reply, a notify, a provide of text (flags, then a zlib stream).
+  [Buffer.from('06000000' + 'fffffff8' + '1f000001' + '00000000', 'hex'), { type: 'ClientCutText', extended: true, text: Buffer.from('1f00000100000000', 'hex') }],
+  [Buffer.from('06000000' + 'fffffffc' + '08000001', 'hex'), { type: 'ClientCutText', extended: true, text: Buffer.from('08000001', 'hex') }],
+  [Buffer.from('06000000' + 'fffffff9' + '10000001' + '789c03', 'hex'), { type: 'ClientCutText', extended: true, text: Buffer.from('10000001789c03', 'hex') }],
 ];
 
 test('every client message decodes at every split point and byte by byte', () => {
@@ -106,6 +109,15 @@ test('unknown message types are refused with the type named', () => {
   const strict = { extensions: false };
   rejects(new ClientMessageFramer(strict), Buffer.from([150]), /unknown client message type 150/);
   rejects(new ClientMessageFramer(strict), Buffer.from('06000000fffffffc', 'hex'), /negative length/);
+});
+
+test('extended clipboard messages with malformed flags are refused (rfbproto ExtendedClipboard)', () => {
+  // Length 0xFFFFFFFF (-1): no room for the flags.
+  rejects(new ClientMessageFramer(), Buffer.from('06000000' + 'ffffffff' + '41', 'hex'), /malformed extended clipboard message: 1 bytes, shorter than the 4-byte flags/);
+  rejects(new ClientMessageFramer(), Buffer.from('06000000' + 'fffffffc' + '0a000001', 'hex'), /malformed extended clipboard message: 2 actions/);
+  rejects(new ClientMessageFramer(), Buffer.from('06000000' + 'fffffffc' + '08010001', 'hex'), /reserved flag bits/);
+  rejects(new ClientMessageFramer(), Buffer.from('06000000' + 'fffffffc' + '10000001', 'hex'), /provide without data/);
+  rejects(new ClientMessageFramer(), Buffer.from('06000000' + 'fffffffc' + '01000001', 'hex'), /caps with 1 formats carries 0 bytes of sizes/);
 });
 
 test('lengths over their caps are refused as soon as the header arrives, before the body', () => {

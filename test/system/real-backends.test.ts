@@ -5,12 +5,56 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SecurityType } from '../../src/rfb/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ByteReader, Encoding, RGB888_PIXEL_FORMAT, SecurityType, ServerCapabilityScanner, clientHandshake, encodeFramebufferUpdateRequest, encodeSetEncodings,
+  encodeSetPixelFormat,
+} from '../../src/rfb/index.js';
 import { CloseCode } from '../../src/proxy/close-codes.js';
-import { consoleFailure, openConsole } from '../helpers/console-client.js';
+import { closeOf, consoleFailure, openConsole, openWs, wsUrlOf } from '../helpers/console-client.js';
 import { remoteConsole, sdkClient } from '../helpers/huawei-sdk.js';
 import { startQemu, startXvnc, type RealVnc, type XvncServer } from '../helpers/real-vnc.js';
 import { seed, startStack, type Seed, type Stack } from '../helpers/stack.js';
+
+/** noVNC 1.7's SetEncodings at depth 24 (core/rfb.js _sendEncodings), without H.264. */
+const NOVNC_ENCODINGS = [1, 7, -260, 16, 21, 5, 2, 6, 0, -26, -254, -223, -224, -258, -261, -308, -309, -312, -313, -307, Encoding.ExtendedClipboard,
+  Encoding.ExtendedMouseButtons, 0x574d5664, -239];
+/** noVNC's answer to the server's caps, and its notify of text (core/rfb.js RFB.messages). */
+const NOVNC_CLIPBOARD = Buffer.from('06000000' + 'fffffff8' + '1f000001' + '00000000' + '06000000' + 'fffffffc' + '08000001', 'hex');
+
+/**
+ * Opens a console as noVNC does and checks the ExtendedClipboard exchange goes through: the
+ * server's caps reach the browser before its first update, the browser's extended answer reaches
+ * the server (the session stays open and keeps serving updates).
+ */
+async function extendedClipboardGoesThrough(consoleUrl: string): Promise<void> {
+  const r = await openWs(wsUrlOf(consoleUrl));
+  assert.ok(r.ok);
+  const closed = closeOf(r.ws);
+  let isClosed: { code: number; reason: string } | null = null;
+  void closed.then((c) => (isClosed = c));
+  const reader = new ByteReader({ maxReadLength: 1 << 20 });
+  r.transport.onData((b) => reader.push(b));
+  const { serverInit } = await clientHandshake(reader, (b) => r.transport.write(b), { signal: AbortSignal.timeout(10_000) });
+  let received = 0;
+  const seen = new ServerCapabilityScanner();
+  const take = (): void => {
+    const b = reader.takeRemainder();
+    received += b.length;
+    seen.push(b);
+  };
+  r.transport.write(Buffer.concat([encodeSetPixelFormat(RGB888_PIXEL_FORMAT), encodeSetEncodings(NOVNC_ENCODINGS), encodeFramebufferUpdateRequest(false, 0, 0, serverInit.width, serverInit.height)]));
+  for (let i = 0; i < 200 && !seen.done && !isClosed; i++, take()) await sleep(50);
+  assert.equal(seen.endedBy, 'framebuffer-update');
+  assert.ok(seen.extendedClipboard, 'the server announced ExtendedClipboard before its first update');
+  r.transport.write(NOVNC_CLIPBOARD);
+  const before = received;
+  r.transport.write(encodeFramebufferUpdateRequest(false, 0, 0, serverInit.width, serverInit.height));
+  for (let i = 0; i < 200 && received === before && !isClosed; i++, take()) await sleep(50);
+  assert.equal(isClosed, null, 'the session was closed');
+  assert.ok(received > before, 'updates keep coming after the extended clipboard messages');
+  r.ws.close();
+}
 
 describe('TigerVNC Xvnc with VncAuth', () => {
   let xvnc: XvncServer;
@@ -40,6 +84,10 @@ describe('TigerVNC Xvnc with VncAuth', () => {
     await xvnc.paint('#00ff00');
     await c.client.waitUntil(() => c.client.getPixel(320, 240) === 0x00ff00, 10_000);
     c.ws.close();
+  });
+
+  test('ExtendedClipboard: announced by Xvnc, noVNC\'s extended answer relayed', async () => {
+    await extendedClipboardGoesThrough((await remoteConsole(sdkClient(stack.apiUrl, s.ak, s.sk, s.projectId), s.active.id)).remote_console.url);
   });
 
   test('a wrong inventory password is reported as an authentication failure', async () => {
@@ -74,5 +122,9 @@ describe('QEMU VNC with a password set over QMP', () => {
     // SeaBIOS prints text: the screen is not one colour (wait for it to draw).
     await c.client.waitUntil(() => c.client.countPixelsNot(c.client.getPixel(0, 0)) > 100, 20_000);
     c.ws.close();
+  });
+
+  test('ExtendedClipboard: announced by QEMU, noVNC\'s extended answer relayed', async () => {
+    await extendedClipboardGoesThrough((await remoteConsole(sdkClient(stack.apiUrl, s.ak, s.sk, s.projectId), s.active.id)).remote_console.url);
   });
 });

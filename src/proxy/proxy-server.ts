@@ -56,6 +56,7 @@ const R = {
   notFound: { status: 404, key: 'not-found', text: 'Not found.' },
   badMethod: { status: 405, key: 'bad-method', text: 'A WebSocket upgrade is a GET.' },
   badUpgrade: { status: 400, key: 'bad-upgrade', text: 'Not a valid WebSocket upgrade (GET, Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version 13).' },
+  badSubprotocol: { status: 400, key: 'bad-subprotocol', text: 'No offered WebSocket subprotocol is supported: offer "binary" (as noVNC does), or none.' },
   shuttingDown: { status: 503, key: 'shutting-down', text: 'The console proxy is shutting down; request a new console URL.' },
   badOrigin: { status: 403, key: 'bad-origin', text: 'This page\'s origin may not open consoles here.' },
   throttled: { status: 429, key: 'throttled', text: 'Too many failed attempts from your address; wait a minute.' },
@@ -123,8 +124,8 @@ export class ConsoleProxy {
       maxPayload: c.proxyMaxMessageBytes,
       perMessageDeflate: false,
       clientTracking: false,
-      // noVNC asks for "binary"; clients asking for nothing get no subprotocol.
-      handleProtocols: (protocols) => (protocols.has('binary') ? 'binary' : false),
+      // noVNC asks for "binary"; clients asking for nothing get no subprotocol (others are refused before).
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
   }
 
@@ -276,6 +277,8 @@ export class ConsoleProxy {
       // What the WebSocket layer would refuse is refused here, before a token is spent.
       if (req.method !== 'GET') return this.refuse(socket, R.badMethod, { addr, audit: false });
       if (!isValidUpgrade(req)) return this.refuse(socket, R.badUpgrade, { addr, audit: false });
+      // A client that offered subprotocols fails an upgrade that picks none: refused before the token is spent.
+      if (!offersSubprotocol(req)) return this.refuse(socket, R.badSubprotocol, { addr, audit: false });
       if (this.draining) return this.refuse(socket, R.shuttingDown, { addr, audit: false });
       const origin = req.headers.origin;
       if (origin === undefined ? !this.deps.config.proxyAllowMissingOrigin : !this.allowedOrigins.has(origin)) {
@@ -496,6 +499,14 @@ export class ConsoleProxy {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** The WebSocket subprotocol noVNC offers (binary frames); the only one we speak. */
+const SUBPROTOCOL = 'binary';
+
+/** No Sec-WebSocket-Protocol header, or one that offers ours (RFC 6455 4.2.2: else the client fails the connection). */
+function offersSubprotocol(req: IncomingMessage): boolean {
+  const header = req.headers['sec-websocket-protocol'];
+  return header === undefined || header.split(',').some((p) => p.trim() === SUBPROTOCOL);
+}
 
 /** Sec-WebSocket-Protocol: comma-separated tokens, none twice (as `ws` requires). */
 function validProtocols(header: string): boolean {

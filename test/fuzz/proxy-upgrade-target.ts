@@ -126,6 +126,8 @@ export function proxyUpgradeTarget(env: ProxyEnv): FuzzTarget<UpgradeCase> {
       // Without `Connection: upgrade` it is a plain request (the console page may answer 200).
       assert.ok(status >= 100 && status < 500, `answered ${JSON.stringify(head.slice(0, 200))}`);
       if (status === 101) assert.equal(c.token, 'valid', 'upgraded without a valid token');
+      // RFC 6455 4.1: a client that offered subprotocols fails an upgrade that selects none.
+      if (status === 101 && headers.has('sec-websocket-protocol')) assert.match(head, /\r\nsec-websocket-protocol: binary\r\n/i, 'upgraded without selecting an offered subprotocol');
       assert.deepEqual(errors, [], 'error-level log lines');
       watch.assertQuiet();
       // Our hang-up ends a session that was upgraded; then the server's one slot must be free.

@@ -1,6 +1,10 @@
-/** Handshake timeout; the Origin allow-list cannot be changed by requests (Nova bug 2158919). */
+/**
+ * Handshake timeout; the Origin allow-list cannot be changed by requests (Nova bug 2158919);
+ * subprotocol offers we cannot accept are refused before the token is spent.
+ */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { CloseCode } from '../../../src/proxy/close-codes.js';
 import { closeOf, openWs, wsUrlOf } from '../../helpers/console-client.js';
@@ -41,4 +45,35 @@ test('requests with other Host and Origin headers never change the allow-list', 
     assert.ok(!r.ok && r.status === 403, h);
   }
   assert.deepEqual([...stack.app.proxy!.origins].sort(), before);
+});
+
+/** Opens a WebSocket offering `protocols`; resolves with the refusal's status and text, or the accepted protocol. */
+function offer(url: string, protocols: string[]): Promise<{ status: number; body: string } | { protocol: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, { origin: new URL(url.replace(/^ws/, 'http')).origin });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('open', () => {
+      resolve({ protocol: ws.protocol });
+      ws.close();
+    });
+    ws.once('error', (e) => (e.message.startsWith('Unexpected server response') ? undefined : reject(e)));
+  });
+}
+
+test('an upgrade offering only subprotocols we do not speak (base64) is refused 400 before the token is spent', async () => {
+  const { token } = await stack.app.services.consoleTokens.issue(s.active);
+  const url = wsUrlOf(`${stack.proxyUrl}/vnc_auto.html?token=${token}`);
+  for (const protocols of [['base64'], ['base64', 'chat']]) {
+    const r = await offer(url, protocols);
+    assert.ok('status' in r, `accepted ${JSON.stringify(r)} for ${protocols.join(', ')}`);
+    assert.equal(r.status, 400);
+    assert.match(r.body, /offer "binary"/);
+  }
+  assert.equal((await stack.app.services.consoleTokens.peek(token)).state, 'valid', 'the refusal spent the token');
+  // The same link then works, offering what noVNC offers (and a client offering binary among others gets it).
+  assert.deepEqual(await offer(url, ['base64', 'binary']), { protocol: 'binary' });
 });

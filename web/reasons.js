@@ -89,6 +89,12 @@ export function adviceKey(reason) {
       return 'advice.network';
     case 'proxy-shutdown':
       return 'advice.later';
+    // The console service cannot reach or log in to the server's console: a new URL fails the
+    // same way until an operator fixes the server's console settings.
+    case 'backend-unreachable':
+    case 'backend-auth-failed':
+    case 'backend-protocol-error':
+      return 'advice.operator';
     default:
       return 'advice.new-url';
   }

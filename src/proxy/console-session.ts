@@ -83,6 +83,13 @@ const BACKEND_REASONS = {
   BACKEND_PROTOCOL: [CloseCode.BackendProtocol, 'The server\'s VNC console answered with an unexpected protocol.'],
 } as const;
 
+/** What the operator reads in the log, by close code. */
+const BACKEND_LOG: Record<number, string> = {
+  [CloseCode.BackendUnreachable]: 'the server\'s VNC console could not be reached',
+  [CloseCode.BackendAuthFailed]: 'could not log in to the server\'s VNC console',
+  [CloseCode.BackendProtocol]: 'the server\'s VNC console broke the RFB protocol',
+};
+
 function connectBackend(t: SessionTarget, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = connect({ host: t.host, port: t.port });
@@ -195,8 +202,10 @@ export class ConsoleSession {
       const [code, reason] = isConsoleError(e) && e.code in BACKEND_REASONS
         ? BACKEND_REASONS[e.code as keyof typeof BACKEND_REASONS]
         : BACKEND_REASONS.BACKEND_UNREACHABLE;
-      // The backend's own words go to our log only.
-      this.log.info({ err: { code: isConsoleError(e) ? e.code : 'unknown', message: (e as Error)?.message } }, 'backend handshake failed');
+      // NOTE: the backend's own words go to our log only (sanitized, capped at 256 bytes by the
+      // codec). At warn: a new console URL fails the same way until an operator acts. The server
+      // id is in this logger's bindings.
+      this.log.warn({ code: isConsoleError(e) ? e.code : 'unknown', backendReason: (e as Error)?.message }, `console backend failed: ${BACKEND_LOG[code]}`);
       serverRefuseSecurity(writeBrowser, version.value, reason);
       return this.close(code, reason);
     }

@@ -223,15 +223,15 @@ describe('console page in Chromium', () => {
     }
   });
 
-  test('a security failure then close 4101 shows "authentication failed"', async () => {
+  test('a security failure then close 4101 says the console service could not log in and the operator must act', async () => {
     const { opened } = await openWith({
       session: { kind: 'security-failure', at: 'result', reason: 'Authentication to the server console failed', code: 4101, closeReason: 'backend authentication failed' },
     });
     try {
       const { page } = opened;
       assert.deepEqual(await waitForState(page, 'failed'), { state: 'failed', reason: 'backend-auth-failed' });
-      assert.equal(await text(opened, '#notice-reason'), 'Authentication to the server’s console failed.');
-      assert.match(await text(opened, '#notice-advice'), /request a new remote login URL/);
+      assert.equal(await text(opened, '#notice-reason'), 'The console service could not log in to the server’s console.');
+      assert.match(await text(opened, '#notice-advice'), /a new remote login URL would fail the same way/);
       assert.equal(await page.locator('#btn-retry').isVisible(), false);
       assert.equal(await text(opened, '#status'), 'Not connected');
       await saveScreenshot(page, 'console-auth-failed');
@@ -240,13 +240,14 @@ describe('console page in Chromium', () => {
     }
   });
 
-  test('no security types then close 4100 shows "backend unreachable"', async () => {
+  test('no security types then close 4100 says the console service could not reach the server and the operator must act', async () => {
     const { opened } = await openWith({
       session: { kind: 'security-failure', at: 'types', reason: 'The server console is unreachable', code: 4100, closeReason: 'backend unreachable' },
     });
     try {
       assert.deepEqual(await waitForState(opened.page, 'failed'), { state: 'failed', reason: 'backend-unreachable' });
-      assert.match(await text(opened, '#notice-reason'), /could not be reached/);
+      assert.equal(await text(opened, '#notice-reason'), 'The console service could not reach the server’s console.');
+      assert.match(await text(opened, '#notice-advice'), /administrator of the console service/);
     } finally {
       await opened.close();
     }

@@ -230,6 +230,44 @@ describe('console proxy: backend failures', () => {
     assert.doesNotMatch(f.rfbError + f.reason, /badpw|rightpw/);
   });
 
+  test('backend unreachable or refusing us: logged at warn with the server id and the backend\'s words, which never reach the browser', async () => {
+    // A VNC server that refuses every connection with its own reason (RFC 6143 7.1.2: no security types, a reason).
+    const words = 'hypervisor says: console password expired';
+    const refusing = createServer((sock) => {
+      sock.on('error', () => sock.destroy());
+      sock.write('RFB 003.008\n');
+      sock.once('data', () => {
+        const reason = Buffer.from(words);
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(reason.length);
+        sock.end(Buffer.concat([Buffer.from([0]), len, reason]));
+      });
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    try {
+      const refused = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'refusing', console: { host: '127.0.0.1', port: (refusing.address() as { port: number }).port, auth: 'none' } });
+      const down = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'down-2', console: { host: '127.0.0.1', port: deadPort, auth: 'none' } });
+      stack.logs.lines.length = 0;
+      const f = await consoleFailure(await issue(refused.id));
+      assert.equal(f.code, CloseCode.BackendAuthFailed);
+      assert.ok(!(f.rfbError + f.reason).includes('hypervisor'), 'the backend\'s words reached the browser');
+      const g = await consoleFailure(await issue(down.id));
+      assert.equal(g.code, CloseCode.BackendUnreachable);
+      const warned = stack.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 40 && String(l['msg']).startsWith('console backend failed'));
+      const auth = warned.find((l) => l['server'] === refused.id);
+      assert.ok(auth, `no warning for ${refused.id}: ${JSON.stringify(warned)}`);
+      assert.equal(auth['msg'], 'console backend failed: could not log in to the server\'s VNC console');
+      assert.equal(auth['code'], 'BACKEND_AUTH_FAILED');
+      assert.match(String(auth['backendReason']), new RegExp(words));
+      const unreachable = warned.find((l) => l['server'] === down.id);
+      assert.ok(unreachable, `no warning for ${down.id}`);
+      assert.equal(unreachable['msg'], 'console backend failed: the server\'s VNC console could not be reached');
+      assert.match(String(unreachable['backendReason']), /ECONNREFUSED/);
+    } finally {
+      refusing.close();
+    }
+  });
+
   test('backend closing mid-session: close 4205', async () => {
     const vnc = await demo('short-lived');
     const srv = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'short', console: { host: '127.0.0.1', port: vnc.port, auth: 'none' } });

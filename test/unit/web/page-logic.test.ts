@@ -120,6 +120,25 @@ test('closeOutcome: our codes win; failed before connect, disconnected after', (
   assert.deepEqual(reasons.closeOutcome({ code: 4999, wasConnected: true, securityFailure: false }), { state: 'disconnected', reason: 'connection-lost' });
 });
 
+test('a backend the console service cannot reach or log in to: the operator must act, a new URL would not help (EN and ZH)', () => {
+  for (const reason of ['backend-unreachable', 'backend-auth-failed', 'backend-protocol-error']) {
+    assert.equal(reasons.adviceKey(reason), 'advice.operator', reason);
+    assert.equal(reasons.canRetry(reason), false, reason);
+  }
+  assert.equal(reasons.closeOutcome({ code: 4100, wasConnected: false, securityFailure: true }).reason, 'backend-unreachable');
+  const en = i18n.STRINGS.en;
+  const zh = i18n.STRINGS.zh;
+  assert.match(en['advice.operator']!, /new remote login URL would fail the same way/);
+  assert.match(en['advice.operator']!, /administrator of the console service/);
+  assert.doesNotMatch(en['advice.operator']!, /works once/);
+  assert.match(zh['advice.operator']!, /重新获取远程登录地址也会同样失败/);
+  assert.match(zh['advice.operator']!, /管理员/);
+  assert.equal(en['reason.backend-unreachable'], 'The console service could not reach the server’s console.');
+  assert.equal(en['reason.backend-auth-failed'], 'The console service could not log in to the server’s console.');
+  assert.equal(zh['reason.backend-unreachable'], '控制台服务无法连接到云服务器的控制台。');
+  assert.equal(zh['reason.backend-auth-failed'], '控制台服务无法登录云服务器的控制台。');
+});
+
 test('only reasons that leave the token unused offer a retry', () => {
   const retryable = allReasons().filter((r) => reasons.canRetry(r)).sort();
   assert.deepEqual(retryable, ['connect-failed', 'throttled']);

@@ -29,6 +29,12 @@ const GUARDS = [
   ['a missing key file never becomes a new key for a store that holds secrets', 'src/app.js', 'if (held)\n            throw new MasterKeyError', 'if (false)\n            throw new MasterKeyError', T('unit/secrets/key-check')],
   ['commands other than serve and init create no key', 'src/app.js', "if (mode === 'existing')\n            throw new MasterKeyError", "if (false)\n            throw new MasterKeyError", T('unit/cli/creation')],
   ['TLS: forward-secret AEAD suites only', 'src/util/tls.js', 'ciphers: TLS_CIPHERS,', '', T('system/tls')],
+  ['backend bytes waiting for the browser\'s handshake capped (hostile backend)', 'src/proxy/console-session.js', 'if (!this.backendPaused && reader.bufferedLength > BACKEND_EARLY_BYTES)', 'if (false)', T('unit/proxy/hostile-backend-memory')],
+  ['relay: the backend is not read while the browser is behind', 'src/proxy/console-session.js', 'if (!this.backendPaused && this.ws.bufferedAmount > HIGH_WATER)', 'if (false)', T('unit/proxy/hostile-backend-memory')],
+  ['relay: the browser is not read while the backend is not reading', 'src/proxy/console-session.js', 'if (!backend.write(chunk))', 'if (!backend.write(chunk) && false)', T('unit/proxy/hostile-backend-memory')],
+  ['extended clipboard only to a server that announced it', 'src/proxy/console-session.js', "m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard", 'false', T('unit/proxy/extended-clipboard')],
+  ['extended clipboard flags well formed', 'src/rfb/client-message-framer.js', 'if (problem !== undefined)', 'if (false)', T('unit/proxy/extended-clipboard', 'unit/rfb/client-message-framer')],
+  ['subprotocol offers checked before the token is spent', 'src/proxy/proxy-server.js', 'if (!offersSubprotocol(req))', 'if (false)', T('unit/proxy/handshake-and-origins')],
   ['paths starting with // refused (CVE-2021-3654)', 'src/web/static-handler.js', "if (target.startsWith('//') || target.startsWith('/\\\\'))", 'if (false)', T('unit/web/static-handler')],
 ];
 

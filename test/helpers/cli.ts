@@ -112,15 +112,21 @@ export async function seedWithCli(env: Record<string, string>, backendPort: numb
   return { projectId, serverId: JSON.parse(srv.stdout).id as string, password };
 }
 
-/** A console URL from the (plain HTTP) API of a running `serve`: an IAM token by password, then remote_console. */
-export async function consoleUrlFrom(apiUrl: string, s: CliSeed): Promise<string> {
+/** An IAM token of the seeded user, by password, from the (plain HTTP) API of a running `serve`. */
+export async function iamTokenFrom(apiUrl: string, s: CliSeed): Promise<string> {
   const { http } = await import('./signed-fetch.js');
   const tok = await http('POST', `${apiUrl}/v3/auth/tokens`, { 'content-type': 'application/json' }, JSON.stringify({
     auth: { identity: { methods: ['password'], password: { user: { name: 'u', password: s.password, domain: { name: 'd' } } } }, scope: { project: { id: s.projectId } } },
   }));
   if (tok.status !== 201) throw new Error(`IAM token: ${tok.status} ${tok.text}`);
+  return String(tok.headers['x-subject-token']);
+}
+
+/** A console URL from the (plain HTTP) API of a running `serve`: an IAM token by password (or the one given), then remote_console. */
+export async function consoleUrlFrom(apiUrl: string, s: CliSeed, iamToken?: string): Promise<string> {
+  const { http } = await import('./signed-fetch.js');
   const rc = await http('POST', `${apiUrl}/v1/${s.projectId}/cloudservers/${s.serverId}/remote_console`,
-    { 'content-type': 'application/json', 'x-auth-token': String(tok.headers['x-subject-token']) }, '{"remote_console":{"type":"novnc","protocol":"vnc"}}');
+    { 'content-type': 'application/json', 'x-auth-token': iamToken ?? await iamTokenFrom(apiUrl, s) }, '{"remote_console":{"type":"novnc","protocol":"vnc"}}');
   if (rc.status !== 200) throw new Error(`remote_console: ${rc.status} ${rc.text}`);
   return rc.json.remote_console.url as string;
 }

@@ -24,6 +24,8 @@ const GOAL_MIB_PER_SESSION = 4;
 interface Row {
   stages: string;
   sessions: number;
+  /** Sessions that could not be opened (a proxy busy with floods may not answer in time). */
+  failed: number;
   baselineMiB: number;
   peakMiB: number;
   peakExternalMiB: number;
@@ -46,14 +48,18 @@ async function flood(ctx: Ctx, ours: Ours, stages: readonly HostileStage[], floo
   const baselineKiB = rssKiB(pid);
   const floodedBefore = await flooded();
   const sessions: StalledSession[] = [];
+  let failed = 0;
   let peakKiB = baselineKiB;
   let peakExternal = 0;
   let stoppedEarly = false;
   try {
     for (const stage of stages) {
       const tokens = await issueTokens(ours.info.api, ours.info.projectId, [ours.info.extraServers[stage]!], ours.info, p.hostileSessions);
-      const opened = await Promise.all(tokens.map((t) => openStalledSession(`ws://127.0.0.1:${ours.info.proxy}/websockify?token=${t}`, origin, stage)));
-      sessions.push(...opened);
+      const opened = await Promise.allSettled(tokens.map((t) => openStalledSession(`ws://127.0.0.1:${ours.info.proxy}/websockify?token=${t}`, origin, stage)));
+      for (const o of opened) {
+        if (o.status === 'fulfilled') sessions.push(o.value);
+        else failed++;
+      }
     }
     const end = Date.now() + p.hostileSeconds * 1000;
     while (Date.now() < end) {
@@ -77,10 +83,10 @@ async function flood(ctx: Ctx, ours: Ours, stages: readonly HostileStage[], floo
     await sleep(300);
   }
   const row: Row = {
-    stages: stages.length === 1 ? stages[0]! : 'all at once', sessions: sessions.length, baselineMiB: mib(baselineKiB), peakMiB: mib(peakKiB),
+    stages: stages.length === 1 ? stages[0]! : 'all at once', sessions: sessions.length, failed, baselineMiB: mib(baselineKiB), peakMiB: mib(peakKiB),
     peakExternalMiB: peakExternal / 2 ** 20, afterMiB: mib(afterKiB), afterGcMiB: mib(rssKiB(pid)), floodedMiB, stoppedEarly,
   };
-  ctx.progress(`hostile: ${row.stages}: ${row.sessions} sessions, RSS ${fmt(row.baselineMiB, 1)} -> peak ${fmt(row.peakMiB, 1)} -> ${fmt(row.afterMiB, 1)} MiB` +
+  ctx.progress(`hostile: ${row.stages}: ${row.sessions} sessions${failed ? ` (${failed} failed to open)` : ''}, RSS ${fmt(row.baselineMiB, 1)} -> peak ${fmt(row.peakMiB, 1)} -> ${fmt(row.afterMiB, 1)} MiB` +
     `${stoppedEarly ? ' (stopped early)' : ''}; the backend wrote ${fmt(floodedMiB)} MiB`);
   return row;
 }
@@ -93,19 +99,24 @@ export async function hostileScenario(ctx: Ctx): Promise<ScenarioResult> {
     const rows: Row[] = [];
     for (const stage of HOSTILE_STAGES) rows.push(await flood(ctx, ours, [stage], () => backend.flooded()));
     rows.push(await flood(ctx, ours, HOSTILE_STAGES, () => backend.flooded()));
-    const perSession = (r: Row): number => (r.peakMiB - r.baselineMiB) / r.sessions;
+    const perSession = (r: Row): number => (r.peakMiB - r.baselineMiB) / Math.max(1, r.sessions);
     const text = table(
-      [`Hostile backend flooding (${ctx.plan.hostileSeconds} s)`, 'sessions', 'baseline MiB', 'peak RSS MiB', 'MiB/session', 'peak external MiB', 'after MiB', 'after GC MiB', 'backend wrote MiB'],
+      [`Hostile backend flooding (${ctx.plan.hostileSeconds} s)`, 'sessions', 'failed to open', 'baseline MiB', 'peak RSS MiB', 'MiB/session', 'peak external MiB', 'after MiB', 'after GC MiB', 'backend wrote MiB'],
       rows.map((r) => [
-        r.stages + (r.stoppedEarly ? ' (stopped at +1.5 GiB)' : ''), fmt(r.sessions), fmt(r.baselineMiB, 1), fmt(r.peakMiB, 1), fmt(perSession(r), 2),
+        r.stages + (r.stoppedEarly ? ' (stopped at +1.5 GiB)' : ''), fmt(r.sessions), fmt(r.failed), fmt(r.baselineMiB, 1), fmt(r.peakMiB, 1), fmt(perSession(r), 2),
         fmt(r.peakExternalMiB, 1), fmt(r.afterMiB, 1), fmt(r.afterGcMiB, 1), fmt(r.floodedMiB),
       ]),
     );
     const worst = rows.reduce((a, r) => (perSession(r) > perSession(a) ? r : a));
+    const first = rows[0]!;
     const last = rows[rows.length - 1]!;
     const goals: Goal[] = [
-      { scenario: 'hostile', goal: `<= ${GOAL_MIB_PER_SESSION} MiB of RSS per flooded session`, measured: `${fmt(perSession(worst), 2)} MiB (${worst.stages})`, met: rows.every((r) => !r.stoppedEarly && perSession(r) <= GOAL_MIB_PER_SESSION) },
-      { scenario: 'hostile', goal: 'memory returns after the sessions', measured: `${fmt(last.afterMiB - last.baselineMiB, 1)} MiB above the baseline 2 s after (no GC), ${fmt(last.afterGcMiB - last.baselineMiB, 1)} after a GC`, met: last.afterMiB - last.baselineMiB <= GOAL_MIB_PER_SESSION * last.sessions },
+      { scenario: 'hostile', goal: `<= ${GOAL_MIB_PER_SESSION} MiB of RSS per flooded session`, measured: `${fmt(perSession(worst), 2)} MiB (${worst.stages})`, met: rows.every((r) => !r.stoppedEarly && r.failed === 0 && perSession(r) <= GOAL_MIB_PER_SESSION) },
+      {
+        scenario: 'hostile', goal: 'memory returns after the sessions',
+        measured: `at the end, ${fmt(last.afterMiB - first.baselineMiB, 1)} MiB above the first baseline 2 s after the last sessions (no GC), ${fmt(last.afterGcMiB - first.baselineMiB, 1)} after a GC`,
+        met: last.afterMiB - first.baselineMiB <= GOAL_MIB_PER_SESSION * last.sessions,
+      },
     ];
     return { name: 'hostile', text, goals, data: { rows } };
   } finally {

@@ -56,6 +56,34 @@ function checkActions(actions: readonly string[] | undefined): readonly string[]
   return [...actions];
 }
 
+/** The header a signer may send in place of hashing the body itself. */
+const CONTENT_SHA = 'x-sdk-content-sha256';
+/** What the SDK sends in CONTENT_SHA for bodies it does not hash (non-JSON content types). */
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+
+/**
+ * The payload hash the signature must cover: the sha256 of the bytes received.
+ * NOTE: X-Sdk-Content-Sha256 stands in for it only when that header is itself signed, and then it
+ * must be the hash of the bytes received (or UNSIGNED-PAYLOAD with no body at all). An unsigned
+ * one is ignored: otherwise one captured request would let anyone send any body to its path for
+ * the whole skew window. UNSIGNED-PAYLOAD with a body is refused: every body this API acts on is
+ * JSON, which the SDKs always hash, so a waived body could only be a swapped one.
+ */
+function signedPayloadHash(req: SignedRequest, signed: readonly string[]): string {
+  const bodyHash = req.body.length === 0 ? EMPTY_BODY_SHA256 : bodySha256(req.body);
+  if (!signed.includes(CONTENT_SHA)) return bodyHash;
+  // Present: every signed header was checked to be in the request.
+  const claimed = req.header(CONTENT_SHA)!;
+  if (claimed === UNSIGNED_PAYLOAD) {
+    if (req.body.length > 0) {
+      throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}X-Sdk-Content-Sha256: ${UNSIGNED_PAYLOAD} is accepted only without a body; sign the body's sha256`);
+    }
+    return claimed;
+  }
+  if (claimed.toLowerCase() !== bodyHash) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}X-Sdk-Content-Sha256 is not the sha256 of the body received`);
+  return claimed;
+}
+
 export class IdentityService {
   constructor(
     private readonly store: IdentityStore,
@@ -221,6 +249,7 @@ export class IdentityService {
     if (Math.abs(now - t) > this.opts.maxSkewMs) {
       throw new AuthError('AUTH_SKEW', `${AUTH_PREFIX}X-Sdk-Date differs from the server time by more than ${Math.round(this.opts.maxSkewMs / 60000)} minutes`);
     }
+    const payloadHash = signedPayloadHash(req, signed);
     const key = await this.store.getAccessKey(parsed.ak);
     // NOTE: an unknown AK gets the same answer as a bad signature (no key enumeration).
     if (!key) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}verify aksk signature fail`);
@@ -230,8 +259,6 @@ export class IdentityService {
     const q = req.url.indexOf('?');
     const path = q === -1 ? req.url : req.url.slice(0, q);
     const cq = canonicalQuery(q === -1 ? '' : req.url.slice(q + 1));
-    const contentSha = req.header('x-sdk-content-sha256');
-    const payloadHash = contentSha !== undefined ? contentSha : req.body.length === 0 ? EMPTY_BODY_SHA256 : bodySha256(req.body);
     const ch = canonicalHeaders(signed, (n) => req.header(n));
     const sk = this.box.open(key.skSealed, `sk:${key.ak}`);
     const expected = Buffer.from(parsed.signature, 'hex');

@@ -2,9 +2,10 @@
  * IAM token calls (Keystone v3 shapes, as Huawei IAM answers them): POST /v3/auth/tokens
  * (password method, project scope), GET (validate) and DELETE (revoke) with X-Subject-Token.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { AuthError, ConsoleError, isConsoleError } from '../errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AuthError, ConsoleError, ForbiddenError, NotFoundError, isConsoleError } from '../errors.js';
 import type { IssuedIamToken } from '../identity/identity-service.js';
+import type { Principal } from '../identity/types.js';
 import { isObject, parseJsonBody } from './body.js';
 import type { ApiDeps } from './api-server.js';
 
@@ -28,13 +29,24 @@ function tokenBody(t: IssuedIamToken): unknown {
   };
 }
 
-/** IAM answers: 400 `IAM.0011` for a bad body; 401 Keystone-shaped for failed authentication. */
+/** Keystone's error body, as Huawei IAM answers its Keystone-style calls. */
+function keystoneError(reply: FastifyReply, code: number, title: string, message: string): FastifyReply {
+  return reply.code(code).type('application/json').send({ error: { code, title, message } });
+}
+
+/**
+ * IAM answers: 400 `IAM.0011` for a bad body; 401 Keystone-shaped for failed authentication; 403
+ * Keystone-shaped when the caller may not act on another user's token; 404 `IAM.0004` for a
+ * subject token that is not valid.
+ */
 function iamError(reply: FastifyReply, e: unknown): FastifyReply {
   if (isConsoleError(e) && (e.code === 'BODY_EMPTY' || e.code === 'BODY_INVALID' || e.code === 'VALIDATION')) {
     return reply.code(400).type('application/json').send({ error_msg: `Request body is invalid. ${e.message}`, error_code: 'IAM.0011' });
   }
-  if (e instanceof AuthError) {
-    return reply.code(401).type('application/json').send({ error: { code: 401, title: 'Unauthorized', message: e.message } });
+  if (e instanceof AuthError) return keystoneError(reply, 401, 'Unauthorized', e.message);
+  if (e instanceof ForbiddenError) return keystoneError(reply, 403, 'Forbidden', `You are not authorized to perform the requested action: ${e.action}.`);
+  if (e instanceof NotFoundError && e.kind === 'token') {
+    return reply.code(404).type('application/json').send({ error_msg: 'Could not find token.', error_code: 'IAM.0004' });
   }
   throw e;
 }
@@ -83,12 +95,18 @@ export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps): void {
     }
   });
 
+  /** The caller, by its own IAM token (X-Auth-Token). */
+  const caller = (req: FastifyRequest): Promise<Principal> => {
+    const token = req.headers['x-auth-token'];
+    if (typeof token !== 'string') throw new AuthError('AUTH_MISSING', 'X-Auth-Token is required.');
+    return deps.identity.verifyIamToken(token);
+  };
+
+  // Validate and revoke: the token's own user only (administrators come with the IAM lifecycle);
+  // another user's token is 403, a token that is not valid 404, as Keystone answers.
   app.get('/v3/auth/tokens', async (req, reply) => {
     try {
-      const caller = req.headers['x-auth-token'];
-      if (typeof caller !== 'string') throw new AuthError('AUTH_MISSING', 'X-Auth-Token is required.');
-      await deps.identity.verifyIamToken(caller);
-      const t = await deps.identity.describeIamToken(subjectToken(req.headers['x-subject-token']));
+      const t = await deps.identity.inspectIamToken(await caller(req), subjectToken(req.headers['x-subject-token']));
       return reply.code(200).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t));
     } catch (e) {
       return iamError(reply, e);
@@ -97,20 +115,7 @@ export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.delete('/v3/auth/tokens', async (req, reply) => {
     try {
-      const caller = req.headers['x-auth-token'];
-      if (typeof caller !== 'string') throw new AuthError('AUTH_MISSING', 'X-Auth-Token is required.');
-      const who = await deps.identity.verifyIamToken(caller);
-      const subject = subjectToken(req.headers['x-subject-token']);
-      // A user may revoke its own tokens only.
-      // Only an invalid subject is "not found"; a store failure stays a 500.
-      const target = await deps.identity.verifyIamToken(subject).catch((e: unknown) => {
-        if (e instanceof AuthError) return null;
-        throw e;
-      });
-      if (!target || target.userId !== who.userId) {
-        return reply.code(404).type('application/json').send({ error_msg: 'Could not find token.', error_code: 'IAM.0004' });
-      }
-      await deps.identity.revokeIamToken(subject);
+      await deps.identity.revokeIamToken(await caller(req), subjectToken(req.headers['x-subject-token']));
       return reply.code(204).send();
     } catch (e) {
       return iamError(reply, e);

@@ -109,3 +109,29 @@ test('a revoked token gets 401; revoking needs the same user', async () => {
   assert.equal(noCaller.status, 401);
   assert.equal((await rc(other)).status, 200);
 });
+
+test('GET and DELETE /v3/auth/tokens on another user\'s token: 403 as Keystone answers, no details; a token that is not valid: 404', async () => {
+  await stack.app.services.identity.createUser({ domain: s.domain, name: 'bob', password: 'Bobs-passw0rd' });
+  const alice = String((await getToken()).headers['x-subject-token']);
+  const bob = String((await getToken(authBody({ user: 'bob', password: 'Bobs-passw0rd' }))).headers['x-subject-token']);
+  const tokens = (caller: string, subject: string, method = 'GET') => http(method, `${stack.apiUrl}/v3/auth/tokens`, { 'x-auth-token': caller, 'x-subject-token': subject });
+
+  const own = await tokens(bob, bob);
+  assert.equal(own.status, 200, own.text);
+  assert.equal(own.json.token.user.name, 'bob');
+
+  for (const method of ['GET', 'DELETE']) {
+    const r = await tokens(bob, alice, method);
+    assert.equal(r.status, 403, `${method}: ${r.text}`);
+    assert.deepEqual(r.json, { error: { code: 403, title: 'Forbidden', message: `You are not authorized to perform the requested action: identity:${method === 'GET' ? 'validate' : 'revoke'}_token.` } });
+    assert.equal(r.headers['x-subject-token'], undefined);
+    assert.doesNotMatch(r.text, /alice|cn-north-4|acme/);
+    const unknown = await tokens(bob, 'ECTnot-a-token', method);
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(unknown.json, { error_msg: 'Could not find token.', error_code: 'IAM.0004' });
+  }
+  // Alice's token was not revoked by Bob's attempt.
+  assert.equal((await rc(alice)).status, 200);
+  // A caller without a valid token of its own is 401 before anything is looked up.
+  assert.equal((await tokens('ECTnot-a-token', alice)).status, 401);
+});

@@ -10,6 +10,7 @@ import { systemClock, type Clock } from './clock.js';
 import { consoleBaseUrl, listenerUrl, type Config, type ListenAddress } from './config/config.js';
 import { ConfigError, MasterKeyError } from './errors.js';
 import { IdentityService } from './identity/identity-service.js';
+import { SignatureLockout } from './identity/signature-lockout.js';
 import { InventoryService } from './inventory/inventory-service.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -129,15 +130,16 @@ export async function createServices(config: Config, overrides: AppOverrides = {
       log.warn({ keyId: c.keyId, secretsUnreadable: c.secretsUnreadable, secretsProbed: c.secretsProbed }, 'some stored secrets do not open with this master key: they were sealed with another key and stay unusable');
     }
   }
+  const auditor = new Auditor(stores.audit, clock, config.nodeId, log);
+  const lockout = new SignatureLockout(stores.signatureFailures, clock, {
+    threshold: config.akLockThreshold, lockMs: config.akLockSeconds * 1000, maxRows: config.akFailureMaxRecords,
+  }, auditor, log.child({ component: 'identity' }));
   const identity = new IdentityService(stores.identity, box, clock, {
     iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,
-    lockThreshold: config.akLockThreshold,
-    lockMs: config.akLockSeconds * 1000,
-  });
+  }, lockout);
   const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock);
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
-  const auditor = new Auditor(stores.audit, clock, config.nodeId, log);
   return { config, masterKey, clock, log, stores, box, identity, inventory, consoleTokens, auditor, close: () => stores.close() };
 }
 
@@ -195,11 +197,12 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     try {
       const now = clock.now();
       // Deletes are idempotent: several nodes purging at once do no harm.
-      const [c, i, ch, st] = await Promise.all([
+      const [c, i, ch, st, sf] = await Promise.all([
         services.consoleTokens.purge(), services.identity.purgeIamTokens(),
         services.stores.changes.purgeChanges(now - 3600_000), services.stores.sessions.purgeStaleSessions(now - STALE_MS),
+        services.identity.purgeSignatureFailures(),
       ]);
-      if (c + i + ch + st > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st }, 'purged expired rows');
+      if (c + i + ch + st + sf > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st, signatureFailures: sf }, 'purged expired rows');
     } catch (e) {
       log.warn({ err: e }, 'token purge failed; will retry');
     }

@@ -187,7 +187,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     };
     req.principal = typeof token === 'string'
       ? await deps.identity.verifyIamToken(token)
-      : await deps.identity.verifySignedRequest({ method: req.method, url: req.raw.url ?? req.url, header, body: req.rawBody ?? EMPTY });
+      : await deps.identity.verifySignedRequest({
+        method: req.method, url: req.raw.url ?? req.url, header, body: req.rawBody ?? EMPTY, sourceAddress: req.ip, requestId: req.id,
+      });
     const d = perCredential.hit(req.principal.credentialId);
     if (!d.allowed) throw new RateLimitedError(`The throttling threshold has been reached: per credential ${config.apiRateLimitPerCredential}/min`, d.retryAfterSeconds);
   };

@@ -3,12 +3,10 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AuditEvent, AuditKind, AuditStore } from './types.js';
 
-export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'nodeId' | 'projectId' | 'serverId' | 'tokenRef' | 'sessionId' | 'detail'> & {
-  projectId?: string | null;
-  serverId?: string | null;
-  tokenRef?: string | null;
-  sessionId?: string | null;
-  detail?: AuditEvent['detail'];
+type Optional = 'projectId' | 'serverId' | 'tokenRef' | 'sessionId' | 'detail' | 'actorUserId' | 'actorCredential' | 'target' | 'requestId' | 'clientAddress';
+
+export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'nodeId' | Optional> & {
+  [K in Optional]?: AuditEvent[K];
 };
 
 export class Auditor {
@@ -24,8 +22,14 @@ export class Auditor {
     const event: AuditEvent = {
       at: this.clock.now(), kind, nodeId: this.nodeId, projectId: e.projectId ?? null, serverId: e.serverId ?? null,
       tokenRef: e.tokenRef ?? null, sessionId: e.sessionId ?? null, detail: e.detail ?? {},
+      actorUserId: e.actorUserId ?? null, actorCredential: e.actorCredential ?? null, target: e.target ?? null,
+      requestId: e.requestId ?? null, clientAddress: e.clientAddress ?? null,
     };
-    this.log.info({ audit: kind, project: event.projectId, server: event.serverId, tokenRef: event.tokenRef, session: event.sessionId, ...event.detail }, `audit ${kind}`);
+    this.log.info({
+      audit: kind, project: event.projectId, server: event.serverId, tokenRef: event.tokenRef, session: event.sessionId,
+      ...(event.target !== null ? { target: event.target, actor: event.actorCredential, requestId: event.requestId, clientAddress: event.clientAddress } : {}),
+      ...event.detail,
+    }, `audit ${kind}`);
     await this.store.appendAudit(event);
   }
 }

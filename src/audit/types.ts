@@ -1,6 +1,10 @@
-/** Audit events: issued, connected, rejected, closed; never with token material (hash prefix only). */
+/**
+ * Audit events: console tokens issued, connected, rejected, closed, revoked (never with token
+ * material: hash prefix only), and identity changes (access-key locks and unlocks), each with who
+ * acted, on what, from where and in which request.
+ */
 
-export type AuditKind = 'issued' | 'connected' | 'rejected' | 'closed' | 'revoked';
+export type AuditKind = 'issued' | 'connected' | 'rejected' | 'closed' | 'revoked' | 'ak-locked' | 'ak-unlocked';
 
 export interface AuditEvent {
   readonly id?: number;
@@ -13,11 +17,22 @@ export interface AuditEvent {
   readonly tokenRef: string | null;
   readonly sessionId: string | null;
   readonly detail: Readonly<Record<string, string | number | boolean | null>>;
+  /** The user who acted, when known (null: anonymous or the system). */
+  readonly actorUserId?: string | null;
+  /** The credential that acted: `ak:<AK>`, `user:<id>`, `cli:<os user>`; null: anonymous or the system. */
+  readonly actorCredential?: string | null;
+  /** What was acted on, e.g. `ak:<AK>`. */
+  readonly target?: string | null;
+  /** The API request that caused the event (its X-Request-Id). */
+  readonly requestId?: string | null;
+  /** The client address as the API or proxy sees it (trustProxy respected). */
+  readonly clientAddress?: string | null;
 }
 
 export interface AuditFilter {
   readonly serverId?: string;
   readonly kind?: AuditKind;
+  readonly target?: string;
   readonly sinceId?: number;
   readonly limit?: number;
 }

@@ -1,8 +1,10 @@
 /** Operator commands: project, user, key, server. They call the same services as the API. */
+import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import { createServices, type Services } from '../app.js';
 import { huaweiTime } from '../api/ecs-routes.js';
 import { ValidationError } from '../errors.js';
+import type { Actor } from '../identity/types.js';
 import { parseStatus } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
 import { createLogger } from '../log.js';
@@ -98,7 +100,36 @@ export function keyCommand(): Command {
       printObject({ ak: k.ak, sk: k.sk, project: k.key.projectId, actions: k.key.actions.join(',') }, !!o.json);
       if (!o.json) process.stderr.write('The secret key (sk) is shown only now: store it safely.\n');
     }));
+  withConfigOptions(cmd.command('unlock')
+    .description('lift the locks repeated signature failures set on an access key (per source address), and forget its failures')
+    .argument('<ak>', 'access key id'))
+    .option('--address <ip>', 'only the lock of this source address (as the API saw it)')
+    .addOption(json)
+    .action(async (ak: string, o) => withServices(o, async (s) => {
+      const removed = await s.identity.unlockAccessKey(ak, o.address ?? null, cliActor());
+      const now = s.clock.now();
+      const unlocked = removed.filter((r) => r.lockedUntil !== null && r.lockedUntil > now).map((r) => r.address);
+      if (o.json) {
+        printObject({ ak, address: o.address ?? '*', unlocked, cleared: removed.length }, true);
+        return;
+      }
+      for (const a of unlocked) process.stdout.write(`unlocked ${ak} for ${a}\n`);
+      if (unlocked.length === 0) process.stdout.write(`${ak} was not locked${o.address ? ` for ${o.address}` : ''}\n`);
+      if (removed.length > unlocked.length) process.stdout.write(`cleared the failure counts of ${removed.length - unlocked.length} other address(es)\n`);
+    }));
   return cmd;
+}
+
+/** The operator running a CLI command, for audit records. */
+function cliActor(): Actor {
+  let name = 'unknown';
+  try {
+    name = userInfo().username;
+  } catch {
+    // No passwd entry for this uid (some containers): the uid still says something.
+    name = `uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+  return { userId: null, credential: `cli:${name}` };
 }
 
 function consoleInput(o: { host: string; port: string; auth?: string }, password: string | undefined) {

@@ -32,6 +32,7 @@ export interface Config {
   readonly signatureMaxSkewSeconds: number;
   readonly akLockThreshold: number;
   readonly akLockSeconds: number;
+  readonly akFailureMaxRecords: number;
   readonly iamTokenTtlSeconds: number;
   readonly publicUrl: string | null;
   readonly publicUrlByAz: Readonly<Record<string, string>>;

@@ -3,8 +3,10 @@
  * AK/SK signature or IAM token; authorization of an action on a project.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Clock } from '../clock.js';
 import { AuthError, ConflictError, ForbiddenError, NotFoundError, ProjectMismatchError, ValidationError } from '../errors.js';
+import { tokenRef } from '../log.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { ALNUM, HEX32, UPPER_ALNUM, hexId, randomString, sha256Hex } from '../util/ids.js';
 import { allowedByAll, isValidActionPattern } from './actions.js';
@@ -13,14 +15,15 @@ import {
   EMPTY_BODY_SHA256, canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, parseAuthorization,
   parseSdkDate, sha256Hex as bodySha256, signature, stringToSign,
 } from './sdk-hmac-signer.js';
-import { tokenRef } from '../log.js';
-import { ALL_ACTIONS, type AccessKey, type Domain, type IamTokenRecord, type IdentityStore, type Principal, type Project, type User } from './types.js';
+import type { SignatureLockout } from './signature-lockout.js';
+import {
+  ALL_ACTIONS, type AccessKey, type Actor, type Domain, type IamTokenRecord, type IdentityStore, type Principal, type Project,
+  type SignatureFailureRecord, type User,
+} from './types.js';
 
 export interface IdentityOptions {
   iamTokenTtlMs: number;
   maxSkewMs: number;
-  lockThreshold: number;
-  lockMs: number;
 }
 
 /** A request as received, for signature verification. */
@@ -32,6 +35,10 @@ export interface SignedRequest {
   header(name: string): string | undefined;
   /** Raw body bytes as received (empty when none). */
   readonly body: Buffer;
+  /** The client's address as the API sees it (behind a trusted proxy: the address it forwarded). */
+  readonly sourceAddress: string;
+  /** The request's id (X-Request-Id), for the log and audit records. */
+  readonly requestId: string | null;
 }
 
 export interface IssuedIamToken {
@@ -56,6 +63,9 @@ function checkActions(actions: readonly string[] | undefined): readonly string[]
   for (const a of actions) if (!isValidActionPattern(a)) throw new ValidationError(`invalid action pattern ${JSON.stringify(a)}`, 'actions');
   return [...actions];
 }
+
+/** The secret unknown AKs are verified against (see verifySignedRequest). */
+const UNKNOWN_KEY_SK = 'unknown-access-key-stand-in-secret-000000';
 
 /** The header a signer may send in place of hashing the body itself. */
 const CONTENT_SHA = 'x-sdk-content-sha256';
@@ -91,6 +101,7 @@ export class IdentityService {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly opts: IdentityOptions,
+    private readonly lockout: SignatureLockout,
   ) {}
 
   // ---- administration (CLI and demo seeding)
@@ -173,7 +184,7 @@ export class IdentityService {
     const sk = randomString(40, ALNUM);
     const key: AccessKey = {
       ak, userId: user.id, projectId: project.id, skSealed: this.box.seal(sk, `sk:${ak}`), actions,
-      createdAt: this.clock.now(), failedAttempts: 0, lockedUntil: null,
+      createdAt: this.clock.now(),
     };
     await this.store.insertAccessKey(key);
     return { ak, sk, key };
@@ -278,17 +289,19 @@ export class IdentityService {
       throw new AuthError('AUTH_SKEW', `${AUTH_PREFIX}X-Sdk-Date differs from the server time by more than ${Math.round(this.opts.maxSkewMs / 60000)} minutes`);
     }
     const payloadHash = signedPayloadHash(req, signed);
-    const key = await this.store.getAccessKey(parsed.ak);
-    // NOTE: an unknown AK gets the same answer as a bad signature (no key enumeration).
-    if (!key) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}verify aksk signature fail`);
-    if (key.lockedUntil !== null && key.lockedUntil > now) {
-      throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}the access key is locked for ${Math.ceil((key.lockedUntil - now) / 1000)} s after repeated signature failures`);
-    }
+    const address = req.sourceAddress;
+    const [key, failures] = await Promise.all([this.store.getAccessKey(parsed.ak), this.lockout.state(parsed.ak, address)]);
+    // NOTE: the lock is per (AK, source address), looked up the same way for unknown AKs: known and
+    // unknown AKs get the same answers, byte for byte.
+    const lockedFor = this.lockout.lockedForSeconds(failures);
+    if (lockedFor > 0) throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}the access key is locked for requests from this address for ${lockedFor} s after repeated signature failures`);
     const q = req.url.indexOf('?');
     const path = q === -1 ? req.url : req.url.slice(0, q);
     const cq = canonicalQuery(q === -1 ? '' : req.url.slice(q + 1));
     const ch = canonicalHeaders(signed, (n) => req.header(n));
-    const sk = this.box.open(key.skSealed, `sk:${key.ak}`);
+    // NOTE: an unknown AK is verified against a stand-in secret: the same work and the same answer
+    // as a wrong SK (no key enumeration, by timing or by text).
+    const sk = key ? this.box.open(key.skSealed, `sk:${key.ak}`) : UNKNOWN_KEY_SK;
     const expected = Buffer.from(parsed.signature, 'hex');
     let good = false;
     // Node/Java SDKs encode the path as sent; Python/Go decode first. Accept either.
@@ -299,15 +312,32 @@ export class IdentityService {
       const mine = Buffer.from(signature(sk, stringToSign(sdkDate, canon)), 'hex');
       if (timingSafeEqual(mine, expected)) good = true;
     }
-    if (!good) {
-      const outcome = await this.store.recordSignatureFailure(key.ak, now, this.opts.lockThreshold, this.opts.lockMs);
-      if (outcome.locked) throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}verify aksk signature fail; the access key is now locked for ${Math.round(this.opts.lockMs / 1000)} s`);
+    if (!good || !key) {
+      const outcome = await this.lockout.failure(parsed.ak, address, { requestId: req.requestId, projectId: key?.projectId ?? null, knownKey: key !== null });
+      const nowLockedFor = this.lockout.lockedForSeconds(outcome);
+      if (nowLockedFor > 0) throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}verify aksk signature fail; the access key is now locked for requests from this address for ${nowLockedFor} s`);
       throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}verify aksk signature fail`);
     }
-    if (key.failedAttempts > 0) await this.store.resetSignatureFailures(key.ak);
+    await this.lockout.success(key.ak, address, failures);
     const user = await this.store.getUser(key.userId);
     if (!user) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user no longer exists`);
     return { kind: 'aksk', credentialId: `ak:${key.ak}`, userId: user.id, domainId: user.domainId, projectId: key.projectId, actionSets: [user.actions, key.actions] };
+  }
+
+  /**
+   * Lifts the locks of `ak` (from `address`, or from every address) and forgets its failures.
+   * NotFoundError when the AK is unknown and has nothing to lift.
+   */
+  async unlockAccessKey(ak: string, address: string | null, actor: Actor): Promise<SignatureFailureRecord[]> {
+    if (address !== null && isIP(address) === 0) throw new ValidationError(`address must be an IPv4 or IPv6 address, got ${JSON.stringify(address.slice(0, 64))}`, 'address');
+    const removed = await this.lockout.unlock(ak, address, actor);
+    if (removed.length === 0 && !(await this.store.getAccessKey(ak))) throw new NotFoundError('access key', ak);
+    return removed;
+  }
+
+  /** Deletes expired signature-failure records. */
+  purgeSignatureFailures(): Promise<number> {
+    return this.lockout.purge();
   }
 
   /** Project scope, then action: Common.0018 before Pdp.0001, as Huawei answers. */

@@ -45,10 +45,6 @@ export interface AccessKey {
   readonly skSealed: string;
   readonly actions: readonly string[];
   readonly createdAt: number;
-  /** Consecutive signature failures since the last success or lock. */
-  readonly failedAttempts: number;
-  /** Epoch ms until which the key is locked, or null. */
-  readonly lockedUntil: number | null;
 }
 
 export interface IamTokenRecord {
@@ -60,10 +56,49 @@ export interface IamTokenRecord {
   readonly expiresAt: number;
 }
 
-/** Outcome of recording one signature failure. */
-export interface SignatureFailureOutcome {
-  readonly locked: boolean;
+/** Signature failures of one (AK, source address) pair, while they are remembered. */
+export interface SignatureFailureState {
+  /** Consecutive failures since the last success or lock. */
+  readonly failures: number;
+  /** Epoch ms until which the pair is locked, or null (may be in the past). */
   readonly lockedUntil: number | null;
+}
+
+/** Outcome of recording one signature failure. */
+export interface SignatureFailureOutcome extends SignatureFailureState {
+  /** The pair is locked now (by this failure or an earlier one). */
+  readonly locked: boolean;
+  /** This failure reached the threshold and set the lock. */
+  readonly lockedNow: boolean;
+}
+
+/** One (AK, address) pair's failure record, as removed by an unlock. */
+export interface SignatureFailureRecord extends SignatureFailureState {
+  readonly ak: string;
+  readonly address: string;
+}
+
+/**
+ * Persistence port of signature-failure counting: failures per (AK, source address), locks of
+ * such pairs. Kept apart from the keys themselves, so that a node-local cache of keys never hides a
+ * lock or an unlock: every node reads this store. Counting is atomic across nodes. Unknown AKs are
+ * counted like known ones (the answers must not tell them apart). Implementations: SQLite, PostgreSQL.
+ */
+export interface SignatureFailureStore {
+  /** The pair's state, or null when it has none or it expired (no failure for `lockMs`). */
+  getSignatureFailures(ak: string, address: string, now: number): Promise<SignatureFailureState | null>;
+  /**
+   * Atomically counts one failure of the pair (starting over when its record expired); at
+   * `threshold` the pair is locked until `now + lockMs` and the count restarts. The record expires
+   * `lockMs` after its last failure. Concurrent failures on several nodes must all be counted.
+   */
+  recordSignatureFailure(ak: string, address: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome>;
+  /** Removes the records of `ak` (from `address` only, when given); returns what was removed. */
+  clearSignatureFailures(ak: string, address: string | null): Promise<SignatureFailureRecord[]>;
+  /** Deletes records that expired at `now`; returns how many. */
+  purgeSignatureFailures(now: number): Promise<number>;
+  /** Keeps at most `maxRows` records, deleting those that expire first; returns how many went. */
+  trimSignatureFailures(maxRows: number): Promise<number>;
 }
 
 /** Persistence port of the identity domain. Implementations: SQLite, PostgreSQL. */
@@ -81,13 +116,6 @@ export interface IdentityStore {
   getAccessKey(ak: string): Promise<AccessKey | null>;
   listAccessKeys(userId: string): Promise<AccessKey[]>;
   deleteAccessKey(ak: string): Promise<boolean>;
-  /**
-   * Atomically counts one signature failure; at `threshold` the key is locked until `now + lockMs`
-   * and the count restarts. Concurrent failures on several nodes must all be counted.
-   */
-  recordSignatureFailure(ak: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome>;
-  /** Clears the failure count after a good signature. */
-  resetSignatureFailures(ak: string): Promise<void>;
   insertIamToken(t: IamTokenRecord): Promise<void>;
   getIamToken(hash: string): Promise<IamTokenRecord | null>;
   deleteIamToken(hash: string): Promise<boolean>;
@@ -105,4 +133,12 @@ export interface Principal {
   readonly projectId: string;
   /** Effective action patterns: a request needs a match in each list (user and key). */
   readonly actionSets: ReadonlyArray<readonly string[]>;
+}
+
+/** Who made a change, for its audit record. */
+export interface Actor {
+  /** The acting user, when a user acted. */
+  readonly userId: string | null;
+  /** The acting credential: `ak:<AK>`, `user:<id>` (IAM token), `cli:<os user>` (an operator). */
+  readonly credential: string;
 }

@@ -4,7 +4,7 @@
  * counts) arrives as a string, and JSON columns (`actions`, `detail`) are stored as JSON text in both.
  */
 import type { AuditEvent } from '../audit/types.js';
-import type { AccessKey, Domain, IamTokenRecord, Project, User } from '../identity/types.js';
+import type { AccessKey, Domain, IamTokenRecord, Project, SignatureFailureRecord, User } from '../identity/types.js';
 import type { BackendAuth, Server, ServerStatus } from '../inventory/types.js';
 import type { ChangeEvent, SessionRecord } from '../sessions/types.js';
 import type { KeyCheck, SealedSecret } from '../secrets/key-check.js';
@@ -16,6 +16,8 @@ export type Row = Record<string, unknown>;
 const str = (v: unknown): string => v as string;
 /** A number column (SQLite INTEGER, PostgreSQL integer or bigint-as-string). */
 export const num = (v: unknown): number => Number(v);
+/** A nullable text column. */
+const optStr = (v: unknown): string | null => (v as string | null | undefined) ?? null;
 /** A nullable number column. */
 export const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
@@ -39,8 +41,11 @@ export function rowToAccessKey(r: Row): AccessKey {
   return {
     ak: str(r['ak']), userId: str(r['user_id']), projectId: str(r['project_id']), skSealed: str(r['sk_sealed']),
     actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
-    failedAttempts: num(r['failed_attempts']), lockedUntil: optNum(r['locked_until']),
   };
+}
+/** Maps a row of the matching table. */
+export function rowToSignatureFailure(r: Row): SignatureFailureRecord {
+  return { ak: str(r['ak']), address: str(r['address']), failures: num(r['failures']), lockedUntil: optNum(r['locked_until']) };
 }
 /** Maps a row of the matching table. */
 export function rowToIamToken(r: Row): IamTokenRecord {
@@ -71,8 +76,10 @@ export function rowToAudit(r: Row): AuditEvent {
   return {
     id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as AuditEvent['kind'], nodeId: str(r['node_id']),
     projectId: (r['project_id'] as string | null) ?? null, serverId: (r['server_id'] as string | null) ?? null,
-    tokenRef: (r['token_ref'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
+    tokenRef: optStr(r['token_ref']), sessionId: optStr(r['session_id']),
     detail: JSON.parse(str(r['detail'])) as AuditEvent['detail'],
+    actorUserId: optStr(r['actor_user_id']), actorCredential: optStr(r['actor_credential']), target: optStr(r['target']),
+    requestId: optStr(r['request_id']), clientAddress: optStr(r['client_address']),
   };
 }
 

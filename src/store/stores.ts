@@ -1,6 +1,6 @@
 /** The bundle of store ports an adapter provides. Only app.ts / main.ts pick the adapter. */
 import type { AuditStore } from '../audit/types.js';
-import type { IdentityStore } from '../identity/types.js';
+import type { IdentityStore, SignatureFailureStore } from '../identity/types.js';
 import type { ServerStore } from '../inventory/types.js';
 import type { KeyCheckStore } from '../secrets/key-check.js';
 import type { ChangeFeedStore, SessionStore } from '../sessions/types.js';
@@ -8,6 +8,7 @@ import type { ConsoleTokenStore } from '../tokens/types.js';
 
 export interface Stores {
   readonly identity: IdentityStore;
+  readonly signatureFailures: SignatureFailureStore;
   readonly servers: ServerStore;
   readonly consoleTokens: ConsoleTokenStore;
   readonly audit: AuditStore;

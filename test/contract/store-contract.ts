@@ -64,26 +64,87 @@ export function runStoreContract(t: ContractTarget): void {
       assert.ok((await s.identity.listProjects()).some((p) => p.id === projectId));
     });
 
-    test('access keys: round-trip, failure counting locks at the threshold, reset', async () => {
+    test('access keys: round-trip, list, delete', async () => {
       const { projectId, userId } = await seedProject(s, 2);
       const ak = 'AK' + 'X'.repeat(18);
-      await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:x', actions: ['ecs:*'], createdAt: 5, failedAttempts: 0, lockedUntil: null });
-      const k = await s.identity.getAccessKey(ak);
-      assert.equal(k?.projectId, projectId);
-      assert.deepEqual(k?.actions, ['ecs:*']);
-      assert.equal(k?.lockedUntil, null);
-      for (let i = 1; i <= 4; i++) assert.equal((await s.identity.recordSignatureFailure(ak, 1000, 5, 300_000)).locked, false);
-      assert.equal((await s.identity.getAccessKey(ak))?.failedAttempts, 4);
-      const fifth = await s.identity.recordSignatureFailure(ak, 1000, 5, 300_000);
-      assert.deepEqual(fifth, { locked: true, lockedUntil: 301_000 });
-      assert.equal((await s.identity.getAccessKey(ak))?.failedAttempts, 0);
-      await s.identity.recordSignatureFailure(ak, 2000, 5, 300_000);
-      await s.identity.resetSignatureFailures(ak);
-      assert.equal((await s.identity.getAccessKey(ak))?.failedAttempts, 0);
+      await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:x', actions: ['ecs:*'], createdAt: 5 });
+      assert.deepEqual(await s.identity.getAccessKey(ak), { ak, userId, projectId, skSealed: 'v1:x', actions: ['ecs:*'], createdAt: 5 });
       assert.equal((await s.identity.listAccessKeys(userId)).length, 1);
       assert.equal(await s.identity.deleteAccessKey(ak), true);
       assert.equal(await s.identity.getAccessKey(ak), null);
-      assert.equal((await s.identity.recordSignatureFailure(ak, 1, 5, 1)).locked, false);
+    });
+
+    test('signature failures: counted per (AK, address), lock at the threshold and restart, expire, clear, purge', async () => {
+      const f = s.signatureFailures;
+      const ak = 'AK' + 'F'.repeat(18);
+      // Any AK is counted, known or not: the store never looks at access_keys.
+      for (let i = 1; i <= 4; i++) {
+        assert.deepEqual(await f.recordSignatureFailure(ak, '10.0.0.1', 1000 + i, 5, 300_000), { failures: i, lockedUntil: null, locked: false, lockedNow: false });
+      }
+      assert.deepEqual(await f.getSignatureFailures(ak, '10.0.0.1', 1004), { failures: 4, lockedUntil: null });
+      // Another address of the same AK has its own count.
+      assert.equal((await f.recordSignatureFailure(ak, '10.0.0.2', 1004, 5, 300_000)).failures, 1);
+      const fifth = await f.recordSignatureFailure(ak, '10.0.0.1', 2000, 5, 300_000);
+      assert.deepEqual(fifth, { failures: 0, lockedUntil: 302_000, locked: true, lockedNow: true });
+      // A failure during the lock (a concurrent request) counts on and keeps the lock.
+      assert.deepEqual(await f.recordSignatureFailure(ak, '10.0.0.1', 3000, 5, 300_000), { failures: 1, lockedUntil: 302_000, locked: true, lockedNow: false });
+      assert.deepEqual(await f.getSignatureFailures(ak, '10.0.0.1', 3000), { failures: 1, lockedUntil: 302_000 });
+      // Forgotten lockMs after the last failure; the next failure starts over, unlocked.
+      assert.equal(await f.getSignatureFailures(ak, '10.0.0.1', 303_000), null);
+      assert.deepEqual(await f.recordSignatureFailure(ak, '10.0.0.1', 303_000, 5, 300_000), { failures: 1, lockedUntil: null, locked: false, lockedNow: false });
+      // Threshold 1: the first failure locks.
+      assert.deepEqual(await f.recordSignatureFailure(ak, '10.0.0.3', 5000, 1, 1000), { failures: 0, lockedUntil: 6000, locked: true, lockedNow: true });
+      // Clearing one address, then all.
+      assert.deepEqual(await f.clearSignatureFailures(ak, '10.0.0.3'), [{ ak, address: '10.0.0.3', failures: 0, lockedUntil: 6000 }]);
+      assert.deepEqual(await f.clearSignatureFailures(ak, '10.0.0.3'), []);
+      assert.deepEqual((await f.clearSignatureFailures(ak, null)).map((r) => [r.address, r.failures]), [['10.0.0.1', 1], ['10.0.0.2', 1]]);
+      assert.equal(await f.getSignatureFailures(ak, '10.0.0.1', 303_000), null);
+      // Purge deletes what expired at `now`, nothing else.
+      await f.recordSignatureFailure(ak, '10.0.0.4', 10_000, 5, 1000);
+      await f.recordSignatureFailure(ak, '10.0.0.5', 10_500, 5, 1000);
+      assert.equal(await f.purgeSignatureFailures(11_000), 1);
+      assert.equal((await f.getSignatureFailures(ak, '10.0.0.5', 11_000))?.failures, 1);
+      assert.equal(await f.purgeSignatureFailures(12_000), 1);
+    });
+
+    test('signature failures: trim keeps the records that expire last', async () => {
+      const f = s.signatureFailures;
+      for (let i = 0; i < 12; i++) await f.recordSignatureFailure(`AKTRIM${String(i).padStart(14, '0')}`, '10.1.0.1', 100_000 + i, 5, 1000);
+      assert.equal(await f.trimSignatureFailures(5), 7);
+      assert.equal(await f.trimSignatureFailures(5), 0);
+      for (let i = 0; i < 12; i++) {
+        const kept = await f.getSignatureFailures(`AKTRIM${String(i).padStart(14, '0')}`, '10.1.0.1', 100_000);
+        assert.equal(kept !== null, i >= 7, `record ${i}`);
+      }
+      await f.purgeSignatureFailures(Number.MAX_SAFE_INTEGER);
+    });
+
+    test('signature failures: 60 concurrent failures of one pair are all counted', async () => {
+      const second = t.openSecond ? await t.openSecond() : null;
+      const both = [s, second ?? s];
+      const ak = 'AK' + 'R'.repeat(18);
+      // Threshold 7: 60 = 8 * 7 + 4. Exactly 8 failures set a lock; 4 are left counted.
+      const outcomes = await Promise.all(Array.from({ length: 60 }, (_, i) => both[i % 2]!.signatureFailures.recordSignatureFailure(ak, '10.2.0.1', 1000, 7, 60_000)));
+      await second?.close();
+      assert.equal(outcomes.filter((o) => o.lockedNow).length, 8);
+      // Each failure saw the one before it: the counts returned are those of 60 failures in a row.
+      const inARow = Array.from({ length: 60 }, (_, i) => (i + 1) % 7);
+      assert.deepEqual(outcomes.map((o) => o.failures).sort((a, b) => a - b), inARow.sort((a, b) => a - b));
+      assert.deepEqual(await s.signatureFailures.getSignatureFailures(ak, '10.2.0.1', 1000), { failures: 4, lockedUntil: 61_000 });
+    });
+
+    test('audit: actor, target, request id and client address round-trip; list by target', async () => {
+      const target = `ak:AK${randomUUID().replace(/-/g, '').slice(0, 18).toUpperCase()}`;
+      await s.audit.appendAudit({
+        at: 1, kind: 'ak-unlocked', nodeId: 'n', projectId: null, serverId: null, tokenRef: null, sessionId: null, detail: { address: '*' },
+        actorUserId: hex(5), actorCredential: 'cli:root', target, requestId: 'f'.repeat(32), clientAddress: '10.3.0.1',
+      });
+      const [e] = await s.audit.listAudit({ target });
+      assert.deepEqual({ ...e, id: undefined }, {
+        id: undefined, at: 1, kind: 'ak-unlocked', nodeId: 'n', projectId: null, serverId: null, tokenRef: null, sessionId: null, detail: { address: '*' },
+        actorUserId: hex(5), actorCredential: 'cli:root', target, requestId: 'f'.repeat(32), clientAddress: '10.3.0.1',
+      });
+      assert.equal((await s.audit.listAudit({ target: 'ak:none' })).length, 0);
     });
 
     test('IAM tokens: insert, get, delete, purge by expiry', async () => {
@@ -220,7 +281,7 @@ export function runStoreContract(t: ContractTarget): void {
     test('sealed secrets are listed with the associated data they were sealed with', async () => {
       const { projectId, userId } = await seedProject(s, 7);
       const ak = 'AK' + 'S'.repeat(18);
-      await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:sk-sealed', actions: ['*'], createdAt: 1, failedAttempts: 0, lockedUntil: null });
+      await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:sk-sealed', actions: ['*'], createdAt: 1 });
       const withPassword = server(projectId, { createdAt: 2, console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:vnc-sealed' } });
       const without = server(projectId, { createdAt: 3, console: { host: '127.0.0.1', port: 5900, auth: 'none', passwordSealed: null } });
       await s.servers.insertServer(withPassword);

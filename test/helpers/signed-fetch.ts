@@ -9,11 +9,19 @@ export interface Reply {
   json: any;
 }
 
+export interface SendOptions {
+  /** The client socket's own address (e.g. 127.0.0.2: another source address on loopback). */
+  localAddress?: string;
+}
+
 /** Raw HTTP request (no signing). Body sent as given. */
-export function http(method: string, url: string, headers: Record<string, string> = {}, body: string | Buffer = ''): Promise<Reply> {
+export function http(method: string, url: string, headers: Record<string, string> = {}, body: string | Buffer = '', opts: SendOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = request({ method, host: u.hostname, port: u.port, path: u.pathname + u.search, headers: { ...headers, ...(body.length ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
+    const req = request({
+      method, host: u.hostname, port: u.port, path: u.pathname + u.search, headers: { ...headers, ...(body.length ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+      ...(opts.localAddress ? { localAddress: opts.localAddress, agent: false } : {}),
+    }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -32,7 +40,7 @@ export function http(method: string, url: string, headers: Record<string, string
   });
 }
 
-export interface SignOptions {
+export interface SignOptions extends SendOptions {
   ak: string;
   sk: string;
   projectId?: string;
@@ -47,5 +55,5 @@ export function signedHttp(method: string, url: string, body: string, o: SignOpt
   if (o.projectId) headers['x-project-id'] = o.projectId;
   for (const [k, v] of Object.entries(o.extraHeaders ?? {})) headers[k.toLowerCase()] = v;
   const signed = signRequest({ method, url: new URL(url), headers, body }, o.ak, o.sk, o.at ?? Date.now());
-  return http(method, url, signed, body);
+  return http(method, url, signed, body, o.localAddress ? { localAddress: o.localAddress } : {});
 }

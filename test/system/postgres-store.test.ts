@@ -107,12 +107,15 @@ function everyMethod(s: Stores): Array<[string, () => Promise<unknown>]> {
     ['identity.insertUser', () => s.identity.insertUser({ id, domainId: hex(9), name: 'x', passwordHash: 'h', actions: [], createdAt: 1 })],
     ['identity.getUser', () => s.identity.getUser(id)],
     ['identity.getUserByName', () => s.identity.getUserByName(hex(9), 'x')],
-    ['identity.insertAccessKey', () => s.identity.insertAccessKey({ ak: 'AK', userId: id, projectId: id, skSealed: 's', actions: [], createdAt: 1, failedAttempts: 0, lockedUntil: null })],
+    ['identity.insertAccessKey', () => s.identity.insertAccessKey({ ak: 'AK', userId: id, projectId: id, skSealed: 's', actions: [], createdAt: 1 })],
     ['identity.getAccessKey', () => s.identity.getAccessKey('AK')],
     ['identity.listAccessKeys', () => s.identity.listAccessKeys(id)],
     ['identity.deleteAccessKey', () => s.identity.deleteAccessKey('AK')],
-    ['identity.recordSignatureFailure', () => s.identity.recordSignatureFailure('AK', 1, 5, 1)],
-    ['identity.resetSignatureFailures', () => s.identity.resetSignatureFailures('AK')],
+    ['signatureFailures.getSignatureFailures', () => s.signatureFailures.getSignatureFailures('AK', '10.0.0.1', 1)],
+    ['signatureFailures.recordSignatureFailure', () => s.signatureFailures.recordSignatureFailure('AK', '10.0.0.1', 1, 5, 1)],
+    ['signatureFailures.clearSignatureFailures', () => s.signatureFailures.clearSignatureFailures('AK', null)],
+    ['signatureFailures.purgeSignatureFailures', () => s.signatureFailures.purgeSignatureFailures(1)],
+    ['signatureFailures.trimSignatureFailures', () => s.signatureFailures.trimSignatureFailures(100)],
     ['identity.insertIamToken', () => s.identity.insertIamToken({ hash: h, userId: id, projectId: id, issuedAt: 1, expiresAt: 2 })],
     ['identity.getIamToken', () => s.identity.getIamToken(h)],
     ['identity.deleteIamToken', () => s.identity.deleteIamToken(h)],
@@ -255,12 +258,13 @@ describe('postgres adapter', () => {
     const b = await node(t);
     const both = [a, b];
     const ak = 'AK' + 'C'.repeat(18);
-    await a.identity.insertAccessKey({ ak, userId: hex(3), projectId: hex(2), skSealed: 's', actions: ['*'], createdAt: 1, failedAttempts: 0, lockedUntil: null });
-    // 23 concurrent failures at threshold 5: only the first four find no lock; 23 = 4 * 5 + 3 counted.
-    const outcomes = await Promise.all(Array.from({ length: 23 }, (_, i) => both[i % 2]!.identity.recordSignatureFailure(ak, 1000, 5, 60_000)));
+    // 23 concurrent failures of one (AK, address) at threshold 5, the first ones racing to insert
+    // the record: only the first four find no lock; 23 = 4 * 5 + 3 counted.
+    const outcomes = await Promise.all(Array.from({ length: 23 }, (_, i) => both[i % 2]!.signatureFailures.recordSignatureFailure(ak, '10.0.0.9', 1000, 5, 60_000)));
     assert.equal(outcomes.filter((o) => !o.locked).length, 4);
+    assert.equal(outcomes.filter((o) => o.lockedNow).length, 4);
     assert.ok(outcomes.every((o) => o.locked === (o.lockedUntil === 61_000)));
-    assert.equal((await a.identity.getAccessKey(ak))?.failedAttempts, 3);
+    assert.equal((await a.signatureFailures.getSignatureFailures(ak, '10.0.0.9', 1000))?.failures, 3);
 
     const srv = serverRecord(hex(2), 1);
     await a.servers.insertServer(srv);

@@ -69,4 +69,22 @@ CREATE TABLE master_key_checks (
   key_id text PRIMARY KEY, canary_sealed text NOT NULL, created_at bigint NOT NULL);
 `,
   },
+  {
+    version: 4,
+    name: 'signature failures per (AK, source address); audit actors',
+    sql: `
+CREATE TABLE signature_failures (
+  ak text NOT NULL, address text NOT NULL, failures integer NOT NULL, locked_until bigint, expires_at bigint NOT NULL,
+  PRIMARY KEY (ak, address));
+CREATE INDEX signature_failures_expires ON signature_failures (expires_at);
+ALTER TABLE access_keys DROP COLUMN failed_attempts;
+ALTER TABLE access_keys DROP COLUMN locked_until;
+ALTER TABLE audit_events ADD COLUMN actor_user_id text;
+ALTER TABLE audit_events ADD COLUMN actor_credential text;
+ALTER TABLE audit_events ADD COLUMN target text;
+ALTER TABLE audit_events ADD COLUMN request_id text;
+ALTER TABLE audit_events ADD COLUMN client_address text;
+CREATE INDEX audit_events_target ON audit_events (target, id);
+`,
+  },
 ];

@@ -3,15 +3,19 @@
  * several API and proxy nodes share the database.
  */
 import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
-import type { AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, User } from '../../identity/types.js';
+import type {
+  AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
+  SignatureFailureStore, User,
+} from '../../identity/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
 import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
 import {
   num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
-  rowToServer, rowToSession, rowToUser, type Row,
+  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, type Row,
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
+import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
 import { PostgresChangeListener } from './postgres-change-listener.js';
 import { PostgresKeyCheckStore } from './postgres-key-check-store.js';
@@ -63,9 +67,8 @@ export class PostgresIdentityStore implements IdentityStore {
   }
   async insertAccessKey(k: AccessKey): Promise<void> {
     await this.db.count(
-      `INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at, failed_attempts, locked_until)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt, k.failedAttempts, k.lockedUntil],
+      'INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt],
     );
   }
   async getAccessKey(ak: string): Promise<AccessKey | null> {
@@ -76,23 +79,6 @@ export class PostgresIdentityStore implements IdentityStore {
   }
   async deleteAccessKey(ak: string): Promise<boolean> {
     return (await this.db.count('DELETE FROM access_keys WHERE ak = $1', [ak])) > 0;
-  }
-  async recordSignatureFailure(ak: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome> {
-    // NOTE: one statement. Concurrent failures on several nodes queue on the row lock and each
-    // re-reads the row the previous one wrote (READ COMMITTED re-check), so every one is counted.
-    // SET expressions all see the old row, so both CASEs test the same count.
-    const r = await this.db.one(
-      `UPDATE access_keys SET
-         locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN $3::bigint ELSE locked_until END,
-         failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END
-       WHERE ak = $1 RETURNING locked_until`,
-      [ak, threshold, now + lockMs],
-    );
-    const lockedUntil = r ? optNum(r['locked_until']) : null;
-    return { locked: lockedUntil !== null && lockedUntil > now, lockedUntil };
-  }
-  async resetSignatureFailures(ak: string): Promise<void> {
-    await this.db.count('UPDATE access_keys SET failed_attempts = 0 WHERE ak = $1 AND failed_attempts <> 0', [ak]);
   }
   async insertIamToken(t: IamTokenRecord): Promise<void> {
     await this.db.count('INSERT INTO iam_tokens (hash, user_id, project_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
@@ -107,6 +93,41 @@ export class PostgresIdentityStore implements IdentityStore {
   purgeIamTokens(now: number): Promise<number> {
     // Idempotent: nodes purging at once each delete what is left; a row is deleted once.
     return this.db.count('DELETE FROM iam_tokens WHERE expires_at <= $1', [now]);
+  }
+}
+
+const PG_RECORD_FAILURE = recordSignatureFailureSql({ ak: '$1', address: '$2', now: '$3::bigint', threshold: '$4::integer', until: '$5::bigint' });
+
+export class PostgresSignatureFailureStore implements SignatureFailureStore {
+  constructor(private readonly db: Sql) {}
+
+  async getSignatureFailures(ak: string, address: string, now: number): Promise<SignatureFailureState | null> {
+    const r = await this.db.one('SELECT failures, locked_until FROM signature_failures WHERE ak = $1 AND address = $2 AND expires_at > $3', [ak, address, now]);
+    return r ? { failures: num(r['failures']), lockedUntil: optNum(r['locked_until']) } : null;
+  }
+  async recordSignatureFailure(ak: string, address: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome> {
+    // NOTE: one statement. Concurrent failures of a pair on several nodes queue on the row lock and
+    // each re-reads the row the previous one wrote (ON CONFLICT DO UPDATE), so every one is counted;
+    // two first failures at once: one inserts, the other waits for it and updates.
+    const r = await this.db.one(PG_RECORD_FAILURE, [ak, address, now, threshold, now + lockMs]);
+    return signatureFailureOutcome(r!, now);
+  }
+  async clearSignatureFailures(ak: string, address: string | null): Promise<SignatureFailureRecord[]> {
+    const rows = address === null
+      ? await this.db.rows('DELETE FROM signature_failures WHERE ak = $1 RETURNING *', [ak])
+      : await this.db.rows('DELETE FROM signature_failures WHERE ak = $1 AND address = $2 RETURNING *', [ak, address]);
+    return rows.map(rowToSignatureFailure).sort((a, b) => (a.address < b.address ? -1 : 1));
+  }
+  purgeSignatureFailures(now: number): Promise<number> {
+    return this.db.count('DELETE FROM signature_failures WHERE expires_at <= $1', [now]);
+  }
+  trimSignatureFailures(maxRows: number): Promise<number> {
+    // Nodes trimming at once delete overlapping rows: harmless, a row is deleted once.
+    return this.db.count(
+      `DELETE FROM signature_failures WHERE (ak, address) IN (
+         SELECT ak, address FROM signature_failures ORDER BY expires_at DESC OFFSET $1)`,
+      [maxRows],
+    );
   }
 }
 
@@ -211,9 +232,11 @@ export class PostgresAuditStore implements AuditStore {
 
   async appendAudit(e: AuditEvent): Promise<void> {
     await this.db.count(
-      `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail)],
+      `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail,
+         actor_user_id, actor_credential, target, request_id, client_address)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+      [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
+        e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null],
     );
   }
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
@@ -221,6 +244,7 @@ export class PostgresAuditStore implements AuditStore {
     const conds: string[] = ['id > $1'];
     if (f.serverId !== undefined) { params.push(f.serverId); conds.push(`server_id = $${params.length}`); }
     if (f.kind !== undefined) { params.push(f.kind); conds.push(`kind = $${params.length}`); }
+    if (f.target !== undefined) { params.push(f.target); conds.push(`target = $${params.length}`); }
     params.push(f.limit ?? 1000);
     const rows = await this.db.rows(`SELECT * FROM audit_events WHERE ${conds.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
     return rows.map(rowToAudit);
@@ -309,6 +333,7 @@ export async function openPostgresStores(url: string, opts: OpenPostgresOptions 
   );
   return {
     identity: new PostgresIdentityStore(db),
+    signatureFailures: new PostgresSignatureFailureStore(db),
     servers: new PostgresServerStore(db),
     consoleTokens: new PostgresConsoleTokenStore(db),
     audit: new PostgresAuditStore(db),

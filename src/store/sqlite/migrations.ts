@@ -64,4 +64,22 @@ CREATE TABLE master_key_checks (
   key_id TEXT PRIMARY KEY, canary_sealed TEXT NOT NULL, created_at INTEGER NOT NULL);
 `,
   },
+  {
+    version: 4,
+    name: 'signature failures per (AK, source address); audit actors',
+    sql: `
+CREATE TABLE signature_failures (
+  ak TEXT NOT NULL, address TEXT NOT NULL, failures INTEGER NOT NULL, locked_until INTEGER, expires_at INTEGER NOT NULL,
+  PRIMARY KEY (ak, address));
+CREATE INDEX signature_failures_expires ON signature_failures (expires_at);
+ALTER TABLE access_keys DROP COLUMN failed_attempts;
+ALTER TABLE access_keys DROP COLUMN locked_until;
+ALTER TABLE audit_events ADD COLUMN actor_user_id TEXT;
+ALTER TABLE audit_events ADD COLUMN actor_credential TEXT;
+ALTER TABLE audit_events ADD COLUMN target TEXT;
+ALTER TABLE audit_events ADD COLUMN request_id TEXT;
+ALTER TABLE audit_events ADD COLUMN client_address TEXT;
+CREATE INDEX audit_events_target ON audit_events (target, id);
+`,
+  },
 ];

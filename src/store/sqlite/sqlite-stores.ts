@@ -1,14 +1,18 @@
 /** SQLite implementations of every store port (better-sqlite3: synchronous, wrapped as async). */
 import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
-import type { AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, User } from '../../identity/types.js';
+import type {
+  AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
+  SignatureFailureStore, User,
+} from '../../identity/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
 import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
 import {
   num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
-  rowToServer, rowToSession, rowToUser, type Row,
+  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, type Row,
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
+import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
 import { SqliteKeyCheckStore } from './sqlite-key-check-store.js';
 import { GroupCommit, openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
@@ -60,8 +64,8 @@ export class SqliteIdentityStore implements IdentityStore {
     });
   }
   insertAccessKey(k: AccessKey): Promise<void> {
-    return sqlite(() => void prep(this.db, 'INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at, failed_attempts, locked_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt, k.failedAttempts, k.lockedUntil));
+    return sqlite(() => void prep(this.db, 'INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt));
   }
   getAccessKey(ak: string): Promise<AccessKey | null> {
     return sqlite(() => {
@@ -74,22 +78,6 @@ export class SqliteIdentityStore implements IdentityStore {
   }
   deleteAccessKey(ak: string): Promise<boolean> {
     return sqlite(() => prep(this.db, 'DELETE FROM access_keys WHERE ak = ?').run(ak).changes > 0);
-  }
-  recordSignatureFailure(ak: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome> {
-    return sqlite(() => {
-      // One statement: concurrent failures from several processes are all counted.
-      const r = prep(this.db, 
-        `UPDATE access_keys SET
-           locked_until = CASE WHEN failed_attempts + 1 >= @threshold THEN @until ELSE locked_until END,
-           failed_attempts = CASE WHEN failed_attempts + 1 >= @threshold THEN 0 ELSE failed_attempts + 1 END
-         WHERE ak = @ak RETURNING locked_until`,
-      ).get({ ak, threshold, until: now + lockMs }) as Row | undefined;
-      const lockedUntil = r ? optNum(r['locked_until']) : null;
-      return { locked: lockedUntil !== null && lockedUntil > now, lockedUntil };
-    });
-  }
-  resetSignatureFailures(ak: string): Promise<void> {
-    return sqlite(() => void prep(this.db, 'UPDATE access_keys SET failed_attempts = 0 WHERE ak = ? AND failed_attempts <> 0').run(ak));
   }
   insertIamToken(t: IamTokenRecord): Promise<void> {
     return sqlite(() => void prep(this.db, 'INSERT INTO iam_tokens (hash, user_id, project_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)')
@@ -106,6 +94,39 @@ export class SqliteIdentityStore implements IdentityStore {
   }
   purgeIamTokens(now: number): Promise<number> {
     return sqlite(() => prep(this.db, 'DELETE FROM iam_tokens WHERE expires_at <= ?').run(now).changes);
+  }
+}
+
+const SQLITE_RECORD_FAILURE = recordSignatureFailureSql({ ak: '@ak', address: '@address', now: '@now', threshold: '@threshold', until: '@until' });
+
+export class SqliteSignatureFailureStore implements SignatureFailureStore {
+  constructor(private readonly db: Db) {}
+
+  getSignatureFailures(ak: string, address: string, now: number): Promise<SignatureFailureState | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT failures, locked_until FROM signature_failures WHERE ak = ? AND address = ? AND expires_at > ?').get(ak, address, now) as Row | undefined;
+      return r ? { failures: num(r['failures']), lockedUntil: optNum(r['locked_until']) } : null;
+    });
+  }
+  recordSignatureFailure(ak: string, address: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome> {
+    return sqlite(() => signatureFailureOutcome(prep(this.db, SQLITE_RECORD_FAILURE).get({ ak, address, now, threshold, until: now + lockMs }) as Row, now));
+  }
+  clearSignatureFailures(ak: string, address: string | null): Promise<SignatureFailureRecord[]> {
+    return sqlite(() => {
+      const rows = address === null
+        ? prep(this.db, 'DELETE FROM signature_failures WHERE ak = ? RETURNING *').all(ak)
+        : prep(this.db, 'DELETE FROM signature_failures WHERE ak = ? AND address = ? RETURNING *').all(ak, address);
+      return (rows as Row[]).map(rowToSignatureFailure).sort((a, b) => (a.address < b.address ? -1 : 1));
+    });
+  }
+  purgeSignatureFailures(now: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM signature_failures WHERE expires_at <= ?').run(now).changes);
+  }
+  trimSignatureFailures(maxRows: number): Promise<number> {
+    return sqlite(() => prep(this.db,
+      `DELETE FROM signature_failures WHERE rowid IN (
+         SELECT rowid FROM signature_failures ORDER BY expires_at DESC LIMIT -1 OFFSET ?)`,
+    ).run(maxRows).changes);
   }
 }
 
@@ -212,10 +233,12 @@ export class SqliteAuditStore implements AuditStore {
   constructor(private readonly db: Db, private readonly writes: GroupCommit) {}
 
   appendAudit(e: AuditEvent): Promise<void> {
-    return this.writes.run(() => void prep(this.db, 
-      `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail)));
+    return this.writes.run(() => void prep(this.db,
+      `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail,
+         actor_user_id, actor_credential, target, request_id, client_address)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
+      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null));
   }
   listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     return sqlite(() => {
@@ -223,6 +246,7 @@ export class SqliteAuditStore implements AuditStore {
       const params: unknown[] = [f.sinceId ?? 0];
       if (f.serverId !== undefined) { conds.push('server_id = ?'); params.push(f.serverId); }
       if (f.kind !== undefined) { conds.push('kind = ?'); params.push(f.kind); }
+      if (f.target !== undefined) { conds.push('target = ?'); params.push(f.target); }
       const rows = prep(this.db, `SELECT * FROM audit_events WHERE ${conds.join(' AND ')} ORDER BY id LIMIT ?`)
         .all(...params, f.limit ?? 1000) as Row[];
       return rows.map(rowToAudit);
@@ -295,6 +319,7 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number; c
   const writes = new GroupCommit(db);
   return {
     identity: new SqliteIdentityStore(db),
+    signatureFailures: new SqliteSignatureFailureStore(db),
     servers: new SqliteServerStore(db),
     consoleTokens: new SqliteConsoleTokenStore(db, writes),
     audit: new SqliteAuditStore(db, writes),

@@ -18,9 +18,10 @@ before(async () => {
 after(() => stack.stop());
 
 const rcUrl = (project: string, server: string): string => `${stack.apiUrl}/v1/${project}/cloudservers/${server}/remote_console`;
-const signed = (body: string, o: { ak?: string; sk?: string; project?: string; server?: string; at?: number; headers?: Record<string, string> } = {}): Promise<Reply> =>
+const signed = (body: string, o: { ak?: string; sk?: string; project?: string; server?: string; at?: number; headers?: Record<string, string>; from?: string } = {}): Promise<Reply> =>
   signedHttp('POST', rcUrl(o.project ?? s.projectId, o.server ?? s.active.id), body, {
     ak: o.ak ?? s.ak, sk: o.sk ?? s.sk, projectId: o.project ?? s.projectId, at: o.at ?? clock.now(), ...(o.headers ? { extraHeaders: o.headers } : {}),
+    ...(o.from ? { localAddress: o.from } : {}),
   });
 
 function assertCommon(r: Reply): void {
@@ -82,19 +83,22 @@ test('401 APIGW.0301: unknown AK, unknown or expired IAM token', async () => {
   assertGateway(await http('POST', rcUrl(s.projectId, s.active.id), { 'x-auth-token': 'ECTnot-a-token', 'content-type': 'application/json' }, BODY), 401, 'APIGW.0301');
 });
 
-test('401 APIGW.0301: AK locked for 5 minutes after 5 consecutive signature failures', async () => {
+test('401 APIGW.0301: 5 consecutive signature failures lock the (AK, source address) pair for 5 minutes; other addresses keep working', async () => {
   const k = await stack.app.services.identity.createAccessKey({ userId: (await stack.app.services.identity.findUser(s.domain, s.user)).id, projectId: s.projectId });
-  for (let i = 0; i < 4; i++) assertGateway(await signed(BODY, { ak: k.ak, sk: 'wrong' }), 401, 'APIGW.0301', /signature fail/);
-  // A good signature resets the count.
-  assert.equal((await signed(BODY, { ak: k.ak, sk: k.sk })).status, 200);
-  for (let i = 0; i < 4; i++) await signed(BODY, { ak: k.ak, sk: 'wrong' });
-  assertGateway(await signed(BODY, { ak: k.ak, sk: 'wrong' }), 401, 'APIGW.0301', /locked/);
-  // Now even the right SK is refused, until 5 minutes pass.
-  assertGateway(await signed(BODY, { ak: k.ak, sk: k.sk }), 401, 'APIGW.0301', /locked/);
+  const from = (address: string, sk: string): Promise<Reply> => signed(BODY, { ak: k.ak, sk, from: address });
+  for (let i = 0; i < 4; i++) assertGateway(await from('127.0.0.2', 'wrong'), 401, 'APIGW.0301', /verify aksk signature fail$/);
+  // A good signature resets that address's count.
+  assert.equal((await from('127.0.0.2', k.sk)).status, 200);
+  for (let i = 0; i < 4; i++) await from('127.0.0.2', 'wrong');
+  assertGateway(await from('127.0.0.2', 'wrong'), 401, 'APIGW.0301', /signature fail; the access key is now locked for requests from this address for 300 s$/);
+  // Now even the right SK is refused from that address, until 5 minutes pass...
+  assertGateway(await from('127.0.0.2', k.sk), 401, 'APIGW.0301', /locked for requests from this address for 300 s/);
+  // ...while the owner, from another address, is not locked out.
+  assert.equal((await from('127.0.0.1', k.sk)).status, 200);
   clock.advance(299_000);
-  assertGateway(await signed(BODY, { ak: k.ak, sk: k.sk }), 401, 'APIGW.0301', /locked/);
+  assertGateway(await from('127.0.0.2', k.sk), 401, 'APIGW.0301', /locked for requests from this address for 1 s/);
   clock.advance(2_000);
-  assert.equal((await signed(BODY, { ak: k.ak, sk: k.sk })).status, 200);
+  assert.equal((await from('127.0.0.2', k.sk)).status, 200);
 });
 
 test('403 Pdp.0001: credential without ecs:cloudServers:vnc', async () => {

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { openSqliteStores } from '../../../src/store/sqlite/sqlite-stores.js';
 import { openSqliteDatabase } from '../../../src/store/sqlite/sqlite-database.js';
 import { StoreMissingError, StoreUnavailableError } from '../../../src/errors.js';
+import { SQLITE_MIGRATIONS } from '../../../src/store/sqlite/migrations.js';
 import { runStoreContract } from '../../contract/store-contract.js';
 import { tempDir } from '../../helpers/stack.js';
 
@@ -35,7 +36,7 @@ test('sqlite: database and WAL files are 0600, journal is WAL, migrations record
   await s.close();
   const db = new Database(p, { readonly: true });
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
+  assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), SQLITE_MIGRATIONS.map((m) => ({ version: m.version })));
   db.close();
   rmSync(d, { recursive: true, force: true });
 });

@@ -210,7 +210,7 @@ export function apiTarget(env: ApiEnv): FuzzTarget<ApiCase> {
       },
     },
     boundedRuns: 2500,
-    longShare: 0.17,
+    longShare: 0.15,
     caseTimeoutMs: 15_000,
     between: {
       everyCases: 500,

@@ -5,14 +5,18 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { rmSync } from 'node:fs';
+import { createServices, type Services } from '../../src/app.js';
+import { loadConfig } from '../../src/config/config.js';
 import { DemoVncServer } from '../../src/demo/index.js';
+import { createLogger } from '../../src/log.js';
 import type { Server } from '../../src/inventory/types.js';
 import { closeOf, openConsole, openWs } from '../helpers/console-client.js';
 import { drained } from '../helpers/hostile-vnc.js';
 import type { RfbTransport } from '../helpers/rfb-test-client.js';
 import type { WebSocket } from 'ws';
 import { http } from '../helpers/signed-fetch.js';
-import { seed, startStack, type Seed, type Stack } from '../helpers/stack.js';
+import { seed, startStack, tempDir, type Seed, type Stack } from '../helpers/stack.js';
 import { liveBytes, ProcessWatch, type BatchCheck } from './runner.js';
 
 /** Log lines at pino's error (50) or fatal (60) level: something the code did not expect. */
@@ -33,6 +37,31 @@ export async function assertHealthy(stack: Stack): Promise<void> {
   }
 }
 
+/** The identity service over a fresh SQLite store (no sockets), with one access key. */
+export interface SignerEnv {
+  services: Services;
+  ak: string;
+  sk: string;
+  stop(): Promise<void>;
+}
+
+/** Signature verification as the API does it, driven directly: lockout out of reach. */
+export async function startSignerEnv(): Promise<SignerEnv> {
+  const dataDir = tempDir('ecs-console-fuzz-signer-');
+  const config = loadConfig({ flags: { dataDir, akLockThreshold: '1000' }, env: {} });
+  const services = await createServices(config, { logger: createLogger({ level: 'silent' }) });
+  const project = await services.identity.createProject({ name: 'fuzz', domain: 'fuzz' });
+  const user = await services.identity.createUser({ domain: 'fuzz', name: 'fuzz', password: 'fuzz-passw0rd' });
+  const key = await services.identity.createAccessKey({ userId: user.id, projectId: project.id });
+  return {
+    services, ak: key.ak, sk: key.sk,
+    async stop() {
+      await services.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 export interface ApiEnv {
   stack: Stack;
   seed: Seed;
@@ -43,7 +72,7 @@ export interface ApiEnv {
 
 /**
  * The API with rate limits off and AK locking out of reach (every signature failure would
- * otherwise lock the seeded key and hide the rest of the run behind 401s).
+ * otherwise lock the seeded key for the fuzzer's address and hide the rest of the run behind 401s).
  */
 export async function startApiEnv(): Promise<ApiEnv> {
   const stack = await startStack({

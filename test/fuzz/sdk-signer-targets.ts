@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { AuthError } from '../../src/errors.js';
 import {
-  ALGORITHM, canonicalQuery, canonicalUri, formatSdkDate, parseAuthorization, parseSdkDate,
+  ALGORITHM, canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, formatSdkDate, parseAuthorization, parseSdkDate,
+  sha256Hex, signature, stringToSign,
 } from '../../src/identity/sdk-hmac-signer.js';
-import { hostileString, utf16Text } from './generators.js';
+import type { SignerEnv } from './fuzz-env.js';
+import { bytes, hostileString, utf16Text } from './generators.js';
 import type { CorpusCodec, FuzzTarget } from './runner.js';
 
 const stringCodec: CorpusCodec<string> = {
@@ -211,3 +214,118 @@ export const sdkDateTarget: FuzzTarget<string> = {
     return expected === null ? 'refused' : 'refused (year < 100)';
   },
 };
+
+// ---- The signature binds the body
+
+/**
+ * How a signer used X-Sdk-Content-Sha256: absent; signed, holding the body's hash (either case),
+ * UNSIGNED-PAYLOAD or something else; or added unsigned (by whoever replays the request), holding
+ * the signed body's hash, the sent body's hash, UNSIGNED-PAYLOAD or junk.
+ */
+const CONTENT_SHA_USES = [
+  'absent', 'signed-hash', 'signed-hash-upper', 'signed-unsigned-payload', 'signed-junk',
+  'unsigned-hash-of-signed', 'unsigned-hash-of-sent', 'unsigned-unsigned-payload', 'unsigned-junk',
+] as const;
+
+export interface BodyCase {
+  method: string;
+  /** Path and query as sent. */
+  target: string;
+  /** The body the signer signed. */
+  signed: Buffer;
+  /** The body sent instead (never equal to `signed`). */
+  sent: Buffer;
+  contentSha: (typeof CONTENT_SHA_USES)[number];
+}
+
+const jsonBody = fc.oneof(
+  fc.constant('{"os-start":{"servers":[{"id":"b7a1c3e2-4f5d-4e6a-9b8c-1d2e3f4a5b6c"}]}}'),
+  fc.constant('{"remote_console":{"type":"novnc","protocol":"vnc"}}'),
+  fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+).map((t) => Buffer.from(t, 'utf8'));
+const someBody = fc.oneof({ weight: 4, arbitrary: jsonBody }, { weight: 1, arbitrary: bytes(64) }, { weight: 1, arbitrary: fc.constant(Buffer.alloc(0)) });
+/** Another body: one byte changed, bytes added or cut, whitespace, another document, nothing. */
+const otherBody = (b: Buffer): fc.Arbitrary<Buffer> => fc.oneof(
+  fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
+    if (b.length === 0) return Buffer.from([x]);
+    const c = Buffer.from(b);
+    c[i % c.length] = c[i % c.length]! ^ x;
+    return c;
+  }),
+  bytes(8).map((extra) => Buffer.concat([b, extra, Buffer.from(' ')])),
+  fc.nat().map((n) => b.subarray(0, b.length === 0 ? 0 : n % b.length)),
+  fc.constant(Buffer.concat([Buffer.from(' '), b])),
+  someBody,
+).map((o) => (o.equals(b) ? Buffer.concat([o, Buffer.from('\n')]) : o));
+
+export const bodyCaseArbitrary: fc.Arbitrary<BodyCase> = fc.record({
+  method: fc.constantFrom('POST', 'PUT', 'GET', 'DELETE'),
+  target: fc.constantFrom('/v1/0605767a3300d5762fb7c0186d9e1779/cloudservers/action', '/v1/p/cloudservers/s/remote_console', '/v1/p/cloudservers/detail?limit=1&name=a%20b', '/'),
+  signed: someBody,
+  contentSha: fc.constantFrom(...CONTENT_SHA_USES),
+}).chain((c) => otherBody(c.signed).map((sent) => ({ ...c, sent })));
+
+/**
+ * The verifier against requests whose body is not the one signed, signed the way each signer
+ * could (every use of X-Sdk-Content-Sha256), with the same signed request sent with its own body as
+ * a control. Property: a request whose body is not the signed one never verifies, except a
+ * bodiless one under a signature that waived the body (a signed UNSIGNED-PAYLOAD covers no body);
+ * and the control verifies exactly when it should.
+ */
+export function bodyBindingTarget(env: SignerEnv): FuzzTarget<BodyCase> {
+  let n = 0;
+  return {
+    name: 'sdk-body-binding',
+    arbitrary: bodyCaseArbitrary,
+    codec: {
+      ext: 'json',
+      decode: (v) => {
+        const o = v as Record<string, unknown>;
+        return { ...(o as unknown as BodyCase), signed: Buffer.from(String(o['signed']), 'hex'), sent: Buffer.from(String(o['sent']), 'hex') };
+      },
+      encode: (c) => ({ ...c, signed: c.signed.toString('hex'), sent: c.sent.toString('hex') }),
+    },
+    boundedRuns: 3000,
+    longShare: 0.02,
+    caseTimeoutMs: 2000,
+    async check(c) {
+      const date = formatSdkDate(Date.now());
+      const headers: Record<string, string> = { host: 'ecs.example.com', 'x-sdk-date': date, 'content-type': 'application/json' };
+      const use = c.contentSha;
+      const claimed = use === 'signed-hash' || use === 'unsigned-hash-of-signed' ? sha256Hex(c.signed)
+        : use === 'signed-hash-upper' ? sha256Hex(c.signed).toUpperCase()
+        : use === 'unsigned-hash-of-sent' ? sha256Hex(c.sent)
+        : use === 'signed-unsigned-payload' || use === 'unsigned-unsigned-payload' ? 'UNSIGNED-PAYLOAD'
+        : use === 'absent' ? null : 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85x';
+      const isSigned = use.startsWith('signed-');
+      if (claimed !== null && isSigned) headers['x-sdk-content-sha256'] = claimed;
+      const signedNames = Object.keys(headers).sort();
+      const q = c.target.indexOf('?');
+      const canon = canonicalRequest({
+        method: c.method, canonicalUri: canonicalUri(q === -1 ? c.target : c.target.slice(0, q), false)!,
+        canonicalQuery: canonicalQuery(q === -1 ? '' : c.target.slice(q + 1))!, canonicalHeaders: canonicalHeaders(signedNames, (h) => headers[h]),
+        signedHeaders: signedNames, payloadHash: isSigned ? claimed! : sha256Hex(c.signed),
+      });
+      headers['authorization'] = `${ALGORITHM} Access=${env.ak}, SignedHeaders=${signedNames.join(';')}, Signature=${signature(env.sk, stringToSign(date, canon))}`;
+      // Whoever replays the request may add an unsigned header.
+      if (claimed !== null && !isSigned) headers['x-sdk-content-sha256'] = claimed;
+      n++;
+      const sourceAddress = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+      const verifies = async (body: Buffer): Promise<boolean> => {
+        try {
+          await env.services.identity.verifySignedRequest({ method: c.method, url: c.target, header: (h) => headers[h], body, sourceAddress, requestId: null });
+          return true;
+        } catch (e) {
+          assert.ok(e instanceof AuthError, `not an authentication error: ${String(e)}`);
+          return false;
+        }
+      };
+      const waived = use === 'signed-unsigned-payload';
+      assert.equal(await verifies(c.sent), waived && c.sent.length === 0, 'a body that is not the signed one verified');
+      // The control: its own body, which verifies unless the signer's claim is wrong for it.
+      const controlOk = !(use === 'signed-junk' || (waived && c.signed.length > 0));
+      assert.equal(await verifies(c.signed), controlOk, 'the signed request with its own body');
+      return `${use}: ${controlOk ? 'control verified' : 'control refused'}`;
+    },
+  };
+}

@@ -27,6 +27,8 @@ const GUARDS = [
   ['signed body: X-Sdk-Content-Sha256 used only when signed', 'src/identity/identity-service.js', 'if (!signed.includes(CONTENT_SHA))', 'if (req.header(CONTENT_SHA) === undefined)', T('unit/api/signed-body')],
   ['signed body: a signed X-Sdk-Content-Sha256 is the hash of the body received', 'src/identity/identity-service.js', 'if (claimed.toLowerCase() !== bodyHash)', 'if (false)', T('unit/api/signed-body')],
   ['IAM token details for the same user only', 'src/identity/identity-service.js', 'if (caller.userId !== tokenUser.id)', 'if (false)', T('unit/api/iam-tokens')],
+  ['login failures per address', 'src/identity/login-throttle.js', 'if (addressFor > 0)', 'if (false)', T('unit/api/login-throttle')],
+  ['login places per address', 'src/util/concurrency-gate.js', 'if (mine >= this.opts.maxPerKey)', 'if (false)', T('unit/api/login-throttle', 'unit/util/concurrency-gate')],
   ['signature time skew', 'src/identity/identity-service.js', 'if (Math.abs(now - t) > this.opts.maxSkewMs) {', 'if (false) {', T('unit/api/error-table')],
   ['another project\'s server is not found', 'src/tokens/remote-console-service.js', 'if (!server || server.projectId !== projectId)', 'if (!server)', T('unit/api/huawei-sdk', 'unit/api/error-table')],
   ['tokens revoked when a server changes', 'src/inventory/inventory-service.js', 'await this.tokens.revokeServerConsoleTokens(s.id);', '', T('unit/tokens/console-tokens')],

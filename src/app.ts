@@ -10,6 +10,7 @@ import { systemClock, type Clock } from './clock.js';
 import { consoleBaseUrl, listenerUrl, type Config, type ListenAddress } from './config/config.js';
 import { ConfigError, MasterKeyError } from './errors.js';
 import { IdentityService } from './identity/identity-service.js';
+import { LoginThrottle } from './identity/login-throttle.js';
 import { SignatureLockout } from './identity/signature-lockout.js';
 import { InventoryService } from './inventory/inventory-service.js';
 import { createLogger, type Logger } from './log.js';
@@ -63,6 +64,8 @@ export interface Services {
   readonly stores: Stores;
   readonly box: SecretBox;
   readonly identity: IdentityService;
+  /** Password-login throttling of this node (its gate bounds concurrent password hashing). */
+  readonly logins: LoginThrottle;
   readonly inventory: InventoryService;
   readonly consoleTokens: ConsoleTokenService;
   readonly auditor: Auditor;
@@ -134,13 +137,17 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   const lockout = new SignatureLockout(stores.signatureFailures, clock, {
     threshold: config.akLockThreshold, lockMs: config.akLockSeconds * 1000, maxRows: config.akFailureMaxRecords,
   }, auditor, log.child({ component: 'identity' }));
+  const logins = new LoginThrottle(clock, {
+    concurrency: config.iamLoginConcurrency, queue: config.iamLoginQueue, pendingPerAddress: config.iamLoginPendingPerAddress,
+    failuresPerAddress: config.iamLoginFailuresPerAddress, failuresPerUser: config.iamLoginFailuresPerUser,
+  });
   const identity = new IdentityService(stores.identity, box, clock, {
     iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,
-  }, lockout);
+  }, { lockout, logins });
   const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock);
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
-  return { config, masterKey, clock, log, stores, box, identity, inventory, consoleTokens, auditor, close: () => stores.close() };
+  return { config, masterKey, clock, log, stores, box, identity, logins, inventory, consoleTokens, auditor, close: () => stores.close() };
 }
 
 export interface StartedAddresses {

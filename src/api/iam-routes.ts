@@ -3,7 +3,7 @@
  * (password method, project scope), GET (validate) and DELETE (revoke) with X-Subject-Token.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthError, ConsoleError, ForbiddenError, NotFoundError, isConsoleError } from '../errors.js';
+import { AuthError, ConsoleError, ForbiddenError, NotFoundError, RateLimitedError, isConsoleError } from '../errors.js';
 import type { IssuedIamToken } from '../identity/identity-service.js';
 import type { Principal } from '../identity/types.js';
 import { isObject, parseJsonBody } from './body.js';
@@ -37,7 +37,7 @@ function keystoneError(reply: FastifyReply, code: number, title: string, message
 /**
  * IAM answers: 400 `IAM.0011` for a bad body; 401 Keystone-shaped for failed authentication; 403
  * Keystone-shaped when the caller may not act on another user's token; 404 `IAM.0004` for a
- * subject token that is not valid.
+ * subject token that is not valid; 429 Keystone-shaped, with Retry-After, for throttled logins.
  */
 function iamError(reply: FastifyReply, e: unknown): FastifyReply {
   if (isConsoleError(e) && (e.code === 'BODY_EMPTY' || e.code === 'BODY_INVALID' || e.code === 'VALIDATION')) {
@@ -45,6 +45,7 @@ function iamError(reply: FastifyReply, e: unknown): FastifyReply {
   }
   if (e instanceof AuthError) return keystoneError(reply, 401, 'Unauthorized', e.message);
   if (e instanceof ForbiddenError) return keystoneError(reply, 403, 'Forbidden', `You are not authorized to perform the requested action: ${e.action}.`);
+  if (e instanceof RateLimitedError) return keystoneError(reply.header('Retry-After', String(e.retryAfterSeconds)), 429, 'Too Many Requests', e.message);
   if (e instanceof NotFoundError && e.kind === 'token') {
     return reply.code(404).type('application/json').send({ error_msg: 'Could not find token.', error_code: 'IAM.0004' });
   }
@@ -88,7 +89,7 @@ function subjectToken(h: string | string[] | undefined): string {
 export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/v3/auth/tokens', async (req, reply) => {
     try {
-      const t = await deps.identity.issueIamToken(parseAuthBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']));
+      const t = await deps.identity.issueIamToken(parseAuthBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']), { address: req.ip });
       return reply.code(201).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t));
     } catch (e) {
       return iamError(reply, e);

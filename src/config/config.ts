@@ -33,6 +33,11 @@ export interface Config {
   readonly akLockThreshold: number;
   readonly akLockSeconds: number;
   readonly akFailureMaxRecords: number;
+  readonly iamLoginConcurrency: number;
+  readonly iamLoginQueue: number;
+  readonly iamLoginPendingPerAddress: number;
+  readonly iamLoginFailuresPerAddress: number;
+  readonly iamLoginFailuresPerUser: number;
   readonly iamTokenTtlSeconds: number;
   readonly publicUrl: string | null;
   readonly publicUrlByAz: Readonly<Record<string, string>>;

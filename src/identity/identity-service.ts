@@ -15,6 +15,7 @@ import {
   EMPTY_BODY_SHA256, canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, parseAuthorization,
   parseSdkDate, sha256Hex as bodySha256, signature, stringToSign,
 } from './sdk-hmac-signer.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { SignatureLockout } from './signature-lockout.js';
 import {
   ALL_ACTIONS, type AccessKey, type Actor, type Domain, type IamTokenRecord, type IdentityStore, type Principal, type Project,
@@ -39,6 +40,12 @@ export interface SignedRequest {
   readonly sourceAddress: string;
   /** The request's id (X-Request-Id), for the log and audit records. */
   readonly requestId: string | null;
+}
+
+/** What protects authentication from abuse: signature lockout, login throttling. */
+export interface IdentityGuards {
+  readonly lockout: SignatureLockout;
+  readonly logins: LoginThrottle;
 }
 
 export interface IssuedIamToken {
@@ -101,8 +108,12 @@ export class IdentityService {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly opts: IdentityOptions,
-    private readonly lockout: SignatureLockout,
+    private readonly guards: IdentityGuards,
   ) {}
+
+  private get lockout(): SignatureLockout {
+    return this.guards.lockout;
+  }
 
   // ---- administration (CLI and demo seeding)
 
@@ -192,13 +203,24 @@ export class IdentityService {
 
   // ---- IAM tokens
 
-  /** Password authentication scoped to a project (POST /v3/auth/tokens). */
-  async issueIamToken(input: { domain: string; user: string; password: string; projectId?: string; projectName?: string }): Promise<IssuedIamToken> {
-    const domain = await this.store.getDomainByName(input.domain);
-    const user = domain ? await this.store.getUserByName(domain.id, input.user) : null;
-    // NOTE: verify against a dummy hash for unknown users, so timing does not reveal who exists.
-    const ok = await verifyPassword(input.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
-    if (!domain || !user || !ok) throw new AuthError('AUTH_INVALID', 'The username or password is wrong.');
+  /**
+   * Password authentication scoped to a project (POST /v3/auth/tokens) by a client at `from.address`.
+   * Throttled (see login-throttle.ts): RateLimitedError before any hashing when over a bound.
+   */
+  async issueIamToken(
+    input: { domain: string; user: string; password: string; projectId?: string; projectName?: string },
+    from: { address: string },
+  ): Promise<IssuedIamToken> {
+    // The name as given, existing or not: unknown names are throttled like real ones.
+    const found = await this.guards.logins.attempt(`${input.domain}\0${input.user}`, from.address, async () => {
+      const domain = await this.store.getDomainByName(input.domain);
+      const user = domain ? await this.store.getUserByName(domain.id, input.user) : null;
+      // NOTE: verify against a dummy hash for unknown users, so timing does not reveal who exists.
+      const good = await verifyPassword(input.password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+      return good && domain && user ? { domain, user } : null;
+    });
+    if (!found) throw new AuthError('AUTH_INVALID', 'The username or password is wrong.');
+    const { domain, user } = found;
     let project: Project | null = null;
     if (input.projectId !== undefined) project = HEX32.test(input.projectId) ? await this.store.getProject(input.projectId) : null;
     else if (input.projectName !== undefined) project = (await this.store.listProjects()).find((p) => p.domainId === domain.id && p.name === input.projectName) ?? null;

@@ -39,9 +39,16 @@ export class RateLimiter {
 
   /** Whether `key` is over the limit now, without counting. */
   blocked(key: string): boolean {
-    if (this.limit === 0) return false;
+    return this.blockedForSeconds(key) > 0;
+  }
+
+  /** Seconds until `key`'s window ends when it is over the limit now (for Retry-After); 0 when it is not. */
+  blockedForSeconds(key: string): number {
+    if (this.limit === 0) return 0;
     const w = this.windows.get(key);
-    return !!w && this.clock.now() - w.start < this.windowMs && w.count >= this.limit;
+    const now = this.clock.now();
+    if (!w || now - w.start >= this.windowMs || w.count < this.limit) return 0;
+    return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
   }
 
   private evict(now: number): void {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile] [--profile] [--log-level L] [--node-flags "F"]`
+ * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login] [--profile] [--log-level L] [--node-flags "F"]`
  *
  * Runs each scenario with ecs-console and its peers in the same run, prints a table per scenario
  * and the goals, and writes bench/results/latest.json. Exits 0 when every scenario completed
@@ -17,6 +17,7 @@ import { bulkScenario } from './scenarios/bulk.js';
 import { hostileScenario } from './scenarios/hostile.js';
 import { type Ctx, FULL, type Goal, QUICK, type ScenarioResult } from './scenarios/common.js';
 import { idleScenario } from './scenarios/idle.js';
+import { loginScenario } from './scenarios/login.js';
 import { roundTripScenario } from './scenarios/round-trip.js';
 import { setupScenario } from './scenarios/setup.js';
 
@@ -27,6 +28,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   bulk: bulkScenario,
   api: apiScenario,
   hostile: hostileScenario,
+  login: loginScenario,
 };
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--profile] [--log-level L] [--node-flags "F"] [--out FILE]

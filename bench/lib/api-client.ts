@@ -23,13 +23,13 @@ export interface Reply {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** One POST with `headers` (plus a signature when `creds` is given). */
-export function post(agent: Agent, port: number, path: string, body: string, creds: Credentials | null, headers: Record<string, string> = {}): Promise<Reply> {
+/** One POST with `headers` (plus a signature when `creds` is given), from `localAddress` when given. */
+export function post(agent: Agent, port: number, path: string, body: string, creds: Credentials | null, headers: Record<string, string> = {}, localAddress?: string): Promise<Reply> {
   let h: Record<string, string> = { 'content-type': 'application/json', ...headers };
   if (creds) h = signRequest({ method: 'POST', url: new URL(`http://127.0.0.1:${port}${path}`), headers: h, body }, creds.ak, creds.sk, Date.now());
   h['content-length'] = String(Buffer.byteLength(body));
   return new Promise((resolve, reject) => {
-    const req = request({ agent, host: '127.0.0.1', port, method: 'POST', path, headers: h }, (res) => {
+    const req = request({ agent, host: '127.0.0.1', port, method: 'POST', path, headers: h, ...(localAddress ? { localAddress } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
@@ -61,14 +61,19 @@ export async function issueTokens(apiPort: number, projectId: string, servers: r
   }
 }
 
-/** An IAM token for the user (POST /v3/auth/tokens, password method, project scope). */
-export async function iamToken(apiPort: number, domain: string, user: string, password: string, projectId: string): Promise<string> {
-  const body = JSON.stringify({
+/** The body of a password login (POST /v3/auth/tokens, project scope). */
+export function loginBody(domain: string, user: string, password: string, projectId: string): string {
+  return JSON.stringify({
     auth: {
       identity: { methods: ['password'], password: { user: { name: user, password, domain: { name: domain } } } },
       scope: { project: { id: projectId } },
     },
   });
+}
+
+/** An IAM token for the user (POST /v3/auth/tokens, password method, project scope). */
+export async function iamToken(apiPort: number, domain: string, user: string, password: string, projectId: string): Promise<string> {
+  const body = loginBody(domain, user, password, projectId);
   const agent = new Agent({ keepAlive: false });
   const r = await post(agent, apiPort, '/v3/auth/tokens', body, null);
   agent.destroy();

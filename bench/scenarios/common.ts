@@ -30,6 +30,9 @@ export interface Plan {
   /** Hostile backend: sessions per stage, and how long each flood lasts. */
   hostileSessions: number;
   hostileSeconds: number;
+  /** Seconds of good-user logins per login phase, and at most this many logins. */
+  loginSeconds: number;
+  loginMaxSamples: number;
 }
 
 export const FULL: Plan = {
@@ -38,6 +41,7 @@ export const FULL: Plan = {
   rttRounds: 5, rttPerRound: 2000, bulkRounds: 3, bulkMiB: 512,
   apiRounds: 3, apiSeconds: 8, wrkRounds: 2, wrkSeconds: 5,
   hostileSessions: 20, hostileSeconds: 3,
+  loginSeconds: 15, loginMaxSamples: 200,
 };
 
 export const QUICK: Plan = {
@@ -46,6 +50,7 @@ export const QUICK: Plan = {
   rttRounds: 2, rttPerRound: 1000, bulkRounds: 1, bulkMiB: 64,
   apiRounds: 1, apiSeconds: 3, wrkRounds: 1, wrkSeconds: 3,
   hostileSessions: 5, hostileSeconds: 2,
+  loginSeconds: 5, loginMaxSamples: 60,
 };
 
 export interface Ctx {

@@ -4,7 +4,9 @@
  * A password check costs one scrypt (tens of milliseconds of CPU), so a flood of bad logins would
  * otherwise take the CPU from everyone. Three bounds, all answered 429 before any hashing:
  * - concurrency: a few checks run at once, a short queue waits, and one source address may hold
- *   only a couple of those places, so one client cannot make others wait;
+ *   only a couple of those places, so one client cannot make others wait; a user logging in from
+ *   an address it logged in from before has a queue of its own, served first, so that a flood from
+ *   many addresses cannot crowd it out;
  * - per address: an address that failed too often this minute is refused until the minute ends;
  * - per user name: a name that failed too often this minute (from any address) is refused until the
  *   minute ends, except from addresses it logged in from successfully in the last day.
@@ -64,7 +66,8 @@ export class LoginThrottle {
     }
     let found: T | null;
     try {
-      found = await this.gate.run(address, check);
+      // Where the user logged in before, it goes ahead of strangers in the queue.
+      found = await this.gate.run(address, check, this.isKnown(user, address));
     } catch (e) {
       if (!(e instanceof GateFullError)) throw e;
       throw new RateLimitedError(e.reason === 'key' ? 'Too many logins in progress from this address: retry in 1 s.' : 'Too many logins in progress: retry in 1 s.', 1);

@@ -3,6 +3,8 @@
  * at most `maxQueued` waiting (first come, first served), and at most `maxPerKey` running or
  * waiting per key (a source address), so that one client cannot fill the queue. Beyond either
  * bound a task is refused at once with GateFullError: a caller never waits behind an unbounded line.
+ * Priority tasks (a user logging in from where it logged in before) have a queue of their own,
+ * as long, served first: a flood of strangers cannot crowd them out.
  */
 
 export class GateFullError extends Error {
@@ -21,29 +23,31 @@ export interface GateOptions {
 export class ConcurrencyGate {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
+  private readonly waitingFirst: Array<() => void> = [];
   private readonly perKey = new Map<string, number>();
 
   constructor(private readonly opts: GateOptions) {}
 
   /** Tasks running and waiting now. */
   get load(): { running: number; queued: number } {
-    return { running: this.running, queued: this.waiting.length };
+    return { running: this.running, queued: this.waiting.length + this.waitingFirst.length };
   }
 
   /** Runs `task` once a slot is free; rejects with GateFullError at once when it may not wait. */
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  async run<T>(key: string, task: () => Promise<T>, priority = false): Promise<T> {
     const mine = this.perKey.get(key) ?? 0;
     if (mine >= this.opts.maxPerKey) throw new GateFullError('key');
-    if (this.running >= this.opts.maxRunning && this.waiting.length >= this.opts.maxQueued) throw new GateFullError('busy');
+    const line = priority ? this.waitingFirst : this.waiting;
+    if (this.running >= this.opts.maxRunning && line.length >= this.opts.maxQueued) throw new GateFullError('busy');
     this.perKey.set(key, mine + 1);
     try {
-      if (this.running >= this.opts.maxRunning) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      if (this.running >= this.opts.maxRunning) await new Promise<void>((resolve) => line.push(resolve));
       else this.running++;
       try {
         return await task();
       } finally {
         // The slot passes straight to the next in line (running stays the same), or frees up.
-        const next = this.waiting.shift();
+        const next = this.waitingFirst.shift() ?? this.waiting.shift();
         if (next) next();
         else this.running--;
       }

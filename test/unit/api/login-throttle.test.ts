@@ -114,4 +114,20 @@ test('the password-hashing gate: a login that can neither run nor wait, or whose
   await Promise.all(held);
   assert.deepEqual(gate.load, { running: 0, queued: 0 });
   assert.equal((await login(stack, s, s.user, s.password, '127.0.0.7')).status, 201);
+
+  // Where the user just logged in, it has a place of its own in the queue: a full line of
+  // strangers does not refuse it.
+  let release2!: () => void;
+  const released2 = new Promise<void>((r) => (release2 = r));
+  const busy = [gate.run('127.0.0.5', () => released2), gate.run('127.0.0.6', () => released2)];
+  assertThrottled(await login(stack, s, s.user, s.password, '127.0.0.8'), /^Too many logins in progress: retry in 1 s\.$/);
+  const known = login(stack, s, s.user, s.password, '127.0.0.7');
+  // It waits in its own line (the ordinary one holds its one place already).
+  for (let i = 0; gate.load.queued < 2; i++) {
+    assert.ok(i < 500, `the known address's login never queued: ${JSON.stringify(gate.load)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  release2();
+  await Promise.all(busy);
+  assert.equal((await known).status, 201);
 });

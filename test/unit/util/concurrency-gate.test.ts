@@ -70,3 +70,28 @@ test('a queue of 0: only free slots run, everything else is refused', async () =
   assert.equal(await p, 'ok');
   assert.equal(await gate.run('b', async () => 'x'), 'x');
 });
+
+test('priority tasks wait in a line of their own, as long, and are served first', async () => {
+  const gate = new ConcurrencyGate({ maxRunning: 1, maxQueued: 1, maxPerKey: 5 });
+  const first = held();
+  const p1 = gate.run('a', first.task);
+  const stranger = held();
+  const p2 = gate.run('b', stranger.task);
+  // The ordinary line is full; the priority line is not.
+  await assert.rejects(gate.run('c', async () => 'never'), (e: unknown) => e instanceof GateFullError && e.reason === 'busy');
+  const known = held();
+  const p3 = gate.run('d', known.task, true);
+  await assert.rejects(gate.run('e', async () => 'never', true), (e: unknown) => e instanceof GateFullError && e.reason === 'busy');
+  assert.deepEqual(gate.load, { running: 1, queued: 2 });
+  first.finish('1');
+  await p1;
+  await turn();
+  assert.equal(known.started(), true, 'the priority task, though it came later');
+  assert.equal(stranger.started(), false);
+  known.finish('3');
+  await p3;
+  await turn();
+  assert.equal(stranger.started(), true);
+  stranger.finish('2');
+  assert.equal(await p2, '2');
+});

@@ -78,7 +78,7 @@ export class SignatureLockout {
     if (removed.length > 0) {
       const now = this.clock.now();
       const lifted = removed.filter((r) => r.lockedUntil !== null && r.lockedUntil > now).map((r) => r.address);
-      this.log.warn({ ak, address: address ?? '*', lifted, actor: actor.credential }, 'access key unlocked');
+      // The audit record is also the log line (info): an operator's act, not a warning.
       await this.auditor.record('ak-unlocked', {
         target: `ak:${ak}`, actorUserId: actor.userId, actorCredential: actor.credential,
         detail: { address: address ?? '*', locksLifted: lifted.join(',') || null, recordsCleared: removed.length },

@@ -2,7 +2,9 @@
  * Password logins under a flood of bad ones: how long a good user's login (POST /v3/auth/tokens,
  * one scrypt) takes, alone and while a flood of bad logins runs in another process, from one
  * address (100 connections) and from 50 addresses (2 connections each). The good user logs in
- * from its own address (127.0.0.2), one login after the other, for the phase's duration.
+ * from its own address (127.0.0.2), one login after the other, for the phase's duration; it has
+ * logged in from there once before the flood starts (a returning user). Latencies are those of
+ * accepted logins (201); refused ones (429) are counted apart.
  */
 import { Agent } from 'node:http';
 import { join } from 'node:path';
@@ -24,6 +26,7 @@ interface Phase {
 
 interface PhaseResult {
   phase: string;
+  /** Accepted logins only. */
   goodLatenciesMs: number[];
   goodStatuses: Record<string, number>;
   flood: { requests: number; seconds: number; statuses: Record<string, number> } | null;
@@ -44,12 +47,13 @@ async function goodLogins(ours: Ours, ms: number, max: number): Promise<Pick<Pha
   const goodStatuses: Record<string, number> = {};
   const end = performance.now() + ms;
   try {
-    while (performance.now() < end && goodLatenciesMs.length < max) {
+    do {
       const t0 = performance.now();
       const r = await post(agent, i.api, '/v3/auth/tokens', body, null, {}, GOOD_ADDRESS);
-      goodLatenciesMs.push(performance.now() - t0);
+      if (r.status === 201) goodLatenciesMs.push(performance.now() - t0);
+      else if (r.status === 429) await sleep(Number(r.headers['retry-after'] ?? 1) * 1000);
       goodStatuses[r.status] = (goodStatuses[r.status] ?? 0) + 1;
-    }
+    } while (performance.now() < end && goodLatenciesMs.length < max);
   } finally {
     agent.destroy();
   }
@@ -58,6 +62,8 @@ async function goodLogins(ours: Ours, ms: number, max: number): Promise<Pick<Pha
 
 async function runPhase(ctx: Ctx, ours: Ours, p: Phase): Promise<PhaseResult> {
   const seconds = ctx.plan.loginSeconds;
+  // A returning user: logged in from its address once before.
+  await goodLogins(ours, 0, 1);
   if (p.addresses.length === 0) return { phase: p.name, ...(await goodLogins(ours, seconds * 1000, ctx.plan.loginMaxSamples)), flood: null };
   const args: LoginFloodArgs = { port: ours.info.api, domain: ours.info.domain, projectId: ours.info.projectId, addresses: p.addresses, perAddress: p.perAddress };
   const flood = forkChild(join(BENCH_DIR, 'login-flood.js'), { args: [JSON.stringify(args)], logFile: join(ctx.logDir, 'login-flood.log') });
@@ -92,13 +98,20 @@ export async function loginScenario(ctx: Ctx): Promise<ScenarioResult> {
     fmt(Math.max(...r.goodLatenciesMs), 1), statuses(r.goodStatuses),
     r.flood ? fmt(r.flood.requests / r.flood.seconds) : '-', r.flood ? statuses(r.flood.statuses) : '-',
   ]);
-  const text = table(['Good user\'s login (POST /v3/auth/tokens)', 'logins', 'p50 ms', 'p99 ms', 'max ms', 'good answers', 'flood req/s', 'flood answers'], rows);
+  const text = table(['Good user\'s login (POST /v3/auth/tokens)', 'accepted', 'p50 ms', 'p99 ms', 'max ms', 'good user\'s answers', 'flood req/s', 'flood answers'], rows);
   const quiet = percentile(results[0]!.goodLatenciesMs, 50);
-  const oneAddress = results[1]!;
-  const goals: Goal[] = [{
-    scenario: 'login', goal: 'a flood of bad logins from one address leaves a good login within 3x its quiet p99, every one accepted',
-    measured: `p99 ${fmt(percentile(oneAddress.goodLatenciesMs, 99), 1)} ms under the flood vs p50 ${fmt(quiet, 1)} / p99 ${fmt(percentile(results[0]!.goodLatenciesMs, 99), 1)} ms quiet; ${statuses(oneAddress.goodStatuses)}`,
-    met: percentile(oneAddress.goodLatenciesMs, 99) <= 3 * percentile(results[0]!.goodLatenciesMs, 99) && Object.keys(oneAddress.goodStatuses).every((k) => k === '201'),
-  }];
+  const onlyAccepted = (r: PhaseResult): boolean => Object.keys(r.goodStatuses).every((k) => k === '201');
+  const under = (r: PhaseResult): string => `p50 ${fmt(percentile(r.goodLatenciesMs, 50), 1)} ms (quiet ${fmt(quiet, 1)}), p99 ${fmt(percentile(r.goodLatenciesMs, 99), 1)} ms; ${statuses(r.goodStatuses)}`;
+  // The issue reported 4.3 s against 90 ms quiet (48x) under 400 bad logins from one address.
+  const goals: Goal[] = [
+    {
+      scenario: 'login', goal: 'flood of bad logins from one address: every good login accepted, p50 <= 4x quiet',
+      measured: under(results[1]!), met: onlyAccepted(results[1]!) && percentile(results[1]!.goodLatenciesMs, 50) <= 4 * quiet,
+    },
+    {
+      scenario: 'login', goal: 'flood from 50 addresses: every login of a returning user accepted, p50 <= 4x quiet',
+      measured: under(results[2]!), met: onlyAccepted(results[2]!) && percentile(results[2]!.goodLatenciesMs, 50) <= 4 * quiet,
+    },
+  ];
   return { name: 'login', text, goals, data: { phases: results } };
 }

@@ -49,7 +49,7 @@ export interface SignerEnv {
 export async function startSignerEnv(): Promise<SignerEnv> {
   const dataDir = tempDir('ecs-console-fuzz-signer-');
   const config = loadConfig({ flags: { dataDir, akLockThreshold: '1000' }, env: {} });
-  const services = await createServices(config, { logger: createLogger({ level: 'silent' }) });
+  const services = await createServices(config, { logger: createLogger({ level: 'silent' }) }, 'create');
   const project = await services.identity.createProject({ name: 'fuzz', domain: 'fuzz' });
   const user = await services.identity.createUser({ domain: 'fuzz', name: 'fuzz', password: 'fuzz-passw0rd' });
   const key = await services.identity.createAccessKey({ userId: user.id, projectId: project.id });

@@ -111,10 +111,6 @@ export class IdentityService {
     private readonly guards: IdentityGuards,
   ) {}
 
-  private get lockout(): SignatureLockout {
-    return this.guards.lockout;
-  }
-
   // ---- administration (CLI and demo seeding)
 
   async ensureDomain(name: string): Promise<Domain> {
@@ -312,10 +308,10 @@ export class IdentityService {
     }
     const payloadHash = signedPayloadHash(req, signed);
     const address = req.sourceAddress;
-    const [key, failures] = await Promise.all([this.store.getAccessKey(parsed.ak), this.lockout.state(parsed.ak, address)]);
+    const [key, failures] = await Promise.all([this.store.getAccessKey(parsed.ak), this.guards.lockout.state(parsed.ak, address)]);
     // NOTE: the lock is per (AK, source address), looked up the same way for unknown AKs: known and
     // unknown AKs get the same answers, byte for byte.
-    const lockedFor = this.lockout.lockedForSeconds(failures);
+    const lockedFor = this.guards.lockout.lockedForSeconds(failures);
     if (lockedFor > 0) throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}the access key is locked for requests from this address for ${lockedFor} s after repeated signature failures`);
     const q = req.url.indexOf('?');
     const path = q === -1 ? req.url : req.url.slice(0, q);
@@ -335,12 +331,12 @@ export class IdentityService {
       if (timingSafeEqual(mine, expected)) good = true;
     }
     if (!good || !key) {
-      const outcome = await this.lockout.failure(parsed.ak, address, { requestId: req.requestId, projectId: key?.projectId ?? null, knownKey: key !== null });
-      const nowLockedFor = this.lockout.lockedForSeconds(outcome);
+      const outcome = await this.guards.lockout.failure(parsed.ak, address, { requestId: req.requestId, projectId: key?.projectId ?? null, knownKey: key !== null });
+      const nowLockedFor = this.guards.lockout.lockedForSeconds(outcome);
       if (nowLockedFor > 0) throw new AuthError('AUTH_LOCKED', `${AUTH_PREFIX}verify aksk signature fail; the access key is now locked for requests from this address for ${nowLockedFor} s`);
       throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}verify aksk signature fail`);
     }
-    await this.lockout.success(key.ak, address, failures);
+    await this.guards.lockout.success(key.ak, address, failures);
     const user = await this.store.getUser(key.userId);
     if (!user) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user no longer exists`);
     return { kind: 'aksk', credentialId: `ak:${key.ak}`, userId: user.id, domainId: user.domainId, projectId: key.projectId, actionSets: [user.actions, key.actions] };
@@ -352,14 +348,14 @@ export class IdentityService {
    */
   async unlockAccessKey(ak: string, address: string | null, actor: Actor): Promise<SignatureFailureRecord[]> {
     if (address !== null && isIP(address) === 0) throw new ValidationError(`address must be an IPv4 or IPv6 address, got ${JSON.stringify(address.slice(0, 64))}`, 'address');
-    const removed = await this.lockout.unlock(ak, address, actor);
+    const removed = await this.guards.lockout.unlock(ak, address, actor);
     if (removed.length === 0 && !(await this.store.getAccessKey(ak))) throw new NotFoundError('access key', ak);
     return removed;
   }
 
   /** Deletes expired signature-failure records. */
   purgeSignatureFailures(): Promise<number> {
-    return this.lockout.purge();
+    return this.guards.lockout.purge();
   }
 
   /** Project scope, then action: Common.0018 before Pdp.0001, as Huawei answers. */

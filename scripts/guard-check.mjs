@@ -31,7 +31,7 @@ const GUARDS = [
   ['login places per address', 'src/util/concurrency-gate.js', 'if (mine >= this.opts.maxPerKey)', 'if (false)', T('unit/api/login-throttle', 'unit/util/concurrency-gate')],
   ['signature time skew', 'src/identity/identity-service.js', 'if (Math.abs(now - t) > this.opts.maxSkewMs) {', 'if (false) {', T('unit/api/error-table')],
   ['another project\'s server is not found', 'src/tokens/remote-console-service.js', 'if (!server || server.projectId !== projectId)', 'if (!server)', T('unit/api/huawei-sdk', 'unit/api/error-table')],
-  ['tokens revoked when a server changes', 'src/inventory/inventory-service.js', 'await this.tokens.revokeServerConsoleTokens(s.id);', '', T('unit/tokens/console-tokens')],
+  ['tokens revoked when a server changes', 'src/inventory/inventory-service.js', 'await this.tokens.revokeServerConsoleTokens(s.id, reason, this.clock.now());', '', T('unit/tokens/console-tokens')],
   ['a master key that is not the store\'s refuses to start', 'src/secrets/key-check.js', 'if (!accepts(box, checks))\n            throw refuse(checks);', '', T('unit/secrets/key-check')],
   ['a key that opens no stored secret is not recorded as the store\'s', 'src/secrets/key-check.js', 'if (secrets.length > 0 && readable === 0) {', 'if (false) {', T('unit/secrets/key-check')],
   ['a missing key file never becomes a new key for a store that holds secrets', 'src/app.js', 'if (held)\n            throw new MasterKeyError', 'if (false)\n            throw new MasterKeyError', T('unit/secrets/key-check')],

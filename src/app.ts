@@ -15,7 +15,7 @@ import { SignatureLockout } from './identity/signature-lockout.js';
 import { InventoryService } from './inventory/inventory-service.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { ConsoleProxy, STALE_MS, defaultAllowedOrigins, type StaticHandler } from './proxy/proxy-server.js';
+import { ConsoleProxy, defaultAllowedOrigins, type StaticHandler } from './proxy/proxy-server.js';
 import { checkMasterKey, storedKeys, type KeyCheckOutcome } from './secrets/key-check.js';
 import { createMasterKeyFile, masterKeySource, readMasterKey } from './secrets/master-key.js';
 import { reloadTls } from './util/tls.js';
@@ -27,6 +27,7 @@ import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import type { Stores } from './store/stores.js';
 import { ConsoleTokenService } from './tokens/console-token-service.js';
 import { RemoteConsoleService } from './tokens/remote-console-service.js';
+import { FailureStreak } from './util/failure-streak.js';
 
 export type Role = 'serve' | 'api' | 'proxy';
 
@@ -194,11 +195,17 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
   let proxyAddress: ListenAddress = config.proxyListen;
   let purgeTimer: NodeJS.Timeout | null = null;
   let stopped: Promise<void> | null = null;
+  /** Set when stopping starts: /readyz answers 503 on both listeners from then on. */
+  let stopping = false;
+  const purgeStreak = new FailureStreak(log, 'purging expired rows', clock);
 
   const remoteConsole = new RemoteConsoleService(
     services.identity, services.inventory, services.consoleTokens, services.auditor,
     (az) => consoleBaseUrl(config, az, proxyAddress), config.consoleUrlTLength,
   );
+
+  // Readiness: the store can be written now (a bounded probe; a locked table fails it).
+  const ready = (): Promise<void> => services.stores.ping();
 
   const purge = async (): Promise<void> => {
     try {
@@ -206,12 +213,14 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
       // Deletes are idempotent: several nodes purging at once do no harm.
       const [c, i, ch, st, sf] = await Promise.all([
         services.consoleTokens.purge(), services.identity.purgeIamTokens(),
-        services.stores.changes.purgeChanges(now - 3600_000), services.stores.sessions.purgeStaleSessions(now - STALE_MS),
+        services.stores.changes.purgeChanges(now - config.changeRetentionSeconds * 1000),
+        services.stores.sessions.purgeStaleSessions(now - config.sessionStaleSeconds * 1000),
         services.identity.purgeSignatureFailures(),
       ]);
+      purgeStreak.succeeded();
       if (c + i + ch + st + sf > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st, signatureFailures: sf }, 'purged expired rows');
     } catch (e) {
-      log.warn({ err: e }, 'token purge failed; will retry');
+      purgeStreak.failed(e);
     }
   };
 
@@ -248,7 +257,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         proxy = new ConsoleProxy({
           config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory,
           auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
-          ready: () => services.stores.ping(), staticHandler: overrides.staticHandler ?? createStaticHandler(),
+          ready, staticHandler: overrides.staticHandler ?? createStaticHandler(),
         });
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.
@@ -261,7 +270,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         api = buildApi({
           config, clock, log, identity: services.identity, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
-          ready: () => services.stores.ping(),
+          ready, draining: () => stopping,
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);
@@ -273,8 +282,12 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     },
     stop() {
       stopped ??= (async () => {
+        stopping = true;
         if (purgeTimer) clearInterval(purgeTimer);
-        await Promise.all([api?.close(), proxy?.stop(config.proxyDrainSeconds * 1000)]);
+        // Both listeners answer /readyz 503 from now on. The proxy keeps listening while its
+        // sessions drain, and so does the API of the same process; then both close.
+        await proxy?.stop(config.proxyDrainSeconds * 1000);
+        await api?.close();
         await services.close();
       })();
       return stopped;

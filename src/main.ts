@@ -38,6 +38,25 @@ program.command('config-doc').description('print the table of configuration opti
   process.stdout.write(configDoc() + '\n');
 });
 
+/** Commands that keep running after they printed: a closed standard output must not end them. */
+const LONG_RUNNING = new Set(['serve', 'api', 'proxy', 'demo-vnc']);
+let running = '';
+program.hook('preAction', (_program, action) => {
+  running = action.name();
+});
+
+// `ecs-console sessions list | head`: the reader went away (EPIPE). What was left to print has no
+// reader, so a command stops quietly with the status it has (as one ended by SIGPIPE would, but
+// without a stack trace); a server goes on serving. Any other failure to write is reported in one line.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') {
+    if (!LONG_RUNNING.has(running)) process.exit(process.exitCode ?? 0);
+    return;
+  }
+  process.stderr.write(`error: cannot write to standard output: ${e.message}\n`);
+  process.exit(1);
+});
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.exitCode = reportError(e);
 });

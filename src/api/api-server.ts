@@ -35,8 +35,10 @@ export interface ApiDeps {
   readonly observe?: RequestObserver;
   /** Served at /metrics when given. */
   readonly metrics?: Metrics;
-  /** Readiness check (store reachable). */
+  /** Readiness check (the store can be written now). */
   readonly ready: () => Promise<void>;
+  /** True once the process is stopping: /readyz answers 503 while the listener still serves. */
+  readonly draining?: () => boolean;
 }
 
 /**
@@ -203,6 +205,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   }
   app.get('/healthz', async (req, reply) => reply.type('application/json').send({ status: 'ok' }));
   app.get('/readyz', async (req, reply) => {
+    if (deps.draining?.()) return reply.code(503).type('application/json').send({ status: 'draining' });
     try {
       await deps.ready();
       return reply.type('application/json').send({ status: 'ready' });

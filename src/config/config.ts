@@ -61,6 +61,9 @@ export interface Config {
   readonly proxyFailedTokenLimitPerMinute: number;
   readonly proxyDrainSeconds: number;
   readonly changePollIntervalMs: number;
+  readonly changeRetentionSeconds: number;
+  readonly sessionHeartbeatSeconds: number;
+  readonly sessionStaleSeconds: number;
   /**
    * Where each option's value came from, for messages: `default`, `file <path>`,
    * `environment <VAR>` or `flag --<name>`.
@@ -217,6 +220,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     if ((cert === null) !== (key === null)) throw new ConfigError(`${side}TlsKey`, `${side}TlsCert and ${side}TlsKey go together`);
     if (cert !== null) out[`${side}TlsCert`] = resolve(cwd, cert as string);
     if (key !== null) out[`${side}TlsKey`] = resolve(cwd, key as string);
+  }
+  // A live node's rows must never look stale between two heartbeats (one may be late).
+  if ((out['sessionStaleSeconds'] as number) < 2 * (out['sessionHeartbeatSeconds'] as number)) {
+    throw new ConfigError('sessionStaleSeconds', `must be at least twice sessionHeartbeatSeconds (${out['sessionHeartbeatSeconds'] as number} s)`);
   }
   if (out['proxyAllowedOrigins'] !== null) {
     out['proxyAllowedOrigins'] = Object.freeze((out['proxyAllowedOrigins'] as string[]).map((o) => parseOrigin('proxyAllowedOrigins', o)));

@@ -85,6 +85,9 @@ export const OPTIONS: readonly OptionDef[] = [
   { key: 'proxyFailedTokenLimitPerMinute', type: 'int', default: 30, min: 1, max: 1000000, env: `${E}PROXY_FAILED_TOKEN_LIMIT_PER_MINUTE`, help: 'Unknown console tokens one address may present per minute (WebSocket or pre-check) before it gets 429 for the rest of the minute.' },
   { key: 'proxyDrainSeconds', type: 'int', default: 10, min: 0, max: 3600, env: `${E}PROXY_DRAIN_SECONDS`, help: 'On SIGTERM: how long live sessions may go on before they are closed with a reason.' },
   { key: 'changePollIntervalMs', type: 'int', default: 250, min: 20, max: 10000, env: `${E}CHANGE_POLL_INTERVAL_MS`, help: 'How often a node reads the change feed (revocations, session kills) from the store.' },
+  { key: 'changeRetentionSeconds', type: 'int', default: 3600, min: 1, max: 2592000, env: `${E}CHANGE_RETENTION_SECONDS`, help: 'How long changes (revocations, session kills) stay in the change feed. A proxy node cut off from the store for longer re-checks every live session against the inventory when it is back.' },
+  { key: 'sessionHeartbeatSeconds', type: 'int', default: 15, min: 1, max: 3600, env: `${E}SESSION_HEARTBEAT_SECONDS`, help: 'How often a proxy node writes its live sessions to the store (what `sessions list` shows): rows lost in a database outage come back, rows of ended sessions go.' },
+  { key: 'sessionStaleSeconds', type: 'int', default: 60, min: 2, max: 86400, env: `${E}SESSION_STALE_SECONDS`, help: 'A session row not refreshed for this long belongs to a node that is gone or cut off from the store: `sessions list` leaves it out and the purge deletes it. At least twice `sessionHeartbeatSeconds`; set it alike on every node and for the CLI.' },
 ];
 
 const BY_KEY = new Map(OPTIONS.map((o) => [o.key, o]));

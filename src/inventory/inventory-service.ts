@@ -147,7 +147,8 @@ export class InventoryService {
   }
 
   private async ended(s: Server, reason: ServerChangeReason): Promise<void> {
-    await this.tokens.revokeServerConsoleTokens(s.id);
+    // Revoked tokens are kept until they expire, with the reason: their holders hear what happened.
+    await this.tokens.revokeServerConsoleTokens(s.id, reason, this.clock.now());
     // Every proxy node follows the feed and closes this server's live sessions.
     await this.changes.appendChange({ at: this.clock.now(), kind: reason, serverId: s.id, sessionId: null });
     const change: ServerChange = { serverId: s.id, projectId: s.projectId, reason, status: reason === 'server-deleted' ? null : s.status };

@@ -17,14 +17,16 @@ import type { InventoryService } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
 import { tokenRef, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ChangeEvent, ChangeFeedStore, SessionStore } from '../sessions/types.js';
-import type { ConsoleTokenService } from '../tokens/console-token-service.js';
-import type { ConsoleTokenRecord } from '../tokens/types.js';
+import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../sessions/types.js';
+import type { ConsoleTokenService, TokenState } from '../tokens/console-token-service.js';
+import type { ConsoleTokenRecord, RevocationReason } from '../tokens/types.js';
+import { FailureStreak } from '../util/failure-streak.js';
 import { uuid } from '../util/ids.js';
 import { RateLimiter } from '../util/rate-limiter.js';
 import { answerPlainHttp, listenerTlsFiles, plainHttpTextAnswer, reloadTls, tlsContextOptions } from '../util/tls.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { ConsoleSession, type SessionSummary } from './console-session.js';
+import { SessionRecords } from './session-records.js';
 import { SessionRegistry } from './session-registry.js';
 
 /** Serves static files; returns true when it answered the request. */
@@ -40,7 +42,7 @@ export interface ProxyDeps {
   readonly auditor: Auditor;
   readonly sessions: SessionStore;
   readonly changes: ChangeFeedStore;
-  /** Store liveness, for /readyz. */
+  /** Whether the store can be written now, for /readyz. */
   readonly ready: () => Promise<void>;
   readonly staticHandler?: StaticHandler;
 }
@@ -79,9 +81,30 @@ const REVOKE_TEXT: Record<ChangeEvent['kind'], string> = {
   'session-kill': 'An operator ended this console session.',
 };
 
-/** Sessions list heartbeats: a node refreshes every 15 s; rows older than 60 s are a dead node's. */
-export const HEARTBEAT_MS = 15_000;
-export const STALE_MS = 60_000;
+/**
+ * A revoked token is answered with what happened (409 `server-not-active`), not as a guess: the
+ * page shows the reason. Reasons a later version may add get the generic text.
+ */
+const REVOKED: Record<RevocationReason, Refusal> = {
+  'server-stopped': { status: 409, key: 'server-not-active', text: 'The server was stopped; start it and request a new console URL.' },
+  'server-deleted': { status: 409, key: 'server-not-active', text: 'The server was deleted.' },
+  'console-changed': { status: 409, key: 'server-not-active', text: 'The server\'s console was moved; request a new console URL.' },
+};
+const REVOKED_OTHER: Refusal = { status: 409, key: 'server-not-active', text: 'The console link was revoked; request a new console URL.' };
+
+function revokedRefusal(reason: string | null): Refusal {
+  return reason !== null && Object.hasOwn(REVOKED, reason) ? REVOKED[reason as RevocationReason] : REVOKED_OTHER;
+}
+
+/** The refusal of a token that is not valid (before or at its consumption). */
+function tokenRefusal(state: Exclude<TokenState, 'valid'>, revokedReason: string | null): Refusal {
+  switch (state) {
+    case 'used': return R.tokenUsed;
+    case 'expired': return R.tokenExpired;
+    case 'revoked': return revokedRefusal(revokedReason);
+    default: return R.tokenUnknown;
+  }
+}
 
 export class ConsoleProxy {
   private readonly server: HttpServer;
@@ -94,6 +117,13 @@ export class ConsoleProxy {
   private lastChangeId = 0;
   private following = false;
   private followAgain = false;
+  private readonly followStreak: FailureStreak;
+  /** The store's copy of the live sessions of this process (`sessions list|kill`). */
+  readonly records: SessionRecords;
+  /** Tokens consumed by attempts that failed for a reason of ours, to give back (by hash). */
+  private readonly toGiveBack = new Map<string, ConsoleTokenRecord>();
+  private givingBack = false;
+  private readonly giveBackStreak: FailureStreak;
   private unwatch: (() => void) | null = null;
   private lastPingAt = 0;
   private readonly hsts: boolean;
@@ -101,7 +131,12 @@ export class ConsoleProxy {
   constructor(private readonly deps: ProxyDeps) {
     const c = deps.config;
     this.registry = new SessionRegistry({ total: c.proxyMaxSessions, perProject: c.proxyMaxSessionsPerProject, perServer: c.proxyMaxSessionsPerServer });
+    // NOTE: per node, in memory: a flood of bad tokens is answered without touching the store.
+    // Behind a round-robin balancer an address gets this budget on each proxy node.
     this.failedTokens = new RateLimiter(c.proxyFailedTokenLimitPerMinute, 60_000, deps.clock);
+    this.followStreak = new FailureStreak(deps.log, 'reading the change feed', deps.clock);
+    this.giveBackStreak = new FailureStreak(deps.log, 'giving back a console token', deps.clock);
+    this.records = new SessionRecords(deps.sessions, c.nodeId, deps.clock, deps.log, () => this.liveRecords());
     this.hsts = c.proxyTlsCert !== null;
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default): slowloris.
@@ -147,7 +182,9 @@ export class ConsoleProxy {
     this.timers.push(setInterval(() => this.sweep(), 1000));
     this.timers.push(setInterval(() => void this.followChanges(), this.deps.config.changePollIntervalMs));
     this.unwatch = this.deps.changes.watch?.(() => void this.followChanges()) ?? null;
-    this.timers.push(setInterval(() => void this.heartbeat(), HEARTBEAT_MS));
+    // The first heartbeat at once: it clears what an earlier process of this node id left behind.
+    void this.records.sync();
+    this.timers.push(setInterval(() => void this.records.sync(), this.deps.config.sessionHeartbeatSeconds * 1000));
     for (const t of this.timers) t.unref();
     return actual;
   }
@@ -219,18 +256,22 @@ export class ConsoleProxy {
     }
     if (!token) return this.json(res, 400, { error: 'expected {"token": "..."}' });
     let peek;
+    let server: Server | null = null;
     try {
       peek = await this.deps.tokens.peek(token);
+      if (peek.state === 'valid') server = await this.deps.inventory.findServer(peek.record!.serverId);
     } catch (e) {
       this.deps.log.warn({ err: e }, 'token pre-check failed');
       return this.json(res, 503, { state: 'unavailable' });
     }
+    // A revoked link says what happened; it is not a guess and does not count as one.
+    if (peek.state === 'revoked') return this.json(res, 200, { state: 'server-not-active', reason: peek.record!.revokedReason });
     if (peek.state !== 'valid') {
       if (peek.state === 'unknown') this.failedTokens.hit(addr);
       return this.json(res, 200, { state: peek.state });
     }
-    const server = await this.deps.inventory.findServer(peek.record!.serverId);
-    if (!usable(server, peek.record!)) return this.json(res, 200, { state: 'server-not-active' });
+    const why = unusableReason(server, peek.record!);
+    if (why) return this.json(res, 200, { state: 'server-not-active', reason: why });
     return this.json(res, 200, { state: 'valid', server: { name: server!.name }, expiresAt: new Date(peek.record!.expiresAt).toISOString() });
   }
 
@@ -245,7 +286,7 @@ export class ConsoleProxy {
 
   // ---- WebSocket upgrade: every check before accepting
 
-  private refuse(socket: Duplex, r: Refusal, ctx: { addr: string; tokenRef?: string; serverId?: string; projectId?: string; audit?: boolean }): void {
+  private refuse(socket: Duplex, r: Refusal, ctx: { addr: string; tokenRef?: string; serverId?: string; projectId?: string; revoked?: string | null; audit?: boolean }): void {
     const body = r.text + '\n';
     if (socket.writable) {
       socket.end(`HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -253,11 +294,12 @@ export class ConsoleProxy {
     }
     setTimeout(() => socket.destroy(), 1000).unref();
     this.deps.metrics.sessions.inc({ outcome: 'rejected', reason: r.key });
-    this.deps.log.info({ reason: r.key, status: r.status, remote: ctx.addr, tokenRef: ctx.tokenRef, server: ctx.serverId }, 'console refused');
+    const revoked = ctx.revoked ?? undefined;
+    this.deps.log.info({ reason: r.key, status: r.status, remote: ctx.addr, tokenRef: ctx.tokenRef, server: ctx.serverId, revoked }, 'console refused');
     if (ctx.audit !== false) {
       this.deps.auditor.record('rejected', {
         projectId: ctx.projectId ?? null, serverId: ctx.serverId ?? null, tokenRef: ctx.tokenRef ?? null,
-        detail: { reason: r.key, status: r.status, remote: ctx.addr },
+        detail: { reason: r.key, status: r.status, remote: ctx.addr, ...(revoked !== undefined ? { revoked } : {}) },
       }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
     }
   }
@@ -291,10 +333,11 @@ export class ConsoleProxy {
       const ref = token ? tokenRef(token) : undefined;
       const peek = await this.deps.tokens.peek(token);
       if (peek.state !== 'valid') {
-        // Only unknown tokens count: guessing is what the throttle stops; a reload of a used link is not.
+        // Only unknown tokens count: guessing is what the throttle stops; a reload of a used,
+        // expired or revoked link is not.
         if (peek.state === 'unknown') this.failedTokens.hit(addr);
-        return this.refuse(socket, peek.state === 'used' ? R.tokenUsed : peek.state === 'expired' ? R.tokenExpired : R.tokenUnknown,
-          { addr, ...(ref && peek.state !== 'unknown' ? { tokenRef: ref } : {}), ...(peek.record ? { serverId: peek.record.serverId, projectId: peek.record.projectId } : {}) });
+        return this.refuse(socket, tokenRefusal(peek.state, peek.record?.revokedReason ?? null),
+          { addr, ...(ref && peek.state !== 'unknown' ? { tokenRef: ref } : {}), ...(peek.record ? { serverId: peek.record.serverId, projectId: peek.record.projectId, revoked: peek.record.revokedReason } : {}) });
       }
       const rec = peek.record!;
       const ctx = { addr, tokenRef: ref!, serverId: rec.serverId, projectId: rec.projectId };
@@ -303,16 +346,31 @@ export class ConsoleProxy {
       if (reserved === 'project') return this.refuse(socket, R.capProject, ctx);
       if (reserved === 'server') return this.refuse(socket, R.capServer, ctx);
       slot = reserved;
+      // NOTE: what can fail for a reason of ours (the store, the master key) is read before the
+      // token is consumed, so such a failure leaves the link usable on a retry.
+      const before = await this.deps.inventory.findServer(rec.serverId);
+      let password = before ? this.deps.inventory.backendPassword(before) : null;
       const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);
       if (!consumed.ok) {
         if (consumed.reason === 'unknown') this.failedTokens.hit(addr);
-        return this.refuse(socket, consumed.reason === 'used' ? R.tokenUsed : consumed.reason === 'expired' ? R.tokenExpired : R.tokenUnknown, ctx);
+        return this.refuse(socket, tokenRefusal(consumed.reason, consumed.reason === 'revoked' ? consumed.revokedReason : null),
+          { ...ctx, ...(consumed.reason === 'revoked' ? { revoked: consumed.revokedReason } : {}) });
       }
-      // Re-check the target at connect time (CVE-2013-0335): still ACTIVE, same console.
-      const server = await this.deps.inventory.findServer(rec.serverId);
+      let server: Server | null;
+      try {
+        // Re-check the target at connect time (CVE-2013-0335): still ACTIVE, same console.
+        server = await this.deps.inventory.findServer(rec.serverId);
+        if (server && server.console.passwordSealed !== before?.console.passwordSealed) password = this.deps.inventory.backendPassword(server);
+      } catch (e) {
+        // The store failed after the consume: our failure, not the user's; the link stays usable.
+        this.giveBack(consumed.token);
+        throw e;
+      }
       if (!usable(server, consumed.token)) return this.refuse(socket, R.serverNotActive, ctx);
-      const password = this.deps.inventory.backendPassword(server!);
-      if (this.draining || !socket.writable) return this.refuse(socket, R.shuttingDown, { ...ctx, audit: false });
+      if (this.draining || !socket.writable) {
+        this.giveBack(consumed.token);
+        return this.refuse(socket, R.shuttingDown, { ...ctx, audit: false });
+      }
       const held = slot;
       slot = null;
       const issuedAt = consumed.token.issuedAt;
@@ -320,13 +378,15 @@ export class ConsoleProxy {
       const corked = 'cork' in socket ? (socket as Duplex & { cork(): void; uncork(): void }) : null;
       corked?.cork();
       let started = false;
-      // Should the WebSocket layer still refuse (it then never calls back), the slot is given back.
+      // Should the WebSocket layer still refuse (it then never calls back), the slot and the token are given back.
       socket.once('close', () => {
-        if (!started) held.release();
+        if (started) return;
+        held.release();
+        this.giveBack(consumed.token);
       });
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         started = true;
-        this.startSession(ws, server!, password, { ...ctx, issuedAt }, held);
+        this.startSession(ws, server!, password, { ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision }, held);
         process.nextTick(() => corked?.uncork());
       });
       if (!started) corked?.uncork();
@@ -339,7 +399,7 @@ export class ConsoleProxy {
     }
   }
 
-  private startSession(ws: import('ws').WebSocket, server: Server, password: string | null, ctx: { addr: string; tokenRef: string; issuedAt: number }, slot: { release(): void }): void {
+  private startSession(ws: import('ws').WebSocket, server: Server, password: string | null, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
     const c = this.deps.config;
     const session = new ConsoleSession(
       ws,
@@ -356,7 +416,7 @@ export class ConsoleProxy {
       this.deps.clock,
       this.deps.log,
     );
-    this.registry.add(session);
+    this.registry.add(session, ctx.consoleRevision);
     session.start().catch((e: unknown) => {
       this.deps.log.error({ err: e }, 'session failed');
       session.close(CloseCode.BackendProtocol, 'Internal error.');
@@ -368,12 +428,8 @@ export class ConsoleProxy {
     m.sessionsActive.inc();
     m.sessions.inc({ outcome: 'connected', reason: 'ok' });
     m.handshakeSeconds.observe(handshakeMs / 1000);
-    const now = this.deps.clock.now();
     const i = s.info;
-    this.deps.sessions.insertSession({
-      id: i.id, nodeId: this.deps.config.nodeId, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef,
-      clientAddress: i.clientAddress, startedAt: s.startedAt, heartbeatAt: now,
-    }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'session record write failed'));
+    this.records.added({ id: i.id, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef, clientAddress: i.clientAddress, startedAt: s.startedAt });
     this.deps.auditor.record('connected', {
       projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
       detail: { remote: i.clientAddress, handshakeMs },
@@ -389,7 +445,7 @@ export class ConsoleProxy {
     if (sum.established) {
       m.sessionsActive.dec();
       m.sessions.inc({ outcome: 'closed', reason: sum.reasonKey });
-      this.deps.sessions.deleteSession(i.id).catch((e: unknown) => this.deps.log.warn({ err: e }, 'session record delete failed'));
+      this.records.removed(i.id);
     } else {
       m.sessions.inc({ outcome: 'rejected', reason: sum.reasonKey });
     }
@@ -406,6 +462,7 @@ export class ConsoleProxy {
 
   /** Idle timeout, maximum duration and ping/pong, for every session, once a second. */
   private sweep(): void {
+    if (this.toGiveBack.size > 0) void this.givePendingBack();
     const c = this.deps.config;
     const now = this.deps.clock.now();
     const idleMs = c.proxyIdleTimeoutSeconds * 1000;
@@ -438,37 +495,100 @@ export class ConsoleProxy {
       for (this.followAgain = true; this.followAgain; ) {
         this.followAgain = false;
         const batch = await this.deps.changes.changesSince(this.lastChangeId, 500);
+        // The newest change is never purged, so a first id above the next one means that changes
+        // were purged while this node could not read them (away longer than the retention): what
+        // they said is lost, so every live session is checked against the inventory instead.
+        if (batch.length > 0 && batch[0]!.id > this.lastChangeId + 1) await this.recheckAll();
         for (const ch of batch) {
           this.lastChangeId = ch.id;
           this.applyChange(ch);
         }
         if (batch.length === 500) this.followAgain = true;
       }
+      this.followStreak.succeeded();
     } catch (e) {
-      this.deps.log.warn({ err: e }, 'reading the change feed failed; will retry');
+      this.followStreak.failed(e);
     } finally {
       this.following = false;
     }
   }
 
+  /** Closes the sessions whose server is gone, stopped or moved (after a gap in the change feed). */
+  private async recheckAll(): Promise<number> {
+    let closed = 0;
+    for (const serverId of this.registry.serverIds()) {
+      const server = await this.deps.inventory.findServer(serverId);
+      for (const { session, consoleRevision } of this.registry.sessionsOf(serverId)) {
+        const why = unusableReason(server, { projectId: session.info.projectId, consoleRevision });
+        if (!why) continue;
+        session.close(CloseCode.Revoked, REVOKE_TEXT[why]);
+        closed++;
+      }
+    }
+    this.deps.log.warn({ closed, lastChangeId: this.lastChangeId }, 'changes were purged before this node read them; live sessions re-checked against the inventory');
+    return closed;
+  }
+
   /**
    * Closes the sessions a change ends: those of its server whose tokens were issued before the
-   * change (`at`), or the one session killed. Also called in-process for immediate effect.
+   * change (`at`), or the one session killed, or (a kill without a session) every session of its
+   * server. Also called in-process for immediate effect.
    */
   applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at'>): number {
     if (ch.kind === 'session-kill') {
-      const s = ch.sessionId ? this.registry.get(ch.sessionId) : undefined;
-      s?.close(CloseCode.Killed, REVOKE_TEXT['session-kill']);
-      return s ? 1 : 0;
+      if (ch.sessionId) {
+        const s = this.registry.get(ch.sessionId);
+        s?.close(CloseCode.Killed, REVOKE_TEXT['session-kill']);
+        return s ? 1 : 0;
+      }
+      return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Killed, REVOKE_TEXT['session-kill'], ch.at) : 0;
     }
     return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at) : 0;
   }
 
-  private async heartbeat(): Promise<void> {
+  /** What the heartbeat writes: the established sessions of this process. */
+  private liveRecords(): SessionRecord[] {
+    const { nodeId, instanceId } = this.records.owner;
+    const now = this.deps.clock.now();
+    const out: SessionRecord[] = [];
+    for (const s of this.registry.values()) {
+      if (!s.established) continue;
+      const i = s.info;
+      out.push({ id: i.id, nodeId, instanceId, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef, clientAddress: i.clientAddress, startedAt: s.startedAt, heartbeatAt: now });
+    }
+    return out;
+  }
+
+  /**
+   * Gives a consumed token back: the attempt failed for a reason of ours (the store, shutting
+   * down), so the link must work on a retry. When the store is down too, it is tried again every
+   * second until it works or the token expires.
+   */
+  private giveBack(t: ConsoleTokenRecord): void {
+    this.toGiveBack.set(t.hash, t);
+    void this.givePendingBack();
+  }
+
+  private async givePendingBack(): Promise<void> {
+    if (this.givingBack) return;
+    this.givingBack = true;
     try {
-      await this.deps.sessions.heartbeatSessions(this.deps.config.nodeId, this.deps.clock.now());
-    } catch (e) {
-      this.deps.log.warn({ err: e }, 'session heartbeat failed');
+      for (const [hash, t] of [...this.toGiveBack]) {
+        if (t.expiresAt <= this.deps.clock.now()) {
+          this.toGiveBack.delete(hash);
+          continue;
+        }
+        try {
+          await this.deps.tokens.release(t, this.deps.config.nodeId);
+          this.toGiveBack.delete(hash);
+          this.giveBackStreak.succeeded();
+        } catch (e) {
+          this.giveBackStreak.failed(e);
+          break;
+        }
+      }
+    } finally {
+      this.givingBack = false;
     }
   }
 
@@ -478,21 +598,23 @@ export class ConsoleProxy {
 
   /**
    * Stops accepting; live sessions may go on for `drainMs`, then the rest are closed with a
-   * reason. Resolves when every session has ended.
+   * reason. Resolves when every session has ended. The listener stays open during the drain:
+   * `/readyz` answers 503 (load balancers take the node out) and new consoles are refused with 503.
    */
   async stop(drainMs: number): Promise<void> {
     if (this.draining) return;
     this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
     const deadline = Date.now() + drainMs;
     while (this.registry.size > 0 && Date.now() < deadline) await sleep(Math.min(100, Math.max(1, deadline - Date.now())));
     this.registry.closeAll(CloseCode.ShuttingDown, 'The console proxy is shutting down.');
     const hard = Date.now() + 3000;
     while (this.registry.size > 0 && Date.now() < hard) await sleep(20);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.unwatch?.();
+    // The rows of the sessions just closed are deleted before the store closes.
+    await Promise.all([this.records.flush(2000), this.givePendingBack()]);
     this.server.closeAllConnections();
     await closed;
   }
@@ -531,9 +653,16 @@ function isValidUpgrade(req: IncomingMessage): boolean {
     && (protocol === undefined || validProtocols(protocol));
 }
 
+/** Why a token's server may no longer be reached (gone, not ACTIVE, another console target), or null. */
+function unusableReason(server: Server | null, token: Pick<ConsoleTokenRecord, 'projectId' | 'consoleRevision'>): RevocationReason | null {
+  if (!server || server.projectId !== token.projectId) return 'server-deleted';
+  if (server.status !== 'ACTIVE') return 'server-stopped';
+  return server.consoleRevision === token.consoleRevision ? null : 'console-changed';
+}
+
 /** Whether a token's server may still be reached: exists, ACTIVE, same console target. */
 function usable(server: Server | null, token: ConsoleTokenRecord): boolean {
-  return !!server && server.status === 'ACTIVE' && server.consoleRevision === token.consoleRevision && server.projectId === token.projectId;
+  return unusableReason(server, token) === null;
 }
 
 function sleep(ms: number): Promise<void> {

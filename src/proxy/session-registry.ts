@@ -24,6 +24,8 @@ function inc(m: Map<string, number>, k: string, d: number): void {
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, ConsoleSession>();
+  /** The console revision each session's token was issued for (re-checks against the inventory). */
+  private readonly revisions = new WeakMap<ConsoleSession, number>();
   private readonly byServer = new Map<string, Set<ConsoleSession>>();
   private slots = 0;
   private readonly slotsByProject = new Map<string, number>();
@@ -59,8 +61,9 @@ export class SessionRegistry {
     };
   }
 
-  add(s: ConsoleSession): void {
+  add(s: ConsoleSession, consoleRevision: number): void {
     this.sessions.set(s.info.id, s);
+    this.revisions.set(s, consoleRevision);
     let set = this.byServer.get(s.info.serverId);
     if (!set) this.byServer.set(s.info.serverId, (set = new Set()));
     set.add(s);
@@ -89,6 +92,16 @@ export class SessionRegistry {
     const list = [...set].filter((s) => s.info.tokenIssuedAt <= issuedBefore);
     for (const s of list) s.close(code, reason);
     return list.length;
+  }
+
+  /** The servers that have sessions here. */
+  serverIds(): string[] {
+    return [...this.byServer.keys()];
+  }
+
+  /** The sessions of a server, each with the console revision its token was issued for. */
+  sessionsOf(serverId: string): Array<{ session: ConsoleSession; consoleRevision: number }> {
+    return [...(this.byServer.get(serverId) ?? [])].map((session) => ({ session, consoleRevision: this.revisions.get(session) ?? 0 }));
   }
 
   closeAll(code: CloseCodeValue, reason: string): void {

@@ -1,28 +1,42 @@
 /**
  * Live console sessions and the change feed. Sessions are recorded in the store so that
  * `sessions list|kill` sees every proxy node; changes (server stopped, deleted, console moved,
- * session killed) are appended to a feed every node follows, so a change made anywhere (API node,
+ * sessions killed) are appended to a feed every node follows, so a change made anywhere (API node,
  * CLI, another proxy) closes the affected sessions wherever they run.
  */
 
 export interface SessionRecord {
   readonly id: string;
   readonly nodeId: string;
+  /** The process that runs the session (a new id at every start): rows of an earlier process of the same node are dead. */
+  readonly instanceId: string;
   readonly serverId: string;
   readonly projectId: string;
   /** First 8 hex of sha256(token). */
   readonly tokenRef: string;
   readonly clientAddress: string;
   readonly startedAt: number;
-  /** Refreshed periodically by the owning node; stale rows belong to a dead node. */
+  /** Refreshed periodically by the owning process; stale rows belong to a node that is gone or cut off. */
   readonly heartbeatAt: number;
 }
 
+/** The process that owns session rows. */
+export interface SessionOwner {
+  readonly nodeId: string;
+  readonly instanceId: string;
+}
+
 export interface SessionStore {
+  /** Records a session (replaces a row with the same id). */
   insertSession(s: SessionRecord): Promise<void>;
   deleteSession(id: string): Promise<void>;
-  /** Refreshes the heartbeat of a node's sessions. */
-  heartbeatSessions(nodeId: string, now: number): Promise<void>;
+  /**
+   * Makes the rows of `owner` equal `live`, in one transaction: every live session is written
+   * (inserted again if it was purged, its heartbeat set to `now`), every other row of this
+   * instance is deleted and, with `replacePredecessors`, every row of the node id written by
+   * another instance (an earlier process of the same node). Returns how many rows were deleted.
+   */
+  syncSessions(owner: SessionOwner, live: readonly SessionRecord[], now: number, replacePredecessors: boolean): Promise<number>;
   /** Sessions whose heartbeat is at or after `freshSince`. */
   listSessions(filter: { serverId?: string; freshSince: number }): Promise<SessionRecord[]>;
   getSession(id: string): Promise<SessionRecord | null>;
@@ -30,6 +44,10 @@ export interface SessionStore {
   purgeStaleSessions(before: number): Promise<number>;
 }
 
+/**
+ * `session-kill` names one session (`sessionId`) or, without one, every session of `serverId`
+ * (also those whose rows a node cut off from the store could not keep fresh).
+ */
 export type ChangeKind = 'server-stopped' | 'server-deleted' | 'console-changed' | 'session-kill';
 
 export interface ChangeEvent {
@@ -41,12 +59,17 @@ export interface ChangeEvent {
 }
 
 export interface ChangeFeedStore {
-  /** Appends a change; returns its id (ids increase). */
+  /** Appends a change; returns its id (ids increase and are never reused). */
   appendChange(e: Omit<ChangeEvent, 'id'>): Promise<number>;
   /** Changes with id > `afterId`, oldest first. */
   changesSince(afterId: number, limit: number): Promise<ChangeEvent[]>;
   /** The newest id (0 when none): where a starting node begins following. */
   latestChangeId(): Promise<number>;
+  /**
+   * Deletes changes older than `before`, except the newest change: it stays so that a follower
+   * that was away can tell that changes after its last id were purged (the first id it reads is
+   * then above its last id + 1).
+   */
   purgeChanges(before: number): Promise<number>;
   /**
    * Optional push: calls `onAppend` soon after any node appends (PostgreSQL LISTEN/NOTIFY), so

@@ -8,7 +8,7 @@ import type { AccessKey, Domain, IamTokenRecord, Project, SignatureFailureRecord
 import type { BackendAuth, Server, ServerStatus } from '../inventory/types.js';
 import type { ChangeEvent, SessionRecord } from '../sessions/types.js';
 import type { KeyCheck, SealedSecret } from '../secrets/key-check.js';
-import type { ConsoleTokenRecord } from '../tokens/types.js';
+import type { ConsoleTokenRecord, ConsumeResult } from '../tokens/types.js';
 
 /** One result row, column name -> value, as either driver returns it. */
 export type Row = Record<string, unknown>;
@@ -68,8 +68,17 @@ export function rowToConsoleToken(r: Row): ConsoleTokenRecord {
   return {
     hash: str(r['hash']), serverId: str(r['server_id']), projectId: str(r['project_id']), consoleRevision: num(r['console_revision']),
     issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']), consumedAt: optNum(r['consumed_at']),
-    consumedBy: (r['consumed_by'] as string | null) ?? null,
+    consumedBy: (r['consumed_by'] as string | null) ?? null, revokedAt: optNum(r['revoked_at']),
+    revokedReason: (r['revoked_reason'] as string | null) ?? null,
   };
+}
+/** Why a consume failed, from the token's row (`consumed_at`, `revoked_reason`) or its absence. */
+export function consumeRefusal(r: Row | null | undefined): Exclude<ConsumeResult, { ok: true }> {
+  if (!r) return { ok: false, reason: 'unknown' };
+  if (r['consumed_at'] !== null && r['consumed_at'] !== undefined) return { ok: false, reason: 'used' };
+  const revoked = r['revoked_reason'];
+  if (typeof revoked === 'string') return { ok: false, reason: 'revoked', revokedReason: revoked };
+  return { ok: false, reason: 'expired' };
 }
 /** Maps a row of the matching table. */
 export function rowToAudit(r: Row): AuditEvent {
@@ -86,7 +95,7 @@ export function rowToAudit(r: Row): AuditEvent {
 /** Maps a row of the matching table. */
 export function rowToSession(r: Row): SessionRecord {
   return {
-    id: str(r['id']), nodeId: str(r['node_id']), serverId: str(r['server_id']), projectId: str(r['project_id']),
+    id: str(r['id']), nodeId: str(r['node_id']), instanceId: str(r['instance_id']), serverId: str(r['server_id']), projectId: str(r['project_id']),
     tokenRef: str(r['token_ref']), clientAddress: str(r['client_address']), startedAt: num(r['started_at']), heartbeatAt: num(r['heartbeat_at']),
   };
 }

@@ -16,7 +16,10 @@ export interface Stores {
   readonly changes: ChangeFeedStore;
   /** Which master key the store was initialised with. */
   readonly keyChecks: KeyCheckStore;
-  /** Cheap liveness check of the backing database (readiness probes). */
+  /**
+   * Readiness: resolves when the node can write to the store now (a bounded probe that writes
+   * nothing), rejects when the database is unreachable, full or locked.
+   */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -12,6 +12,9 @@ export function consoleTokenHash(token: string): string {
   return sha256Hex(token);
 }
 
+/** What a token is good for now (`revoked`: the record says why). */
+export type TokenState = 'valid' | 'unknown' | 'expired' | 'used' | 'revoked';
+
 export class ConsoleTokenService {
   constructor(
     private readonly store: ConsoleTokenStore,
@@ -24,7 +27,7 @@ export class ConsoleTokenService {
     const now = this.clock.now();
     const record: ConsoleTokenRecord = {
       hash: consoleTokenHash(token), serverId: server.id, projectId: server.projectId, consoleRevision: server.consoleRevision,
-      issuedAt: now, expiresAt: now + this.ttlMs, consumedAt: null, consumedBy: null,
+      issuedAt: now, expiresAt: now + this.ttlMs, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null,
     };
     await this.store.insertConsoleToken(record);
     return { token, record };
@@ -36,12 +39,21 @@ export class ConsoleTokenService {
     return this.store.consumeConsoleToken(consoleTokenHash(token), this.clock.now(), nodeId);
   }
 
+  /**
+   * Gives back a token this node consumed (`t` as consume returned it): the attempt failed for a
+   * reason of ours. Resolves whether it was given back.
+   */
+  release(t: ConsoleTokenRecord, nodeId: string): Promise<boolean> {
+    return t.consumedAt === null ? Promise.resolve(false) : this.store.releaseConsoleToken(t.hash, t.consumedAt, nodeId);
+  }
+
   /** Looks a token up without consuming it (the console page's pre-check). */
-  async peek(token: string): Promise<{ state: 'valid' | 'unknown' | 'expired' | 'used'; record: ConsoleTokenRecord | null }> {
+  async peek(token: string): Promise<{ state: TokenState; record: ConsoleTokenRecord | null }> {
     if (!UUID_V4_RE.test(token)) return { state: 'unknown', record: null };
     const r = await this.store.getConsoleToken(consoleTokenHash(token));
     if (!r) return { state: 'unknown', record: null };
     if (r.consumedAt !== null) return { state: 'used', record: r };
+    if (r.revokedReason !== null) return { state: 'revoked', record: r };
     if (r.expiresAt <= this.clock.now()) return { state: 'expired', record: r };
     return { state: 'valid', record: r };
   }

@@ -1,5 +1,11 @@
 /** Console tokens: one-time, expiring, stored only as sha256; the ConsoleTokenStore port. */
 
+/**
+ * Why a token was revoked before its time. Stored as text: a later version may add reasons (a
+ * credential revoked, a user disabled); readers show a reason they do not know generically.
+ */
+export type RevocationReason = 'server-stopped' | 'server-deleted' | 'console-changed';
+
 export interface ConsoleTokenRecord {
   /** sha256 hex of the token (the token itself is never stored). */
   readonly hash: string;
@@ -12,22 +18,33 @@ export interface ConsoleTokenRecord {
   readonly consumedAt: number | null;
   /** Node that consumed it. */
   readonly consumedBy: string | null;
+  /** When it was revoked (kept until it expires, so that its holder hears why), or null. */
+  readonly revokedAt: number | null;
+  /** A RevocationReason, or one of a later version. */
+  readonly revokedReason: string | null;
 }
 
 export type ConsumeResult =
   | { readonly ok: true; readonly token: ConsoleTokenRecord }
-  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' };
+  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' }
+  | { readonly ok: false; readonly reason: 'revoked'; readonly revokedReason: string };
 
 export interface ConsoleTokenStore {
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void>;
   /**
-   * Marks the token consumed if it exists, is unused and unexpired at `now`: exactly one caller
-   * wins, also across processes sharing the store.
+   * Marks the token consumed if it exists, is unused, unrevoked and unexpired at `now`: exactly
+   * one caller wins, also across processes sharing the store.
    */
   consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult>;
+  /**
+   * Gives back a token this node consumed at `consumedAt` (the attempt failed for a reason of
+   * ours, not the user's): unused again (a revocation made meanwhile still holds). Returns
+   * whether it was given back.
+   */
+  releaseConsoleToken(hash: string, consumedAt: number, nodeId: string): Promise<boolean>;
   getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null>;
-  /** Deletes every token of a server (status change, deletion, new console target). */
-  revokeServerConsoleTokens(serverId: string): Promise<number>;
+  /** Revokes every unrevoked token of a server (status change, deletion, new console target). */
+  revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number>;
   /** Deletes tokens that expired before `before`; returns how many. */
   purgeConsoleTokens(before: number): Promise<number>;
 }

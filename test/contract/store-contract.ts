@@ -188,7 +188,7 @@ export function runStoreContract(t: ContractTarget): void {
     test('console tokens: consume once; used, expired and unknown told apart; revoke; purge', async () => {
       const { projectId } = await seedProject(s, 5);
       const srv = randomUUID();
-      const rec = { hash: 'c'.repeat(64), serverId: srv, projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 1000, consumedAt: null, consumedBy: null };
+      const rec = { hash: 'c'.repeat(64), serverId: srv, projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 1000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null };
       await s.consoleTokens.insertConsoleToken(rec);
       await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'd'.repeat(64) });
       await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'e'.repeat(64), serverId: randomUUID() });
@@ -200,16 +200,41 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual(await s.consoleTokens.consumeConsoleToken('c'.repeat(64), 501, 'n2'), { ok: false, reason: 'used' });
       assert.deepEqual(await s.consoleTokens.consumeConsoleToken('f'.repeat(64), 1, 'n1'), { ok: false, reason: 'unknown' });
       assert.equal((await s.consoleTokens.getConsoleToken('c'.repeat(64)))?.consumedAt, 500);
-      assert.equal(await s.consoleTokens.revokeServerConsoleTokens(srv), 2);
-      assert.deepEqual(await s.consoleTokens.consumeConsoleToken('d'.repeat(64), 1, 'n1'), { ok: false, reason: 'unknown' });
+      // Revoked tokens are kept, with the reason, until they expire.
+      assert.equal(await s.consoleTokens.revokeServerConsoleTokens(srv, 'server-stopped', 600), 2);
+      assert.equal(await s.consoleTokens.revokeServerConsoleTokens(srv, 'server-deleted', 700), 0, 'the first reason stays');
+      assert.deepEqual(await s.consoleTokens.consumeConsoleToken('d'.repeat(64), 1, 'n1'), { ok: false, reason: 'revoked', revokedReason: 'server-stopped' });
+      const d = await s.consoleTokens.getConsoleToken('d'.repeat(64));
+      assert.deepEqual([d?.revokedAt, d?.revokedReason, d?.consumedAt], [600, 'server-stopped', null]);
+      assert.deepEqual(await s.consoleTokens.consumeConsoleToken('c'.repeat(64), 1, 'n1'), { ok: false, reason: 'used' }, 'a used token stays "used"');
+      assert.equal((await s.consoleTokens.getConsoleToken('e'.repeat(64)))?.revokedReason, null, 'other servers keep their tokens');
       assert.equal(await s.consoleTokens.purgeConsoleTokens(999), 0);
-      assert.equal(await s.consoleTokens.purgeConsoleTokens(1000), 1);
+      assert.equal(await s.consoleTokens.purgeConsoleTokens(1000), 3);
+    });
+
+    test('console tokens: a consume is given back only by its node, once; revocation still holds', async () => {
+      const { projectId } = await seedProject(s, 8);
+      const srv = randomUUID();
+      const rec = { hash: '8'.repeat(64), serverId: srv, projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null };
+      await s.consoleTokens.insertConsoleToken(rec);
+      const first = await s.consoleTokens.consumeConsoleToken(rec.hash, 100, 'n1');
+      assert.ok(first.ok);
+      assert.equal(await s.consoleTokens.releaseConsoleToken(rec.hash, 100, 'n2'), false, 'another node cannot');
+      assert.equal(await s.consoleTokens.releaseConsoleToken(rec.hash, 99, 'n1'), false, 'another consume cannot');
+      assert.equal(await s.consoleTokens.releaseConsoleToken(rec.hash, 100, 'n1'), true);
+      assert.equal(await s.consoleTokens.releaseConsoleToken(rec.hash, 100, 'n1'), false, 'once');
+      assert.equal((await s.consoleTokens.getConsoleToken(rec.hash))?.consumedAt, null);
+      const again = await s.consoleTokens.consumeConsoleToken(rec.hash, 200, 'n2');
+      assert.equal(again.ok && again.token.consumedBy, 'n2');
+      assert.equal(await s.consoleTokens.revokeServerConsoleTokens(srv, 'console-changed', 300), 1);
+      assert.equal(await s.consoleTokens.releaseConsoleToken(rec.hash, 200, 'n2'), true);
+      assert.deepEqual(await s.consoleTokens.consumeConsoleToken(rec.hash, 400, 'n1'), { ok: false, reason: 'revoked', revokedReason: 'console-changed' });
     });
 
     test('console tokens: 50 concurrent consumes, exactly one wins', async () => {
       const { projectId } = await seedProject(s, 6);
       const hash = '7'.repeat(64);
-      await s.consoleTokens.insertConsoleToken({ hash, serverId: randomUUID(), projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null });
+      await s.consoleTokens.insertConsoleToken({ hash, serverId: randomUUID(), projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
       const second = t.openSecond ? await t.openSecond() : null;
       const handles = second ? [s, second] : [s];
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => handles[i % handles.length]!.consoleTokens.consumeConsoleToken(hash, 1, `n${i}`)));
@@ -230,22 +255,41 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual((await s.audit.listAudit({ serverId: srv, sinceId: all[0]!.id! })).length, 2);
     });
 
-    test('sessions: insert, heartbeat, list fresh only, get, delete, purge stale', async () => {
-      const rec = (id: string, nodeId: string, serverId: string, at: number) => ({ id, nodeId, serverId, projectId: hex(1), tokenRef: 'abcd1234', clientAddress: '127.0.0.1', startedAt: at, heartbeatAt: at });
+    test('sessions: insert, list fresh only, get, delete, purge stale', async () => {
+      const rec = (id: string, nodeId: string, serverId: string, at: number) => ({ id, nodeId, instanceId: `${nodeId}-1`, serverId, projectId: hex(1), tokenRef: 'abcd1234', clientAddress: '127.0.0.1', startedAt: at, heartbeatAt: at });
       const srv = randomUUID();
-      await s.sessions.insertSession(rec('s1', 'nodeA', srv, 100));
+      await s.sessions.insertSession(rec('s1', 'nodeA', srv, 500));
       await s.sessions.insertSession(rec('s2', 'nodeB', srv, 100));
-      await s.sessions.insertSession(rec('s3', 'nodeA', randomUUID(), 100));
-      await s.sessions.heartbeatSessions('nodeA', 500);
+      await s.sessions.insertSession(rec('s3', 'nodeA', randomUUID(), 500));
+      await s.sessions.insertSession(rec('s3', 'nodeA', randomUUID(), 500));
       assert.deepEqual((await s.sessions.listSessions({ freshSince: 400 })).map((x) => x.id).sort(), ['s1', 's3']);
       assert.deepEqual((await s.sessions.listSessions({ serverId: srv, freshSince: 0 })).map((x) => x.id).sort(), ['s1', 's2']);
-      assert.equal((await s.sessions.getSession('s1'))?.heartbeatAt, 500);
+      assert.deepEqual(await s.sessions.getSession('s1'), rec('s1', 'nodeA', srv, 500));
       assert.equal(await s.sessions.purgeStaleSessions(400), 1);
       assert.equal(await s.sessions.getSession('s2'), null);
       await s.sessions.deleteSession('s1');
       await s.sessions.deleteSession('s1');
       assert.deepEqual((await s.sessions.listSessions({ freshSince: 0 })).map((x) => x.id), ['s3']);
       await s.sessions.deleteSession('s3');
+    });
+
+    test('sessions: a sync writes exactly the live set of its process, and replaces earlier processes of its node on request', async () => {
+      const srv = randomUUID();
+      const row = (id: string, nodeId: string, instanceId: string, at = 100) => ({ id, nodeId, instanceId, serverId: srv, projectId: hex(1), tokenRef: 'abcd1234', clientAddress: '127.0.0.1', startedAt: 50, heartbeatAt: at });
+      const me = { nodeId: 'syncN', instanceId: 'i2' };
+      const ids = async (): Promise<string[]> => (await s.sessions.listSessions({ serverId: srv, freshSince: 0 })).map((x) => `${x.id}@${x.instanceId}:${x.heartbeatAt}`).sort();
+      await s.sessions.insertSession(row('dead1', 'syncN', 'i1'));
+      await s.sessions.insertSession(row('ended', 'syncN', 'i2'));
+      await s.sessions.insertSession(row('live1', 'syncN', 'i2'));
+      await s.sessions.insertSession(row('other', 'otherNode', 'x'));
+      // live2 was purged (its row is gone) and comes back; ended goes; the earlier process's row stays unless asked.
+      assert.equal(await s.sessions.syncSessions(me, [row('live1', 'syncN', 'i2'), row('live2', 'syncN', 'i2')], 900, false), 1);
+      assert.deepEqual(await ids(), ['dead1@i1:100', 'live1@i2:900', 'live2@i2:900', 'other@x:100']);
+      assert.equal(await s.sessions.syncSessions(me, [row('live1', 'syncN', 'i2')], 1000, true), 2);
+      assert.deepEqual(await ids(), ['live1@i2:1000', 'other@x:100']);
+      assert.equal(await s.sessions.syncSessions(me, [], 1100, true), 1);
+      assert.deepEqual(await ids(), ['other@x:100']);
+      await s.sessions.deleteSession('other');
     });
 
     test('change feed: ids increase, since, latest, purge', async () => {
@@ -262,6 +306,12 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal((await s.changes.changesSince(start, 1)).length, 1);
       assert.ok((await s.changes.purgeChanges(15)) >= 1);
       assert.deepEqual((await s.changes.changesSince(start, 10)).map((c) => c.id), [b]);
+      // The newest change stays, however old: a follower that was away sees the gap after its last id.
+      assert.equal(await s.changes.purgeChanges(1000), 0);
+      assert.deepEqual((await s.changes.changesSince(start, 10)).map((c) => c.id), [b]);
+      const c = await s.changes.appendChange({ at: 30, kind: 'session-kill', serverId: 'srv', sessionId: null });
+      assert.equal(await s.changes.purgeChanges(1000), 1);
+      assert.deepEqual(await s.changes.changesSince(a, 10), [{ id: c, at: 30, kind: 'session-kill', serverId: 'srv', sessionId: null }]);
     });
 
     test('master key checks: the first one is recorded exactly once, also under a race; later ones are not', async () => {
@@ -293,7 +343,7 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal((await s.keyChecks.listSealedSecrets(1)).length, 1);
     });
 
-    test('ping answers while open', async () => {
+    test('readiness probe answers while the store can be written', async () => {
       await s.ping();
     });
   });

@@ -126,16 +126,17 @@ function everyMethod(s: Stores): Array<[string, () => Promise<unknown>]> {
     ['servers.countServers', () => s.servers.countServers({})],
     ['servers.updateServer', () => s.servers.updateServer(id, { status: 'SHUTOFF' }, 1)],
     ['servers.deleteServer', () => s.servers.deleteServer(id)],
-    ['consoleTokens.insertConsoleToken', () => s.consoleTokens.insertConsoleToken({ hash: h, serverId: id, projectId: id, consoleRevision: 1, issuedAt: 1, expiresAt: 2, consumedAt: null, consumedBy: null })],
+    ['consoleTokens.insertConsoleToken', () => s.consoleTokens.insertConsoleToken({ hash: h, serverId: id, projectId: id, consoleRevision: 1, issuedAt: 1, expiresAt: 2, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null })],
     ['consoleTokens.consumeConsoleToken', () => s.consoleTokens.consumeConsoleToken(h, 1, 'n')],
     ['consoleTokens.getConsoleToken', () => s.consoleTokens.getConsoleToken(h)],
-    ['consoleTokens.revokeServerConsoleTokens', () => s.consoleTokens.revokeServerConsoleTokens(id)],
+    ['consoleTokens.revokeServerConsoleTokens', () => s.consoleTokens.revokeServerConsoleTokens(id, 'server-stopped', 1)],
+    ['consoleTokens.releaseConsoleToken', () => s.consoleTokens.releaseConsoleToken(h, 1, 'n')],
     ['consoleTokens.purgeConsoleTokens', () => s.consoleTokens.purgeConsoleTokens(1)],
     ['audit.appendAudit', () => s.audit.appendAudit({ at: 1, kind: 'issued', nodeId: 'n', projectId: null, serverId: null, tokenRef: null, sessionId: null, detail: {} })],
     ['audit.listAudit', () => s.audit.listAudit({})],
-    ['sessions.insertSession', () => s.sessions.insertSession({ id, nodeId: 'n', serverId: id, projectId: id, tokenRef: 't', clientAddress: 'a', startedAt: 1, heartbeatAt: 1 })],
+    ['sessions.insertSession', () => s.sessions.insertSession({ id, nodeId: 'n', instanceId: 'i', serverId: id, projectId: id, tokenRef: 't', clientAddress: 'a', startedAt: 1, heartbeatAt: 1 })],
     ['sessions.deleteSession', () => s.sessions.deleteSession(id)],
-    ['sessions.heartbeatSessions', () => s.sessions.heartbeatSessions('n', 1)],
+    ['sessions.syncSessions', () => s.sessions.syncSessions({ nodeId: 'n', instanceId: 'i' }, [], 1, true)],
     ['sessions.listSessions', () => s.sessions.listSessions({ freshSince: 0 })],
     ['sessions.getSession', () => s.sessions.getSession(id)],
     ['sessions.purgeStaleSessions', () => s.sessions.purgeStaleSessions(1)],
@@ -196,7 +197,7 @@ describe('postgres adapter', () => {
   test('migrations: eight nodes opening a fresh database at once apply each migration once', async (t) => {
     const fresh = await createTestDatabase();
     t.after(() => fresh.drop());
-    // A third migration that records each run and sleeps, so that racing nodes overlap.
+    // One more migration that records each run and sleeps, so that racing nodes overlap.
     const extra = newestMigration(POSTGRES_MIGRATIONS) + 1;
     const migrations: Migration[] = [...POSTGRES_MIGRATIONS, {
       version: extra, name: 'test: count runs',
@@ -234,7 +235,7 @@ describe('postgres adapter', () => {
     await s.servers.insertServer(srv);
     assert.deepEqual(await s.servers.getServer(srv.id), srv);
     const hash = 'b'.repeat(64);
-    await s.consoleTokens.insertConsoleToken({ hash, serverId: srv.id, projectId: hex(2), consoleRevision: 1, issuedAt: now, expiresAt: now + 60_000, consumedAt: null, consumedBy: null });
+    await s.consoleTokens.insertConsoleToken({ hash, serverId: srv.id, projectId: hex(2), consoleRevision: 1, issuedAt: now, expiresAt: now + 60_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
     const won = await s.consoleTokens.consumeConsoleToken(hash, now + 1, 'node-a');
     assert.ok(won.ok);
     assert.equal(won.token.consumedAt, now + 1);
@@ -275,7 +276,7 @@ describe('postgres adapter', () => {
     assert.deepEqual(updates.map((u) => u!.before.consoleRevision).sort((x, y) => x - y), Array.from({ length: 12 }, (_, i) => i + 1));
 
     for (let i = 0; i < 30; i++) {
-      await a.consoleTokens.insertConsoleToken({ hash: i.toString(16).padStart(64, 'f'), serverId: srv.id, projectId: hex(2), consoleRevision: 1, issuedAt: 0, expiresAt: 10, consumedAt: null, consumedBy: null });
+      await a.consoleTokens.insertConsoleToken({ hash: i.toString(16).padStart(64, 'f'), serverId: srv.id, projectId: hex(2), consoleRevision: 1, issuedAt: 0, expiresAt: 10, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
     }
     const purged = await Promise.all([a, b, a, b].map((s) => s.consoleTokens.purgeConsoleTokens(10)));
     assert.equal(purged.reduce((x, y) => x + y, 0), 30);

@@ -87,4 +87,13 @@ ALTER TABLE audit_events ADD COLUMN client_address text;
 CREATE INDEX audit_events_target ON audit_events (target, id);
 `,
   },
+  {
+    version: 5,
+    name: 'session rows owned by a process; revoked console tokens kept with their reason',
+    sql: `
+ALTER TABLE console_sessions ADD COLUMN instance_id text NOT NULL DEFAULT '';
+ALTER TABLE console_tokens ADD COLUMN revoked_at bigint;
+ALTER TABLE console_tokens ADD COLUMN revoked_reason text;
+`,
+  },
 ];

@@ -8,10 +8,10 @@ import type {
   SignatureFailureStore, User,
 } from '../../identity/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
-import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../../sessions/types.js';
-import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
+import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import {
-  num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
+  consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
   rowToServer, rowToSession, rowToSignatureFailure, rowToUser, type Row,
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
@@ -199,9 +199,9 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
 
   async insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
     await this.db.count(
-      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy],
+      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason],
     );
   }
   async consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
@@ -209,18 +209,23 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
     // lock, and each loser re-checks `consumed_at IS NULL` against the winner's committed row.
     const won = await this.db.one(
       `UPDATE console_tokens SET consumed_at = $2, consumed_by = $3
-       WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING *`,
+       WHERE hash = $1 AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING *`,
       [hash, now, nodeId],
     );
     if (won) return { ok: true, token: rowToConsoleToken(won) };
-    const r = await this.db.one('SELECT consumed_at FROM console_tokens WHERE hash = $1', [hash]);
-    return { ok: false, reason: !r ? 'unknown' : r['consumed_at'] !== null ? 'used' : 'expired' };
+    return consumeRefusal(await this.db.one('SELECT consumed_at, revoked_reason FROM console_tokens WHERE hash = $1', [hash]));
+  }
+  async releaseConsoleToken(hash: string, consumedAt: number, nodeId: string): Promise<boolean> {
+    return (await this.db.count(
+      'UPDATE console_tokens SET consumed_at = NULL, consumed_by = NULL WHERE hash = $1 AND consumed_at = $2 AND consumed_by = $3',
+      [hash, consumedAt, nodeId],
+    )) > 0;
   }
   async getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null> {
     return maybe(await this.db.one('SELECT * FROM console_tokens WHERE hash = $1', [hash]), rowToConsoleToken);
   }
-  revokeServerConsoleTokens(serverId: string): Promise<number> {
-    return this.db.count('DELETE FROM console_tokens WHERE server_id = $1', [serverId]);
+  revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number> {
+    return this.db.count('UPDATE console_tokens SET revoked_at = $2, revoked_reason = $3 WHERE server_id = $1 AND revoked_at IS NULL', [serverId, now, reason]);
   }
   purgeConsoleTokens(before: number): Promise<number> {
     return this.db.count('DELETE FROM console_tokens WHERE expires_at <= $1', [before]);
@@ -251,21 +256,45 @@ export class PostgresAuditStore implements AuditStore {
   }
 }
 
+/** Columns of a session row, in the order of the parameters of UPSERT_SESSIONS. */
+const SESSION_COLUMNS = 'id, node_id, instance_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at';
+
+/** Writes session rows given as one array per column; rows with the same id (a sync wrote them first) are replaced. */
+const UPSERT_SESSIONS =
+  `INSERT INTO console_sessions (${SESSION_COLUMNS})
+   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
+   ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, instance_id = EXCLUDED.instance_id, heartbeat_at = EXCLUDED.heartbeat_at`;
+
+function sessionColumns(list: readonly SessionRecord[]): unknown[][] {
+  return [
+    list.map((s) => s.id), list.map((s) => s.nodeId), list.map((s) => s.instanceId), list.map((s) => s.serverId),
+    list.map((s) => s.projectId), list.map((s) => s.tokenRef), list.map((s) => s.clientAddress),
+    list.map((s) => s.startedAt), list.map((s) => s.heartbeatAt),
+  ];
+}
+
 export class PostgresSessionStore implements SessionStore {
-  constructor(private readonly db: Sql) {}
+  constructor(private readonly db: PostgresDatabase) {}
 
   async insertSession(s: SessionRecord): Promise<void> {
-    await this.db.count(
-      `INSERT INTO console_sessions (id, node_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [s.id, s.nodeId, s.serverId, s.projectId, s.tokenRef, s.clientAddress, s.startedAt, s.heartbeatAt],
-    );
+    await this.db.count(UPSERT_SESSIONS, sessionColumns([s]));
   }
   async deleteSession(id: string): Promise<void> {
     await this.db.count('DELETE FROM console_sessions WHERE id = $1', [id]);
   }
-  async heartbeatSessions(nodeId: string, now: number): Promise<void> {
-    await this.db.count('UPDATE console_sessions SET heartbeat_at = $2 WHERE node_id = $1', [nodeId, now]);
+  syncSessions(owner: SessionOwner, live: readonly SessionRecord[], now: number, replacePredecessors: boolean): Promise<number> {
+    // One transaction: `sessions list` never sees the node's rows half replaced.
+    return this.db.transaction(async (tx) => {
+      if (live.length > 0) await tx.count(UPSERT_SESSIONS, sessionColumns(live.map((s) => ({ ...s, heartbeatAt: now }))));
+      let deleted = await tx.count(
+        'DELETE FROM console_sessions WHERE node_id = $1 AND instance_id = $2 AND NOT (id = ANY($3::text[]))',
+        [owner.nodeId, owner.instanceId, live.map((s) => s.id)],
+      );
+      if (replacePredecessors) {
+        deleted += await tx.count('DELETE FROM console_sessions WHERE node_id = $1 AND instance_id <> $2', [owner.nodeId, owner.instanceId]);
+      }
+      return deleted;
+    });
   }
   async listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
     const rows = f.serverId !== undefined
@@ -308,13 +337,18 @@ export class PostgresChangeFeedStore implements ChangeFeedStore {
     return num((await this.db.one('SELECT COALESCE(MAX(id), 0) AS id FROM change_events'))?.['id']);
   }
   purgeChanges(before: number): Promise<number> {
-    return this.db.count('DELETE FROM change_events WHERE at < $1', [before]);
+    return this.db.count('DELETE FROM change_events WHERE at < $1 AND id < (SELECT max(id) FROM change_events)', [before]);
   }
   /** Calls `onAppend` soon after any node appends, and once after each listener (re)connection. */
   watch(onAppend: () => void): () => void {
     return this.listener.subscribe(onAppend);
   }
 }
+
+/** Tables that API and proxy nodes write (readiness checks each can be written now). */
+const WRITTEN_TABLES = ['signature_failures', 'iam_tokens', 'servers', 'console_tokens', 'audit_events', 'console_sessions', 'change_events'];
+/** Longest wait of the readiness probe for a table's lock. */
+const READY_LOCK_WAIT_MS = 1000;
 
 /**
  * Opens a pool on the PostgreSQL database at `url` (`postgres://` or `postgresql://`), applies
@@ -340,7 +374,13 @@ export async function openPostgresStores(url: string, opts: OpenPostgresOptions 
     sessions: new PostgresSessionStore(db),
     changes: new PostgresChangeFeedStore(db, listener),
     keyChecks: new PostgresKeyCheckStore(db),
-    ping: async () => void (await db.rows('SELECT 1')),
+    ping: () => db.transaction(async (tx) => {
+      // NOTE: readiness is "can write now", not "answers SELECT 1": a table another session holds
+      // locked makes every write wait, then fail. Take the lock a write takes on every table the
+      // nodes write, without writing, waiting at most READY_LOCK_WAIT_MS.
+      await tx.count(`SET LOCAL lock_timeout = ${READY_LOCK_WAIT_MS}`);
+      await tx.count(`LOCK TABLE ${WRITTEN_TABLES.join(', ')} IN ROW EXCLUSIVE MODE`);
+    }),
     close: async () => {
       await listener.close();
       await db.close();

@@ -82,4 +82,13 @@ ALTER TABLE audit_events ADD COLUMN client_address TEXT;
 CREATE INDEX audit_events_target ON audit_events (target, id);
 `,
   },
+  {
+    version: 5,
+    name: 'session rows owned by a process; revoked console tokens kept with their reason',
+    sql: `
+ALTER TABLE console_sessions ADD COLUMN instance_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE console_tokens ADD COLUMN revoked_at INTEGER;
+ALTER TABLE console_tokens ADD COLUMN revoked_reason TEXT;
+`,
+  },
 ];

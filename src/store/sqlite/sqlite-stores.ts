@@ -5,10 +5,10 @@ import type {
   SignatureFailureStore, User,
 } from '../../identity/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
-import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../../sessions/types.js';
-import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from '../../tokens/types.js';
+import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import {
-  num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
+  consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
   rowToServer, rowToSession, rowToSignatureFailure, rowToUser, type Row,
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
@@ -197,9 +197,9 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
 
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
     return this.writes.run(() => void prep(this.db, 
-      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy));
+      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason));
   }
   consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
     // Decided when the statement runs (one writer at a time), answered after the group's COMMIT.
@@ -207,13 +207,16 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
       // One conditional UPDATE: SQLite's write lock makes it exactly-once across processes.
       const won = prep(this.db, 
         `UPDATE console_tokens SET consumed_at = ?, consumed_by = ?
-         WHERE hash = ? AND consumed_at IS NULL AND expires_at > ? RETURNING *`,
+         WHERE hash = ? AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING *`,
       ).get(now, nodeId, hash, now) as Row | undefined;
       if (won) return { ok: true, token: rowToConsoleToken(won) } as const;
-      const r = prep(this.db, 'SELECT consumed_at FROM console_tokens WHERE hash = ?').get(hash) as Row | undefined;
-      const reason = !r ? 'unknown' : r['consumed_at'] !== null ? 'used' : 'expired';
-      return { ok: false, reason } as const;
+      return consumeRefusal(prep(this.db, 'SELECT consumed_at, revoked_reason FROM console_tokens WHERE hash = ?').get(hash) as Row | undefined);
     });
+  }
+  releaseConsoleToken(hash: string, consumedAt: number, nodeId: string): Promise<boolean> {
+    return this.writes.run(() => prep(this.db,
+      'UPDATE console_tokens SET consumed_at = NULL, consumed_by = NULL WHERE hash = ? AND consumed_at = ? AND consumed_by = ?',
+    ).run(hash, consumedAt, nodeId).changes > 0);
   }
   getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null> {
     return sqlite(() => {
@@ -221,8 +224,9 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
       return r ? rowToConsoleToken(r) : null;
     });
   }
-  revokeServerConsoleTokens(serverId: string): Promise<number> {
-    return sqlite(() => prep(this.db, 'DELETE FROM console_tokens WHERE server_id = ?').run(serverId).changes);
+  revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE server_id = ? AND revoked_at IS NULL')
+      .run(now, reason, serverId).changes);
   }
   purgeConsoleTokens(before: number): Promise<number> {
     return sqlite(() => prep(this.db, 'DELETE FROM console_tokens WHERE expires_at <= ?').run(before).changes);
@@ -254,20 +258,40 @@ export class SqliteAuditStore implements AuditStore {
   }
 }
 
+/** Writes a session row; a row with the same id (a sync wrote it first) is replaced. */
+const UPSERT_SESSION =
+  `INSERT INTO console_sessions (id, node_id, instance_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at)
+   VALUES (@id, @nodeId, @instanceId, @serverId, @projectId, @tokenRef, @clientAddress, @startedAt, @heartbeatAt)
+   ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id, instance_id = excluded.instance_id, heartbeat_at = excluded.heartbeat_at`;
+
+function sessionParams(s: SessionRecord): Record<string, string | number> {
+  return {
+    id: s.id, nodeId: s.nodeId, instanceId: s.instanceId, serverId: s.serverId, projectId: s.projectId, tokenRef: s.tokenRef,
+    clientAddress: s.clientAddress, startedAt: s.startedAt, heartbeatAt: s.heartbeatAt,
+  };
+}
+
 export class SqliteSessionStore implements SessionStore {
   constructor(private readonly db: Db, private readonly writes: GroupCommit) {}
 
   insertSession(s: SessionRecord): Promise<void> {
-    return this.writes.run(() => void prep(this.db,
-      `INSERT INTO console_sessions (id, node_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(s.id, s.nodeId, s.serverId, s.projectId, s.tokenRef, s.clientAddress, s.startedAt, s.heartbeatAt));
+    return this.writes.run(() => void prep(this.db, UPSERT_SESSION).run(sessionParams(s)));
   }
   deleteSession(id: string): Promise<void> {
     return this.writes.run(() => void prep(this.db, 'DELETE FROM console_sessions WHERE id = ?').run(id));
   }
-  heartbeatSessions(nodeId: string, now: number): Promise<void> {
-    return sqlite(() => void prep(this.db, 'UPDATE console_sessions SET heartbeat_at = ? WHERE node_id = ?').run(now, nodeId));
+  syncSessions(owner: SessionOwner, live: readonly SessionRecord[], now: number, replacePredecessors: boolean): Promise<number> {
+    return sqlite(() => this.db.transaction(() => {
+      const upsert = prep(this.db, UPSERT_SESSION);
+      for (const s of live) upsert.run(sessionParams({ ...s, heartbeatAt: now }));
+      const ids = JSON.stringify(live.map((s) => s.id));
+      let deleted = prep(this.db, 'DELETE FROM console_sessions WHERE node_id = ? AND instance_id = ? AND id NOT IN (SELECT value FROM json_each(?))')
+        .run(owner.nodeId, owner.instanceId, ids).changes;
+      if (replacePredecessors) {
+        deleted += prep(this.db, 'DELETE FROM console_sessions WHERE node_id = ? AND instance_id <> ?').run(owner.nodeId, owner.instanceId).changes;
+      }
+      return deleted;
+    }).immediate());
   }
   listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
     return sqlite(() => {
@@ -302,7 +326,7 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
     return sqlite(() => num((prep(this.db, 'SELECT COALESCE(MAX(id), 0) AS id FROM change_events').get() as Row)['id']));
   }
   purgeChanges(before: number): Promise<number> {
-    return sqlite(() => prep(this.db, 'DELETE FROM change_events WHERE at < ?').run(before).changes);
+    return sqlite(() => prep(this.db, 'DELETE FROM change_events WHERE at < ? AND id < (SELECT MAX(id) FROM change_events)').run(before).changes);
   }
 }
 

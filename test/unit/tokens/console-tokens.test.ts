@@ -83,18 +83,25 @@ test('leaving ACTIVE, a new console target and deletion each revoke the server\'
     await inventory.setStatus(s.active.id, 'ACTIVE');
     assert.equal((await svc.peek(t1.token)).state, 'valid', 'staying ACTIVE revokes nothing');
     await inventory.setStatus(s.active.id, 'SHUTOFF');
-    assert.equal((await svc.peek(t1.token)).state, 'unknown');
+    // Revoked tokens are kept until they expire, with the reason: the holder hears what happened.
+    const revoked = async (token: string): Promise<[string, string | null | undefined]> => {
+      const p = await svc.peek(token);
+      return [p.state, p.record?.revokedReason];
+    };
+    assert.deepEqual(await revoked(t1.token), ['revoked', 'server-stopped']);
+    assert.deepEqual(await svc.consume(t1.token, 'n'), { ok: false, reason: 'revoked', revokedReason: 'server-stopped' });
 
     await inventory.setStatus(s.active.id, 'ACTIVE');
+    assert.deepEqual(await revoked(t1.token), ['revoked', 'server-stopped'], 'starting again does not bring old links back');
     const t2 = await svc.issue(await inventory.getServer(s.active.id));
     const moved = await inventory.setConsole(s.active.id, { host: '127.0.0.2', port: 5901, auth: 'none' });
     assert.equal(moved.consoleRevision, 2);
-    assert.equal((await svc.peek(t2.token)).state, 'unknown');
+    assert.deepEqual(await revoked(t2.token), ['revoked', 'console-changed']);
 
     const t3 = await svc.issue(moved);
     const other = await svc.issue(s.foreign);
     await inventory.removeServer(s.active.id);
-    assert.equal((await svc.peek(t3.token)).state, 'unknown');
+    assert.deepEqual(await revoked(t3.token), ['revoked', 'server-deleted']);
     assert.equal((await svc.peek(other.token)).state, 'valid', 'other servers keep their tokens');
     assert.deepEqual(changes, ['server-stopped', 'console-changed', 'server-deleted']);
   } finally {

@@ -1,0 +1,96 @@
+/**
+ * The store's copy of this process's live sessions, which `sessions list|kill` read on any node.
+ *
+ * NOTE: the copy must equal what runs, whatever the store did meanwhile. Three rules hold it:
+ * - the writes of one session run in order (a session closed right after it started never has
+ *   its delete overtaken by its insert);
+ * - the heartbeat writes exactly the live set of this process (rows purged while the node was cut
+ *   off from the store come back, rows whose delete failed go), and writes of sessions that start
+ *   or end while it runs wait for it (it never writes back a session that ended meanwhile, nor
+ *   deletes one that started);
+ * - rows belong to this process (an instance id per start): the first heartbeat that reaches the
+ *   store deletes the rows an earlier process of the same node id left behind (kill -9, crash).
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { SessionOwner, SessionRecord, SessionStore } from '../sessions/types.js';
+import { FailureStreak } from '../util/failure-streak.js';
+import { uuid } from '../util/ids.js';
+
+export class SessionRecords {
+  readonly owner: SessionOwner;
+  /** The last write queued for each session, until it settles. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private syncing: Promise<void> | null = null;
+  private predecessorsReplaced = false;
+  private readonly writeStreak: FailureStreak;
+  private readonly syncStreak: FailureStreak;
+
+  constructor(
+    private readonly store: SessionStore,
+    nodeId: string,
+    private readonly clock: Clock,
+    log: Logger,
+    /** The sessions of this process that a row should show (established, not closed). */
+    private readonly live: () => SessionRecord[],
+  ) {
+    this.owner = { nodeId, instanceId: uuid() };
+    this.writeStreak = new FailureStreak(log, 'writing a session record', clock);
+    this.syncStreak = new FailureStreak(log, 'the session heartbeat', clock);
+  }
+
+  /** A session was established: its row is written. */
+  added(rec: Omit<SessionRecord, 'nodeId' | 'instanceId' | 'heartbeatAt'>): void {
+    const row: SessionRecord = { ...rec, ...this.owner, heartbeatAt: this.clock.now() };
+    this.write(rec.id, () => this.store.insertSession(row));
+  }
+
+  /** An established session ended: its row is deleted. */
+  removed(id: string): void {
+    this.write(id, () => this.store.deleteSession(id));
+  }
+
+  private write(id: string, op: () => Promise<void>): void {
+    const before = [this.chains.get(id), this.syncing];
+    const next: Promise<void> = Promise.all(before)
+      .then(op)
+      .then(() => this.writeStreak.succeeded(), (e: unknown) => this.writeStreak.failed(e))
+      .finally(() => {
+        if (this.chains.get(id) === next) this.chains.delete(id);
+      });
+    this.chains.set(id, next);
+  }
+
+  /**
+   * The heartbeat: makes the store's rows of this process equal the live set. One at a time;
+   * never rejects (a failure is logged and the next heartbeat tries again).
+   */
+  sync(): Promise<void> {
+    if (this.syncing) return this.syncing;
+    // Synchronous up to the store call: the snapshot and `syncing` are taken in the same turn, so
+    // every write queued after the snapshot waits for this sync.
+    const live = this.live();
+    const now = this.clock.now();
+    const run = this.store.syncSessions(this.owner, live, now, !this.predecessorsReplaced).then(
+      () => {
+        this.predecessorsReplaced = true;
+        this.syncStreak.succeeded();
+      },
+      (e: unknown) => this.syncStreak.failed(e),
+    ).finally(() => {
+      this.syncing = null;
+    });
+    this.syncing = run;
+    return run;
+  }
+
+  /** Waits (at most `ms`) for queued writes, e.g. the deletes of sessions closed at shutdown. */
+  async flush(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.chains.values(), this.syncing]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+    clearTimeout(timer);
+  }
+}

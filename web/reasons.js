@@ -11,6 +11,17 @@ export const PRECHECK_REASONS = Object.freeze({
   throttled: 'throttled',
 });
 
+/**
+ * Why a link was revoked (`server-not-active` with a `reason`), and the page's reason keys. A
+ * reason this page does not know (added by a later proxy) is shown as a revoked link; no reason
+ * at all (an older proxy) as a server that is not running.
+ */
+export const REVOKED_REASONS = Object.freeze({
+  'server-stopped': 'server-not-active',
+  'server-deleted': 'server-deleted',
+  'console-changed': 'console-moved',
+});
+
 /** The proxy's WebSocket close codes (its contract with this page), and their reason keys. */
 export const CLOSE_REASONS = Object.freeze({
   1000: 'closed',
@@ -46,6 +57,10 @@ export function precheckOutcome(status, body) {
     const server = body.server;
     const raw = server !== null && typeof server === 'object' && typeof server.name === 'string' ? server.name : null;
     return { proceed: true, name: raw === null || raw === '' ? null : raw.slice(0, MAX_NAME_CHARS) };
+  }
+  if (status === 200 && state === 'server-not-active' && typeof body.reason === 'string') {
+    const why = body.reason;
+    return { proceed: false, reason: Object.hasOwn(REVOKED_REASONS, why) ? REVOKED_REASONS[why] : 'link-revoked' };
   }
   if (status === 200 && typeof state === 'string' && Object.hasOwn(PRECHECK_REASONS, state)) {
     return { proceed: false, reason: PRECHECK_REASONS[state] };
@@ -83,6 +98,8 @@ export function adviceKey(reason) {
     case 'server-not-active':
     case 'server-unavailable':
       return 'advice.start-server';
+    case 'server-deleted':
+      return 'advice.deleted';
     case 'throttled':
       return 'advice.wait';
     case 'connect-failed':

@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 
+/** The head of PostgreSQL's ReadyForQuery message, which ends every answer ('Z', length 5). */
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
+
 /** The database tests connect to for administration (trust auth, local only). */
 export const ADMIN_URL = process.env['ECS_CONSOLE_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -80,12 +83,14 @@ export async function countBackends(name: string, applicationName?: string): Pro
  * A TCP proxy in front of PostgreSQL on a fixed local port, to take the database away and give it
  * back without touching the server: `refuse()` closes the port (connection refused) and drops every
  * connection; `blackhole()` keeps accepting but carries nothing, as a network that swallows packets;
- * `restore()` forwards again on the same port.
+ * `cutAfterReply(text)` does as `refuse()` right after the server answered the next statement that
+ * contains `text` (the answer reaches the client); `restore()` forwards again on the same port.
  */
 export class TcpProxy {
   private server: Server | null = null;
   private mode: 'forward' | 'blackhole' | 'refuse' = 'forward';
   private readonly pairs = new Set<{ client: Socket; upstream: Socket | null }>();
+  private trigger: { pattern: Buffer; pair: object | null; done: () => void } | null = null;
 
   private constructor(private readonly target: { host: string; port: number }, private listenPort: number) {}
 
@@ -108,6 +113,16 @@ export class TcpProxy {
     const s = this.server;
     this.server = null;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /**
+   * Lets the next statement containing `text` (the Parse or Query message carries it verbatim)
+   * and its answer through, then refuses as `refuse()`. Resolves once the cut is made.
+   */
+  cutAfterReply(text: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.trigger = { pattern: Buffer.from(text, 'utf8'), pair: null, done: resolve };
+    });
   }
 
   /** Accepts but forwards nothing, in either direction, on new and existing connections. */
@@ -159,10 +174,23 @@ export class TcpProxy {
     upstream.on('close', () => client.destroy());
     // Data moves only while forwarding: a blackhole swallows it in both directions.
     client.on('data', (b) => {
-      if (this.mode === 'forward') upstream.write(b);
+      if (this.mode !== 'forward') return;
+      if (this.trigger && !this.trigger.pair && b.includes(this.trigger.pattern)) this.trigger.pair = pair;
+      upstream.write(b);
     });
     upstream.on('data', (b) => {
-      if (this.mode === 'forward') client.write(b);
+      if (this.mode !== 'forward') return;
+      const t = this.trigger;
+      // PostgreSQL ends every answer with ReadyForQuery: 'Z', length 5, transaction status.
+      if (t?.pair === pair && b.length >= 6 && b.subarray(b.length - 6, b.length - 1).equals(READY_FOR_QUERY)) {
+        this.trigger = null;
+        this.pairs.delete(pair);
+        client.end(b);
+        upstream.destroy();
+        void this.refuse().then(t.done);
+        return;
+      }
+      client.write(b);
     });
   }
 }

@@ -17,6 +17,7 @@ interface I18n {
 type Outcome = { proceed: true; name: string | null } | { proceed: false; reason: string };
 interface Reasons {
   PRECHECK_REASONS: Record<string, string>;
+  REVOKED_REASONS: Record<string, string>;
   CLOSE_REASONS: Record<string, string>;
   MAX_NAME_CHARS: number;
   precheckOutcome(status: number | null, body: unknown): Outcome;
@@ -38,6 +39,8 @@ before(async () => {
 function allReasons(): string[] {
   return [
     ...Object.values(reasons.PRECHECK_REASONS),
+    ...Object.values(reasons.REVOKED_REASONS),
+    'link-revoked',
     ...Object.values(reasons.CLOSE_REASONS),
     'token-missing', 'security-failure', 'connect-failed', 'connection-lost',
   ];
@@ -100,6 +103,12 @@ test('precheckOutcome: valid proceeds with the name; refusals stop; the rest pro
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'expired' }), { proceed: false, reason: 'token-expired' });
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'unknown' }), { proceed: false, reason: 'token-unknown' });
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active' }), { proceed: false, reason: 'server-not-active' });
+  // A revoked link says what happened (a reason a later proxy adds reads as a revoked link).
+  assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'server-stopped' }), { proceed: false, reason: 'server-not-active' });
+  assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'server-deleted' }), { proceed: false, reason: 'server-deleted' });
+  assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'console-changed' }), { proceed: false, reason: 'console-moved' });
+  assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'user-disabled' }), { proceed: false, reason: 'link-revoked' });
+  assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: '__proto__' }), { proceed: false, reason: 'link-revoked' });
   assert.deepEqual(reasons.precheckOutcome(429, { state: 'throttled' }), { proceed: false, reason: 'throttled' });
   assert.deepEqual(reasons.precheckOutcome(429, null), { proceed: false, reason: 'throttled' });
   // Not understood: the WebSocket decides.

@@ -498,7 +498,7 @@ export class ConsoleProxy {
         // The newest change is never purged, so a first id above the next one means that changes
         // were purged while this node could not read them (away longer than the retention): what
         // they said is lost, so every live session is checked against the inventory instead.
-        if (batch.length > 0 && batch[0]!.id > this.lastChangeId + 1) await this.recheckAll();
+        if (batch.length > 0 && batch[0]!.id > this.lastChangeId + 1 && this.registry.size > 0) await this.recheckAll();
         for (const ch of batch) {
           this.lastChangeId = ch.id;
           this.applyChange(ch);
@@ -613,8 +613,9 @@ export class ConsoleProxy {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.unwatch?.();
-    // The rows of the sessions just closed are deleted before the store closes.
-    await Promise.all([this.records.flush(2000), this.givePendingBack()]);
+    // The rows of the sessions just closed are deleted, and tokens given back, before the store
+    // closes (a store that does not answer holds the exit up 2 s at most).
+    await Promise.race([Promise.all([this.records.flush(2000), this.givePendingBack()]), sleep(2000, true)]);
     this.server.closeAllConnections();
     await closed;
   }
@@ -665,8 +666,11 @@ function usable(server: Server | null, token: ConsoleTokenRecord): boolean {
   return unusableReason(server, token) === null;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+function sleep(ms: number, unref = false): Promise<void> {
+  return new Promise((r) => {
+    const t = setTimeout(r, ms);
+    if (unref) t.unref();
+  });
 }
 
 /** Reads a request body of at most `max` bytes; null when larger. */

@@ -31,7 +31,7 @@ export class FailureStreak {
     if (this.failures === 1) {
       this.since = now;
       this.lastSummary = now;
-      this.log.warn({ err }, `${this.what} failed; retrying (further failures are counted, not logged)`);
+      this.log.warn({ err }, `${this.what} failed (further failures are counted until it works again)`);
     } else if (now - this.lastSummary >= this.summaryMs) {
       this.lastSummary = now;
       this.log.warn({ failures: this.failures, failingForMs: now - this.since, error: messageOf(err) }, `${this.what} still failing`);

@@ -45,6 +45,9 @@ test('bad values name the option and the source', () => {
     [{ ECS_CONSOLE_TRUST_PROXY: "maybe" }, /"trustProxy".*true or false/],
     [{ ECS_CONSOLE_STORE: 'mysql://x' }, /"store"/],
     [{ ECS_CONSOLE_CONFIG: '/nonexistent/c.json' }, /"config".*cannot read/],
+    // A live node's rows must not look stale between two heartbeats.
+    [{ ECS_CONSOLE_SESSION_HEARTBEAT_SECONDS: '31' }, /"sessionStaleSeconds".*twice sessionHeartbeatSeconds \(31 s\)/],
+    [{ ECS_CONSOLE_SESSION_STALE_SECONDS: '3', ECS_CONSOLE_SESSION_HEARTBEAT_SECONDS: '2' }, /"sessionStaleSeconds"/],
   ];
   for (const [env, re] of cases) assert.throws(() => loadConfig({ env }), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), JSON.stringify(env));
 });

@@ -26,7 +26,7 @@ test('the SDK stops and starts servers; stopping revokes console tokens', async 
   const r = (await client.batchStopServers(stop([s.active.id]))) as unknown as { job_id: string };
   assert.match(r.job_id, /^[0-9a-f-]{36}$/);
   assert.equal((await stack.app.services.inventory.getServer(s.active.id)).status, 'SHUTOFF');
-  assert.equal((await stack.app.services.consoleTokens.peek(token)).state, 'unknown');
+  assert.equal((await stack.app.services.consoleTokens.peek(token)).state, 'revoked');
   await client.batchStartServers(start([s.active.id, s.shutoff.id]));
   assert.equal((await stack.app.services.inventory.getServer(s.active.id)).status, 'ACTIVE');
   assert.equal((await stack.app.services.inventory.getServer(s.shutoff.id)).status, 'ACTIVE');

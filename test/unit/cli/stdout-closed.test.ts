@@ -19,6 +19,8 @@ function runWithClosedStdout(args: string[], env: Record<string, string>): Promi
 
 test('EPIPE on standard output: every kind of command ends quietly with its own status', async () => {
   const env = { ECS_CONSOLE_DATA_DIR: tempDir(), ECS_CONSOLE_LOG_LEVEL: 'warn' };
+  const init = await runCli(['init'], env);
+  assert.equal(init.code, 0, init.stderr);
   const p = await runCli(['project', 'create', '--name', 'p1', '--domain', 'd', '--json'], env);
   assert.equal(p.code, 0, p.stderr);
   for (const args of [['config-doc'], ['--help'], ['sessions', 'list'], ['sessions', 'list', '--json'], ['project', 'list', '--json']]) {

@@ -10,6 +10,8 @@
  *   deletes one that started);
  * - rows belong to this process (an instance id per start): the first heartbeat that reaches the
  *   store deletes the rows an earlier process of the same node id left behind (kill -9, crash).
+ * A heartbeat after which nothing failed only refreshes the rows (one UPDATE; thousands of rows
+ * rewritten every heartbeat would stall a SQLite node) unless their count is not the live count.
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -23,6 +25,8 @@ export class SessionRecords {
   private readonly chains = new Map<string, Promise<void>>();
   private syncing: Promise<void> | null = null;
   private predecessorsReplaced = false;
+  /** True while the rows are known to be the live set but for writes in flight (nothing failed since the last full sync). */
+  private exact = false;
   private readonly writeStreak: FailureStreak;
   private readonly syncStreak: FailureStreak;
 
@@ -54,7 +58,10 @@ export class SessionRecords {
     const before = [this.chains.get(id), this.syncing];
     const next: Promise<void> = Promise.all(before)
       .then(op)
-      .then(() => this.writeStreak.succeeded(), (e: unknown) => this.writeStreak.failed(e))
+      .then(() => this.writeStreak.succeeded(), (e: unknown) => {
+        this.exact = false;
+        this.writeStreak.failed(e);
+      })
       .finally(() => {
         if (this.chains.get(id) === next) this.chains.delete(id);
       });
@@ -71,17 +78,31 @@ export class SessionRecords {
     // every write queued after the snapshot waits for this sync.
     const live = this.live();
     const now = this.clock.now();
-    const run = this.store.syncSessions(this.owner, live, now, !this.predecessorsReplaced).then(
-      () => {
-        this.predecessorsReplaced = true;
-        this.syncStreak.succeeded();
+    const run = this.heartbeat(live, now).then(
+      () => this.syncStreak.succeeded(),
+      (e: unknown) => {
+        this.exact = false;
+        this.syncStreak.failed(e);
       },
-      (e: unknown) => this.syncStreak.failed(e),
     ).finally(() => {
       this.syncing = null;
     });
     this.syncing = run;
     return run;
+  }
+
+  private async heartbeat(live: SessionRecord[], now: number): Promise<void> {
+    // Writes in flight can only make the count differ (then the full sync runs), never hide a row
+    // that a failure left wrong: a failure clears `exact`.
+    if (this.exact && (await this.store.touchSessions(this.owner, now)) === live.length) return;
+    this.exact = true;
+    try {
+      await this.store.syncSessions(this.owner, live, now, !this.predecessorsReplaced);
+    } catch (e) {
+      this.exact = false;
+      throw e;
+    }
+    this.predecessorsReplaced = true;
   }
 
   /** Waits (at most `ms`) for queued writes, e.g. the deletes of sessions closed at shutdown. */

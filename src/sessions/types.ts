@@ -37,6 +37,8 @@ export interface SessionStore {
    * another instance (an earlier process of the same node). Returns how many rows were deleted.
    */
   syncSessions(owner: SessionOwner, live: readonly SessionRecord[], now: number, replacePredecessors: boolean): Promise<number>;
+  /** Sets the heartbeat of every row of `owner` to `now`; returns how many rows it has. */
+  touchSessions(owner: SessionOwner, now: number): Promise<number>;
   /** Sessions whose heartbeat is at or after `freshSince`. */
   listSessions(filter: { serverId?: string; freshSince: number }): Promise<SessionRecord[]>;
   getSession(id: string): Promise<SessionRecord | null>;

@@ -287,6 +287,10 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual(await ids(), ['dead1@i1:100', 'live1@i2:900', 'live2@i2:900', 'other@x:100']);
       assert.equal(await s.sessions.syncSessions(me, [row('live1', 'syncN', 'i2')], 1000, true), 2);
       assert.deepEqual(await ids(), ['live1@i2:1000', 'other@x:100']);
+      // A touch refreshes this process's rows only, and counts them.
+      assert.equal(await s.sessions.touchSessions(me, 1050), 1);
+      assert.equal(await s.sessions.touchSessions({ nodeId: 'syncN', instanceId: 'i1' }, 1060), 0);
+      assert.deepEqual(await ids(), ['live1@i2:1050', 'other@x:100']);
       assert.equal(await s.sessions.syncSessions(me, [], 1100, true), 1);
       assert.deepEqual(await ids(), ['other@x:100']);
       await s.sessions.deleteSession('other');

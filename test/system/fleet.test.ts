@@ -237,7 +237,7 @@ test('100 tokens from both API nodes, each connected twice at once across both p
   assert.equal(rows.length, 100);
   // Which proxy wins a race depends on the load (proxy-2's store is behind a relay): the tests
   // that follow get sessions on both.
-  for (let i = 0; i < 24; i++) await connect(await issue(i % 2 ? 'api-2' : 'api-1', serverIds[i % 4]!), i % 3 ? 'proxy-2' : 'proxy-1', i % 4);
+  await Promise.all(Array.from({ length: 24 }, async (_, i) => connect(await issue(i % 2 ? 'api-2' : 'api-1', serverIds[i % 4]!), i % 3 ? 'proxy-2' : 'proxy-1', i % 4)));
   assert.ok(running('proxy-1').length > 0 && running('proxy-2').length > 0);
 });
 

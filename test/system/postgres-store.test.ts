@@ -137,6 +137,7 @@ function everyMethod(s: Stores): Array<[string, () => Promise<unknown>]> {
     ['sessions.insertSession', () => s.sessions.insertSession({ id, nodeId: 'n', instanceId: 'i', serverId: id, projectId: id, tokenRef: 't', clientAddress: 'a', startedAt: 1, heartbeatAt: 1 })],
     ['sessions.deleteSession', () => s.sessions.deleteSession(id)],
     ['sessions.syncSessions', () => s.sessions.syncSessions({ nodeId: 'n', instanceId: 'i' }, [], 1, true)],
+    ['sessions.touchSessions', () => s.sessions.touchSessions({ nodeId: 'n', instanceId: 'i' }, 1)],
     ['sessions.listSessions', () => s.sessions.listSessions({ freshSince: 0 })],
     ['sessions.getSession', () => s.sessions.getSession(id)],
     ['sessions.purgeStaleSessions', () => s.sessions.purgeStaleSessions(1)],

@@ -296,6 +296,9 @@ export class PostgresSessionStore implements SessionStore {
       return deleted;
     });
   }
+  touchSessions(owner: SessionOwner, now: number): Promise<number> {
+    return this.db.count('UPDATE console_sessions SET heartbeat_at = $3 WHERE node_id = $1 AND instance_id = $2', [owner.nodeId, owner.instanceId, now]);
+  }
   async listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
     const rows = f.serverId !== undefined
       ? await this.db.rows('SELECT * FROM console_sessions WHERE server_id = $1 AND heartbeat_at >= $2 ORDER BY started_at', [f.serverId, f.freshSince])

@@ -293,6 +293,10 @@ export class SqliteSessionStore implements SessionStore {
       return deleted;
     }).immediate());
   }
+  touchSessions(owner: SessionOwner, now: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'UPDATE console_sessions SET heartbeat_at = ? WHERE node_id = ? AND instance_id = ?')
+      .run(now, owner.nodeId, owner.instanceId).changes);
+  }
   listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
     return sqlite(() => {
       const rows = f.serverId !== undefined

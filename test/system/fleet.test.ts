@@ -133,6 +133,17 @@ async function listEqualsRunning(what: string, withinMs = 15_000): Promise<Array
   }
 }
 
+/** How a session ended; fails (instead of waiting for ever) when it has not within `ms`. */
+async function ended(l: Live, ms = 15_000): Promise<{ code: number; reason: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`a session on ${l.proxy} (server ${l.serverIndex}) still runs after ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([l.closed, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** `sessions kill <id>` of a listed session that runs: it closes with 4201. */
 async function killOne(rows: Array<{ id: string; token: string }>, proxy: string): Promise<void> {
   const target = running(proxy)[0];
@@ -141,7 +152,7 @@ async function killOne(rows: Array<{ id: string; token: string }>, proxy: string
   assert.ok(row, 'it is listed');
   const r = await runCli(['sessions', 'kill', row.id], cliEnv());
   assert.equal(r.code, 0, r.stderr);
-  assert.equal((await target.closed).code, CloseCode.Killed);
+  assert.equal((await ended(target)).code, CloseCode.Killed);
 }
 
 async function stopServer(api: string, index: number): Promise<void> {
@@ -250,7 +261,7 @@ test('a server stopped through one API node (official SDK) loses its sessions on
   const r = await client.batchStopServers(new BatchStopServersRequest().withBody(new BatchStopServersRequestBody().withOsStop(
     new BatchStopServersOption().withServers([new ServerId(serverIds[victim]!)]).withType('SOFT'))));
   assert.match((r as unknown as { job_id: string }).job_id, /^[0-9a-f-]{36}$/);
-  const codes = await Promise.all(doomed.map((d) => d.closed));
+  const codes = await Promise.all(doomed.map((d) => ended(d)));
   assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
   assert.ok(codes.every((c) => c.code === CloseCode.Revoked));
   await listEqualsRunning('a stop');
@@ -260,7 +271,7 @@ test('SIGKILL of one proxy leaves the other\'s sessions running; restarted with 
   const victims = running('proxy-2');
   assert.ok(victims.length > 0);
   await stopNode('proxy-2', 'SIGKILL');
-  await Promise.all(victims.map((v) => v.closed));
+  await Promise.all(victims.map((v) => ended(v)));
   // The dead rows are listed until the stale limit, which the test keeps short; moved a minute
   // ahead, as the default limit (60 s) would keep them, only the new process can remove them.
   await testDbQuery("UPDATE console_sessions SET heartbeat_at = heartbeat_at + 60000 WHERE node_id = 'proxy-2'");
@@ -289,7 +300,7 @@ test('a short cut of a proxy\'s database connection: a session closed meanwhile 
     // is moved a minute ahead, as the default stale limit would keep it listed: only proxy-2's
     // heartbeat can remove it within this test.)
     goes.client.close();
-    await goes.closed;
+    await ended(goes);
     await testDbQuery('UPDATE console_sessions SET heartbeat_at = heartbeat_at + 60000 WHERE token_ref = $1', [goes.ref]);
   } finally {
     await relay.restore();
@@ -320,7 +331,7 @@ test('a proxy cut from PostgreSQL beyond the stale limit and the change retentio
     const kill = await runCli(['sessions', 'kill', '--server', serverIds[KILL_IN_CUT]!], cliEnv());
     assert.equal(kill.code, 0, kill.stderr);
     assert.match(kill.stdout, /asked every session of server \S+ to close \(1 listed\)/);
-    assert.equal((await killedHere.closed).code, CloseCode.Killed);
+    assert.equal((await ended(killedHere)).code, CloseCode.Killed);
     // The stop is purged from the change feed before proxy-2 could read it.
     await until('the stop purged from the change feed', async () =>
       (await testDbQuery("SELECT count(*)::int AS n FROM change_events WHERE server_id = $1 AND kind = 'server-stopped'", [serverIds[STOP_IN_GAP]]))[0]!['n'] === 0);
@@ -328,9 +339,9 @@ test('a proxy cut from PostgreSQL beyond the stale limit and the change retentio
     await relay.restore();
   }
   // Back: the kill arrives through the feed, the lost stop through the re-check of every session.
-  for (const s of killed) assert.equal((await s.closed).code, CloseCode.Killed);
+  for (const s of killed) assert.equal((await ended(s)).code, CloseCode.Killed);
   for (const s of stopped) {
-    const c = await s.closed;
+    const c = await ended(s);
     assert.equal(c.code, CloseCode.Revoked);
     assert.match(c.reason, /stopped/);
   }
@@ -378,7 +389,7 @@ test('a server password that cannot be opened is found before the token is consu
   }
   const c = await connect(url, 'proxy-2', BURST);
   c.client.close();
-  await c.closed;
+  await ended(c);
 });
 
 test('a table locked by another session: /readyz answers 503 on every API and proxy node, then 200 again', async () => {

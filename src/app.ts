@@ -13,7 +13,7 @@ import { IdentityService } from './identity/identity-service.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SignatureLockout } from './identity/signature-lockout.js';
 import { InventoryService } from './inventory/inventory-service.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, defaultLogFormat, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { ConsoleProxy, defaultAllowedOrigins, type StaticHandler } from './proxy/proxy-server.js';
 import { checkMasterKey, storedKeys, type KeyCheckOutcome } from './secrets/key-check.js';
@@ -117,7 +117,7 @@ async function openMasterKey(config: Config, stores: Stores, mode: OpenMode, now
  */
 export async function createServices(config: Config, overrides: AppOverrides = {}, mode: OpenMode = 'existing'): Promise<Services> {
   const clock = overrides.clock ?? systemClock;
-  const log = overrides.logger ?? createLogger({ level: config.logLevel });
+  const log = overrides.logger ?? createLogger({ level: config.logLevel, format: config.logFormat ?? defaultLogFormat(process.stdout) });
   const stores = overrides.stores ?? (await openStores(config, log, mode));
   let box: SecretBox;
   let masterKey: MasterKeyInfo;

@@ -166,6 +166,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       if (err instanceof RateLimitedError) headers['Retry-After'] = String(err.retryAfterSeconds);
       if (mapped === INTERNAL) req.log.error({ err }, 'unmapped domain error');
       else if (mapped.status >= 500) req.log.error({ err }, 'request failed');
+      // Refused credentials, locks and throttling: what an operator looks for first (the message names no secret).
+      else if (mapped.status === 401 || mapped.status === 403 || mapped.status === 429) {
+        req.log.warn({ status: mapped.status, error: mapped.code, code: err.code, reason: err.message, path: pathOnly(req.url), remote: req.ip }, 'request refused');
+      }
     } else if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       mapped = toHuaweiError(new ConsoleError('BODY_TOO_LARGE', 'Request entity too large'));
     } else if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

@@ -7,14 +7,13 @@ import { ValidationError } from '../errors.js';
 import type { Actor } from '../identity/types.js';
 import { parseStatus } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
-import { createLogger } from '../log.js';
-import { configFrom, parseList, parsePort, printObject, printTable, readStdin, withConfigOptions } from './cli-support.js';
+import { commandLogger, configFrom, parseList, parsePort, printObject, printTable, readStdin, withConfigOptions } from './cli-support.js';
 
 /** Runs `fn` with services over the configured store, closing them afterwards. */
 async function withServices<T>(opts: Record<string, unknown>, fn: (s: Services) => Promise<T>): Promise<T> {
   const config = configFrom(opts);
   // CLI commands log warnings only, to stderr, so stdout stays clean for output.
-  const s = await createServices(config, { logger: createLogger({ level: 'warn', destination: process.stderr }) });
+  const s = await createServices(config, { logger: commandLogger(config) });
   try {
     return await fn(s);
   } finally {

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { OPTIONS } from '../config/schema.js';
 import { ConsoleError } from '../errors.js';
+import { createLogger, defaultLogFormat, type Logger } from '../log.js';
 
 /** Options that say where the data is: all an administrative command needs. */
 const STORE_OPTIONS = new Set(['dataDir', 'store']);
@@ -26,6 +27,14 @@ export function configFrom(opts: Record<string, unknown>): Config {
     if (opts[camel] !== undefined) flags[o.key] = opts[camel];
   }
   return loadConfig({ flags, env: process.env, file: (opts['config'] as string | undefined) ?? null });
+}
+
+/**
+ * The logger of a one-shot command: warnings only, to stderr, so that stdout stays clean for the
+ * command's output; pretty when stderr is a terminal unless `logFormat` says otherwise.
+ */
+export function commandLogger(config: Pick<Config, 'logFormat'>, level: 'warn' | 'info' = 'warn'): Logger {
+  return createLogger({ level, destination: process.stderr, format: config.logFormat ?? defaultLogFormat(process.stderr) });
 }
 
 /** Exit codes: 2 bad input or configuration (a wrong master key too), 3 not found (a missing store too), 4 conflict, 1 anything else. */

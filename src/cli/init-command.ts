@@ -5,15 +5,14 @@
  */
 import { Command, Option } from 'commander';
 import { createServices, describeStore } from '../app.js';
-import { createLogger } from '../log.js';
-import { configFrom, printObject, withConfigOptions } from './cli-support.js';
+import { commandLogger, configFrom, printObject, withConfigOptions } from './cli-support.js';
 
 export function initCommand(): Command {
   return withConfigOptions(new Command('init').description('create the store and the master key (when missing) and record the key\'s check in the store'))
     .addOption(new Option('--json', 'print JSON'))
     .action(async (o) => {
       const config = configFrom(o);
-      const s = await createServices(config, { logger: createLogger({ level: 'warn', destination: process.stderr }) }, 'create');
+      const s = await createServices(config, { logger: commandLogger(config) }, 'create');
       try {
         const k = s.masterKey;
         const check = k.check.kind === 'verified' ? 'verified (the store was already initialised with this key)'

@@ -7,6 +7,7 @@ import { createApp, type Role } from '../app.js';
 import { listenerUrl, type Config } from '../config/config.js';
 import { configFrom, withConfigOptions } from './cli-support.js';
 import { prepareDemo } from './demo-mode.js';
+import { openFilesLimit, openFilesNeeded } from '../util/open-files.js';
 
 export function serveCommand(role: Role, description: string): Command {
   const cmd = withConfigOptions(new Command(role).description(description), 'all');
@@ -16,6 +17,12 @@ export function serveCommand(role: Role, description: string): Command {
     const app = await createApp(config, role);
     const { log } = app.services;
     log.info({ keyId: app.services.masterKey.keyId, source: app.services.masterKey.source, created: app.services.masterKey.created }, 'master key opens the store');
+    const limit = openFilesLimit();
+    const needed = openFilesNeeded(config, role);
+    if (limit !== null && limit < needed) {
+      log.warn({ limit, needed, proxyMaxSessions: config.proxyMaxSessions, apiMaxConnections: config.apiMaxConnections },
+        'the open-file limit is below what the session and connection caps need: raise it (LimitNOFILE= under systemd, ulimit -n) or lower the caps');
+    }
     const demo = o.demo ? await prepareDemo(app, log) : null;
     let stopping = false;
     const stop = (signal: string): void => {

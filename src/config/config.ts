@@ -19,6 +19,8 @@ export interface Config {
   readonly masterKey: string | null;
   readonly nodeId: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Null: chosen by whether standard output is a terminal (see log.ts defaultLogFormat). */
+  readonly logFormat: 'json' | 'pretty' | null;
   readonly trustProxy: boolean;
   readonly httpHeadersTimeoutSeconds: number;
   readonly httpRequestTimeoutSeconds: number;

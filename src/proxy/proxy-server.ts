@@ -28,6 +28,7 @@ import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { ConsoleSession, type SessionSummary } from './console-session.js';
 import { SessionRecords } from './session-records.js';
 import { SessionRegistry } from './session-registry.js';
+import { CONSOLE_PAGE_PATHS } from '../web/static-handler.js';
 
 /** Serves static files; returns true when it answered the request. */
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -71,6 +72,9 @@ const R = {
   serverNotActive: { status: 409, key: 'server-not-active', text: 'The server is not running (or its console changed); start it and request a new console URL.' },
   unavailable: { status: 503, key: 'store-unavailable', text: 'The console service is temporarily unavailable; try again shortly.' },
 } satisfies Record<string, Refusal>;
+
+/** Closes that mean the server's VNC server failed us (unreachable, refused our credentials, spoke nonsense, hung up during the handshake). */
+const BACKEND_FAILURES: ReadonlySet<number> = new Set([CloseCode.BackendUnreachable, CloseCode.BackendAuthFailed, CloseCode.BackendProtocol, CloseCode.BackendClosed]);
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
@@ -231,7 +235,11 @@ export class ConsoleProxy {
         return void res.end(text);
       }
       this.headers(res);
-      if (this.deps.staticHandler?.(req, res)) return;
+      if (this.deps.staticHandler?.(req, res)) {
+        // The page's own loads (not its assets), for following a user's attempt: never the query (it holds the token).
+        if (CONSOLE_PAGE_PATHS.includes(path)) this.deps.log.info({ path, method: req.method, status: res.statusCode, remote: this.clientAddress(req) }, 'console page served');
+        return;
+      }
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end('Not found.\n');
     } catch (e) {
@@ -264,14 +272,26 @@ export class ConsoleProxy {
       this.deps.log.warn({ err: e }, 'token pre-check failed');
       return this.json(res, 503, { state: 'unavailable' });
     }
+    // The token's reference (a hash prefix) correlates with the WebSocket attempt; the token is never logged.
+    const checked = (state: string, reason?: string | null): void => this.deps.log.info({
+      state, reason: reason ?? undefined, remote: addr, ...(peek.record ? { tokenRef: tokenRef(token), server: peek.record.serverId } : {}),
+    }, 'console pre-check');
     // A revoked link says what happened; it is not a guess and does not count as one.
-    if (peek.state === 'revoked') return this.json(res, 200, { state: 'server-not-active', reason: peek.record!.revokedReason });
+    if (peek.state === 'revoked') {
+      checked('server-not-active', peek.record!.revokedReason);
+      return this.json(res, 200, { state: 'server-not-active', reason: peek.record!.revokedReason });
+    }
     if (peek.state !== 'valid') {
       if (peek.state === 'unknown') this.failedTokens.hit(addr);
+      checked(peek.state);
       return this.json(res, 200, { state: peek.state });
     }
     const why = unusableReason(server, peek.record!);
-    if (why) return this.json(res, 200, { state: 'server-not-active', reason: why });
+    if (why) {
+      checked('server-not-active', why);
+      return this.json(res, 200, { state: 'server-not-active', reason: why });
+    }
+    checked('valid');
     return this.json(res, 200, { state: 'valid', server: { name: server!.name }, expiresAt: new Date(peek.record!.expiresAt).toISOString() });
   }
 
@@ -286,7 +306,7 @@ export class ConsoleProxy {
 
   // ---- WebSocket upgrade: every check before accepting
 
-  private refuse(socket: Duplex, r: Refusal, ctx: { addr: string; tokenRef?: string; serverId?: string; projectId?: string; revoked?: string | null; audit?: boolean }): void {
+  private refuse(socket: Duplex, r: Refusal, ctx: { addr: string; tokenRef?: string; serverId?: string; projectId?: string; revoked?: string | null; origin?: string; audit?: boolean }): void {
     const body = r.text + '\n';
     if (socket.writable) {
       socket.end(`HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -294,8 +314,11 @@ export class ConsoleProxy {
     }
     setTimeout(() => socket.destroy(), 1000).unref();
     this.deps.metrics.sessions.inc({ outcome: 'rejected', reason: r.key });
+    // Warn: a refusal is someone who wanted a console and did not get one (a drain's are expected).
     const revoked = ctx.revoked ?? undefined;
-    this.deps.log.info({ reason: r.key, status: r.status, remote: ctx.addr, tokenRef: ctx.tokenRef, server: ctx.serverId, revoked }, 'console refused');
+    const fields = { reason: r.key, status: r.status, remote: ctx.addr, tokenRef: ctx.tokenRef, server: ctx.serverId, revoked, origin: ctx.origin };
+    if (r === R.shuttingDown) this.deps.log.info(fields, 'console refused');
+    else this.deps.log.warn(fields, 'console refused');
     if (ctx.audit !== false) {
       this.deps.auditor.record('rejected', {
         projectId: ctx.projectId ?? null, serverId: ctx.serverId ?? null, tokenRef: ctx.tokenRef ?? null,
@@ -324,7 +347,7 @@ export class ConsoleProxy {
       if (this.draining) return this.refuse(socket, R.shuttingDown, { addr, audit: false });
       const origin = req.headers.origin;
       if (origin === undefined ? !this.deps.config.proxyAllowMissingOrigin : !this.allowedOrigins.has(origin)) {
-        return this.refuse(socket, R.badOrigin, { addr });
+        return this.refuse(socket, R.badOrigin, { addr, origin: origin ?? '(none)' });
       }
       // NOTE: a flood of bad tokens from one address is answered without touching the store.
       if (this.failedTokens.blocked(addr)) return this.refuse(socket, R.throttled, { addr, audit: false });
@@ -411,6 +434,12 @@ export class ConsoleProxy {
         onClosed: (s, summary) => {
           slot.release();
           this.onClosed(s, summary);
+          if (BACKEND_FAILURES.has(summary.code) && (summary.code !== CloseCode.BackendClosed || !summary.established)) {
+            this.deps.log.warn({
+              session: s.info.id, server: server.id, serverName: server.name, backend: `${server.console.host}:${server.console.port}`,
+              reason: summary.reasonKey, detail: summary.reason, established: summary.established,
+            }, 'console backend failed');
+          }
         },
       },
       this.deps.clock,

@@ -19,9 +19,9 @@ import { http } from '../helpers/signed-fetch.js';
 import { seed, startStack, tempDir, type Seed, type Stack } from '../helpers/stack.js';
 import { liveBytes, ProcessWatch, type BatchCheck } from './runner.js';
 
-/** Log lines at pino's error (50) or fatal (60) level: something the code did not expect. */
+/** Log lines at level error or fatal: something the code did not expect. */
 export function errorLogLines(stack: Stack): string[] {
-  return stack.logs.lines.filter((l) => /"level":(50|60)\b/.test(l));
+  return stack.logs.lines.filter((l) => /"level":"(error|fatal)"/.test(l));
 }
 
 /** Forgets captured log lines (the capture would otherwise grow with every case). */

@@ -244,7 +244,7 @@ describe('serve with TLS, as a process', () => {
     server.child.kill('SIGHUP');
     await until('kept', () => logLines().some((l) => l['msg'] === 'configuration reloaded' && JSON.stringify(l['tls']) === '{"api":"kept-previous","proxy":"kept-previous"}'));
     const errors = logLines().filter((l) => l['msg'] === 'TLS certificate reload failed; new connections keep the previous certificate');
-    assert.deepEqual(errors.map((l) => [l['level'], l['listener'], l['cert']]), [[50, 'api', files.cert], [50, 'proxy', files.cert]]);
+    assert.deepEqual(errors.map((l) => [l['level'], l['listener'], l['cert']]), [['error', 'api', files.cert], ['error', 'proxy', files.cert]]);
     for (const port of [apiTls, proxyTls]) assert.equal(await servedFingerprint(port), fingerprintOf(second.cert), `previous certificate kept on ${port}`);
     update = c.client.waitForUpdate();
     c.client.requestUpdate(false);

@@ -193,7 +193,7 @@ test('500 Common.0001: store down gives a generic message and no details', async
     const r = await signedHttp('POST', url, BODY, { ak: t.ak, sk: t.sk, projectId: t.projectId, at: clock.now() });
     assertService(r, 500, 'Common.0001');
     assert.doesNotMatch(r.text, /sqlite|database|stack|at \w+ \(/i);
-    assert.match(broken.logs.text, /"level":50/);
+    assert.match(broken.logs.text, /"level":"error"/);
   } finally {
     await broken.stop();
   }

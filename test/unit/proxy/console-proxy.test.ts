@@ -339,7 +339,7 @@ describe('console proxy: backend failures', () => {
     assert.match(await raw(`POST /websockify?token=${token} HTTP/1.1\r\n${base}Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n`), /^HTTP\/1\.1 405/, 'POST');
     assert.match(await raw(`GET http://[x/websockify HTTP/1.1\r\n${base}Sec-WebSocket-Version: 13\r\n\r\n`), /^HTTP\/1\.1 (400|404)/, 'unparsable target');
     assert.equal((await stack.app.services.consoleTokens.peek(token)).state, 'valid', 'the token was not spent');
-    assert.doesNotMatch(stack.logs.text, /"level":50.*upgrade failed/);
+    assert.doesNotMatch(stack.logs.text, /"level":"error".*upgrade failed/);
     const c = await openConsole(u);
     c.ws.close();
   });

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConsoleError, ValidationError } from '../errors.js';
 import { signRequest } from '../identity/sdk-hmac-signer.js';
-import { DEMO_FILE, type DemoInfo } from './demo-mode.js';
+import { DEMO_DATA_DIR, DEMO_FILE, type DemoInfo } from './demo-mode.js';
 
 interface Creds {
   endpoint: string;
@@ -57,7 +57,7 @@ export function consoleUrlCommand(): Command {
     .option('--ak <ak>', 'access key (env HUAWEICLOUD_SDK_AK; default: the demo\'s)')
     .option('--sk <sk>', 'secret key (env HUAWEICLOUD_SDK_SK; default: the demo\'s)')
     .option('--project <id>', 'project id (env HUAWEICLOUD_SDK_PROJECT_ID; default: the demo\'s)')
-    .option('--data-dir <dir>', 'where demo.json is (env ECS_CONSOLE_DATA_DIR)', process.env['ECS_CONSOLE_DATA_DIR'] ?? './data')
+    .option('--data-dir <dir>', 'where demo.json is (env ECS_CONSOLE_DATA_DIR)', process.env['ECS_CONSOLE_DATA_DIR'] ?? DEMO_DATA_DIR)
     .option('--lang <lang>', 'console page language: en or zh-cn', 'en')
     .option('--open', 'open the URL in the default browser')
     .action(async (o: { server: string; endpoint?: string; ak?: string; sk?: string; project?: string; dataDir: string; lang: string; open?: boolean }) => {

@@ -3,12 +3,17 @@
  * first start creates a demo project, user, access key and servers (two ACTIVE, one behind a VNC
  * password, one SHUTOFF); later starts reuse them. Everything a newcomer needs is printed and
  * written to `<dataDir>/demo.json` (mode 0600).
+ *
+ * The demo's objects are kept apart from a real service's: its data directory is `./demo-data`
+ * unless one is configured, a real `serve`/`api`/`proxy` refuses a store that holds them (their
+ * credentials were printed), and `--demo` refuses a store that holds anything else.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { App } from '../app.js';
-import type { ListenAddress } from '../config/config.js';
+import type { App, Services } from '../app.js';
+import type { Config, ListenAddress } from '../config/config.js';
+import { ConflictError, ValidationError } from '../errors.js';
 import { consoleBaseUrl, listenerUrl } from '../config/config.js';
 import { DemoVncServer } from '../demo/index.js';
 import type { Logger } from '../log.js';
@@ -16,6 +21,9 @@ import { restrictFile } from '../secrets/master-key.js';
 import type { Server, ServerStatus } from '../inventory/types.js';
 
 export const DEMO_FILE = 'demo.json';
+
+/** The demo's data directory when none is configured: apart from a real service's `./data`. */
+export const DEMO_DATA_DIR = './demo-data';
 
 /** What demo.json holds. */
 export interface DemoInfo {
@@ -38,6 +46,11 @@ const DEMO_SERVERS: ReadonlyArray<{ name: string; status: ServerStatus; password
   { name: 'demo-batch-01', status: 'SHUTOFF' },
 ];
 
+/** The demo record of a data directory, or null. */
+export function readDemoFile(dataDir: string): DemoInfo | null {
+  return readDemo(join(dataDir, DEMO_FILE));
+}
+
 function readDemo(path: string): DemoInfo | null {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as DemoInfo;
@@ -56,6 +69,44 @@ async function listenPreferring(vnc: DemoVncServer, port: number | undefined): P
   }
   return (await vnc.listen(0, '127.0.0.1')).port;
 }
+
+/** The demo runs on its own SQLite store: refused before anything is opened. */
+export function checkDemoConfig(config: Config): void {
+  if (!config.store.startsWith('sqlite:')) {
+    throw new ValidationError(`--demo runs on its own SQLite store in its data directory; drop the store option (set by ${config.sources['store'] ?? 'the configuration'}) to run the demo`);
+  }
+}
+
+/**
+ * Keeps the demo and a real service on separate stores. A real service (`demo` false) refuses a
+ * store holding the demo's objects: the credentials the demo printed would work against it. The
+ * demo refuses a store holding projects that are not its own: its credentials would land in a
+ * real store.
+ */
+export async function checkDemoSeparation(services: Pick<Services, 'config' | 'stores'>, demo: boolean): Promise<void> {
+  const { config } = services;
+  const identity = services.stores.identity;
+  const info = readDemoFile(config.dataDir);
+  const demoProject = info ? await identity.getProject(info.projectId) : null;
+  if (!demo) {
+    if (!demoProject) return;
+    throw new ConflictError(
+      `the store ${storeName(config)} holds the demo's objects (${join(config.dataDir, DEMO_FILE)}: project ${info!.projectId}, access key ${info!.ak}, ` +
+      `user ${info!.domain}/${info!.user}), whose credentials were printed: a real service must not accept them. Run it on another data directory ` +
+      `(--data-dir or ECS_CONSOLE_DATA_DIR; the demo keeps to ${DEMO_DATA_DIR} unless told otherwise), or delete ${config.dataDir} to drop the demo`,
+    );
+  }
+  if (demoProject) return;
+  const projects = await identity.listProjects();
+  if (projects.length > 0) {
+    throw new ConflictError(
+      `--demo would add its printed credentials to the store ${storeName(config)}, which holds ${projects.length} project(s) of a real service: ` +
+      `run the demo on its own data directory (without --data-dir it uses ${DEMO_DATA_DIR})`,
+    );
+  }
+}
+
+const storeName = (config: Config): string => config.store.startsWith('sqlite:') ? config.store : 'configured by --store';
 
 export interface RunningDemo {
   info: DemoInfo;
@@ -121,13 +172,13 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
       const { token } = await services.consoleTokens.issue(first);
       await services.auditor.record('issued', { projectId: first.projectId, serverId: first.id, tokenRef: (await import('../log.js')).tokenRef(token), detail: { credential: 'demo-start' } });
       const url = `${consoleBaseUrl(config, first.availabilityZone, proxy)}/vnc_auto.html?token=${token}&lang=EN&tLength=${config.consoleUrlTLength}`;
-      return { info: demo, url, text: banner(demo, url, path) };
+      return { info: demo, url, text: banner(demo, url, path, config.dataDir) };
     },
   };
 }
 
 /** The text printed at start: credentials, a curl example, an SDK snippet, a console URL. */
-export function banner(d: DemoInfo, url: string, path: string): string {
+export function banner(d: DemoInfo, url: string, path: string, dataDir: string): string {
   const web = d.servers[0]!;
   const authBody = JSON.stringify({
     auth: {
@@ -163,9 +214,11 @@ export function banner(d: DemoInfo, url: string, path: string): string {
     '  The same with the official Huawei Cloud Node SDK (AK/SK), from this directory:',
     `    node -e '${sdk}'`,
     '',
-    `  Or: npx ecs-console console-url --server ${web.id} --open`,
+    `  Or: npx ecs-console console-url --server ${web.id} --data-dir ${dataDir} --open`,
     '',
     `  All of this is in ${path} (mode 0600). Stop with Ctrl+C.`,
+    `  The demo keeps its own store and master key in ${dataDir}: a real \`ecs-console serve\``,
+    `  uses ./data (or --data-dir) and refuses a data directory that holds the demo.`,
     '',
   ];
   return lines.join('\n');

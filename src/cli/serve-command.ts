@@ -6,16 +6,29 @@ import { Command } from 'commander';
 import { createApp, type Role } from '../app.js';
 import { listenerUrl, type Config } from '../config/config.js';
 import { configFrom, withConfigOptions } from './cli-support.js';
-import { prepareDemo } from './demo-mode.js';
+import { checkDemoConfig, checkDemoSeparation, DEMO_DATA_DIR, prepareDemo } from './demo-mode.js';
 import { openFilesLimit, openFilesNeeded } from '../util/open-files.js';
 
 export function serveCommand(role: Role, description: string): Command {
   const cmd = withConfigOptions(new Command(role).description(description), 'all');
   if (role === 'serve') cmd.option('--demo', 'also run three demo VNC servers, create demo credentials on first start and print how to use them');
   cmd.action(async (o) => {
-    const config = configFrom(o);
+    let config = configFrom(o);
+    // The demo keeps to its own data directory unless one (or a store) is configured; set as a
+    // flag, so that a reload (SIGHUP) reads the same one.
+    if (o.demo && config.sources['dataDir'] === 'default' && config.sources['store'] === 'default') {
+      o.dataDir = DEMO_DATA_DIR;
+      config = configFrom(o);
+    }
+    if (o.demo) checkDemoConfig(config);
     const app = await createApp(config, role);
     const { log } = app.services;
+    try {
+      await checkDemoSeparation(app.services, !!o.demo);
+    } catch (e) {
+      await app.stop();
+      throw e;
+    }
     log.info({ keyId: app.services.masterKey.keyId, source: app.services.masterKey.source, created: app.services.masterKey.created }, 'master key opens the store');
     const limit = openFilesLimit();
     const needed = openFilesNeeded(config, role);

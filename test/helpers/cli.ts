@@ -34,10 +34,10 @@ export interface RunningServer {
   exited: Promise<number | null>;
 }
 
-/** Starts `ecs-console <role>` and waits until it prints its addresses. */
-export function startCli(args: string[], env: Record<string, string>): Promise<RunningServer> {
+/** Starts `ecs-console <role>` (in `cwd`, by default the test's) and waits until it prints its addresses. */
+export function startCli(args: string[], env: Record<string, string>, cwd?: string): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
     let stdout = '';
     let stderr = '';
     let apiUrl = '';

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import { connect as tcpConnect } from 'node:net';
@@ -17,6 +17,7 @@ import { DemoVncServer } from '../../src/demo/index.js';
 import { startCli, type RunningServer } from '../helpers/cli.js';
 import { openConsole } from '../helpers/console-client.js';
 import { remoteConsole, sdkClient } from '../helpers/huawei-sdk.js';
+import { makeCert as makeCertWith, servedFingerprint } from '../helpers/certs.js';
 import { requireBinary } from '../helpers/real-vnc.js';
 import { seed, startStack, tempDir, type Seed, type Stack } from '../helpers/stack.js';
 
@@ -29,25 +30,8 @@ let caCert: Buffer;
 let openssl = '';
 let certDir = '';
 
-/** A new self-signed certificate for 127.0.0.1 and its key, in `dir` as <name>-cert.pem and <name>-key.pem. */
 function makeCert(dir: string, name: string): { cert: string; key: string } {
-  const key = join(dir, `${name}-key.pem`);
-  const cert = join(dir, `${name}-cert.pem`);
-  execFileSync(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-  return { cert, key };
-}
-
-/** The SHA-256 fingerprint of the certificate a new TLS connection to `port` is shown. */
-function servedFingerprint(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost' });
-    sock.once('secureConnect', () => {
-      const fp = sock.getPeerCertificate().fingerprint256;
-      sock.end();
-      resolve(fp);
-    });
-    sock.once('error', reject);
-  });
+  return makeCertWith(dir, name, openssl);
 }
 
 const fingerprintOf = (certFile: string): string => new X509Certificate(readFileSync(certFile)).fingerprint256;

@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { configDoc } from './config/config.js';
 import { keyCommand, projectCommand, serverCommand, userCommand } from './cli/admin-commands.js';
+import { backupCommand, restoreCommand } from './cli/backup-command.js';
 import { reportError } from './cli/cli-support.js';
 import { consoleUrlCommand } from './cli/console-url-command.js';
 import { demoVncCommand } from './cli/demo-vnc-command.js';
@@ -32,6 +33,8 @@ program.addCommand(userCommand());
 program.addCommand(keyCommand());
 program.addCommand(serverCommand());
 program.addCommand(sessionsCommand());
+program.addCommand(backupCommand());
+program.addCommand(restoreCommand());
 program.addCommand(consoleUrlCommand());
 program.addCommand(demoVncCommand());
 program.command('config-doc').description('print the table of configuration options (docs/config.md)').action(() => {

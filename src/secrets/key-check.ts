@@ -69,6 +69,18 @@ export async function storedKeys(store: KeyCheckStore): Promise<string | null> {
   return (await store.listSealedSecrets(1)).length > 0 ? 'secrets sealed with a master key (no key check recorded yet)' : null;
 }
 
+/**
+ * Whether `box` opens a store without recording anything (a read-only store, a backup): it holds
+ * one of the store's checks, or, for a store without checks, opens one of its sealed secrets
+ * (a store with neither is opened by any key).
+ */
+export async function keyOpens(store: KeyCheckStore, box: SecretBox): Promise<boolean> {
+  const checks = await store.listKeyChecks();
+  if (checks.length > 0) return accepts(box, checks);
+  const secrets = await store.listSealedSecrets(PROBE);
+  return secrets.length === 0 || secrets.some((s) => opens(box, s.sealed, s.aad));
+}
+
 export type KeyCheckOutcome =
   /** The store holds this key's check. */
   | { readonly kind: 'verified'; readonly keyId: string }

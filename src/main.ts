@@ -16,6 +16,7 @@ import { demoVncCommand } from './cli/demo-vnc-command.js';
 import { initCommand } from './cli/init-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { sessionsCommand } from './cli/sessions-command.js';
+import { storeCommand } from './cli/store-command.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -35,6 +36,7 @@ program.addCommand(serverCommand());
 program.addCommand(sessionsCommand());
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());
+program.addCommand(storeCommand());
 program.addCommand(consoleUrlCommand());
 program.addCommand(demoVncCommand());
 program.command('config-doc').description('print the table of configuration options (docs/config.md)').action(() => {

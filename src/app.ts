@@ -16,8 +16,8 @@ import { InventoryService } from './inventory/inventory-service.js';
 import { createLogger, defaultLogFormat, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { ConsoleProxy, defaultAllowedOrigins, type StaticHandler } from './proxy/proxy-server.js';
-import { checkMasterKey, storedKeys, type KeyCheckOutcome } from './secrets/key-check.js';
-import { createMasterKeyFile, masterKeySource, readMasterKey } from './secrets/master-key.js';
+import { accepts, checkMasterKey, storedKeys, type KeyCheckOutcome } from './secrets/key-check.js';
+import { createMasterKeyFile, masterKeySource, readMasterKeys } from './secrets/master-key.js';
 import { reloadTls } from './util/tls.js';
 import { createStaticHandler } from './web/static-handler.js';
 import { SecretBox } from './secrets/secret-box.js';
@@ -96,17 +96,17 @@ export function describeStore(config: Pick<Config, 'store'>): string {
 async function openMasterKey(config: Config, stores: Stores, mode: OpenMode, now: number): Promise<{ box: SecretBox; info: MasterKeyInfo }> {
   const source = masterKeySource(config);
   const store = describeStore(config);
-  let key = readMasterKey(config);
+  let keys = readMasterKeys(config);
   let created = false;
-  if (!key) {
+  if (!keys) {
     const unset = `masterKey is not set (environment ECS_CONSOLE_MASTER_KEY or a config file) and the key file ${source.path} does not exist`;
     if (mode === 'existing') throw new MasterKeyError(`no master key for the store ${store}: ${unset}; this command creates no key`);
     const held = await storedKeys(stores.keyChecks);
     if (held) throw new MasterKeyError(`no master key: ${unset}, but the store ${store} holds ${held}: restore the key file (mode 0600) or set masterKey; a new key would open none of its secrets`);
-    key = createMasterKeyFile(config.dataDir);
+    keys = [createMasterKeyFile(config.dataDir)];
     created = true;
   }
-  const box = new SecretBox(key);
+  const box = new SecretBox(keys);
   const check = await checkMasterKey(stores.keyChecks, box, now, { key: source.description, store });
   return { box, info: { keyId: box.keyId, source: source.description, created, check } };
 }
@@ -151,6 +151,32 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   return { config, masterKey, clock, log, stores, box, identity, logins, inventory, consoleTokens, auditor, close: () => stores.close() };
 }
 
+/**
+ * Takes the master key ring of `next` (the key file read again, or `masterKey`) when its first
+ * key, which seals, is a key of the store; keeps the current ring otherwise (logged at error).
+ */
+async function reloadKeyRing(services: Services, next: Config): Promise<ReloadResult['masterKey']> {
+  const { box, log } = services;
+  const source = masterKeySource(next).description;
+  try {
+    const keys = readMasterKeys(next);
+    if (!keys) throw new MasterKeyError(`${source} holds no key`);
+    const candidate = new SecretBox(keys);
+    if (candidate.keyIds.join(',') === box.keyIds.join(',')) return 'unchanged';
+    const checks = await services.stores.keyChecks.listKeyChecks();
+    if (!accepts(candidate, checks)) {
+      throw new MasterKeyError(`its first key (key id ${candidate.keyId}, which seals) is not a key of the store (${checks.map((c) => c.keyId).join(', ')}): record it with \`ecs-console master-key add\` first`);
+    }
+    const before = box.keyIds;
+    box.replaceKeys(keys);
+    log.info({ keyIds: box.keyIds, before, source }, 'master key ring reloaded');
+    return 'reloaded';
+  } catch (e) {
+    log.error({ source, keyIds: box.keyIds, error: (e as Error).message }, 'master key ring not reloaded; the current keys stay in use');
+    return 'kept-previous';
+  }
+}
+
 export interface StartedAddresses {
   api?: ListenAddress;
   proxy?: ListenAddress;
@@ -165,10 +191,12 @@ export interface App {
   start(): Promise<StartedAddresses>;
   /**
    * Applies what may change without a restart (SIGHUP): the TLS certificates and keys of both
-   * listeners, for new connections (open sessions and calls keep theirs), and the log level. A
-   * listener whose new files cannot be used keeps its current ones (logged at error). Never throws.
+   * listeners, for new connections (open sessions and calls keep theirs), the log level, and the
+   * master key ring (a rotation: docs/deploy.md). A listener whose new files cannot be used keeps
+   * its current ones, and a ring whose first key is not a key of the store is not taken (both
+   * logged at error). Never rejects.
    */
-  reload(next: Config): ReloadResult;
+  reload(next: Config): Promise<ReloadResult>;
   /** Stops listening, drains, closes the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -178,6 +206,8 @@ export interface ReloadResult {
   readonly logLevel: Config['logLevel'];
   /** Per TLS listener: whether its certificate and key were replaced. */
   readonly tls: Readonly<Partial<Record<'api' | 'proxy', 'reloaded' | 'kept-previous'>>>;
+  /** Whether the master key ring was replaced, was the same, or could not be used. */
+  readonly masterKey: 'reloaded' | 'unchanged' | 'kept-previous';
 }
 
 function addressOf(server: { address(): AddressInfo | string | null }): ListenAddress {
@@ -230,7 +260,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     get proxy() {
       return proxy;
     },
-    reload(next) {
+    async reload(next) {
       const tls: Partial<Record<'api' | 'proxy', 'reloaded' | 'kept-previous'>> = {};
       const listeners = [
         { side: 'api', on: api !== null, tls: config.apiTlsCert !== null || next.apiTlsCert !== null, cert: next.apiTlsCert, run: () => reloadTls(api!.server, next, 'api') },
@@ -246,10 +276,11 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           log.error({ listener: l.side, cert: l.cert, error: (e as Error).message }, 'TLS certificate reload failed; new connections keep the previous certificate');
         }
       }
-      // The new level first: the line below is logged as the operator now wants.
+      // The new level first: the lines below are logged as the operator now wants.
       log.level = next.logLevel;
-      log.info({ logLevel: next.logLevel, tls }, 'configuration reloaded');
-      return { logLevel: next.logLevel, tls };
+      const masterKey = await reloadKeyRing(services, next);
+      log.info({ logLevel: next.logLevel, tls, masterKey, keyIds: services.box.keyIds }, 'configuration reloaded');
+      return { logLevel: next.logLevel, tls, masterKey };
     },
     async start() {
       const out: StartedAddresses = {};

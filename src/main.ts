@@ -14,6 +14,7 @@ import { reportError } from './cli/cli-support.js';
 import { consoleUrlCommand } from './cli/console-url-command.js';
 import { demoVncCommand } from './cli/demo-vnc-command.js';
 import { initCommand } from './cli/init-command.js';
+import { masterKeyCommand } from './cli/master-key-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { sessionsCommand } from './cli/sessions-command.js';
 import { storeCommand } from './cli/store-command.js';
@@ -37,6 +38,7 @@ program.addCommand(sessionsCommand());
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());
 program.addCommand(storeCommand());
+program.addCommand(masterKeyCommand());
 program.addCommand(consoleUrlCommand());
 program.addCommand(demoVncCommand());
 program.command('config-doc').description('print the table of configuration options (docs/config.md)').action(() => {

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { MasterKeyError, ValidationError } from '../errors.js';
 import { keyOpens } from '../secrets/key-check.js';
-import { masterKeySource, readMasterKey } from '../secrets/master-key.js';
+import { masterKeySource, readMasterKeys } from '../secrets/master-key.js';
 import { SecretBox } from '../secrets/secret-box.js';
 import { describePostgresUrl } from '../store/postgres/postgres-database.js';
 import { backupSqlite, openBackup, type TableCounts } from '../store/sqlite/sqlite-backup.js';
@@ -58,11 +58,11 @@ export function restoreCommand(): Command {
         // The key first: a restored store that no key opens would only refuse to start.
         const ids = (await backup.keyChecks.listKeyChecks()).map((c) => c.keyId).join(', ') || 'not recorded';
         const source = masterKeySource(config);
-        const key = readMasterKey(config);
-        if (!key) {
+        const keys = readMasterKeys(config);
+        if (!keys) {
           throw new MasterKeyError(`no master key for the restored store: ${source.description} does not exist and masterKey is not set; put back the key the backup was taken with (key id ${ids}), then restore`);
         }
-        const box = new SecretBox(key);
+        const box = new SecretBox(keys);
         if (!(await keyOpens(backup.keyChecks, box))) {
           throw new MasterKeyError(`${source.description} (key id ${box.keyId}) does not open the backup ${backup.summary.path}, whose secrets are sealed with key id ${ids}: put that key back, then restore`);
         }

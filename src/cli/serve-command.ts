@@ -60,7 +60,7 @@ export function serveCommand(role: Role, description: string): Command {
         log.error({ signal: 'SIGHUP', error: (e as Error).message }, 'reload refused: the configuration is not valid; nothing changed');
         return;
       }
-      app.reload(next);
+      void app.reload(next);
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

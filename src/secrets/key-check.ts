@@ -7,7 +7,11 @@
  * the key opens what it seals, the id names the key in messages. The first process that
  * initialises a store records its key's check. A store created before checks existed gets one
  * from the first key that opens one of its sealed secrets, or from the current key when it holds
- * none. A store may hold several checks (a key rotation adds the new key's before it re-seals).
+ * none. A store may hold several checks (a key rotation adds the new key's before it re-seals,
+ * and removes the old key's once nothing is sealed with it: key-rotation.ts).
+ *
+ * A process's sealing key (the first of its ring) must have a check: what it seals then opens
+ * wherever the store's keys are held.
  */
 import { MasterKeyError } from '../errors.js';
 import type { SecretBox } from './secret-box.js';
@@ -25,6 +29,13 @@ export interface SealedSecret {
   readonly sealed: string;
 }
 
+/** A re-sealed secret: written only where the row still holds `from` (compare and swap). */
+export interface Reseal {
+  readonly aad: string;
+  readonly from: string;
+  readonly to: string;
+}
+
 /** The port the adapters implement. */
 export interface KeyCheckStore {
   listKeyChecks(): Promise<KeyCheck[]>;
@@ -35,6 +46,18 @@ export interface KeyCheckStore {
   initKeyCheck(check: KeyCheck): Promise<KeyCheck[]>;
   /** Up to `limit` of the sealed secrets the store holds, oldest first. */
   listSealedSecrets(limit: number): Promise<SealedSecret[]>;
+  /** Records `check` beside those held (a key rotation's new key); nothing when its key id is held already. */
+  addKeyCheck(check: KeyCheck): Promise<void>;
+  /** Removes the check of `keyId`; whether there was one. */
+  removeKeyCheck(keyId: string): Promise<boolean>;
+  /** Up to `limit` sealed secrets whose associated data sorts after `afterAad` (byte order), in that order: paging over all of them. */
+  sealedSecretsAfter(afterAad: string | null, limit: number): Promise<SealedSecret[]>;
+  /**
+   * Writes each re-sealed secret where its row still holds `from`, all in one transaction (all or
+   * none are written). Returns how many rows changed: a row changed meanwhile (a new password, a
+   * deleted key) is left as it is.
+   */
+  replaceSealedSecrets(changes: readonly Reseal[]): Promise<number>;
 }
 
 const CANARY = 'ecs-console master key check';
@@ -57,9 +80,14 @@ function opens(box: SecretBox, sealed: string, aad: string): boolean {
   }
 }
 
-/** Whether `box` holds the key of one of `checks`. */
+/** Whether `box`'s sealing key is the key of one of `checks`. */
 export function accepts(box: SecretBox, checks: readonly KeyCheck[]): boolean {
   return checks.some((c) => c.keyId === box.keyId && opens(box, c.canary, canaryAad(c.keyId)));
+}
+
+/** Whether any key of `box`'s ring is the key of one of `checks`. */
+export function holdsAny(box: SecretBox, checks: readonly KeyCheck[]): boolean {
+  return checks.some((c) => box.keyIds.includes(c.keyId) && opens(box, c.canary, canaryAad(c.keyId)));
 }
 
 /** How a store was initialised, for messages; null when it holds no check and no secret. */
@@ -76,7 +104,7 @@ export async function storedKeys(store: KeyCheckStore): Promise<string | null> {
  */
 export async function keyOpens(store: KeyCheckStore, box: SecretBox): Promise<boolean> {
   const checks = await store.listKeyChecks();
-  if (checks.length > 0) return accepts(box, checks);
+  if (checks.length > 0) return holdsAny(box, checks);
   const secrets = await store.listSealedSecrets(PROBE);
   return secrets.length === 0 || secrets.some((s) => opens(box, s.sealed, s.aad));
 }
@@ -98,10 +126,16 @@ export interface KeyCheckContext {
  * has none yet (see the module comment). Throws MasterKeyError naming the key and the store.
  */
 export async function checkMasterKey(store: KeyCheckStore, box: SecretBox, now: number, where: KeyCheckContext): Promise<KeyCheckOutcome> {
-  const refuse = (ids: readonly KeyCheck[]): MasterKeyError => new MasterKeyError(
-    `${where.key} (key id ${box.keyId}) is not the master key of the store ${where.store}, which was initialised with key id ` +
-    `${ids.map((c) => c.keyId).join(', ')}: restore that key (the key file, or masterKey / ECS_CONSOLE_MASTER_KEY) and start again`,
-  );
+  const ring = box.keyIds.length > 1 ? `key ids ${box.keyIds.join(', ')}` : `key id ${box.keyId}`;
+  const refuse = (ids: readonly KeyCheck[]): MasterKeyError => holdsAny(box, ids)
+    ? new MasterKeyError(
+      `${where.key} starts with key id ${box.keyId}, which seals new secrets but is not a key of the store ${where.store} (its keys: ` +
+      `${ids.map((c) => c.keyId).join(', ')}): record it with \`ecs-console master-key add\`, or put one of the store's keys first`,
+    )
+    : new MasterKeyError(
+      `${where.key} (${ring}) is not the master key of the store ${where.store}, which was initialised with key id ` +
+      `${ids.map((c) => c.keyId).join(', ')}: restore that key (the key file, or masterKey / ECS_CONSOLE_MASTER_KEY) and start again`,
+    );
   const checks = await store.listKeyChecks();
   if (checks.length > 0) {
     // NOTE: this is the guard that keeps a node with a wrong or regenerated key from starting.

@@ -3,10 +3,13 @@
  * Reading never creates anything; only the commands that create a store (`serve`, `api`, `proxy`,
  * `init`) create the key file, and only for a store that holds no key check and no secret yet
  * (see key-check.ts).
+ *
+ * Either source may hold a key ring during a rotation: several keys, one a line in the key file
+ * or comma-separated in `masterKey`. The first key seals; every key opens.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 
@@ -34,12 +37,22 @@ function decode(b64: string, what: string): Buffer {
   return key;
 }
 
-/** The master key, or null when none is configured and the key file does not exist. Creates nothing. */
-export function readMasterKey(config: Pick<Config, 'masterKey' | 'dataDir' | 'sources'>): Buffer | null {
+/** Keys of a ring written as text: separated by commas or line ends, blank parts ignored. */
+function decodeRing(text: string, what: string): Buffer[] {
+  const parts = text.split(/[,\n]/).map((p) => p.trim()).filter((p) => p.length > 0);
+  if (parts.length === 0) throw new ConfigError('masterKey', `${what} holds no key`);
+  return parts.map((p, i) => decode(p, parts.length > 1 ? `key ${i + 1} of ${what}` : what));
+}
+
+/**
+ * The master key ring (the sealing key first), or null when none is configured and the key file
+ * does not exist. Creates nothing.
+ */
+export function readMasterKeys(config: Pick<Config, 'masterKey' | 'dataDir' | 'sources'>): Buffer[] | null {
   const source = masterKeySource(config);
-  if (config.masterKey) return decode(config.masterKey, source.description);
+  if (config.masterKey) return decodeRing(config.masterKey, source.description);
   try {
-    return decode(readFileSync(source.path!, 'utf8'), source.description);
+    return decodeRing(readFileSync(source.path!, 'utf8'), source.description);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -49,13 +62,42 @@ export function readMasterKey(config: Pick<Config, 'masterKey' | 'dataDir' | 'so
 }
 
 /**
+ * Replaces the key file with `keys` (one a line, the sealing key first), atomically: a crash
+ * leaves the old file or the new one, never a part. Written 0600.
+ */
+export function writeKeyFile(path: string, keys: readonly Buffer[]): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, keys.map((k) => k.toString('base64')).join('\n') + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  // The rename itself survives a power loss once the directory is synced.
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/** A new random master key. */
+export function newMasterKey(): Buffer {
+  return randomBytes(32);
+}
+
+/**
  * Creates `<dataDir>/master.key` (0600) holding a new random key. Should another process create
  * it meanwhile, that process's key is returned (the file is never overwritten).
  */
 export function createMasterKeyFile(dataDir: string): Buffer {
   ensureDataDir(dataDir);
   const path = join(dataDir, MASTER_KEY_FILE);
-  const key = randomBytes(32);
+  const key = newMasterKey();
   try {
     writeFileSync(path, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   } catch (e) {

@@ -126,3 +126,25 @@ SELECT aad, sealed FROM (
   UNION ALL
   SELECT 'vnc:' || id AS aad, console_password_sealed AS sealed, created_at FROM servers WHERE console_password_sealed IS NOT NULL
 ) AS sealed_secrets ORDER BY created_at, aad LIMIT`;
+
+/** Every sealed secret with its associated data, unordered (see SEALED_SECRETS_SQL). */
+const SEALED_UNION = `
+  SELECT 'sk:' || ak AS aad, sk_sealed AS sealed FROM access_keys
+  UNION ALL
+  SELECT 'vnc:' || id AS aad, console_password_sealed AS sealed FROM servers WHERE console_password_sealed IS NOT NULL`;
+
+/**
+ * A page of all sealed secrets in byte order of their associated data, after a cursor (`''` for
+ * the first page): SQLite compares text byte-wise; PostgreSQL is told to (COLLATE "C").
+ */
+export const SEALED_SECRETS_PAGE_SQL = {
+  sqlite: `SELECT aad, sealed FROM (${SEALED_UNION}) AS s WHERE aad > ? ORDER BY aad LIMIT ?`,
+  postgres: `SELECT aad, sealed FROM (${SEALED_UNION}) AS s WHERE aad COLLATE "C" > $1 ORDER BY aad COLLATE "C" LIMIT $2`,
+} as const;
+
+/** Where the secret of associated data `aad` is kept: table, column, and the row's key. */
+export function sealedSecretRow(aad: string): { table: 'access_keys' | 'servers'; column: 'sk_sealed' | 'console_password_sealed'; key: 'ak' | 'id'; id: string } {
+  if (aad.startsWith('sk:')) return { table: 'access_keys', column: 'sk_sealed', key: 'ak', id: aad.slice(3) };
+  if (aad.startsWith('vnc:')) return { table: 'servers', column: 'console_password_sealed', key: 'id', id: aad.slice(4) };
+  throw new Error(`no sealed secret is bound to ${JSON.stringify(aad)}`);
+}

@@ -347,6 +347,56 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal((await s.keyChecks.listSealedSecrets(1)).length, 1);
     });
 
+    test('master key checks for a rotation: another is added beside the first (once), one is removed by key id', async () => {
+      const held = await s.keyChecks.listKeyChecks();
+      assert.equal(held.length, 1);
+      const next = { keyId: 'ffffffffffffffff', canary: 'v1:canary-next', createdAt: 5_000 };
+      await s.keyChecks.addKeyCheck(next);
+      await s.keyChecks.addKeyCheck({ ...next, canary: 'v1:not-this-one' });
+      assert.deepEqual(await s.keyChecks.listKeyChecks(), [...held, next]);
+      assert.equal(await s.keyChecks.removeKeyCheck(held[0]!.keyId), true);
+      assert.equal(await s.keyChecks.removeKeyCheck(held[0]!.keyId), false);
+      assert.deepEqual(await s.keyChecks.listKeyChecks(), [next]);
+    });
+
+    test('sealed secrets: paged in byte order of their associated data; re-sealed only where the row still holds what was read', async () => {
+      const { projectId, userId } = await seedProject(s, 8);
+      // Mixed case and digits: byte order (A < Z < a), not a locale's.
+      const aks = ['AKaaaaaaaaaaaaaaaaaa', 'AKZZZZZZZZZZZZZZZZZZ', 'AK0000000000000000000'.slice(0, 20), 'AKbbbbbbbbbbbbbbbbbb'];
+      for (const [i, ak] of aks.entries()) {
+        await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: `v1:old-${ak}`, actions: ['*'], createdAt: 10 + i, failedAttempts: 0, lockedUntil: null });
+      }
+      const srv = server(projectId, { createdAt: 20, console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:old-vnc' } });
+      await s.servers.insertServer(srv);
+      const all: string[] = [];
+      for (let after: string | null = null; ;) {
+        const page = await s.keyChecks.sealedSecretsAfter(after, 2);
+        if (page.length === 0) break;
+        assert.ok(page.length <= 2);
+        all.push(...page.map((p) => p.aad));
+        after = page[page.length - 1]!.aad;
+      }
+      const expected = [...new Set(all)].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : Buffer.from(a) > Buffer.from(b) ? 1 : 0));
+      assert.deepEqual(all, expected, 'byte order, each once');
+      for (const ak of aks) assert.ok(all.includes(`sk:${ak}`));
+      assert.ok(all.includes(`vnc:${srv.id}`));
+      assert.equal(all.length, (await s.keyChecks.listSealedSecrets(100_000)).length);
+
+      // One row changed since it was read: that one is left alone, the others are written.
+      await s.servers.updateServer(srv.id, { console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:changed-meanwhile' } }, 30);
+      const n = await s.keyChecks.replaceSealedSecrets([
+        { aad: `sk:${aks[0]}`, from: `v1:old-${aks[0]}`, to: 'v1:new-0' },
+        { aad: `sk:${aks[1]}`, from: `v1:old-${aks[1]}`, to: 'v1:new-1' },
+        { aad: `vnc:${srv.id}`, from: 'v1:old-vnc', to: 'v1:new-vnc' },
+      ]);
+      assert.equal(n, 2);
+      assert.equal((await s.identity.getAccessKey(aks[0]!))!.skSealed, 'v1:new-0');
+      assert.equal((await s.identity.getAccessKey(aks[1]!))!.skSealed, 'v1:new-1');
+      assert.equal((await s.identity.getAccessKey(aks[2]!))!.skSealed, `v1:old-${aks[2]}`);
+      assert.equal((await s.servers.getServer(srv.id))!.console.passwordSealed, 'v1:changed-meanwhile');
+      assert.equal(await s.keyChecks.replaceSealedSecrets([]), 0);
+    });
+
     test('readiness probe answers while the store can be written', async () => {
       await s.ping();
     });

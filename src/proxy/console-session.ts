@@ -205,7 +205,7 @@ export class ConsoleSession {
       // NOTE: the backend's own words go to our log only (sanitized, capped at 256 bytes by the
       // codec). At warn: a new console URL fails the same way until an operator acts. The server
       // id is in this logger's bindings.
-      this.log.warn({ code: isConsoleError(e) ? e.code : 'unknown', backendReason: (e as Error)?.message }, `console backend failed: ${BACKEND_LOG[code]}`);
+      this.log.warn({ code: isConsoleError(e) ? e.code : 'unknown', backend: `${this.target.host}:${this.target.port}`, backendReason: (e as Error)?.message }, `console backend failed: ${BACKEND_LOG[code]}`);
       serverRefuseSecurity(writeBrowser, version.value, reason);
       return this.close(code, reason);
     }

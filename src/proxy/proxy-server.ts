@@ -73,9 +73,6 @@ const R = {
   unavailable: { status: 503, key: 'store-unavailable', text: 'The console service is temporarily unavailable; try again shortly.' },
 } satisfies Record<string, Refusal>;
 
-/** Closes that mean the server's VNC server failed us (unreachable, refused our credentials, spoke nonsense, hung up during the handshake). */
-const BACKEND_FAILURES: ReadonlySet<number> = new Set([CloseCode.BackendUnreachable, CloseCode.BackendAuthFailed, CloseCode.BackendProtocol, CloseCode.BackendClosed]);
-
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 const REVOKE_TEXT: Record<ChangeEvent['kind'], string> = {
@@ -434,12 +431,6 @@ export class ConsoleProxy {
         onClosed: (s, summary) => {
           slot.release();
           this.onClosed(s, summary);
-          if (BACKEND_FAILURES.has(summary.code) && (summary.code !== CloseCode.BackendClosed || !summary.established)) {
-            this.deps.log.warn({
-              session: s.info.id, server: server.id, serverName: server.name, backend: `${server.console.host}:${server.console.port}`,
-              reason: summary.reasonKey, detail: summary.reason, established: summary.established,
-            }, 'console backend failed');
-          }
         },
       },
       this.deps.clock,

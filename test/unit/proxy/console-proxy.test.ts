@@ -253,7 +253,7 @@ describe('console proxy: backend failures', () => {
       assert.ok(!(f.rfbError + f.reason).includes('hypervisor'), 'the backend\'s words reached the browser');
       const g = await consoleFailure(await issue(down.id));
       assert.equal(g.code, CloseCode.BackendUnreachable);
-      const warned = stack.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 40 && String(l['msg']).startsWith('console backend failed'));
+      const warned = stack.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 'warn' && String(l['msg']).startsWith('console backend failed'));
       const auth = warned.find((l) => l['server'] === refused.id);
       assert.ok(auth, `no warning for ${refused.id}: ${JSON.stringify(warned)}`);
       assert.equal(auth['msg'], 'console backend failed: could not log in to the server\'s VNC console');

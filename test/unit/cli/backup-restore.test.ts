@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, type CliResult } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/stack.js';
@@ -25,6 +25,7 @@ test('backup and restore: what they refuse, and a restore that replaces a store 
   must(await runCli(['project', 'create', '--name', 'before', '--domain', 'acme', '--data-dir', data]));
   const file = join(dir, 'b.db');
   must(await runCli(['backup', '--to', file, '--data-dir', data]));
+  assert.equal(statSync(file).mode & 0o777, 0o600, 'the backup holds sealed secrets and token hashes: 0600');
 
   const again = await runCli(['backup', '--to', file, '--data-dir', data]);
   assert.equal(again.code, 4);

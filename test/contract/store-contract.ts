@@ -364,7 +364,7 @@ export function runStoreContract(t: ContractTarget): void {
       // Mixed case and digits: byte order (A < Z < a), not a locale's.
       const aks = ['AKaaaaaaaaaaaaaaaaaa', 'AKZZZZZZZZZZZZZZZZZZ', 'AK0000000000000000000'.slice(0, 20), 'AKbbbbbbbbbbbbbbbbbb'];
       for (const [i, ak] of aks.entries()) {
-        await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: `v1:old-${ak}`, actions: ['*'], createdAt: 10 + i, failedAttempts: 0, lockedUntil: null });
+        await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: `v1:old-${ak}`, actions: ['*'], createdAt: 10 + i });
       }
       const srv = server(projectId, { createdAt: 20, console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:old-vnc' } });
       await s.servers.insertServer(srv);

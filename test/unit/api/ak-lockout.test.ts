@@ -75,7 +75,7 @@ test('every lock is logged at warn (AK, address, until) and audited with the req
     const lines = stack.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l['msg'] === 'access key locked for one source address after repeated signature failures' && l['ak'] === ak);
     assert.equal(lines.length, 1, `one warn line for ${ak}`);
-    assert.equal(lines[0]!['level'], 40);
+    assert.equal(lines[0]!['level'], 'warn');
     assert.equal(lines[0]!['address'], from);
     assert.equal(lines[0]!['until'], until);
     const audit = await stack.app.services.stores.audit.listAudit({ kind: 'ak-locked', target: `ak:${ak}` });

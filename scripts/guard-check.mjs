@@ -44,6 +44,8 @@ const GUARDS = [
   ['a backup file is created 0600', 'src/store/sqlite/sqlite-backup.js', "closeSync(openSync(tmp, 'wx', 0o600));", "closeSync(openSync(tmp, 'wx', 0o644));", T('unit/cli/backup-restore')],
   ['restore checks that the master key opens the backup before writing', 'src/cli/backup-command.js', 'if (!(await keyOpens(backup.keyChecks, box))) {', 'if (false) {', T('unit/cli/backup-restore')],
   ['page pre-checks log a token reference, never the token', 'src/proxy/proxy-server.js', 'tokenRef: tokenRef(token), server: peek.record.serverId', 'tokenRef: token, server: peek.record.serverId', T('unit/log/log-lines')],
+  ['readiness: the master key that seals must be a key of the store', 'src/app.js', 'if (!accepts(services.box, checks)) {', 'if (false) {', T('unit/proxy/readiness')],
+  ['readiness: a proxy at its session cap is not ready', 'src/proxy/proxy-server.js', 'if (this.registry.full())\n            return `the console proxy is at', 'if (false)\n            return `the console proxy is at', T('unit/proxy/readiness')],
   ['TLS: forward-secret AEAD suites only', 'src/util/tls.js', 'ciphers: TLS_CIPHERS,', '', T('system/tls')],
   ['backend bytes waiting for the browser\'s handshake capped (hostile backend)', 'src/proxy/console-session.js', 'if (!this.backendPaused && reader.bufferedLength > BACKEND_EARLY_BYTES)', 'if (false)', T('unit/proxy/hostile-backend-memory')],
   ['relay: the backend is not read while the browser is behind', 'src/proxy/console-session.js', 'if (!this.backendPaused && this.ws.bufferedAmount > HIGH_WATER)', 'if (false)', T('unit/proxy/hostile-backend-memory')],

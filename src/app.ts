@@ -8,7 +8,7 @@ import { buildApi } from './api/api-server.js';
 import { Auditor } from './audit/auditor.js';
 import { systemClock, type Clock } from './clock.js';
 import { consoleBaseUrl, listenerUrl, type Config, type ListenAddress } from './config/config.js';
-import { ConfigError, MasterKeyError } from './errors.js';
+import { ConfigError, MasterKeyError, NotReadyError } from './errors.js';
 import { IdentityService } from './identity/identity-service.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SignatureLockout } from './identity/signature-lockout.js';
@@ -234,8 +234,30 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     (az) => consoleBaseUrl(config, az, proxyAddress), config.consoleUrlTLength,
   );
 
-  // Readiness: the store can be written now (a bounded probe; a locked table fails it).
-  const ready = (): Promise<void> => services.stores.ping();
+  /**
+   * Readiness (/readyz of each listener): the store can be written now (a bounded probe; a locked
+   * table fails it), the master key that seals (the ring's first) opens one of the store's key
+   * checks (a rotation elsewhere may have retired it), and the listener asked accepts (the proxy's:
+   * also below `proxyMaxSessions`). A drain answers 503 before any of this, its listeners open.
+   */
+  const ready = (listener: 'api' | 'proxy') => async (): Promise<void> => {
+    try {
+      await services.stores.ping();
+    } catch (e) {
+      throw new NotReadyError('store', `the store cannot be written now: ${(e as Error).message}`, { cause: e });
+    }
+    let checks;
+    try {
+      checks = await services.stores.keyChecks.listKeyChecks();
+    } catch (e) {
+      throw new NotReadyError('store', `the store's key checks cannot be read: ${(e as Error).message}`, { cause: e });
+    }
+    if (!accepts(services.box, checks)) {
+      throw new NotReadyError('master-key', `the master key that seals (key id ${services.box.keyId}) is not a key of the store any more (its keys: ${checks.map((c) => c.keyId).join(', ') || 'none'}): reload or restart this node with the store's key`);
+    }
+    const refusing = listener === 'api' ? (api && !api.server.listening ? 'the API listener is closed' : null) : proxy?.notAccepting();
+    if (refusing) throw new NotReadyError('listener', refusing);
+  };
 
   const purge = async (): Promise<void> => {
     try {
@@ -288,7 +310,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         proxy = new ConsoleProxy({
           config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory,
           auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
-          ready, staticHandler: overrides.staticHandler ?? createStaticHandler(),
+          ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(),
         });
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.
@@ -301,7 +323,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         api = buildApi({
           config, clock, log, identity: services.identity, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
-          ready, draining: () => stopping,
+          ready: ready('api'), draining: () => stopping,
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);

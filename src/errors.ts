@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_MISSING'
   | 'MASTER_KEY_INVALID'
+  | 'NOT_READY'
   | 'BACKEND_UNREACHABLE'
   | 'BACKEND_AUTH_FAILED'
   | 'BACKEND_PROTOCOL'
@@ -156,4 +157,19 @@ export class ProtocolError extends ConsoleError {
 
 export function isConsoleError(e: unknown): e is ConsoleError {
   return e instanceof ConsoleError;
+}
+
+/** What makes a node not ready (`/readyz` 503): the check that failed, named in the answer. */
+export type ReadinessCheck = 'store' | 'master-key' | 'listener';
+
+/** A readiness check failed: the store cannot be written, the master key is not the store's, or a listener does not accept. */
+export class NotReadyError extends ConsoleError {
+  constructor(readonly check: ReadinessCheck, message: string, options?: { cause?: unknown }) {
+    super('NOT_READY', message, { check }, options);
+  }
+}
+
+/** The readiness check an error stands for: its own, or the store's (a probe that failed otherwise). */
+export function readinessCheckOf(e: unknown): ReadinessCheck {
+  return e instanceof NotReadyError ? e.check : 'store';
 }

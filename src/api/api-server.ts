@@ -7,7 +7,7 @@ import { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
-import { ConsoleError, RateLimitedError, isConsoleError } from '../errors.js';
+import { ConsoleError, RateLimitedError, isConsoleError, readinessCheckOf } from '../errors.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { pathOnly, type Logger } from '../log.js';
@@ -214,8 +214,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       await deps.ready();
       return reply.type('application/json').send({ status: 'ready' });
     } catch (e) {
-      req.log.warn({ err: e }, 'not ready');
-      return reply.code(503).type('application/json').send({ status: 'unavailable' });
+      const check = readinessCheckOf(e);
+      req.log.warn({ check, reason: (e as Error).message }, 'not ready');
+      return reply.code(503).type('application/json').send({ status: 'unavailable', check });
     }
   });
   return app;

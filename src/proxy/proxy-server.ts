@@ -12,7 +12,7 @@ import { WebSocketServer } from 'ws';
 import type { Auditor } from '../audit/auditor.js';
 import type { Clock } from '../clock.js';
 import type { Config, ListenAddress } from '../config/config.js';
-import { isConsoleError } from '../errors.js';
+import { isConsoleError, readinessCheckOf } from '../errors.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
 import { tokenRef, type Logger } from '../log.js';
@@ -43,7 +43,7 @@ export interface ProxyDeps {
   readonly auditor: Auditor;
   readonly sessions: SessionStore;
   readonly changes: ChangeFeedStore;
-  /** Whether the store can be written now, for /readyz. */
+  /** Readiness (/readyz): the store can be written now, the master key is the store's, the listeners accept (app.ts). */
   readonly ready: () => Promise<void>;
   readonly staticHandler?: StaticHandler;
 }
@@ -198,6 +198,13 @@ export class ConsoleProxy {
     reloadTls(this.server, config, 'proxy');
   }
 
+  /** Why a new console would not be taken now (the listener is closed, or the node is at `proxyMaxSessions`), or null; a drain is told apart by /readyz itself. */
+  notAccepting(): string | null {
+    if (!this.server.listening) return 'the console proxy listener is closed';
+    if (this.registry.full()) return `the console proxy is at its session cap (proxyMaxSessions ${this.deps.config.proxyMaxSessions})`;
+    return null;
+  }
+
   get origins(): ReadonlySet<string> {
     return this.allowedOrigins;
   }
@@ -223,7 +230,7 @@ export class ConsoleProxy {
       if (path === '/healthz' && req.method === 'GET') return this.json(res, 200, { status: 'ok' });
       if (path === '/readyz' && req.method === 'GET') {
         if (this.draining) return this.json(res, 503, { status: 'draining' });
-        return await this.deps.ready().then(() => this.json(res, 200, { status: 'ready' }), () => this.json(res, 503, { status: 'unavailable' }));
+        return await this.deps.ready().then(() => this.json(res, 200, { status: 'ready' }), (e: unknown) => this.json(res, 503, { status: 'unavailable', check: readinessCheckOf(e) }));
       }
       if (path === '/metrics' && req.method === 'GET') {
         const text = await this.deps.metrics.registry.metrics();

@@ -18,6 +18,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { createHash, X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { request as httpsRequest } from 'node:https';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +27,8 @@ import { CloseCode } from '../../src/proxy/close-codes.js';
 import { makeCert, servedFingerprint } from '../helpers/certs.js';
 import { launchBrowser, canvasSize, waitForState, type BrowserHarness } from '../helpers/browser.js';
 import { consoleUrlFrom, type CliSeed } from '../helpers/cli.js';
-import { openConsole } from '../helpers/console-client.js';
+import { openConsole, openWs, wsUrlOf } from '../helpers/console-client.js';
+import { http } from '../helpers/signed-fetch.js';
 import { requireBinary } from '../helpers/real-vnc.js';
 import { tempDir } from '../helpers/stack.js';
 
@@ -214,6 +216,19 @@ test('the demo from the installed command: its console in Chromium, and an admin
   assert.equal(await demo.exited, 0);
 });
 
+/** GET /readyz on a TLS listener of this machine. */
+function readyz(port: number): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/readyz', rejectUnauthorized: false }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const accepts = (port: number): Promise<boolean> => new Promise((resolve) => {
   const s = tcpConnect(port, '127.0.0.1', () => {
     s.destroy();
@@ -254,6 +269,7 @@ test('SIGHUP and SIGTERM to the installed command\'s process: the certificate re
 
     const c = await openConsole(await consoleUrlFrom(server.apiUrl, seeded));
     await c.client.waitUntil(() => c.client.updateCount > 0);
+    assert.deepEqual(await readyz(proxyPort), { status: 200, body: { status: 'ready' } });
 
     const second = makeCert(dir, 'second');
     copyFileSync(second.key, live.key);
@@ -269,10 +285,16 @@ test('SIGHUP and SIGTERM to the installed command\'s process: the certificate re
     const termAt = Date.now();
     server.child.kill('SIGTERM');
     await until('draining', () => jsonLines(server).some((l) => l['msg'] === 'stopping'));
-    // While it drains, the live console still works.
+    // While it drains: the live console still works; the listeners are still open and say 503
+    // (load balancers stop sending first); a new console is refused 503.
     const during = c.client.waitForUpdate();
     c.client.requestUpdate(false);
     await during;
+    assert.deepEqual(await readyz(proxyPort), { status: 503, body: { status: 'draining' } });
+    assert.equal((await http('GET', `${server.apiUrl}/readyz`)).status, 503);
+    const refused = await openWs(wsUrlOf(`${server.proxyUrl}/vnc_auto.html?token=00000000-0000-4000-8000-000000000000`));
+    assert.equal(refused.ok, false);
+    if (!refused.ok) assert.equal(refused.status, 503);
     const end = await closed;
     assert.equal(end.code, CloseCode.ShuttingDown);
     assert.ok(end.at - termAt >= 2500, `the console was closed ${end.at - termAt} ms after SIGTERM, before its drain time`);

@@ -360,7 +360,7 @@ export function runStoreContract(t: ContractTarget): void {
     });
 
     test('sealed secrets: paged in byte order of their associated data; re-sealed only where the row still holds what was read', async () => {
-      const { projectId, userId } = await seedProject(s, 8);
+      const { projectId, userId } = await seedProject(s, 9);
       // Mixed case and digits: byte order (A < Z < a), not a locale's.
       const aks = ['AKaaaaaaaaaaaaaaaaaa', 'AKZZZZZZZZZZZZZZZZZZ', 'AK0000000000000000000'.slice(0, 20), 'AKbbbbbbbbbbbbbbbbbb'];
       for (const [i, ak] of aks.entries()) {

@@ -11,7 +11,7 @@ test('an outage of 10 s polled every 250 ms: one warning with the error, then th
   const logs = new LogCapture();
   const clock = new ManualClock();
   const streak = new FailureStreak(createLogger({ level: 'info', destination: logs }), 'reading the change feed', clock);
-  const lines = (): Array<{ level: number; msg: string; failures?: number; err?: { message: string } }> => logs.lines.map((l) => JSON.parse(l));
+  const lines = (): Array<{ level: string; msg: string; failures?: number; err?: { message: string } }> => logs.lines.map((l) => JSON.parse(l));
   streak.succeeded();
   assert.equal(logs.lines.length, 0, 'success without a streak says nothing');
   for (let i = 0; i < 40; i++) {
@@ -20,13 +20,13 @@ test('an outage of 10 s polled every 250 ms: one warning with the error, then th
   }
   assert.equal(streak.failing, true);
   assert.equal(lines().length, 1);
-  assert.equal(lines()[0]!.level, 40);
+  assert.equal(lines()[0]!.level, 'warn');
   assert.match(lines()[0]!.msg, /^reading the change feed failed/);
   assert.match(lines()[0]!.err!.message, /ECONNREFUSED/);
   streak.succeeded();
   assert.equal(streak.failing, false);
   assert.equal(lines().length, 2);
-  assert.equal(lines()[1]!.level, 30);
+  assert.equal(lines()[1]!.level, 'info');
   assert.equal(lines()[1]!.failures, 40);
   assert.match(lines()[1]!.msg, /works again/);
 });

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from './api/api-server.js';
 import { Auditor } from './audit/auditor.js';
+import { Backends } from './backends/drivers.js';
 import { systemClock, type Clock } from './clock.js';
 import { consoleBaseUrl, listenerUrl, type Config, type ListenAddress } from './config/config.js';
 import { ConfigError, MasterKeyError, NotReadyError } from './errors.js';
@@ -177,6 +178,11 @@ async function reloadKeyRing(services: Services, next: Config): Promise<ReloadRe
   }
 }
 
+/** The backend drivers over the services' store (its locks) and config (hypervisor TLS files). Throws ConfigError for unusable TLS files. */
+export function createBackends(services: Pick<Services, 'config' | 'stores' | 'clock' | 'log'>): Backends {
+  return new Backends({ config: services.config, locks: services.stores.backendLocks, clock: services.clock, log: services.log.child({ component: 'backends' }) });
+}
+
 export interface StartedAddresses {
   api?: ListenAddress;
   proxy?: ListenAddress;
@@ -191,10 +197,10 @@ export interface App {
   start(): Promise<StartedAddresses>;
   /**
    * Applies what may change without a restart (SIGHUP): the TLS certificates and keys of both
-   * listeners, for new connections (open sessions and calls keep theirs), the log level, and the
-   * master key ring (a rotation: docs/deploy.md). A listener whose new files cannot be used keeps
-   * its current ones, and a ring whose first key is not a key of the store is not taken (both
-   * logged at error). Never rejects.
+   * listeners and the proxy's hypervisor TLS files (CA, client certificate), for new connections
+   * (open sessions and calls keep theirs), the log level, and the master key ring (a rotation:
+   * docs/deploy.md). Files that cannot be used leave the current ones in place, and a ring whose
+   * first key is not a key of the store is not taken (both logged at error). Never rejects.
    */
   reload(next: Config): Promise<ReloadResult>;
   /** Stops listening, drains, closes the store. Idempotent. */
@@ -204,8 +210,8 @@ export interface App {
 /** What a reload applied. */
 export interface ReloadResult {
   readonly logLevel: Config['logLevel'];
-  /** Per TLS listener: whether its certificate and key were replaced. */
-  readonly tls: Readonly<Partial<Record<'api' | 'proxy', 'reloaded' | 'kept-previous'>>>;
+  /** Per TLS listener, and `backend` for the hypervisor TLS files: whether they were replaced. */
+  readonly tls: Readonly<Partial<Record<'api' | 'proxy' | 'backend', 'reloaded' | 'kept-previous'>>>;
   /** Whether the master key ring was replaced, was the same, or could not be used. */
   readonly masterKey: 'reloaded' | 'unchanged' | 'kept-previous';
 }
@@ -222,6 +228,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
   const metrics = new Metrics();
   let api: FastifyInstance | null = null;
   let proxy: ConsoleProxy | null = null;
+  let backends: Backends | null = null;
   let proxyAddress: ListenAddress = config.proxyListen;
   let purgeTimer: NodeJS.Timeout | null = null;
   let stopped: Promise<void> | null = null;
@@ -283,10 +290,11 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
       return proxy;
     },
     async reload(next) {
-      const tls: Partial<Record<'api' | 'proxy', 'reloaded' | 'kept-previous'>> = {};
+      const tls: Partial<Record<'api' | 'proxy' | 'backend', 'reloaded' | 'kept-previous'>> = {};
       const listeners = [
         { side: 'api', on: api !== null, tls: config.apiTlsCert !== null || next.apiTlsCert !== null, cert: next.apiTlsCert, run: () => reloadTls(api!.server, next, 'api') },
         { side: 'proxy', on: proxy !== null, tls: config.proxyTlsCert !== null || next.proxyTlsCert !== null, cert: next.proxyTlsCert, run: () => proxy!.reloadTls(next) },
+        { side: 'backend', on: backends !== null, tls: config.backendTlsCa !== null || next.backendTlsCa !== null, cert: next.backendTlsCert, run: () => backends!.reloadTls(next) },
       ] as const;
       for (const l of listeners) {
         if (!l.on || !l.tls) continue;
@@ -307,8 +315,9 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     async start() {
       const out: StartedAddresses = {};
       if (role === 'serve' || role === 'proxy') {
+        backends = createBackends(services);
         proxy = new ConsoleProxy({
-          config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory,
+          config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory, backends,
           auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
           ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(),
         });

@@ -141,10 +141,28 @@ export class MasterKeyError extends ConsoleError {
   }
 }
 
-/** Backend (hypervisor VNC server) failures, shown to the browser as RFB failure reasons. */
+/**
+ * Which step of reaching a console target failed, for the operator (`server check`, the log):
+ * the TCP connection, TLS (the handshake, the hypervisor's certificate, its name, our client
+ * certificate), the RFB security handshake, the VNC password, the RFB protocol, the hypervisor's
+ * management channel (QMP, libvirt), or a kind of console the target does not have.
+ */
+export type BackendFailure =
+  | 'connect' | 'timeout' | 'tls' | 'tls-certificate' | 'tls-name' | 'tls-client-certificate'
+  | 'security' | 'password' | 'protocol' | 'qmp' | 'libvirt' | 'unsupported';
+
+const DEFAULT_FAILURE = { BACKEND_UNREACHABLE: 'connect', BACKEND_AUTH_FAILED: 'security', BACKEND_PROTOCOL: 'protocol' } as const;
+
+/**
+ * Backend (hypervisor VNC server) failures, shown to the browser as RFB failure reasons (by
+ * `code`); `failure` says which step failed. The message is for the operator only (it may carry
+ * the backend's own words, sanitized): it never reaches the browser.
+ */
 export class BackendError extends ConsoleError {
-  constructor(code: 'BACKEND_UNREACHABLE' | 'BACKEND_AUTH_FAILED' | 'BACKEND_PROTOCOL', message: string, options?: { cause?: unknown }) {
+  readonly failure: BackendFailure;
+  constructor(code: 'BACKEND_UNREACHABLE' | 'BACKEND_AUTH_FAILED' | 'BACKEND_PROTOCOL', message: string, options?: { cause?: unknown; failure?: BackendFailure }) {
     super(code, message, {}, options);
+    this.failure = options?.failure ?? DEFAULT_FAILURE[code];
   }
 }
 

@@ -1,12 +1,12 @@
 /** Operator commands: project, user, key, server. They call the same services as the API. */
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
-import { createServices, type Services } from '../app.js';
+import { createBackends, createServices, type Services } from '../app.js';
 import { huaweiTime } from '../api/ecs-routes.js';
-import { ValidationError } from '../errors.js';
+import { BackendError, ValidationError } from '../errors.js';
 import type { Actor } from '../identity/types.js';
-import { parseStatus } from '../inventory/inventory-service.js';
-import type { Server } from '../inventory/types.js';
+import { describeTarget, parseStatus, type ConsoleTargetInput } from '../inventory/inventory-service.js';
+import { TARGET_KINDS, type Server } from '../inventory/types.js';
 import { commandLogger, configFrom, parseList, parsePort, printObject, printTable, readStdin, withConfigOptions } from './cli-support.js';
 
 /** Runs `fn` with services over the configured store, closing them afterwards. */
@@ -24,14 +24,18 @@ async function withServices<T>(opts: Record<string, unknown>, fn: (s: Services) 
 function serverRow(s: Server): Record<string, string | number | null> {
   return {
     id: s.id, name: s.name, status: s.status, project: s.projectId, az: s.availabilityZone,
-    console: `${s.console.host}:${s.console.port}`, auth: s.console.auth,
+    kind: s.console.kind, console: describeTarget(s.console), auth: s.console.auth,
   };
 }
 
 function serverObject(s: Server): Record<string, unknown> {
+  const c = s.console;
   return {
     id: s.id, name: s.name, status: s.status, projectId: s.projectId, availabilityZone: s.availabilityZone,
-    consoleHost: s.console.host, consolePort: s.console.port, consoleAuth: s.console.auth,
+    consoleKind: c.kind,
+    ...(c.kind === 'libvirt' ? { libvirtUri: c.uri, libvirtDomain: c.domain, consoleHost: c.host } : { consoleHost: c.host, consolePort: c.port }),
+    ...(c.kind === 'qemu-qmp' ? { qmp: c.qmp } : {}),
+    consoleAuth: c.auth, consoleTls: c.tls ? c.tls.serverName : null,
     consoleRevision: s.consoleRevision, created: huaweiTime(s.createdAt), updated: huaweiTime(s.updatedAt),
   };
 }
@@ -131,21 +135,47 @@ function cliActor(): Actor {
   return { userId: null, credential: `cli:${name}` };
 }
 
-function consoleInput(o: { host: string; port: string; auth?: string }, password: string | undefined) {
-  const auth = (o.auth ?? (password !== undefined ? 'vnc-password' : 'none')) as 'none' | 'vnc-password';
-  return { host: o.host, port: parsePort(o.port), auth, password: password ?? null };
+interface TargetFlags {
+  kind?: string;
+  host?: string;
+  port?: string;
+  auth?: string;
+  qmp?: string;
+  libvirtUri?: string;
+  domain?: string;
+  tls?: boolean;
+  tlsName?: string;
+}
+
+/** The console target flags as the inventory's input (it validates them and names a bad field). */
+function consoleInput(o: TargetFlags, password: string | undefined): ConsoleTargetInput {
+  return {
+    kind: o.kind ?? 'static', host: o.host ?? null, port: o.port === undefined ? null : parsePort(o.port), auth: o.auth ?? null,
+    password: password ?? null, qmp: o.qmp ?? null, uri: o.libvirtUri ?? null, domain: o.domain ?? null, tls: o.tls ?? false, tlsName: o.tlsName ?? null,
+  };
+}
+
+/** The console target flags of `server add` and `server set-console`. */
+function withTargetOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--kind <kind>', 'how the proxy reaches the console: static (a VNC address), qemu-qmp (QEMU VNC + QMP, one-time passwords), libvirt (a domain, one-time passwords)').choices([...TARGET_KINDS]).default('static'))
+    .option('--host <host>', 'VNC server host as the proxy reaches it (static, qemu-qmp; libvirt: overrides the address in the domain\'s XML)')
+    .option('--port <port>', 'VNC server port (static, qemu-qmp)')
+    .addOption(new Option('--auth <kind>', 'static: authentication to the VNC server').choices(['none', 'vnc-password']))
+    .option('--password <password>', 'static: VNC password (1-8 bytes); prefer --password-stdin')
+    .option('--password-stdin', 'static: read the VNC password from stdin')
+    .option('--qmp <address>', 'qemu-qmp: the QMP monitor, unix:/path or tcp:host:port')
+    .option('--libvirt-uri <uri>', 'libvirt: connection URI, e.g. qemu:///system')
+    .option('--domain <name>', 'libvirt: domain name or UUID')
+    .option('--tls', 'require TLS to the VNC server (VeNCrypt with X.509 certificates; see backendTlsCa)')
+    .option('--tls-name <name>', 'name the VNC server\'s certificate must carry (default: the host); implies --tls');
 }
 
 export function serverCommand(): Command {
   const cmd = new Command('server').description('the server inventory');
-  withConfigOptions(cmd.command('add').description('add a server and its VNC console target'))
+  withTargetOptions(withConfigOptions(cmd.command('add').description('add a server and its console target')))
     .requiredOption('--project <id>', 'project id')
     .requiredOption('--name <name>', 'server name')
-    .requiredOption('--host <host>', 'VNC server host (as the proxy reaches it)')
-    .requiredOption('--port <port>', 'VNC server port')
-    .addOption(new Option('--auth <kind>', 'authentication to the VNC server').choices(['none', 'vnc-password']))
-    .option('--password <password>', 'VNC password (1-8 bytes); prefer --password-stdin')
-    .option('--password-stdin', 'read the VNC password from stdin')
     .option('--az <zone>', 'availability zone', 'az1')
     .option('--status <status>', 'status', 'ACTIVE')
     .option('--id <uuid>', 'server id; random when omitted')
@@ -172,16 +202,28 @@ export function serverCommand(): Command {
     .argument('<id>', 'server id').argument('<status>', 'new status, e.g. ACTIVE or SHUTOFF'))
     .addOption(json)
     .action(async (id: string, status: string, o) => withServices(o, async (s) => printObject(serverObject(await s.inventory.setStatus(id, parseStatus(status))), !!o.json)));
-  withConfigOptions(cmd.command('set-console').description('change a server\'s VNC target; revokes its tokens and closes its sessions').argument('<id>', 'server id'))
-    .requiredOption('--host <host>', 'VNC server host')
-    .requiredOption('--port <port>', 'VNC server port')
-    .addOption(new Option('--auth <kind>', 'authentication to the VNC server').choices(['none', 'vnc-password']))
-    .option('--password <password>', 'VNC password (1-8 bytes)')
-    .option('--password-stdin', 'read the VNC password from stdin')
+  withTargetOptions(withConfigOptions(cmd.command('set-console').description('change a server\'s console target; revokes its tokens and closes its sessions').argument('<id>', 'server id')))
     .addOption(json)
     .action(async (id: string, o) => withServices(o, async (s) => {
       const password = await passwordFrom(o, 'VNC password');
       printObject(serverObject(await s.inventory.setConsole(id, consoleInput(o, password))), !!o.json);
+    }));
+  withConfigOptions(cmd.command('check').description('reach and log in to a server\'s console as the proxy would (connect, TLS, certificate, password, QMP/libvirt), then hang up; no console is opened').argument('<id>', 'server id'))
+    .option('--timeout <seconds>', 'give up after this long', '20')
+    .addOption(json)
+    .action(async (id: string, o) => withServices(o, async (s) => {
+      const server = await s.inventory.getServer(id);
+      const timeout = Number(o.timeout);
+      if (!Number.isInteger(timeout) || timeout < 1 || timeout > 600) throw new ValidationError('--timeout must be 1-600 seconds', 'timeout');
+      const backends = createBackends(s);
+      try {
+        const r = await backends.check(s.inventory.resolveTarget(server), timeout * 1000);
+        printObject({ ok: true, server: server.id, kind: server.console.kind, address: r.address, tls: r.tls ?? 'no', auth: r.auth, rfb: r.rfbVersion, desktop: `${r.width}x${r.height}` }, !!o.json);
+      } catch (e) {
+        if (!(e instanceof BackendError)) throw e;
+        printObject({ ok: false, server: server.id, kind: server.console.kind, failed: e.failure, reason: e.message }, !!o.json);
+        process.exitCode = 1;
+      }
     }));
   withConfigOptions(cmd.command('remove').description('delete a server; revokes its tokens and closes its sessions').argument('<id>', 'server id'))
     .action(async (id: string, o) => withServices(o, async (s) => {

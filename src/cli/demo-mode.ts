@@ -152,7 +152,7 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
     const port = await listenPreferring(vnc, info.backendPorts[entry.id]);
     backends.push(vnc);
     info.backendPorts[entry.id] = port;
-    if (server.console.port !== port || server.console.host !== '127.0.0.1') {
+    if (server.console.kind !== 'static' || server.console.port !== port || server.console.host !== '127.0.0.1') {
       await inventory.setConsole(server.id, { host: '127.0.0.1', port, auth: spec?.password ? 'vnc-password' : 'none', password: spec?.password ?? null });
     }
     entry.status = server.status;

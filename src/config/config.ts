@@ -62,6 +62,11 @@ export interface Config {
   readonly proxyMaxSessionsPerServer: number;
   readonly proxyFailedTokenLimitPerMinute: number;
   readonly proxyDrainSeconds: number;
+  readonly backendTlsCa: string | null;
+  readonly backendTlsCert: string | null;
+  readonly backendTlsKey: string | null;
+  readonly backendOneTimePasswordSeconds: number;
+  readonly backendManagementTimeoutSeconds: number;
   readonly changePollIntervalMs: number;
   readonly changeRetentionSeconds: number;
   readonly sessionHeartbeatSeconds: number;
@@ -227,6 +232,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if ((out['sessionStaleSeconds'] as number) < 2 * (out['sessionHeartbeatSeconds'] as number)) {
     throw new ConfigError('sessionStaleSeconds', `must be at least twice sessionHeartbeatSeconds (${out['sessionHeartbeatSeconds'] as number} s)`);
   }
+  if ((out['backendTlsCert'] === null) !== (out['backendTlsKey'] === null)) throw new ConfigError('backendTlsKey', 'backendTlsCert and backendTlsKey go together');
+  if (out['backendTlsCert'] !== null && out['backendTlsCa'] === null) throw new ConfigError('backendTlsCa', 'a client certificate (backendTlsCert) needs the CA of the hypervisors\' certificates (backendTlsCa)');
+  for (const k of ['backendTlsCa', 'backendTlsCert', 'backendTlsKey']) if (out[k] !== null) out[k] = resolve(cwd, out[k] as string);
   if (out['proxyAllowedOrigins'] !== null) {
     out['proxyAllowedOrigins'] = Object.freeze((out['proxyAllowedOrigins'] as string[]).map((o) => parseOrigin('proxyAllowedOrigins', o)));
   }

@@ -7,15 +7,73 @@ export const SERVER_STATUSES = [
 ] as const;
 export type ServerStatus = (typeof SERVER_STATUSES)[number];
 
-export type BackendAuth = 'none' | 'vnc-password';
+/**
+ * How the proxy reaches a server's console: `static` (a VNC server at a fixed address, with no
+ * password or a stored one), `qemu-qmp` (QEMU's VNC server; a fresh password per session set over
+ * the QMP monitor), `libvirt` (a libvirt domain; address from its live XML, a fresh password per
+ * session set through libvirt).
+ */
+export const TARGET_KINDS = ['static', 'qemu-qmp', 'libvirt'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
 
-/** Where the proxy connects for this server's console, and how it authenticates there. */
-export interface ConsoleTarget {
+/** `one-time-password`: a password set by the proxy for each session, valid for seconds (qemu-qmp, libvirt). */
+export type BackendAuth = 'none' | 'vnc-password' | 'one-time-password';
+
+/** TLS to the hypervisor's VNC server (VeNCrypt with X.509 certificates), required when set. */
+export interface TargetTls {
+  /** The name the hypervisor's certificate must carry (DNS name or IP address). */
+  readonly serverName: string;
+}
+
+interface TargetCommon {
+  readonly auth: BackendAuth;
+  /** VNC password sealed with the master key (static targets with auth `vnc-password`), else null. */
+  readonly passwordSealed: string | null;
+  /** Null: plain RFB over TCP. */
+  readonly tls: TargetTls | null;
+}
+
+/** A VNC server at a fixed address, with no password or a stored (sealed) one. */
+export interface StaticTarget extends TargetCommon {
+  readonly kind: 'static';
   readonly host: string;
   readonly port: number;
-  readonly auth: BackendAuth;
-  /** VNC password sealed with the master key when auth is `vnc-password`, else null. */
-  readonly passwordSealed: string | null;
+  readonly auth: 'none' | 'vnc-password';
+}
+
+/** QEMU's VNC server and its QMP monitor; a one-time password per session. */
+export interface QemuQmpTarget extends TargetCommon {
+  readonly kind: 'qemu-qmp';
+  readonly host: string;
+  readonly port: number;
+  /** The QMP monitor: `unix:<absolute path>` or `tcp:<host>:<port>`. */
+  readonly qmp: string;
+  readonly auth: 'one-time-password';
+  readonly passwordSealed: null;
+}
+
+/** A libvirt domain; the VNC address comes from its live XML, a one-time password per session. */
+export interface LibvirtTarget extends TargetCommon {
+  readonly kind: 'libvirt';
+  /** The libvirt connection URI, e.g. `qemu:///system` or `qemu+tls://hv1.example.com/system`. */
+  readonly uri: string;
+  /** Domain name or UUID. */
+  readonly domain: string;
+  /** Where the proxy connects for VNC, when not the address the domain's XML gives. */
+  readonly host: string | null;
+  readonly auth: 'one-time-password';
+  readonly passwordSealed: null;
+}
+
+/** Where the proxy connects for this server's console, and how it authenticates there. */
+export type ConsoleTarget = StaticTarget | QemuQmpTarget | LibvirtTarget;
+
+/** A server's console target with its stored secret opened: what the backend drivers take. Server side only. */
+export interface ResolvedConsoleTarget {
+  readonly serverId: string;
+  readonly console: ConsoleTarget;
+  /** The static target's VNC password in clear, or null. NOTE: never logged nor put in an error. */
+  readonly password: string | null;
 }
 
 export interface Server {

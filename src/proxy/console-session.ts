@@ -4,13 +4,15 @@
  * type None only, so the backend's password never leaves the server side; then it relays both
  * ways with backpressure, validating every browser message on the way.
  */
-import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
+import { BACKEND_EARLY_BYTES } from '../backends/rfb-connect.js';
+import type { VncConnection } from '../backends/types.js';
 import type { Clock } from '../clock.js';
 import { BackendError, isConsoleError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  ByteReader, ClientMessageFramer, Encoding, SecurityType, ServerCapabilityScanner, clientHandshake, encodeServerInit, encodeSetEncodings,
+  ByteReader, ClientMessageFramer, Encoding, SecurityType, ServerCapabilityScanner, encodeServerInit, encodeSetEncodings,
   isUserInput, serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
 } from '../rfb/index.js';
 import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
@@ -23,22 +25,16 @@ const EXTENDED_MOUSE_BUTTONS = Encoding.ExtendedMouseButtons;
  */
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
-/**
- * What the backend may have sent that waits for the browser's handshake (after its ServerInit, or
- * pipelined into its own handshake): beyond this the backend is not read until the relay starts.
- * Far above the longest backend handshake (under 2 KiB), so the handshake is never starved.
- */
-export const BACKEND_EARLY_BYTES = 64 * 1024;
+export { BACKEND_EARLY_BYTES };
 const SEND_BINARY = { binary: true } as const;
 /** How long a browser may take to finish its handshake once the backend has gone. */
 const BACKEND_GONE_GRACE_MS = 2000;
 
-export interface SessionTarget {
-  readonly host: string;
-  readonly port: number;
-  /** Backend VNC password in clear (server side only), or null for security type None. */
-  readonly password: string | null;
-}
+/**
+ * Opens the session's authenticated VNC connection (a backend driver, chosen by the target's kind:
+ * the session does not know which). Rejects with BackendError; gives up when `signal` aborts.
+ */
+export type OpenBackend = (signal: AbortSignal) => Promise<VncConnection>;
 
 export interface SessionInfo {
   readonly id: string;
@@ -46,6 +42,8 @@ export interface SessionInfo {
   readonly projectId: string;
   /** Shown to the browser as the desktop name (from the inventory, never from the backend). */
   readonly serverName: string;
+  /** The console target as the operator reads it (`host:port`, or a libvirt URI and domain), for the log. */
+  readonly backend: string;
   readonly tokenRef: string;
   /** When the session's token was issued (revocations end sessions of tokens issued before them). */
   readonly tokenIssuedAt: number;
@@ -54,7 +52,6 @@ export interface SessionInfo {
 
 export interface SessionOptions {
   readonly handshakeTimeoutMs: number;
-  readonly connectTimeoutMs: number;
   readonly maxMessageBytes: number;
 }
 
@@ -90,26 +87,6 @@ const BACKEND_LOG: Record<number, string> = {
   [CloseCode.BackendProtocol]: 'the server\'s VNC console broke the RFB protocol',
 };
 
-function connectBackend(t: SessionTarget, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ host: t.host, port: t.port });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new BackendError('BACKEND_UNREACHABLE', `connect to ${t.host}:${t.port} timed out`));
-    }, timeoutMs);
-    sock.once('connect', () => {
-      clearTimeout(timer);
-      sock.removeAllListeners('error');
-      sock.setNoDelay(true);
-      resolve(sock);
-    });
-    sock.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new BackendError('BACKEND_UNREACHABLE', `connect to ${t.host}:${t.port} failed: ${e.code ?? e.message}`, { cause: e }));
-    });
-  });
-}
-
 export class ConsoleSession {
   readonly startedAt: number;
   lastInputAt: number;
@@ -118,7 +95,9 @@ export class ConsoleSession {
   bytesToClient = 0;
   bytesToBackend = 0;
   private state: 'handshake' | 'relay' | 'closed' = 'handshake';
-  private backend: Socket | null = null;
+  private backend: Duplex | null = null;
+  /** Aborted when the session closes: a backend attempt in progress gives up (and its locks go). */
+  private readonly ended = new AbortController();
   private browserReader: ByteReader | null = new ByteReader({ maxReadLength: 64 });
   /** The backend's bytes until the relay starts (its handshake, then what waits for the browser). */
   private backendReader: ByteReader | null = null;
@@ -132,7 +111,7 @@ export class ConsoleSession {
   constructor(
     readonly ws: WebSocket,
     readonly info: SessionInfo,
-    private readonly target: SessionTarget,
+    private readonly openBackend: OpenBackend,
     private readonly opts: SessionOptions,
     private readonly hooks: SessionHooks,
     private readonly clock: Clock,
@@ -165,31 +144,34 @@ export class ConsoleSession {
     const signal = AbortSignal.timeout(this.opts.handshakeTimeoutMs);
     const backendReader = new ByteReader({ maxReadLength: 64 * 1024 });
     this.backendReader = backendReader;
-    let backendDone = false;
     const writeBrowser = (b: Buffer): void => this.sendToBrowser(b);
     const versionP = serverNegotiateVersion(this.browserReader!, writeBrowser, { version: '3.8', signal });
     const backendP = (async () => {
-      const sock = await connectBackend(this.target, this.opts.connectTimeoutMs);
+      const conn = await this.openBackend(AbortSignal.any([signal, this.ended.signal]));
+      const sock = conn.stream;
       if (this.state === 'closed') {
         sock.destroy();
         throw new BackendError('BACKEND_UNREACHABLE', 'session closed during connect');
       }
       this.backend = sock;
+      // The driver's handshake is done; what it read beyond ServerInit waits with what comes next.
+      backendReader.push(conn.leftover);
       sock.on('data', (d: Buffer) => (this.state === 'relay' ? this.onBackendData(d) : this.onEarlyBackendData(d)));
       sock.on('close', () => {
-        // Before the backend's handshake is done, the reader's end fails it, which picks the
-        // reason (a backend that rejects our password closes right after saying so). After it,
-        // a close is the end of the session, even while the browser is still in its handshake.
         backendReader.end();
+        // After the backend's handshake, a close is the end of the session, even while the
+        // browser is still in its handshake.
         if (this.state === 'relay') this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
-        else if (backendDone) this.backendGoneDuringHandshake();
+        else this.backendGoneDuringHandshake();
       });
       sock.on('error', (e) => this.log.debug({ err: e }, 'backend socket error'));
       sock.on('drain', () => this.ws.resume());
-      const result = await clientHandshake(backendReader, (b) => sock.write(b), { password: this.target.password ?? undefined, shared: true, signal });
-      backendDone = true;
+      this.log.debug({ backend: conn.info }, 'authenticated to the server\'s VNC console');
+      // The driver hands the stream over paused.
+      if (backendReader.bufferedLength > BACKEND_EARLY_BYTES) this.pauseBackend();
+      else sock.resume();
       if (sock.destroyed) this.backendGoneDuringHandshake();
-      return result;
+      return conn;
     })();
     const [version, backend] = await Promise.allSettled([versionP, backendP]);
     if (this.state === 'closed') return;
@@ -205,7 +187,8 @@ export class ConsoleSession {
       // NOTE: the backend's own words go to our log only (sanitized, capped at 256 bytes by the
       // codec). At warn: a new console URL fails the same way until an operator acts. The server
       // id is in this logger's bindings.
-      this.log.warn({ code: isConsoleError(e) ? e.code : 'unknown', backend: `${this.target.host}:${this.target.port}`, backendReason: (e as Error)?.message }, `console backend failed: ${BACKEND_LOG[code]}`);
+      this.log.warn({ code: isConsoleError(e) ? e.code : 'unknown', backend: this.info.backend, failure: e instanceof BackendError ? e.failure : undefined, backendReason: (e as Error)?.message },
+        `console backend failed: ${BACKEND_LOG[code]}`);
       serverRefuseSecurity(writeBrowser, version.value, reason);
       return this.close(code, reason);
     }
@@ -358,6 +341,7 @@ export class ConsoleSession {
     if (this.state === 'closed') return;
     const established = this.state === 'relay';
     this.state = 'closed';
+    this.ended.abort();
     // NOTE: what either peer sent and nobody will read is dropped now, not when the last
     // reference to this session goes (timers and socket listeners keep it for seconds).
     this.browserReader?.discard();

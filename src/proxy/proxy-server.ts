@@ -10,11 +10,12 @@ import { Server as TlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Auditor } from '../audit/auditor.js';
+import type { BackendOpener } from '../backends/types.js';
 import type { Clock } from '../clock.js';
 import type { Config, ListenAddress } from '../config/config.js';
 import { isConsoleError, readinessCheckOf } from '../errors.js';
-import type { InventoryService } from '../inventory/inventory-service.js';
-import type { Server } from '../inventory/types.js';
+import { describeTarget, type InventoryService } from '../inventory/inventory-service.js';
+import type { ResolvedConsoleTarget, Server } from '../inventory/types.js';
 import { tokenRef, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../sessions/types.js';
@@ -40,6 +41,8 @@ export interface ProxyDeps {
   readonly metrics: Metrics;
   readonly tokens: ConsoleTokenService;
   readonly inventory: InventoryService;
+  /** Reaches and authenticates to console targets (the driver of each target's kind). */
+  readonly backends: BackendOpener;
   readonly auditor: Auditor;
   readonly sessions: SessionStore;
   readonly changes: ChangeFeedStore;
@@ -376,7 +379,7 @@ export class ConsoleProxy {
       // NOTE: what can fail for a reason of ours (the store, the master key) is read before the
       // token is consumed, so such a failure leaves the link usable on a retry.
       const before = await this.deps.inventory.findServer(rec.serverId);
-      let password = before ? this.deps.inventory.backendPassword(before) : null;
+      let target = before ? this.deps.inventory.resolveTarget(before) : null;
       const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);
       if (!consumed.ok) {
         if (consumed.reason === 'unknown') this.failedTokens.hit(addr);
@@ -387,7 +390,7 @@ export class ConsoleProxy {
       try {
         // Re-check the target at connect time (CVE-2013-0335): still ACTIVE, same console.
         server = await this.deps.inventory.findServer(rec.serverId);
-        if (server && server.console.passwordSealed !== before?.console.passwordSealed) password = this.deps.inventory.backendPassword(server);
+        if (server && (!target || server.consoleRevision !== before?.consoleRevision)) target = this.deps.inventory.resolveTarget(server);
       } catch (e) {
         // The store failed after the consume: our failure, not the user's; the link stays usable.
         this.giveBack(consumed.token);
@@ -413,7 +416,7 @@ export class ConsoleProxy {
       });
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         started = true;
-        this.startSession(ws, server!, password, { ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision }, held);
+        this.startSession(ws, server!, target!, { ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision }, held);
         process.nextTick(() => corked?.uncork());
       });
       if (!started) corked?.uncork();
@@ -426,13 +429,13 @@ export class ConsoleProxy {
     }
   }
 
-  private startSession(ws: import('ws').WebSocket, server: Server, password: string | null, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
+  private startSession(ws: import('ws').WebSocket, server: Server, target: ResolvedConsoleTarget, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
     const c = this.deps.config;
     const session = new ConsoleSession(
       ws,
-      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr },
-      { host: server.console.host, port: server.console.port, password },
-      { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, connectTimeoutMs: c.proxyBackendConnectTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes },
+      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, backend: describeTarget(server.console), tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr },
+      (signal) => this.deps.backends.open(target, { kind: 'vnc', signal }),
+      { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes },
       {
         onEstablished: (s, ms) => this.onEstablished(s, ms),
         onClosed: (s, summary) => {

@@ -1,7 +1,7 @@
 /**
  * The RFB handshake as a client (RFC 6143 7.1-7.3): what the proxy does towards a hypervisor's VNC
  * server, and what the test client does. Transport-agnostic: bytes come from a ByteReader, go out
- * through `write`.
+ * through `write`; for VeNCrypt the caller's `startTls` turns the transport into TLS midway.
  */
 import { BackendError, ProtocolError } from '../errors.js';
 import { ConnectionClosedError, type ByteReader } from './byte-reader.js';
@@ -22,7 +22,31 @@ import {
   type ServerInit,
 } from './handshake-messages.js';
 import { pixelFormatProblem } from './pixel-format.js';
+import { negotiateVeNCrypt, VeNCryptSubtype } from './vencrypt.js';
 import { VNC_AUTH_CHALLENGE_LENGTH, vncAuthResponse } from './vnc-auth.js';
+
+type Write = (buf: Buffer) => void;
+
+/** The TLS stream that replaces the transport once VeNCrypt has agreed on a subtype. */
+export interface TlsTransport {
+  /** Receives the bytes that come out of TLS. */
+  reader: ByteReader;
+  /** Sends through TLS. */
+  write: Write;
+}
+
+/**
+ * TLS to the server, through VeNCrypt (security type 19) with the X509None or X509Vnc subtype.
+ * NOTE: when given, TLS is required: a server that offers anything else is refused, even if it
+ * also offers plain None or VNC Authentication (no downgrade).
+ */
+export interface ClientTlsOptions {
+  /**
+   * Runs the TLS handshake over the current transport (the server waits for our ClientHello) and
+   * returns the TLS stream; throws (a BackendError naming what failed) when TLS cannot be set up.
+   */
+  startTls(signal: AbortSignal | undefined): Promise<TlsTransport>;
+}
 
 /** Options of {@link clientHandshake}. */
 export interface ClientHandshakeOptions {
@@ -38,6 +62,8 @@ export interface ClientHandshakeOptions {
   maxNameLength?: number;
   /** Aborts the handshake (e.g. `AbortSignal.timeout(ms)`). */
   signal?: AbortSignal | undefined;
+  /** Require TLS (VeNCrypt X509None/X509Vnc); see {@link ClientTlsOptions}. */
+  tls?: ClientTlsOptions | undefined;
 }
 
 /** What the handshake learned. The reader keeps any bytes that followed ServerInit. */
@@ -50,10 +76,10 @@ export interface ClientHandshakeResult {
   offeredSecurityTypes: number[];
   /** The security type used. */
   securityType: number;
+  /** The VeNCrypt subtype used (the connection is then TLS), or null. */
+  vencryptSubtype: number | null;
   serverInit: ServerInit;
 }
-
-type Write = (buf: Buffer) => void;
 
 /**
  * Runs the client side of the handshake up to and including ServerInit.
@@ -84,7 +110,10 @@ function toBackendError(err: unknown, stage: string, signal: AbortSignal | undef
   return new BackendError('BACKEND_UNREACHABLE', `connection to the backend failed during the RFB handshake (at ${stage})`, { cause: err });
 }
 
-async function runClientHandshake(reader: ByteReader, write: Write, opts: ClientHandshakeOptions, state: { stage: string }): Promise<ClientHandshakeResult> {
+async function runClientHandshake(plainReader: ByteReader, plainWrite: Write, opts: ClientHandshakeOptions, state: { stage: string }): Promise<ClientHandshakeResult> {
+  // Replaced by the TLS stream's once VeNCrypt has started TLS.
+  let reader = plainReader;
+  let write = plainWrite;
   const ro = { signal: opts.signal };
   const maxReason = opts.maxReasonLength ?? DEFAULT_MAX_REASON_LENGTH;
 
@@ -118,10 +147,19 @@ async function runClientHandshake(reader: ByteReader, write: Write, opts: Client
     offered = [...(await reader.readExactly(count, ro))];
   }
 
-  const securityType = chooseSecurityType(offered, opts.password !== undefined);
+  const securityType = chooseSecurityType(offered, opts.password !== undefined, opts.tls !== undefined);
   if (version !== '3.3') write(Buffer.from([securityType]));
 
-  if (securityType === SecurityType.VncAuthentication) {
+  let vencryptSubtype: number | null = null;
+  if (securityType === SecurityType.VeNCrypt) {
+    state.stage = 'VeNCrypt';
+    vencryptSubtype = await negotiateVeNCrypt(reader, write, { havePassword: opts.password !== undefined, signal: opts.signal });
+    if (reader.bufferedLength > 0) throw new ProtocolError('backend sent data before the TLS handshake');
+    state.stage = 'TLS handshake';
+    ({ reader, write } = await opts.tls!.startTls(opts.signal));
+  }
+
+  if (securityType === SecurityType.VncAuthentication || vencryptSubtype === VeNCryptSubtype.X509Vnc) {
     // RFC 6143 7.2.2: 16-byte challenge, 16-byte response.
     state.stage = 'VNC authentication';
     const challenge = await reader.readExactly(VNC_AUTH_CHALLENGE_LENGTH, ro);
@@ -135,8 +173,9 @@ async function runClientHandshake(reader: ByteReader, write: Write, opts: Client
     const status = await reader.readU32(ro);
     if (status !== 0) {
       const reason = version === '3.8' ? await readReason() : '';
-      const what = securityType === SecurityType.VncAuthentication ? 'backend rejected the VNC password' : 'backend refused the connection';
-      throw new BackendError('BACKEND_AUTH_FAILED', reason ? `${what}: ${reason}` : `${what} (SecurityResult ${status})`);
+      const withPassword = securityType === SecurityType.VncAuthentication || vencryptSubtype === VeNCryptSubtype.X509Vnc;
+      const what = withPassword ? 'backend rejected the VNC password' : 'backend refused the connection';
+      throw new BackendError('BACKEND_AUTH_FAILED', reason ? `${what}: ${reason}` : `${what} (SecurityResult ${status})`, { failure: withPassword ? 'password' : 'security' });
     }
   }
 
@@ -155,17 +194,28 @@ async function runClientHandshake(reader: ByteReader, write: Write, opts: Client
     serverVersion,
     offeredSecurityTypes: offered,
     securityType,
+    vencryptSubtype,
     serverInit: { width: header.width, height: header.height, pixelFormat: header.pixelFormat, name },
   };
 }
 
-/** None when offered (no secret goes over the wire), else VNC Authentication when we have a password. */
-function chooseSecurityType(offered: readonly number[], havePassword: boolean): number {
-  if (offered.includes(SecurityType.None)) return SecurityType.None;
+/**
+ * With TLS required: VeNCrypt, or nothing. Without: None when offered (no secret goes over the
+ * wire), else VNC Authentication when we have a password.
+ */
+function chooseSecurityType(offered: readonly number[], havePassword: boolean, tlsRequired: boolean): number {
   const names = offered.map(securityTypeName).join(', ');
+  if (tlsRequired) {
+    if (offered.includes(SecurityType.VeNCrypt)) return SecurityType.VeNCrypt;
+    throw new BackendError('BACKEND_AUTH_FAILED', `backend does not offer TLS (VeNCrypt) and this target requires it: plain VNC refused (offered: ${names})`, { failure: 'tls' });
+  }
+  if (offered.includes(SecurityType.None)) return SecurityType.None;
   if (offered.includes(SecurityType.VncAuthentication)) {
     if (havePassword) return SecurityType.VncAuthentication;
     throw new BackendError('BACKEND_AUTH_FAILED', `backend requires VNC authentication but no password is configured (offered: ${names})`);
   }
-  throw new BackendError('BACKEND_AUTH_FAILED', `backend offers no security type we support (offered: ${names}; supported: None(1), VncAuthentication(2))`);
+  if (offered.includes(SecurityType.VeNCrypt)) {
+    throw new BackendError('BACKEND_AUTH_FAILED', `backend requires TLS (VeNCrypt) but this target is not set to use TLS (offered: ${names})`, { failure: 'tls' });
+  }
+  throw new BackendError('BACKEND_AUTH_FAILED', `backend offers no security type we support (offered: ${names}; supported: None(1), VncAuthentication(2), VeNCrypt(19) with TLS)`);
 }

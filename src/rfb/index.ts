@@ -13,5 +13,6 @@ export * from './pixel-format.js';
 export * from './server-capability-scanner.js';
 export * from './server-handshake.js';
 export * from './server-messages.js';
+export * from './vencrypt.js';
 export * from './vnc-auth.js';
 export * from './zrle-encoder.js';

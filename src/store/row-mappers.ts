@@ -5,7 +5,7 @@
  */
 import type { AuditEvent } from '../audit/types.js';
 import type { AccessKey, Domain, IamTokenRecord, Project, SignatureFailureRecord, User } from '../identity/types.js';
-import type { BackendAuth, Server, ServerStatus } from '../inventory/types.js';
+import type { ConsoleTarget, Server, ServerStatus } from '../inventory/types.js';
 import type { ChangeEvent, SessionRecord } from '../sessions/types.js';
 import type { KeyCheck, SealedSecret } from '../secrets/key-check.js';
 import type { ConsoleTokenRecord, ConsumeResult } from '../tokens/types.js';
@@ -51,15 +51,45 @@ export function rowToSignatureFailure(r: Row): SignatureFailureRecord {
 export function rowToIamToken(r: Row): IamTokenRecord {
   return { hash: str(r['hash']), userId: str(r['user_id']), projectId: str(r['project_id']), issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']) };
 }
+/** The `servers` columns of a console target, in the order of {@link consoleColumnValues}. */
+export const CONSOLE_COLUMNS = [
+  'console_kind', 'console_host', 'console_port', 'console_auth', 'console_password_sealed',
+  'console_qmp', 'console_libvirt_uri', 'console_libvirt_domain', 'console_tls_name',
+] as const;
+
+/** A console target as column values (CONSOLE_COLUMNS' order); what a kind has not is null ('' and 0 for the NOT NULL host and port). */
+export function consoleColumnValues(c: ConsoleTarget): unknown[] {
+  const tlsName = c.tls?.serverName ?? null;
+  switch (c.kind) {
+    case 'static': return [c.kind, c.host, c.port, c.auth, c.passwordSealed, null, null, null, tlsName];
+    case 'qemu-qmp': return [c.kind, c.host, c.port, c.auth, null, c.qmp, null, null, tlsName];
+    case 'libvirt': return [c.kind, c.host ?? '', 0, c.auth, null, null, c.uri, c.domain, tlsName];
+  }
+}
+
+function rowToConsoleTarget(r: Row): ConsoleTarget {
+  const tlsName = (r['console_tls_name'] as string | null) ?? null;
+  const tls = tlsName === null ? null : { serverName: tlsName };
+  const kind = (r['console_kind'] as string | null) ?? 'static';
+  if (kind === 'qemu-qmp') {
+    return { kind, host: str(r['console_host']), port: num(r['console_port']), qmp: str(r['console_qmp']), auth: 'one-time-password', passwordSealed: null, tls };
+  }
+  if (kind === 'libvirt') {
+    const host = str(r['console_host']);
+    return { kind, uri: str(r['console_libvirt_uri']), domain: str(r['console_libvirt_domain']), host: host === '' ? null : host, auth: 'one-time-password', passwordSealed: null, tls };
+  }
+  return {
+    kind: 'static', host: str(r['console_host']), port: num(r['console_port']), auth: str(r['console_auth']) as 'none' | 'vnc-password',
+    passwordSealed: (r['console_password_sealed'] as string | null) ?? null, tls,
+  };
+}
+
 /** Maps a row of the matching table. */
 export function rowToServer(r: Row): Server {
   return {
     id: str(r['id']), projectId: str(r['project_id']), name: str(r['name']), status: str(r['status']) as ServerStatus,
     availabilityZone: str(r['availability_zone']), createdAt: num(r['created_at']), updatedAt: num(r['updated_at']),
-    console: {
-      host: str(r['console_host']), port: num(r['console_port']), auth: str(r['console_auth']) as BackendAuth,
-      passwordSealed: (r['console_password_sealed'] as string | null) ?? null,
-    },
+    console: rowToConsoleTarget(r),
     consoleRevision: num(r['console_revision']),
   };
 }

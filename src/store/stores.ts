@@ -1,5 +1,6 @@
 /** The bundle of store ports an adapter provides. Only app.ts / main.ts pick the adapter. */
 import type { AuditStore } from '../audit/types.js';
+import type { BackendLockStore } from '../backends/types.js';
 import type { IdentityStore, SignatureFailureStore } from '../identity/types.js';
 import type { ServerStore } from '../inventory/types.js';
 import type { KeyCheckStore } from '../secrets/key-check.js';
@@ -14,6 +15,8 @@ export interface Stores {
   readonly audit: AuditStore;
   readonly sessions: SessionStore;
   readonly changes: ChangeFeedStore;
+  /** Locks serialising the one-time VNC password of a VM (qemu-qmp, libvirt targets) across processes. */
+  readonly backendLocks: BackendLockStore;
   /** Which master key the store was initialised with. */
   readonly keyChecks: KeyCheckStore;
   /**

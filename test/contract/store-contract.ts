@@ -35,7 +35,7 @@ async function seedProject(s: Stores, n = 1): Promise<{ domainId: string; projec
 function server(projectId: string, over: Partial<Server> = {}): Server {
   return {
     id: randomUUID(), projectId, name: 'web', status: 'ACTIVE', availabilityZone: 'az1', createdAt: 10, updatedAt: 10,
-    console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:a:b:c' }, consoleRevision: 1, ...over,
+    console: { kind: 'static', host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:a:b:c', tls: null }, consoleRevision: 1, ...over,
   };
 }
 
@@ -176,7 +176,7 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal(st?.after.status, 'SHUTOFF');
       assert.equal(st?.after.consoleRevision, 1);
       assert.equal(st?.after.updatedAt, 50);
-      const c = await s.servers.updateServer(a.id, { console: { host: 'h2', port: 5901, auth: 'none', passwordSealed: null } }, 60);
+      const c = await s.servers.updateServer(a.id, { console: { kind: 'static', host: 'h2', port: 5901, auth: 'none', passwordSealed: null, tls: null } }, 60);
       assert.equal(c?.after.consoleRevision, 2);
       assert.deepEqual((await s.servers.getServer(a.id))?.console, { host: 'h2', port: 5901, auth: 'none', passwordSealed: null });
       assert.equal(await s.servers.updateServer(randomUUID(), { status: 'ACTIVE' }, 1), null);
@@ -336,8 +336,8 @@ export function runStoreContract(t: ContractTarget): void {
       const { projectId, userId } = await seedProject(s, 7);
       const ak = 'AK' + 'S'.repeat(18);
       await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:sk-sealed', actions: ['*'], createdAt: 1 });
-      const withPassword = server(projectId, { createdAt: 2, console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:vnc-sealed' } });
-      const without = server(projectId, { createdAt: 3, console: { host: '127.0.0.1', port: 5900, auth: 'none', passwordSealed: null } });
+      const withPassword = server(projectId, { createdAt: 2, console: { kind: 'static', host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:vnc-sealed', tls: null } });
+      const without = server(projectId, { createdAt: 3, console: { kind: 'static', host: '127.0.0.1', port: 5900, auth: 'none', passwordSealed: null, tls: null } });
       await s.servers.insertServer(withPassword);
       await s.servers.insertServer(without);
       const listed = await s.keyChecks.listSealedSecrets(100_000);
@@ -366,7 +366,7 @@ export function runStoreContract(t: ContractTarget): void {
       for (const [i, ak] of aks.entries()) {
         await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: `v1:old-${ak}`, actions: ['*'], createdAt: 10 + i });
       }
-      const srv = server(projectId, { createdAt: 20, console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:old-vnc' } });
+      const srv = server(projectId, { createdAt: 20, console: { kind: 'static', host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:old-vnc', tls: null } });
       await s.servers.insertServer(srv);
       const all: string[] = [];
       for (let after: string | null = null; ;) {
@@ -383,7 +383,7 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal(all.length, (await s.keyChecks.listSealedSecrets(100_000)).length);
 
       // One row changed since it was read: that one is left alone, the others are written.
-      await s.servers.updateServer(srv.id, { console: { host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:changed-meanwhile' } }, 30);
+      await s.servers.updateServer(srv.id, { console: { kind: 'static', host: '127.0.0.1', port: 5900, auth: 'vnc-password', passwordSealed: 'v1:changed-meanwhile', tls: null } }, 30);
       const n = await s.keyChecks.replaceSealedSecrets([
         { aad: `sk:${aks[0]}`, from: `v1:old-${aks[0]}`, to: 'v1:new-0' },
         { aad: `sk:${aks[1]}`, from: `v1:old-${aks[1]}`, to: 'v1:new-1' },

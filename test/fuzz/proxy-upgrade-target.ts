@@ -7,6 +7,7 @@
  * or comes with an error-level log line, only a valid token is upgraded, and a refusal that is
  * not about the token or the server leaves the token unused.
  */
+import type { StaticTarget } from '../../src/inventory/types.js';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import fc from 'fast-check';
@@ -105,7 +106,7 @@ export function proxyUpgradeTarget(env: ProxyEnv): FuzzTarget<UpgradeCase> {
       clearLogs(env.stack);
       const { inventory, consoleTokens } = env.stack.app.services;
       const demo = await inventory.getServer(env.seed.active.id);
-      const server = await inventory.addServer({ projectId: env.seed.projectId, name: `upgrade-${n++}`, console: { host: demo.console.host, port: demo.console.port, auth: 'vnc-password', password: DEMO_PASSWORD } });
+      const server = await inventory.addServer({ projectId: env.seed.projectId, name: `upgrade-${n++}`, console: { host: (demo.console as StaticTarget).host, port: (demo.console as StaticTarget).port, auth: 'vnc-password', password: DEMO_PASSWORD } });
       const issued = await consoleTokens.issue(server);
       if (c.token === 'used') await consoleTokens.consume(issued.token, 'fuzz');
       const token = c.token === 'unknown' ? '00000000-0000-4000-8000-000000000000' : c.token === 'none' ? '' : issued.token;

@@ -5,6 +5,7 @@
  * and QEMU. Screenshots go to test-artifacts/ (and docs/img/console.png with
  * ECS_CONSOLE_UPDATE_DOCS_IMG=1). Fails, never skips, when a package is missing.
  */
+import type { StaticTarget } from '../../src/inventory/types.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -122,7 +123,7 @@ describe('demo backend', () => {
   });
 
   test('wrong backend password: the page says authentication to the server failed', async () => {
-    const target = (await stack.app.services.inventory.getServer(s.active.id)).console;
+    const target = (await stack.app.services.inventory.getServer(s.active.id)).console as StaticTarget;
     const wrong = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'wrong', console: { host: target.host, port: target.port, auth: 'vnc-password', password: 'nopenope' } });
     const o = await browser.open(await url(wrong.id));
     const st = await waitForState(o.page, ['failed', 'connected'], 15_000);

@@ -135,7 +135,7 @@ async function assertSecretsOpen(sources: ConfigSources, seeded: Seeded): Promis
       const row = await s.stores.identity.getAccessKey(k.ak);
       assert.equal(s.box.open(row!.skSealed, `sk:${k.ak}`), k.sk);
     }
-    for (const id of seeded.servers) assert.equal(s.inventory.backendPassword(await s.inventory.getServer(id)), 'vncsecr');
+    for (const id of seeded.servers) assert.equal(s.inventory.resolveTarget(await s.inventory.getServer(id)).password, 'vncsecr');
   } finally {
     await s.close();
   }

@@ -88,7 +88,7 @@ async function seed(s: Stores): Promise<{ domainId: string; projectId: string; u
 function serverRecord(projectId: string, now: number) {
   return {
     id: randomUUID(), projectId, name: 'web', status: 'ACTIVE' as const, availabilityZone: 'az1', createdAt: now, updatedAt: now,
-    console: { host: '127.0.0.1', port: 5900, auth: 'none' as const, passwordSealed: null }, consoleRevision: 1,
+    console: { kind: 'static' as const, host: '127.0.0.1', port: 5900, auth: 'none' as const, passwordSealed: null, tls: null }, consoleRevision: 1,
   };
 }
 
@@ -271,7 +271,7 @@ describe('postgres adapter', () => {
     const srv = serverRecord(hex(2), 1);
     await a.servers.insertServer(srv);
     const updates = await Promise.all(Array.from({ length: 12 }, (_, i) =>
-      both[i % 2]!.servers.updateServer(srv.id, { console: { host: `h${i}`, port: 5900 + i, auth: 'none', passwordSealed: null } }, 100 + i)));
+      both[i % 2]!.servers.updateServer(srv.id, { console: { kind: 'static', host: `h${i}`, port: 5900 + i, auth: 'none', passwordSealed: null, tls: null } }, 100 + i)));
     assert.equal((await b.servers.getServer(srv.id))?.consoleRevision, 13);
     // Each update saw the one before it: the revisions before are 1..12, each once.
     assert.deepEqual(updates.map((u) => u!.before.consoleRevision).sort((x, y) => x - y), Array.from({ length: 12 }, (_, i) => i + 1));

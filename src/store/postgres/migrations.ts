@@ -96,4 +96,15 @@ ALTER TABLE console_tokens ADD COLUMN revoked_at bigint;
 ALTER TABLE console_tokens ADD COLUMN revoked_reason text;
 `,
   },
+  {
+    version: 6,
+    name: 'console target kinds (static, qemu-qmp, libvirt) and TLS to the hypervisor',
+    sql: `
+ALTER TABLE servers ADD COLUMN console_kind text NOT NULL DEFAULT 'static';
+ALTER TABLE servers ADD COLUMN console_qmp text;
+ALTER TABLE servers ADD COLUMN console_libvirt_uri text;
+ALTER TABLE servers ADD COLUMN console_libvirt_domain text;
+ALTER TABLE servers ADD COLUMN console_tls_name text;
+`,
+  },
 ];

@@ -7,6 +7,7 @@
 import { Client, DatabaseError, Pool, type ClientConfig, type PoolClient, type PoolConfig } from 'pg';
 import { ConflictError, ConsoleError, StoreMissingError, StoreUnavailableError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
+import { untilAborted } from '../../util/keyed-mutex.js';
 import { newestMigration, schemaTooNewMessage, type Migration } from '../migration.js';
 import type { Row } from '../row-mappers.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
@@ -196,6 +197,12 @@ export const ADVISORY_LOCKS = {
   keyCheck: [0x45435343, 3],
 } as const;
 
+/**
+ * Session-level advisory locks on backend resources (a VM's VNC password): class 'ECSV', object a
+ * 32-bit hash of the resource's name (a collision only serialises two VMs needlessly).
+ */
+export const BACKEND_LOCK_CLASS = 0x45435356;
+
 /** A pool over one PostgreSQL database, with every failure mapped to domain errors. */
 export class PostgresDatabase implements Sql {
   private readonly pool: Pool;
@@ -249,6 +256,33 @@ export class PostgresDatabase implements Sql {
         // A failed ROLLBACK leaves the connection in an unknown state: it must not return to the pool.
         await c.query('ROLLBACK').catch(discard);
         throw e;
+      }
+    });
+  }
+
+  /**
+   * Runs `fn` holding the session-level advisory lock (classId, objId) on one pooled connection.
+   * NOTE: a session lock, not a transaction's: `fn` may take seconds (a hypervisor's answers), and
+   * a connection idle inside a transaction is ended by the server after idleInTransactionTimeoutMs.
+   * Tried every `pollMs` (pg_try_advisory_lock: a waiting statement could not be given up when the
+   * signal aborts); released after `fn`, and a connection whose unlock fails is closed (which
+   * releases it) instead of returning to the pool.
+   */
+  withAdvisoryLock<T>(classId: number, objId: number, signal: AbortSignal, pollMs: number, fn: () => Promise<T>): Promise<T> {
+    return this.withClient(async (c, discard) => {
+      for (;;) {
+        const r = await c.query<Row>('SELECT pg_try_advisory_lock($1, $2) AS ok', [classId, objId]);
+        if (r.rows[0]?.['ok'] === true) break;
+        await untilAborted(new Promise((resolve) => setTimeout(resolve, pollMs)), signal);
+      }
+      try {
+        return await fn();
+      } finally {
+        const r = await c.query<Row>('SELECT pg_advisory_unlock($1, $2) AS ok', [classId, objId]).catch((e: unknown) => {
+          discard(e);
+          return null;
+        });
+        if (r && r.rows[0]?.['ok'] !== true) discard(new Error('advisory lock was not held at unlock'));
       }
     });
   }

@@ -3,23 +3,26 @@
  * several API and proxy nodes share the database.
  */
 import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
+import { createHash } from 'node:crypto';
+import type { BackendLockStore } from '../../backends/types.js';
 import type {
   AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
   SignatureFailureStore, User,
 } from '../../identity/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
+import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import {
   consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
-  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, type Row,
+  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
 import { PostgresChangeListener } from './postgres-change-listener.js';
 import { PostgresKeyCheckStore } from './postgres-key-check-store.js';
-import { ADVISORY_LOCKS, clientConfig, PostgresDatabase, type OpenPostgresOptions, type Sql } from './postgres-database.js';
+import { ADVISORY_LOCKS, BACKEND_LOCK_CLASS, clientConfig, PostgresDatabase, type OpenPostgresOptions, type Sql } from './postgres-database.js';
 
 export type { OpenPostgresOptions } from './postgres-database.js';
 
@@ -149,12 +152,12 @@ export class PostgresServerStore implements ServerStore {
   constructor(private readonly db: PostgresDatabase) {}
 
   async insertServer(s: Server): Promise<void> {
+    const values = [s.id, s.projectId, s.name, s.status, s.availabilityZone, s.createdAt, s.updatedAt, ...consoleColumnValues(s.console), s.consoleRevision];
     await this.db.count(
       `INSERT INTO servers (id, project_id, name, status, availability_zone, created_at, updated_at,
-         console_host, console_port, console_auth, console_password_sealed, console_revision)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [s.id, s.projectId, s.name, s.status, s.availabilityZone, s.createdAt, s.updatedAt,
-        s.console.host, s.console.port, s.console.auth, s.console.passwordSealed, s.consoleRevision],
+         ${CONSOLE_COLUMNS.join(', ')}, console_revision)
+       VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})`,
+      values,
     );
   }
   async getServer(id: string): Promise<Server | null> {
@@ -180,11 +183,10 @@ export class PostgresServerStore implements ServerStore {
       if (!r) return null;
       const before = rowToServer(r);
       const after = applyServerPatch(before, patch, now);
+      const sets = ['name', 'status', 'availability_zone', 'updated_at', ...CONSOLE_COLUMNS, 'console_revision'];
       await tx.count(
-        `UPDATE servers SET name = $1, status = $2, availability_zone = $3, updated_at = $4, console_host = $5, console_port = $6,
-           console_auth = $7, console_password_sealed = $8, console_revision = $9 WHERE id = $10`,
-        [after.name, after.status, after.availabilityZone, now, after.console.host, after.console.port,
-          after.console.auth, after.console.passwordSealed, after.consoleRevision, id],
+        `UPDATE servers SET ${sets.map((c, i) => `${c} = $${i + 1}`).join(', ')} WHERE id = $${sets.length + 1}`,
+        [after.name, after.status, after.availabilityZone, now, ...consoleColumnValues(after.console), after.consoleRevision, id],
       );
       return { before, after };
     });
@@ -354,6 +356,20 @@ const WRITTEN_TABLES = ['signature_failures', 'iam_tokens', 'servers', 'console_
 const READY_LOCK_WAIT_MS = 1000;
 
 /**
+ * BackendLockStore of a fleet: a PostgreSQL advisory lock per key, so that proxy nodes take turns.
+ * Waiters of this process queue in a mutex first: a node holds at most one pooled connection per
+ * locked key, however many of its sessions wait.
+ */
+export class PostgresBackendLocks implements BackendLockStore {
+  private readonly local = new KeyedMutex();
+  constructor(private readonly db: PostgresDatabase, private readonly pollMs = 25) {}
+  withLock<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const objId = createHash('sha256').update(key, 'utf8').digest().readInt32BE(0);
+    return this.local.run(key, signal, () => this.db.withAdvisoryLock(BACKEND_LOCK_CLASS, objId, signal, this.pollMs, fn));
+  }
+}
+
+/**
  * Opens a pool on the PostgreSQL database at `url` (`postgres://` or `postgresql://`), applies
  * pending migrations and returns every store port over it. Rejects with StoreUnavailableError when
  * the database cannot be reached or its schema is newer than this program, and with
@@ -377,6 +393,7 @@ export async function openPostgresStores(url: string, opts: OpenPostgresOptions 
     sessions: new PostgresSessionStore(db),
     changes: new PostgresChangeFeedStore(db, listener),
     keyChecks: new PostgresKeyCheckStore(db),
+    backendLocks: new PostgresBackendLocks(db),
     ping: () => db.transaction(async (tx) => {
       // NOTE: readiness is "can write now", not "answers SELECT 1": a table another session holds
       // locked makes every write wait, then fail. Take the lock a write takes on every table the

@@ -91,4 +91,15 @@ ALTER TABLE console_tokens ADD COLUMN revoked_at INTEGER;
 ALTER TABLE console_tokens ADD COLUMN revoked_reason TEXT;
 `,
   },
+  {
+    version: 6,
+    name: 'console target kinds (static, qemu-qmp, libvirt) and TLS to the hypervisor',
+    sql: `
+ALTER TABLE servers ADD COLUMN console_kind TEXT NOT NULL DEFAULT 'static';
+ALTER TABLE servers ADD COLUMN console_qmp TEXT;
+ALTER TABLE servers ADD COLUMN console_libvirt_uri TEXT;
+ALTER TABLE servers ADD COLUMN console_libvirt_domain TEXT;
+ALTER TABLE servers ADD COLUMN console_tls_name TEXT;
+`,
+  },
 ];

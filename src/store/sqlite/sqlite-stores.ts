@@ -4,12 +4,14 @@ import type {
   AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
   SignatureFailureStore, User,
 } from '../../identity/types.js';
+import type { BackendLockStore } from '../../backends/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
+import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import {
   consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
-  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, type Row,
+  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
@@ -145,10 +147,10 @@ export class SqliteServerStore implements ServerStore {
   insertServer(s: Server): Promise<void> {
     return sqlite(() => void prep(this.db, 
       `INSERT INTO servers (id, project_id, name, status, availability_zone, created_at, updated_at,
-         console_host, console_port, console_auth, console_password_sealed, console_revision)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         ${CONSOLE_COLUMNS.join(', ')}, console_revision)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ${CONSOLE_COLUMNS.map(() => '?').join(', ')}, ?)`,
     ).run(s.id, s.projectId, s.name, s.status, s.availabilityZone, s.createdAt, s.updatedAt,
-      s.console.host, s.console.port, s.console.auth, s.console.passwordSealed, s.consoleRevision));
+      ...consoleColumnValues(s.console), s.consoleRevision));
   }
   getServer(id: string): Promise<Server | null> {
     return sqlite(() => {
@@ -177,10 +179,9 @@ export class SqliteServerStore implements ServerStore {
       const before = rowToServer(r);
       const after = applyServerPatch(before, patch, now);
       prep(this.db, 
-        `UPDATE servers SET name = ?, status = ?, availability_zone = ?, updated_at = ?, console_host = ?, console_port = ?,
-           console_auth = ?, console_password_sealed = ?, console_revision = ? WHERE id = ?`,
-      ).run(after.name, after.status, after.availabilityZone, now, after.console.host, after.console.port,
-        after.console.auth, after.console.passwordSealed, after.consoleRevision, id);
+        `UPDATE servers SET name = ?, status = ?, availability_zone = ?, updated_at = ?,
+           ${CONSOLE_COLUMNS.map((c) => `${c} = ?`).join(', ')}, console_revision = ? WHERE id = ?`,
+      ).run(after.name, after.status, after.availabilityZone, now, ...consoleColumnValues(after.console), after.consoleRevision, id);
       return { before, after };
     }).immediate());
   }
@@ -334,6 +335,14 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
   }
 }
 
+/** BackendLockStore of a single node: a mutex per key in this process. */
+export class InProcessBackendLocks implements BackendLockStore {
+  private readonly mutex = new KeyedMutex();
+  withLock<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(key, signal, fn);
+  }
+}
+
 /**
  * Opens the SQLite database at `path` and returns every store port over it. `create: false`
  * opens an existing store only (StoreMissingError otherwise) and creates nothing.
@@ -354,6 +363,9 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number; c
     sessions: new SqliteSessionStore(db, writes),
     changes: new SqliteChangeFeedStore(db),
     keyChecks: new SqliteKeyCheckStore(db),
+    // NOTE: one node per SQLite store, so a lock in this process serialises its sessions. A CLI
+    // `server check` in another process is not covered (docs/deploy.md says so).
+    backendLocks: new InProcessBackendLocks(),
     // Ready means writable: a lock held by another process (or a full disk) makes writes fail.
     ping: () => sqlite(() => {
       db.exec('BEGIN IMMEDIATE');

@@ -2,6 +2,7 @@
  * Minimal reproductions of the bugs the fuzzers found, one test each (docs/reliability.md, "Bugs
  * found"). All are fixed; each test holds its fix.
  */
+import type { StaticTarget } from '../../../src/inventory/types.js';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
@@ -115,7 +116,7 @@ describe('console proxy', () => {
 
   test('an upgrade the WebSocket layer refuses gives its slot back and leaves the token unused', async () => {
     const { inventory, consoleTokens } = proxy().stack.app.services;
-    const demo = (await inventory.getServer(proxy().seed.active.id)).console;
+    const demo = (await inventory.getServer(proxy().seed.active.id)).console as StaticTarget;
     const server = await inventory.addServer({ projectId: proxy().seed.projectId, name: 'bug-6', console: { host: demo.host, port: demo.port, auth: 'vnc-password', password: DEMO_PASSWORD } });
     const { token } = await consoleTokens.issue(server);
     const url = new URL(proxy().stack.proxyUrl);

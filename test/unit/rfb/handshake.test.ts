@@ -176,7 +176,8 @@ test('clientHandshake: refusals and unsupported types are BACKEND_AUTH_FAILED wi
   len.writeUInt32BE(reason.length);
   await clientFails(Buffer.concat([Buffer.from('RFB 003.008\n\x00'), len, reason]), 'BACKEND_AUTH_FAILED', /refused the connection: too many connections/);
   await clientFails(Buffer.concat([Buffer.from('RFB 003.003\n\x00\x00\x00\x00'), len, reason]), 'BACKEND_AUTH_FAILED', /refused the connection: too many connections/);
-  await clientFails(Buffer.from('RFB 003.008\n\x02\x13\x10'), 'BACKEND_AUTH_FAILED', /no security type we support \(offered: VeNCrypt\(19\), Tight\(16\)/);
+  await clientFails(Buffer.from('RFB 003.008\n\x02\x13\x10'), 'BACKEND_AUTH_FAILED', /requires TLS \(VeNCrypt\) but this target is not set to use TLS \(offered: VeNCrypt\(19\), Tight\(16\)/);
+  await clientFails(Buffer.from('RFB 003.008\n\x02\x10\x11'), 'BACKEND_AUTH_FAILED', /no security type we support \(offered: Tight\(16\), Ultra\(17\)/);
   await clientFails(Buffer.from('RFB 003.003\n\x00\x00\x00\x12'), 'BACKEND_AUTH_FAILED', /offered: TLS\(18\)/);
   await clientFails(Buffer.from('RFB 003.008\n\x01\x01\x00\x00\x00\x01\x00\x00\x00\x03nop'), 'BACKEND_AUTH_FAILED', /refused the connection: nop/);
 });

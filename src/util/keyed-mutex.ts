@@ -1,0 +1,49 @@
+/** A mutex per key, in this process: waiters run one at a time in arrival order. */
+
+/** Resolves when `p` settles or rejects with the signal's reason when it aborts first. */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+export class KeyedMutex {
+  /** Per key, the promise the next waiter waits for (settles when every earlier holder is done). */
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Keys with a holder or waiters (tests and metrics). */
+  get size(): number {
+    return this.tails.size;
+  }
+
+  /**
+   * Runs `fn` alone for `key`. A waiter whose signal aborts gives up its place at once (rejects
+   * with the signal's reason); those behind it still wait for the holder in front.
+   */
+  async run<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(key) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    const tail = before.then(() => mine);
+    this.tails.set(key, tail);
+    try {
+      await untilAborted(before, signal);
+      return await fn();
+    } finally {
+      done();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

@@ -18,6 +18,8 @@ export interface ContractTarget {
   openSecond?(): Promise<Stores>;
   /** Cleanup after the suite. */
   teardown?(): Promise<void>;
+  /** Whether backend locks exclude holders of other handles too (PostgreSQL; SQLite is one node, one process). */
+  locksAcrossHandles?: boolean;
 }
 
 const hex = (n: number): string => n.toString(16).padStart(32, '0');
@@ -178,7 +180,7 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal(st?.after.updatedAt, 50);
       const c = await s.servers.updateServer(a.id, { console: { kind: 'static', host: 'h2', port: 5901, auth: 'none', passwordSealed: null, tls: null } }, 60);
       assert.equal(c?.after.consoleRevision, 2);
-      assert.deepEqual((await s.servers.getServer(a.id))?.console, { host: 'h2', port: 5901, auth: 'none', passwordSealed: null });
+      assert.deepEqual((await s.servers.getServer(a.id))?.console, { kind: 'static', host: 'h2', port: 5901, auth: 'none', passwordSealed: null, tls: null });
       assert.equal(await s.servers.updateServer(randomUUID(), { status: 'ACTIVE' }, 1), null);
       assert.equal((await s.servers.deleteServer(a.id))?.id, a.id);
       assert.equal(await s.servers.deleteServer(a.id), null);
@@ -395,6 +397,80 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal((await s.identity.getAccessKey(aks[2]!))!.skSealed, `v1:old-${aks[2]}`);
       assert.equal((await s.servers.getServer(srv.id))!.console.passwordSealed, 'v1:changed-meanwhile');
       assert.equal(await s.keyChecks.replaceSealedSecrets([]), 0);
+    });
+
+    test('servers: every console target kind round-trips (static with TLS, qemu-qmp, libvirt), and changes kind', async () => {
+      const { projectId } = await seedProject(s, 8);
+      const targets: Server['console'][] = [
+        { kind: 'static', host: 'hv1.example.test', port: 5901, auth: 'none', passwordSealed: null, tls: { serverName: 'hv1.example.test' } },
+        { kind: 'qemu-qmp', host: '127.0.0.1', port: 5902, qmp: 'unix:/run/qemu/vm1.qmp', auth: 'one-time-password', passwordSealed: null, tls: null },
+        { kind: 'qemu-qmp', host: '10.0.0.5', port: 5903, qmp: 'tcp:10.0.0.5:4444', auth: 'one-time-password', passwordSealed: null, tls: { serverName: '10.0.0.5' } },
+        { kind: 'libvirt', uri: 'qemu:///system', domain: 'vm1', host: null, auth: 'one-time-password', passwordSealed: null, tls: null },
+        { kind: 'libvirt', uri: 'qemu+tls://hv2.example.test/system', domain: 'vm2', host: 'hv2.example.test', auth: 'one-time-password', passwordSealed: null, tls: { serverName: 'hv2.example.test' } },
+      ];
+      const ids: string[] = [];
+      for (const console of targets) {
+        const srv = server(projectId, { console });
+        await s.servers.insertServer(srv);
+        ids.push(srv.id);
+        assert.deepEqual((await s.servers.getServer(srv.id))?.console, console);
+      }
+      const r = await s.servers.updateServer(ids[0]!, { console: targets[3]! }, 70);
+      assert.deepEqual(r?.after.console, targets[3]);
+      assert.equal(r?.after.consoleRevision, 2);
+      assert.deepEqual((await s.servers.getServer(ids[0]!))?.console, targets[3]);
+      await s.servers.updateServer(ids[3]!, { console: targets[2]! }, 71);
+      assert.deepEqual((await s.servers.getServer(ids[3]!))?.console, targets[2]);
+    });
+
+    test('backend locks: one holder per key at a time, other keys do not wait, an aborted wait gives up, a failing holder releases', async () => {
+      const second = t.locksAcrossHandles && t.openSecond ? await t.openSecond() : null;
+      const handles = second ? [s, second] : [s];
+      const never = new AbortController().signal;
+      try {
+        let inside = 0;
+        let most = 0;
+        const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => handles[i % handles.length]!.backendLocks.withLock('vm-a', never, async () => {
+          inside++;
+          most = Math.max(most, inside);
+          await new Promise((r) => setTimeout(r, 5));
+          inside--;
+          return i;
+        })));
+        assert.deepEqual(runs, Array.from({ length: 12 }, (_, i) => i));
+        assert.equal(most, 1, 'never two holders of one key at once');
+
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let holding!: () => void;
+        const started = new Promise<void>((r) => (holding = r));
+        const holder = s.backendLocks.withLock('vm-b', never, async () => {
+          holding();
+          await held;
+          return 'holder';
+        });
+        await started;
+        // Another key is free meanwhile.
+        assert.equal(await handles[handles.length - 1]!.backendLocks.withLock('vm-c', never, async () => 'other'), 'other');
+        // A waiter that gives up never runs.
+        const abort = new AbortController();
+        let ran = false;
+        const waiter = handles[handles.length - 1]!.backendLocks.withLock('vm-b', abort.signal, async () => {
+          ran = true;
+        });
+        setTimeout(() => abort.abort(new Error('gave up')), 50);
+        await assert.rejects(waiter, /gave up/);
+        assert.equal(ran, false);
+        release();
+        assert.equal(await holder, 'holder');
+        // A holder that throws releases the key.
+        await assert.rejects(s.backendLocks.withLock('vm-b', never, async () => {
+          throw new Error('holder failed');
+        }), /holder failed/);
+        assert.equal(await handles[handles.length - 1]!.backendLocks.withLock('vm-b', AbortSignal.timeout(5000), async () => 'free'), 'free');
+      } finally {
+        await second?.close();
+      }
     });
 
     test('readiness probe answers while the store can be written', async () => {

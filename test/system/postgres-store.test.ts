@@ -25,6 +25,7 @@ import { LogCapture } from '../helpers/stack.js';
 let contractDb: TestDatabase | null = null;
 runStoreContract({
   name: 'postgres',
+  locksAcrossHandles: true,
   async open() {
     contractDb = await createTestDatabase();
     return openPostgresStores(contractDb.url);

@@ -81,16 +81,21 @@ class QemuQmpDriver implements BackendDriver {
     if (opts.kind !== 'vnc') throw unsupported(opts.kind, 'qemu-qmp');
     const signal = opts.signal;
     // One VNC password per QEMU: the set and our authentication with it, one session at a time.
+    const qmpOpts = { timeoutMs: this.b.managementTimeoutMs, signal };
     const conn = await locked(this.b.locks, `qemu-qmp ${c.qmp}`, signal, `the VM behind ${c.qmp}`, async () => {
-      const qmp = await QmpClient.connect(c.qmp, { timeoutMs: this.b.managementTimeoutMs, signal });
-      let set = false;
+      // NOTE: the password exists only in this scope: never stored, never logged, not kept.
+      const password = oneTimePassword();
+      // The monitor is left between the steps: QEMU's serves one client at a time, and others
+      // (an operator, a management tool) may need it too. The lock keeps the steps together.
+      const qmp = await QmpClient.connect(c.qmp, qmpOpts);
       try {
-        // NOTE: the password exists only in this scope: never stored, never logged, not kept.
-        const password = oneTimePassword();
         await qmp.execute('set_password', { protocol: 'vnc', password });
-        set = true;
-        // QEMU: "+N" is N seconds from now; a crash of ours between here and the expiry below leaves it valid that long.
+        // QEMU: "+N" is N seconds from now; a crash of ours before the expiry below leaves it valid that long.
         await qmp.execute('expire_password', { protocol: 'vnc', time: `+${this.b.passwordSeconds}` });
+      } finally {
+        qmp.close();
+      }
+      try {
         return await connectRfb({
           host: c.host, port: c.port, password, auth: 'one-time-password', tls: c.tls,
           backendTls: this.b.tls, connectTimeoutMs: this.b.connectTimeoutMs, signal,
@@ -98,13 +103,22 @@ class QemuQmpDriver implements BackendDriver {
       } finally {
         // NOTE: one connection per password: expired as soon as it has been used (or failed).
         // QEMU: "now" is expiry time 0, in the past; connections already authenticated stay.
-        if (set) await qmp.execute('expire_password', { protocol: 'vnc', time: 'now' }).catch((e: unknown) => {
+        await this.expireNow(c.qmp).catch((e: unknown) => {
           this.b.log.warn({ server: target.serverId, qmp: c.qmp, error: (e as Error).message }, `could not expire the one-time VNC password at once; it expires in ${this.b.passwordSeconds} s`);
         });
-        qmp.close();
       }
     });
     return conn as BackendConnection<K>;
+  }
+
+  /** expire_password now, on its own deadline (the session's may have run out). */
+  private async expireNow(qmpAddress: string): Promise<void> {
+    const qmp = await QmpClient.connect(qmpAddress, { timeoutMs: this.b.managementTimeoutMs, signal: AbortSignal.timeout(this.b.managementTimeoutMs * 2) });
+    try {
+      await qmp.execute('expire_password', { protocol: 'vnc', time: 'now' });
+    } finally {
+      qmp.close();
+    }
   }
 }
 

@@ -74,6 +74,14 @@ export class DemoVncServer {
     this.server = net.createServer((sock) => this.accept(sock));
   }
 
+  /**
+   * Changes the VNC password for connections accepted from now on (`undefined`: security type
+   * None), as QEMU's QMP `set_password` does. NOTE: never logged.
+   */
+  setPassword(password: string | undefined): void {
+    (this.ctx as { password: string | undefined }).password = password;
+  }
+
   /** Open client connections (handshaking or running). */
   get clientCount(): number {
     return this.sessions.size;

@@ -115,6 +115,14 @@ export class BackendTls {
     }
   }
 
+  /** The server hung up right after the TLS handshake, before a byte of RFB: it refused our client certificate (or its absence). */
+  closedAfterHandshake(): BackendError {
+    const ours = this.loaded?.clientCertificate
+      ? 'the VNC server closed the connection right after the TLS handshake: it refused our client certificate (backendTlsCert)'
+      : 'the VNC server closed the connection right after the TLS handshake: it requires a client certificate and none is configured (backendTlsCert, backendTlsKey)';
+    return new BackendError('BACKEND_AUTH_FAILED', ours, { failure: 'tls-client-certificate' });
+  }
+
   /** A TLS failure as a BackendError that says what failed (also for errors after the handshake, e.g. a TLS 1.3 alert). */
   describe(e: unknown, serverName: string): BackendError {
     if (e instanceof BackendError) return e;

@@ -69,10 +69,12 @@ function tcpConnect(host: string, port: number, timeoutMs: number, signal: Abort
  * A capped reader fed by `stream`: ended when the stream closes (with `onError`'s error when one
  * came first), and the stream paused while more than BACKEND_EARLY_BYTES wait in it.
  */
-function feed(stream: Duplex, onError: (e: Error) => Error): { reader: ByteReader; detach(): void } {
+function feed(stream: Duplex, onError: (e: Error) => Error, onSilentClose?: () => Error): { reader: ByteReader; detach(): void } {
   const reader = new ByteReader({ maxReadLength: 64 * 1024 });
   let failure: Error | undefined;
+  let received = false;
   const onData = (d: Buffer): void => {
+    received = true;
     reader.push(d);
     // NOTE: a hostile server flooding during its handshake is not read beyond the cap: TCP pushes
     // back on it (the handshake then times out, if it needed more).
@@ -81,7 +83,7 @@ function feed(stream: Duplex, onError: (e: Error) => Error): { reader: ByteReade
   const onErr = (e: Error): void => {
     failure = onError(e);
   };
-  const onClose = (): void => reader.end(failure);
+  const onClose = (): void => reader.end(failure ?? (received ? undefined : onSilentClose?.()));
   stream.on('data', onData);
   stream.on('error', onErr);
   stream.on('close', onClose);
@@ -124,7 +126,9 @@ export async function connectRfb(o: RfbConnectOptions): Promise<VncConnection> {
           tlsSocket = await o.backendTls.connect(tcp, tls.serverName, o.signal);
           stream = tlsSocket;
           // Alerts after the handshake (TLS 1.3 refuses a client certificate only then) say what failed.
-          current = feed(tlsSocket, (e) => o.backendTls.describe(e, tls.serverName));
+          // QEMU (GnuTLS) refusing our certificate, or its absence, under TLS 1.3 just closes the
+          // connection once the handshake is over: a close before any byte inside TLS says so.
+          current = feed(tlsSocket, (e) => o.backendTls.describe(e, tls.serverName), () => o.backendTls.closedAfterHandshake());
           return { reader: current.reader, write: (b) => tlsSocket!.write(b) };
         },
       },

@@ -122,9 +122,34 @@ export async function startXvnc(password: string, geometry = '640x480'): Promise
 
 /** Starts QEMU with no guest (SeaBIOS on screen) and a VNC password set over QMP. */
 export async function startQemu(password: string): Promise<RealVnc> {
+  const vm = await startQemuVm();
+  try {
+    await qmpSetPassword(vm.qmpPath, password);
+  } catch (e) {
+    await vm.stop();
+    throw e;
+  }
+  return vm;
+}
+
+export interface QemuVm extends RealVnc {
+  /** The QMP monitor for the console service (one client at a time, as QEMU's are). */
+  qmpPath: string;
+  /** A second QMP monitor, the test's own: one command, its `return`. */
+  query(command: string): Promise<unknown>;
+}
+
+/**
+ * Starts QEMU (TCG, no guest: SeaBIOS on screen) with VNC password authentication on a free
+ * display, a QMP monitor for the service and one for the test; with `tlsDir`, VNC requires TLS
+ * with client certificates (tls-creds-x509, verify-peer=on). No password is set: VNC refuses
+ * everyone until one is.
+ */
+export async function startQemuVm(opts: { tlsDir?: string } = {}): Promise<QemuVm> {
   const qemu = requireBinary('/usr/bin/qemu-system-x86_64', 'qemu-system-x86');
   const dir = mkdtempSync(join(tmpdir(), 'ecs-qemu-'));
   const qmp = join(dir, 'qmp.sock');
+  const monitor = join(dir, 'test-qmp.sock');
   // QEMU takes a display number: port 5900 + N. Find a free one.
   let display = 0;
   for (let d = 20 + (process.pid % 60); d < 99; d++) {
@@ -139,20 +164,26 @@ export async function startQemu(password: string): Promise<RealVnc> {
     }
   }
   assert.ok(display > 0, 'no free VNC display for QEMU');
-  const child = spawn(qemu, ['-display', 'none', '-nodefaults', '-vga', 'std', '-m', '64', '-machine', 'accel=tcg',
-    '-vnc', `127.0.0.1:${display},password=on`, '-qmp', `unix:${qmp},server,nowait`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const tls = opts.tlsDir ? ['-object', `tls-creds-x509,id=tls0,dir=${opts.tlsDir},endpoint=server,verify-peer=on`] : [];
+  const child = spawn(qemu, ['-display', 'none', '-nodefaults', '-vga', 'std', '-m', '64', '-machine', 'accel=tcg', ...tls,
+    '-vnc', `127.0.0.1:${display},password=on${opts.tlsDir ? ',tls-creds=tls0' : ''}`, '-qmp', `unix:${qmp},server,nowait`, '-qmp', `unix:${monitor},server,nowait`],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const port = 5900 + display;
   try {
     await waitForPort(port);
-    await qmpSetPassword(qmp, password);
+    await qmpCommands(qmp, []);
   } catch (e) {
     await stopChild(child);
     throw new Error(`QEMU did not start: ${(e as Error).message}\n${stderr}`);
   }
   return {
     port,
+    qmpPath: qmp,
+    async query(command) {
+      return (await qmpCommands(monitor, [{ execute: command }]))[0];
+    },
     async stop() {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
@@ -162,15 +193,21 @@ export async function startQemu(password: string): Promise<RealVnc> {
 
 /** QMP: greeting, qmp_capabilities, set_password (QEMU docs: qapi/ui.json). */
 async function qmpSetPassword(socketPath: string, password: string): Promise<void> {
+  await qmpCommands(socketPath, [{ execute: 'set_password', arguments: { protocol: 'vnc', password } }]);
+}
+
+/** QMP: waits for the socket, greeting, qmp_capabilities, then each command; their `return`s. */
+async function qmpCommands(socketPath: string, commands: Array<{ execute: string; arguments?: unknown }>): Promise<unknown[]> {
   const deadline = Date.now() + 10_000;
   while (!existsSync(socketPath)) {
     if (Date.now() > deadline) throw new Error('QMP socket did not appear');
     await new Promise((r) => setTimeout(r, 50));
   }
-  await new Promise<void>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const s = connect(socketPath);
+    const out: unknown[] = [];
     let buf = '';
-    let step = 0;
+    let step = -1;
     s.on('data', (d: Buffer) => {
       buf += d.toString();
       let nl: number;
@@ -184,16 +221,18 @@ async function qmpSetPassword(socketPath: string, password: string): Promise<voi
           s.destroy();
           return reject(new Error(`QMP: ${msg.error.desc}`));
         }
-        if (step === 0 && msg.QMP) {
-          step = 1;
+        if (step === -1 && msg.QMP) {
+          step = 0;
           s.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
-        } else if (step === 1 && msg.return !== undefined) {
-          step = 2;
-          s.write(JSON.stringify({ execute: 'set_password', arguments: { protocol: 'vnc', password } }) + '\n');
-        } else if (step === 2 && msg.return !== undefined) {
-          s.end();
-          resolve();
+          continue;
         }
+        if (step > 0) out.push(msg.return);
+        if (step === commands.length) {
+          s.end();
+          return resolve(out);
+        }
+        s.write(JSON.stringify(commands[step]) + '\n');
+        step++;
       }
     });
     s.on('error', reject);

@@ -8,9 +8,12 @@
  * versioned with the daemon, and needs nothing at install. Two calls per session are all we make;
  * a process each costs tens of milliseconds. Arguments go as an argv array (no shell), the domain
  * and URI are validated by the inventory (no leading dash), and the password travels in the
- * device XML on virsh's stdin, never in argv (visible in ps) nor a file.
+ * device XML through a FIFO, never in argv (visible in ps) nor in a file's contents.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BackendError } from '../errors.js';
 import { sanitizePeerText } from '../rfb/index.js';
 
@@ -43,7 +46,8 @@ export class VncGraphics {
   /** The same device with a password and its expiry (libvirt: UTC, `YYYY-MM-DDTHH:MM:SS`). */
   withPassword(password: string, validToMs: number): string {
     const validTo = new Date(Math.max(1000, validToMs)).toISOString().slice(0, 19);
-    return this.element.replace(/^<graphics\b/, `<graphics passwd='${xmlEscape(password)}' passwdValidTo='${validTo}'`);
+    // NOTE: a replacer function: in a replacement string, `$&` or `$'` in the password would be patterns.
+    return this.element.replace(/^<graphics\b/, () => `<graphics passwd='${xmlEscape(password)}' passwdValidTo='${validTo}'`);
   }
 }
 
@@ -82,7 +86,7 @@ export function parseVncGraphics(xml: string): VncGraphics | null {
     const listen = a.get('listen') ?? child.get('address') ?? '';
     const port = Number(a.get('port') ?? '-1');
     // Without passwd/passwdValidTo: ours replace them.
-    const clean = element.replace(startTag, startTag.replace(/\s+passwd(?:ValidTo)?\s*=\s*(?:'[^']*'|"[^"]*")/g, ''));
+    const clean = element.replace(startTag, () => startTag.replace(/\s+passwd(?:ValidTo)?\s*=\s*(?:'[^']*'|"[^"]*")/g, ''));
     return new VncGraphics(clean, listen, Number.isInteger(port) ? port : -1);
   }
   return null;
@@ -101,16 +105,25 @@ export class Virsh {
     return g;
   }
 
-  /** Sets the VNC password and its expiry on the running domain (`update-device --live`, XML on stdin). */
+  /** Sets the VNC password and its expiry on the running domain (`update-device --live`, the XML through a FIFO). */
   async setVncPassword(domain: string, g: VncGraphics, password: string, validToMs: number): Promise<void> {
-    await this.run(['update-device', '--domain', domain, '--file', '/dev/stdin', '--live'], g.withPassword(password, validToMs));
+    const dir = mkdtempSync(join(tmpdir(), 'ecs-console-virsh-'));
+    const fifo = join(dir, 'device.xml');
+    try {
+      await new Promise<void>((resolve, reject) => execFile('mkfifo', ['-m', '600', fifo], (e) => (e ? reject(new BackendError('BACKEND_UNREACHABLE',
+        `cannot make a FIFO for virsh: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { failure: 'libvirt', cause: e })) : resolve())));
+      const xml = g.withPassword(password, validToMs);
+      await this.run(['update-device', '--domain', domain, '--file', fifo, '--live'], (exited) => feedFifo(fifo, xml, exited));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
-  private run(args: string[], input = ''): Promise<string> {
+  private run(args: string[], feed?: (exited: () => boolean) => Promise<void>): Promise<string> {
     const what = `virsh ${args[0]}`;
     return new Promise((resolve, reject) => {
       if (this.signal.aborted) return reject(new BackendError('BACKEND_UNREACHABLE', `${what} abandoned`, { failure: 'timeout' }));
-      const child = spawn(this.bin, ['--quiet', '-c', this.uri, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+      const child = spawn(this.bin, ['--quiet', '-c', this.uri, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
       let out = '';
       let err = '';
       let settled = false;
@@ -136,6 +149,8 @@ export class Virsh {
       });
       child.on('error', (e: NodeJS.ErrnoException) => finish(new BackendError('BACKEND_UNREACHABLE',
         e.code === 'ENOENT' ? `${this.bin} is not installed (Debian package libvirt-clients)` : `cannot run ${this.bin}: ${e.code ?? e.message}`, { failure: 'libvirt', cause: e })));
+      feed?.(() => settled || child.exitCode !== null || child.signalCode !== null).catch((e: unknown) => finish(e instanceof BackendError ? e
+        : new BackendError('BACKEND_UNREACHABLE', `cannot pass the device XML to virsh: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { failure: 'libvirt', cause: e })));
       child.on('close', (code) => {
         if (code === 0) return finish(null);
         const words = sanitizePeerText(Buffer.from(err.trim().replace(/\s*\n\s*/g, '; ')).subarray(0, 300));
@@ -143,8 +158,34 @@ export class Virsh {
         const unreachable = /failed to connect|failed to get domain|not running|no domain with matching/i.test(err);
         finish(new BackendError(unreachable ? 'BACKEND_UNREACHABLE' : 'BACKEND_AUTH_FAILED', `${what} failed (libvirt ${this.uri}): ${words || `exit ${code}`}`, { failure: 'libvirt' }));
       });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
     });
+  }
+}
+
+/**
+ * Writes `data` into the FIFO once virsh has opened it for reading, then closes it (virsh reads
+ * the data, then end of file). NOTE: the password goes through the kernel's pipe buffer only,
+ * never into a file's contents; the FIFO sits in a private directory (0700, mode 0600). Opened
+ * non-blocking (ENXIO until a reader is there, tried again every 5 ms), so that a virsh that dies
+ * before opening it leaves nothing waiting.
+ */
+async function feedFifo(fifo: string, data: string, exited: () => boolean): Promise<void> {
+  for (;;) {
+    let w: number;
+    try {
+      w = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
+      if (exited()) return;
+      await new Promise((r) => setTimeout(r, 5));
+      continue;
+    }
+    try {
+      // A few hundred bytes: far below the pipe's 64 KiB, so one non-blocking write takes it all.
+      writeSync(w, data);
+    } finally {
+      closeSync(w);
+    }
+    return;
   }
 }

@@ -15,7 +15,7 @@ const GUARDS = [
   ['unknown-token throttle per address', 'src/proxy/proxy-server.js', 'if (this.failedTokens.blocked(addr))\n                return this.refuse(socket, R.throttled', 'if (false)\n                return this.refuse(socket, R.throttled', T('unit/proxy/session-limits')],
   ['idle timeout', 'src/proxy/proxy-server.js', 'else if (idleMs > 0 && now - s.lastInputAt >= idleMs)', 'else if (false)', T('unit/proxy/session-limits')],
   ['maximum session duration', 'src/proxy/proxy-server.js', 'if (maxMs > 0 && now - s.startedAt >= maxMs)', 'if (false)', T('unit/proxy/session-limits')],
-  ['browser offered security type None only', 'src/proxy/console-session.js', 'securityTypes: [SecurityType.None]', 'securityTypes: [SecurityType.VncAuthentication, SecurityType.None], password: this.target.password ?? \'x\'', T('unit/proxy/console-proxy')],
+  ['browser offered security type None only', 'src/proxy/console-session.js', 'securityTypes: [SecurityType.None]', 'securityTypes: [SecurityType.VncAuthentication, SecurityType.None], password: \'x\'', T('unit/proxy/console-proxy')],
   ['desktop name from the inventory, never the backend', 'src/proxy/console-session.js', '{ ...init, name: this.info.serverName }', 'init', T('unit/proxy/console-proxy')],
   ['no query string in the access log', 'src/api/api-server.js', 'path: pathOnly(req.url)', 'path: req.url', T('unit/api/log-redaction')],
   ['secret keys sealed at rest', 'src/identity/identity-service.js', 'skSealed: this.box.seal(sk, `sk:${ak}`)', 'skSealed: sk', T('unit/tokens/console-tokens', 'unit/api/huawei-sdk')],
@@ -53,6 +53,12 @@ const GUARDS = [
   ['extended clipboard only to a server that announced it', 'src/proxy/console-session.js', "m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard", 'false', T('unit/proxy/extended-clipboard')],
   ['extended clipboard flags well formed', 'src/rfb/client-message-framer.js', 'if (problem !== undefined)', 'if (false)', T('unit/proxy/extended-clipboard', 'unit/rfb/client-message-framer')],
   ['subprotocol offers checked before the token is spent', 'src/proxy/proxy-server.js', 'if (!offersSubprotocol(req))', 'if (false)', T('unit/proxy/handshake-and-origins')],
+  ['hypervisor drivers: what a VNC server sends during its handshake is capped (hostile backend)', 'src/backends/rfb-connect.js', 'if (reader.bufferedLength > BACKEND_EARLY_BYTES)', 'if (false)', T('unit/proxy/hostile-backend-memory')],
+  ['one-time VNC password: set and used one session at a time per VM', 'src/backends/drivers.js', 'return await locks.withLock(key, signal, fn);', 'return await fn();', T('unit/backends/qemu-qmp')],
+  ['one-time VNC password: expired as soon as it was used', 'src/backends/drivers.js', 'await steps.expire()', 'await Promise.resolve()', T('unit/backends/qemu-qmp')],
+  ['no downgrade to plain VNC for a target that requires TLS', 'src/rfb/client-handshake.js', 'if (tlsRequired) {', 'if (false) {', T('unit/rfb/vencrypt')],
+  ['the hypervisor\'s certificate is verified against the configured CA', 'src/backends/backend-tls.js', 'rejectUnauthorized: true,', 'rejectUnauthorized: false,', T('system/qemu-qmp')],
+  ['the hypervisor\'s certificate must carry the target\'s name', 'src/backends/backend-tls.js', 'checkServerIdentity: (_host, cert) => checkServerIdentity(serverName, cert),', 'checkServerIdentity: () => undefined,', T('system/qemu-qmp')],
   ['paths starting with // refused (CVE-2021-3654)', 'src/web/static-handler.js', "if (target.startsWith('//') || target.startsWith('/\\\\'))", 'if (false)', T('unit/web/static-handler')],
 ];
 

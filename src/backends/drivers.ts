@@ -12,7 +12,7 @@ import { BackendError } from '../errors.js';
 import type { LibvirtTarget, QemuQmpTarget, ResolvedConsoleTarget, StaticTarget, TargetKind } from '../inventory/types.js';
 import type { Logger } from '../log.js';
 import { BackendTls } from './backend-tls.js';
-import { Virsh } from './libvirt.js';
+import { Virsh, type VncGraphics } from './libvirt.js';
 import { QmpClient } from './qmp-client.js';
 import { connectRfb } from './rfb-connect.js';
 import type { BackendConnection, BackendDriver, BackendLockStore, BackendOpener, ConsoleKind, OpenOptions, VncConnection } from './types.js';
@@ -72,6 +72,54 @@ class StaticDriver implements BackendDriver {
   }
 }
 
+/** What a hypervisor driver does for the one-time password protocol; see {@link openWithOneTimePassword}. */
+interface OneTimePasswordSteps {
+  /** The lock's name: one VM. */
+  readonly lockKey: string;
+  /** The VM in messages. */
+  readonly what: string;
+  /** Where its VNC server is (may ask the hypervisor). */
+  address(): Promise<{ host: string; port: number }>;
+  /** Sets the VNC password, valid until `validToMs` (epoch ms). */
+  set(password: string, validToMs: number): Promise<void>;
+  /** Makes the password set last unusable (on its own deadline: the session's may have run out). */
+  expire(): Promise<void>;
+}
+
+/**
+ * The one-time password protocol of `qemu-qmp` and `libvirt`, under the VM's lock (QEMU holds
+ * one VNC password, so the set and our authentication with it go together): draw a password, set
+ * it with an expiry of a few seconds, authenticate at once, expire it.
+ * NOTE: the password exists only in this scope: never stored, never logged, not kept.
+ */
+async function openWithOneTimePassword(b: Backends, target: ResolvedConsoleTarget, signal: AbortSignal, steps: OneTimePasswordSteps): Promise<VncConnection> {
+  return locked(b.locks, steps.lockKey, signal, steps.what, async () => {
+    const { host, port } = await steps.address();
+    const password = oneTimePassword();
+    let setFailed = false;
+    try {
+      try {
+        // A crash of ours between the set and the expiry below leaves it valid this long.
+        await steps.set(password, b.clock.now() + b.passwordSeconds * 1000);
+      } catch (e) {
+        setFailed = true;
+        throw e;
+      }
+      return await connectRfb({
+        host, port, password, auth: 'one-time-password', tls: target.console.tls, backendTls: b.tls, connectTimeoutMs: b.connectTimeoutMs, signal,
+      });
+    } finally {
+      // NOTE: one connection per password: expired as soon as it has been used, or has failed,
+      // or might have been set by a set that failed halfway (its expiry not set).
+      await steps.expire().catch((e: unknown) => {
+        const line = { server: target.serverId, vm: steps.what, error: (e as Error).message };
+        if (setFailed) b.log.debug(line, 'expiring after a failed password set failed too');
+        else b.log.warn(line, `could not expire the one-time VNC password at once; it expires in ${b.passwordSeconds} s`);
+      });
+    }
+  });
+}
+
 class QemuQmpDriver implements BackendDriver {
   readonly targetKind = 'qemu-qmp';
   constructor(private readonly b: Backends) {}
@@ -79,46 +127,27 @@ class QemuQmpDriver implements BackendDriver {
   async open<K extends ConsoleKind>(target: ResolvedConsoleTarget, opts: OpenOptions<K>): Promise<BackendConnection<K>> {
     const c = target.console as QemuQmpTarget;
     if (opts.kind !== 'vnc') throw unsupported(opts.kind, 'qemu-qmp');
-    const signal = opts.signal;
-    // One VNC password per QEMU: the set and our authentication with it, one session at a time.
-    const qmpOpts = { timeoutMs: this.b.managementTimeoutMs, signal };
-    const conn = await locked(this.b.locks, `qemu-qmp ${c.qmp}`, signal, `the VM behind ${c.qmp}`, async () => {
-      // NOTE: the password exists only in this scope: never stored, never logged, not kept.
-      const password = oneTimePassword();
-      // The monitor is left between the steps: QEMU's serves one client at a time, and others
-      // (an operator, a management tool) may need it too. The lock keeps the steps together.
-      const qmp = await QmpClient.connect(c.qmp, qmpOpts);
+    const b = this.b;
+    // The monitor is left between the steps: QEMU's serves one client at a time, and others (an
+    // operator, a management tool) may need it too. The lock keeps the steps together.
+    const qmp = async (signal: AbortSignal, commands: Array<[string, Record<string, unknown>]>): Promise<void> => {
+      const client = await QmpClient.connect(c.qmp, { timeoutMs: b.managementTimeoutMs, signal });
       try {
-        await qmp.execute('set_password', { protocol: 'vnc', password });
-        // QEMU: "+N" is N seconds from now; a crash of ours before the expiry below leaves it valid that long.
-        await qmp.execute('expire_password', { protocol: 'vnc', time: `+${this.b.passwordSeconds}` });
+        for (const [command, args] of commands) await client.execute(command, args);
       } finally {
-        qmp.close();
+        client.close();
       }
-      try {
-        return await connectRfb({
-          host: c.host, port: c.port, password, auth: 'one-time-password', tls: c.tls,
-          backendTls: this.b.tls, connectTimeoutMs: this.b.connectTimeoutMs, signal,
-        });
-      } finally {
-        // NOTE: one connection per password: expired as soon as it has been used (or failed).
-        // QEMU: "now" is expiry time 0, in the past; connections already authenticated stay.
-        await this.expireNow(c.qmp).catch((e: unknown) => {
-          this.b.log.warn({ server: target.serverId, qmp: c.qmp, error: (e as Error).message }, `could not expire the one-time VNC password at once; it expires in ${this.b.passwordSeconds} s`);
-        });
-      }
+    };
+    const conn = await openWithOneTimePassword(b, target, opts.signal, {
+      lockKey: `qemu-qmp ${c.qmp}`,
+      what: `the VM behind ${c.qmp}`,
+      address: async () => ({ host: c.host, port: c.port }),
+      // QEMU (qapi/ui.json): "+N" is N seconds from now.
+      set: (password) => qmp(opts.signal, [['set_password', { protocol: 'vnc', password }], ['expire_password', { protocol: 'vnc', time: `+${b.passwordSeconds}` }]]),
+      // "now" is expiry time 0, in the past; connections already authenticated stay.
+      expire: () => qmp(AbortSignal.timeout(b.managementTimeoutMs * 2), [['expire_password', { protocol: 'vnc', time: 'now' }]]),
     });
     return conn as BackendConnection<K>;
-  }
-
-  /** expire_password now, on its own deadline (the session's may have run out). */
-  private async expireNow(qmpAddress: string): Promise<void> {
-    const qmp = await QmpClient.connect(qmpAddress, { timeoutMs: this.b.managementTimeoutMs, signal: AbortSignal.timeout(this.b.managementTimeoutMs * 2) });
-    try {
-      await qmp.execute('expire_password', { protocol: 'vnc', time: 'now' });
-    } finally {
-      qmp.close();
-    }
   }
 }
 
@@ -129,32 +158,19 @@ class LibvirtDriver implements BackendDriver {
   async open<K extends ConsoleKind>(target: ResolvedConsoleTarget, opts: OpenOptions<K>): Promise<BackendConnection<K>> {
     const c = target.console as LibvirtTarget;
     if (opts.kind !== 'vnc') throw unsupported(opts.kind, 'libvirt');
-    const signal = opts.signal;
-    const virsh = this.b.virsh(c.uri, signal);
-    const conn = await locked(this.b.locks, `libvirt ${c.uri} ${c.domain}`, signal, `the domain ${c.domain}`, async () => {
-      const graphics = await virsh.vncGraphics(c.domain);
-      const host = c.host ?? graphics.host(c.uri);
-      let set = false;
-      try {
-        // NOTE: the password goes to virsh through a pipe, never a file, and only lives in this scope.
-        const password = oneTimePassword();
-        await virsh.setVncPassword(c.domain, graphics, password, this.b.clock.now() + this.b.passwordSeconds * 1000);
-        set = true;
-        return await connectRfb({
-          host, port: graphics.port, password, auth: 'one-time-password', tls: c.tls,
-          backendTls: this.b.tls, connectTimeoutMs: this.b.connectTimeoutMs, signal,
-        });
-      } finally {
-        // One connection per password: another random one, already expired, replaces it (libvirt
-        // has no "expire only"; an expiry in the past is QMP's "now").
-        if (set) {
-          await this.b.virsh(c.uri, AbortSignal.timeout(this.b.managementTimeoutMs))
-            .setVncPassword(c.domain, graphics, oneTimePassword(), 1000)
-            .catch((e: unknown) => {
-              this.b.log.warn({ server: target.serverId, domain: c.domain, error: (e as Error).message }, `could not expire the one-time VNC password at once; it expires in ${this.b.passwordSeconds} s`);
-            });
-        }
-      }
+    const b = this.b;
+    let graphics: VncGraphics | null = null;
+    const conn = await openWithOneTimePassword(b, target, opts.signal, {
+      lockKey: `libvirt ${c.uri} ${c.domain}`,
+      what: `the domain ${c.domain}`,
+      address: async () => {
+        graphics = await b.virsh(c.uri, opts.signal).vncGraphics(c.domain);
+        return { host: c.host ?? graphics.host(c.uri), port: graphics.port };
+      },
+      set: (password, validToMs) => b.virsh(c.uri, opts.signal).setVncPassword(c.domain, graphics!, password, validToMs),
+      // libvirt has no "expire only": another random password replaces it, already expired (an
+      // expiry in the past is QMP's "now" for libvirt).
+      expire: () => b.virsh(c.uri, AbortSignal.timeout(b.managementTimeoutMs)).setVncPassword(c.domain, graphics!, oneTimePassword(), 1000),
     });
     return conn as BackendConnection<K>;
   }

@@ -400,7 +400,7 @@ export function runStoreContract(t: ContractTarget): void {
     });
 
     test('servers: every console target kind round-trips (static with TLS, qemu-qmp, libvirt), and changes kind', async () => {
-      const { projectId } = await seedProject(s, 8);
+      const { projectId } = await seedProject(s, 61);
       const targets: Server['console'][] = [
         { kind: 'static', host: 'hv1.example.test', port: 5901, auth: 'none', passwordSealed: null, tls: { serverName: 'hv1.example.test' } },
         { kind: 'qemu-qmp', host: '127.0.0.1', port: 5902, qmp: 'unix:/run/qemu/vm1.qmp', auth: 'one-time-password', passwordSealed: null, tls: null },

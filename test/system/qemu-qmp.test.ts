@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -183,7 +183,7 @@ describe('qemu-qmp targets with real QEMU', () => {
     assert.ok(warned.some((l) => (JSON.parse(l) as { failure?: string }).failure === 'tls-name'), 'logged with failure tls-name');
   });
 
-  test('SIGHUP reloads the client certificate: an open session goes on, the next one presents the new certificate', async () => {
+  test('SIGHUP reloads the client certificate: an open session goes on, the next one presents the new certificate; unusable files keep the previous one', async () => {
     const open = await openConsole(await url(ids['tls']!));
     await open.client.waitUntil(() => open.client.updateCount > 0, 10_000);
     assert.ok((await x509Clients()).includes('CN=proxy-one'), `QEMU sees ${JSON.stringify(await x509Clients())}`);
@@ -207,5 +207,18 @@ describe('qemu-qmp targets with real QEMU', () => {
     await update;
     open.ws.close();
     next.ws.close();
+
+    // Files that cannot be used: the previous certificate stays in use.
+    writeFileSync(live.cert, '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
+    const mark = service.stdout().length;
+    service.child.kill('SIGHUP');
+    for (let i = 0; i < 100 && !/"msg":"configuration reloaded"/.test(service.stdout().slice(mark)); i++) await sleep(50);
+    const kept = service.stdout().slice(mark).split('\n').find((l) => l.includes('"msg":"configuration reloaded"'));
+    assert.ok(kept, 'reloaded');
+    assert.equal((JSON.parse(kept) as { tls: Record<string, string> }).tls['backend'], 'kept-previous');
+    const after = await openConsole(await url(ids['tls']!));
+    await after.client.waitUntil(() => after.client.updateCount > 0, 10_000);
+    assert.ok((await x509Clients()).includes('CN=proxy-two'), 'a new session still presents the second certificate');
+    after.ws.close();
   });
 });

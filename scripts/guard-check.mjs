@@ -53,7 +53,6 @@ const GUARDS = [
   ['extended clipboard only to a server that announced it', 'src/proxy/console-session.js', "m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard", 'false', T('unit/proxy/extended-clipboard')],
   ['extended clipboard flags well formed', 'src/rfb/client-message-framer.js', 'if (problem !== undefined)', 'if (false)', T('unit/proxy/extended-clipboard', 'unit/rfb/client-message-framer')],
   ['subprotocol offers checked before the token is spent', 'src/proxy/proxy-server.js', 'if (!offersSubprotocol(req))', 'if (false)', T('unit/proxy/handshake-and-origins')],
-  ['hypervisor drivers: what a VNC server sends during its handshake is capped (hostile backend)', 'src/backends/rfb-connect.js', 'if (reader.bufferedLength > BACKEND_EARLY_BYTES)', 'if (false)', T('unit/proxy/hostile-backend-memory')],
   ['one-time VNC password: set and used one session at a time per VM', 'src/backends/drivers.js', 'return await locks.withLock(key, signal, fn);', 'return await fn();', T('unit/backends/qemu-qmp')],
   ['one-time VNC password: expired as soon as it was used', 'src/backends/drivers.js', 'await steps.expire()', 'await Promise.resolve()', T('unit/backends/qemu-qmp')],
   ['no downgrade to plain VNC for a target that requires TLS', 'src/rfb/client-handshake.js', 'if (tlsRequired) {', 'if (false) {', T('unit/rfb/vencrypt')],

@@ -13,9 +13,9 @@ import type { BackendTls } from './backend-tls.js';
 import type { ConnectionInfo, VncConnection } from './types.js';
 
 /**
- * What a VNC server may have sent that nobody has read yet (during and right after its handshake):
- * beyond this the socket is not read until its reader catches up. Far above the longest backend
- * handshake (under 2 KiB), so a handshake is never starved.
+ * What a VNC server may have sent past its handshake that waits for the browser's (the session
+ * holds it): beyond this the socket is not read until the relay starts. Far above the longest
+ * backend handshake (under 2 KiB), so a handshake is never starved.
  */
 export const BACKEND_EARLY_BYTES = 64 * 1024;
 
@@ -66,8 +66,10 @@ function tcpConnect(host: string, port: number, timeoutMs: number, signal: Abort
 }
 
 /**
- * A capped reader fed by `stream`: ended when the stream closes (with `onError`'s error when one
- * came first), and the stream paused while more than BACKEND_EARLY_BYTES wait in it.
+ * A reader fed by `stream`: ended when the stream closes (with `onError`'s error when one came
+ * first). NOTE: what waits in it stays bounded without a cap of its own: the handshake consumes
+ * what it buffers (every read is capped, the largest at 64 KiB), and the stream is paused in the
+ * same turn as the handshake ends; from then on the session's own cap (BACKEND_EARLY_BYTES) holds.
  */
 function feed(stream: Duplex, onError: (e: Error) => Error, onSilentClose?: () => Error): { reader: ByteReader; detach(): void } {
   const reader = new ByteReader({ maxReadLength: 64 * 1024 });
@@ -76,9 +78,6 @@ function feed(stream: Duplex, onError: (e: Error) => Error, onSilentClose?: () =
   const onData = (d: Buffer): void => {
     received = true;
     reader.push(d);
-    // NOTE: a hostile server flooding during its handshake is not read beyond the cap: TCP pushes
-    // back on it (the handshake then times out, if it needed more).
-    if (reader.bufferedLength > BACKEND_EARLY_BYTES) stream.pause();
   };
   const onErr = (e: Error): void => {
     failure = onError(e);
@@ -133,6 +132,7 @@ export async function connectRfb(o: RfbConnectOptions): Promise<VncConnection> {
         },
       },
     });
+    // In the turn the handshake ended: nothing more is read until the session takes the stream.
     stream.pause();
     current.detach();
     const leftover = current.reader.takeRemainder();

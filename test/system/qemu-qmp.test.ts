@@ -66,6 +66,16 @@ async function directVnc(port: number, password: string): Promise<unknown> {
   }
 }
 
+/** Sends the service SIGHUP; what its `configuration reloaded` line says of the hypervisor TLS files. */
+async function sighup(): Promise<string | undefined> {
+  const mark = service.stdout().length;
+  service.child.kill('SIGHUP');
+  const line = (): string | undefined => service.stdout().slice(mark).split('\n').find((l) => l.includes('"msg":"configuration reloaded"'));
+  for (let i = 0; i < 100 && !line(); i++) await sleep(50);
+  assert.ok(line(), 'the service logged its reload');
+  return (JSON.parse(line()!) as { tls: Record<string, string> }).tls['backend'];
+}
+
 /** The distinguished names of the TLS clients QEMU has now (QMP query-vnc). */
 async function x509Clients(): Promise<string[]> {
   const r = (await tlsVm.query('query-vnc')) as { clients?: Array<{ x509_dname?: string }> };
@@ -190,12 +200,7 @@ describe('qemu-qmp targets with real QEMU', () => {
     const second = pki.client('proxy-two');
     copyFileSync(second.cert, live.cert);
     copyFileSync(second.key, live.key);
-    const before = service.stdout().length;
-    service.child.kill('SIGHUP');
-    for (let i = 0; i < 100 && !/"msg":"configuration reloaded"/.test(service.stdout().slice(before)); i++) await sleep(50);
-    const reloaded = service.stdout().slice(before).split('\n').find((l) => l.includes('"msg":"configuration reloaded"'));
-    assert.ok(reloaded, 'reloaded');
-    assert.equal((JSON.parse(reloaded) as { tls: Record<string, string> }).tls['backend'], 'reloaded');
+    assert.equal(await sighup(), 'reloaded');
     const next = await openConsole(await url(ids['tls']!));
     await next.client.waitUntil(() => next.client.updateCount > 0, 10_000);
     const names = await x509Clients();
@@ -210,12 +215,7 @@ describe('qemu-qmp targets with real QEMU', () => {
 
     // Files that cannot be used: the previous certificate stays in use.
     writeFileSync(live.cert, '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
-    const mark = service.stdout().length;
-    service.child.kill('SIGHUP');
-    for (let i = 0; i < 100 && !/"msg":"configuration reloaded"/.test(service.stdout().slice(mark)); i++) await sleep(50);
-    const kept = service.stdout().slice(mark).split('\n').find((l) => l.includes('"msg":"configuration reloaded"'));
-    assert.ok(kept, 'reloaded');
-    assert.equal((JSON.parse(kept) as { tls: Record<string, string> }).tls['backend'], 'kept-previous');
+    assert.equal(await sighup(), 'kept-previous');
     const after = await openConsole(await url(ids['tls']!));
     await after.client.waitUntil(() => after.client.updateCount > 0, 10_000);
     assert.ok((await x509Clients()).includes('CN=proxy-two'), 'a new session still presents the second certificate');

@@ -75,7 +75,7 @@ describe('qemu-qmp targets (a stand-in QEMU)', () => {
       stack.logs.lines.length = 0;
       const f = await consoleFailure(await url(id));
       assert.equal(f.code, code, mode);
-      const warned = stack.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['level'] === 40 && l['server'] === id);
+      const warned = stack.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['level'] === 'warn' && l['server'] === id);
       assert.ok(warned, `no warning for ${mode}`);
       assert.equal(warned['failure'], 'qmp');
       assert.match(String(warned['backendReason']), reason);

@@ -33,7 +33,10 @@ const url = async (id: string): Promise<string> => (await remoteConsole(sdkClien
 function livePassword(): { password: string; validTo: string } {
   const xml = libvirt.virsh(['dumpxml', '--domain', DOMAIN, '--security-info']);
   const tag = /<graphics\b[^>]*>/.exec(xml)![0];
-  return { password: /passwd='([^']*)'/.exec(tag)?.[1] ?? '', validTo: /passwdValidTo='([^']*)'/.exec(tag)?.[1] ?? '' };
+  // libvirt writes attribute values XML-escaped.
+  const unescape = (v: string): string => v.replace(/&(?:#(\d+)|(quot|apos|amp|lt|gt));/g, (_, d: string, n: string) =>
+    d ? String.fromCharCode(Number(d)) : ({ quot: '"', apos: '\'', amp: '&', lt: '<', gt: '>' } as Record<string, string>)[n]!);
+  return { password: unescape(/passwd='([^']*)'/.exec(tag)?.[1] ?? ''), validTo: /passwdValidTo='([^']*)'/.exec(tag)?.[1] ?? '' };
 }
 
 function vncPort(): number {

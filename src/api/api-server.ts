@@ -16,11 +16,10 @@ import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
 import { RateLimiter } from '../util/rate-limiter.js';
 import { answerPlainHttp, listenerTlsFiles, PLAIN_HTTP_MESSAGE, tlsContextOptions } from '../util/tls.js';
 import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
+import { IamAuth } from './admin-auth.js';
 import { registerEcsRoutes } from './ecs-routes.js';
 import { registerIamRoutes } from './iam-routes.js';
 import './request-context.js';
-
-const EMPTY = Buffer.alloc(0);
 
 /** Observes finished requests (metrics). */
 export type RequestObserver = (route: string, method: string, status: number, seconds: number) => void;
@@ -184,24 +183,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.setNotFoundHandler((req, reply) => sendHuaweiError(reply, ROUTE_NOT_FOUND));
 
-  /** Authenticates (IAM token or AK/SK), then rate-limits per credential. */
-  const authenticate = async (req: FastifyRequest): Promise<void> => {
-    const token = req.headers['x-auth-token'];
-    const header = (name: string): string | undefined => {
-      const v = req.headers[name];
-      return Array.isArray(v) ? v.join(',') : v;
-    };
-    req.principal = typeof token === 'string'
-      ? await deps.identity.verifyIamToken(token)
-      : await deps.identity.verifySignedRequest({
-        method: req.method, url: req.raw.url ?? req.url, header, body: req.rawBody ?? EMPTY, sourceAddress: req.ip, requestId: req.id,
-      });
-    const d = perCredential.hit(req.principal.credentialId);
-    if (!d.allowed) throw new RateLimitedError(`The throttling threshold has been reached: per credential ${config.apiRateLimitPerCredential}/min`, d.retryAfterSeconds);
-  };
+  // Who is calling (IAM token or AK/SK), rate-limited per credential: shared by every route (see admin-auth.ts).
+  const auth = new IamAuth(deps.identity, perCredential, config.apiRateLimitPerCredential);
+  const authenticate = async (req: FastifyRequest): Promise<void> => void (await auth.authenticate(req));
 
   registerEcsRoutes(app, { ...deps, authenticate });
-  registerIamRoutes(app, deps);
+  registerIamRoutes(app, { ...deps, auth });
 
   const metrics = deps.metrics;
   if (metrics) {

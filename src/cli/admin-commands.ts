@@ -77,13 +77,14 @@ export function userCommand(): Command {
     .option('--password <password>', 'password (8-128 characters); prefer --password-stdin')
     .option('--password-stdin', 'read the password from stdin')
     .option('--actions <list>', 'allowed actions, comma separated (default *), e.g. ecs:cloudServers:vnc,ecs:cloudServers:get')
+    .option('--admin', 'a domain administrator (Huawei\'s admin group): manages the users, keys and projects of its domain through the IAM API')
     .addOption(json)
     .action(async (o) => withServices(o, async (s) => {
       const password = await passwordFrom(o, 'password');
       if (password === undefined) throw new ValidationError('a password is required: --password or --password-stdin', 'password');
       const actions = parseList(o.actions);
-      const u = await s.identity.createUser({ domain: o.domain, name: o.name, password, ...(actions ? { actions } : {}) });
-      printObject({ id: u.id, name: u.name, domain: o.domain, actions: u.actions.join(',') }, !!o.json);
+      const u = await s.identity.createUser({ domain: o.domain, name: o.name, password, admin: !!o.admin, ...(actions ? { actions } : {}) });
+      printObject({ id: u.id, name: u.name, domain: o.domain, actions: u.actions.join(','), admin: u.admin === true }, !!o.json);
     }));
   return cmd;
 }

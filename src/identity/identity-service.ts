@@ -153,13 +153,15 @@ export class IdentityService {
     return this.store.listProjects();
   }
 
-  async createUser(input: { domain: string; name: string; password: string; actions?: readonly string[] }): Promise<User> {
+  /** Creates a user; `admin` puts them in the domain's `admin` group (a domain administrator). */
+  async createUser(input: { domain: string; name: string; password: string; actions?: readonly string[]; admin?: boolean; enabled?: boolean; description?: string }): Promise<User> {
     checkName('name', input.name);
     if (input.password.length < 8 || input.password.length > 128) throw new ValidationError('password must be 8-128 characters', 'password');
     const actions = checkActions(input.actions);
     const domain = await this.ensureDomain(input.domain);
     const u: User = {
       id: hexId(), domainId: domain.id, name: input.name, passwordHash: await hashPassword(input.password), actions, createdAt: this.clock.now(),
+      enabled: input.enabled ?? true, admin: input.admin ?? false, description: input.description ?? '',
     };
     try {
       await this.store.insertUser(u);
@@ -235,12 +237,16 @@ export class IdentityService {
     if (!rec || rec.expiresAt <= this.clock.now()) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token is unknown, revoked or expired`);
     const user = await this.store.getUser(rec.userId);
     if (!user) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token's user no longer exists`);
+    if (user.enabled === false) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token's user is disabled`);
     return { rec, user };
   }
 
   async verifyIamToken(token: string): Promise<Principal> {
     const { rec, user } = await this.loadIamToken(token);
-    return { kind: 'iam-token', credentialId: `user:${user.id}`, userId: user.id, domainId: user.domainId, projectId: rec.projectId, actionSets: [user.actions] };
+    return {
+      kind: 'iam-token', admin: user.admin === true, issuer: `token:${rec.hash}`, credentialId: `user:${user.id}`, userId: user.id,
+      domainId: user.domainId, projectId: rec.projectId, actionSets: [user.actions],
+    };
   }
 
   /**
@@ -276,11 +282,20 @@ export class IdentityService {
 
   /**
    * Who may read or revoke a user's IAM tokens: Keystone allows the token's own user or an
-   * administrator. NOTE: this is the seam for administrators (Huawei: the `admin` group of the
-   * user's domain), which do not exist yet; until then only the same user passes.
+   * administrator (Huawei: the `admin` group of the user's domain).
    */
   private authorizeTokenAction(caller: Principal, tokenUser: User, action: string): void {
-    if (caller.userId !== tokenUser.id) throw new ForbiddenError(action);
+    if (caller.userId === tokenUser.id) return;
+    if (caller.admin && caller.domainId === tokenUser.domainId) return;
+    throw new ForbiddenError(action);
+  }
+
+  /**
+   * A domain administrator may act on `domainId`; anyone else gets ForbiddenError(`action`)
+   * (Huawei's 403). The seam of every administrative call: the IAM routes and the admin API.
+   */
+  requireDomainAdmin(caller: Principal, action: string, domainId: string = caller.domainId): void {
+    if (!caller.admin || caller.domainId !== domainId) throw new ForbiddenError(action);
   }
 
   purgeIamTokens(): Promise<number> {
@@ -339,7 +354,14 @@ export class IdentityService {
     await this.guards.lockout.success(key.ak, address, failures);
     const user = await this.store.getUser(key.userId);
     if (!user) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user no longer exists`);
-    return { kind: 'aksk', credentialId: `ak:${key.ak}`, userId: user.id, domainId: user.domainId, projectId: key.projectId, actionSets: [user.actions, key.actions] };
+    if (user.enabled === false) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user is disabled`);
+    // GlobalCredentials (the IAM SDK) sign the domain id they act in: it must be the key's.
+    const domainHeader = req.header('x-domain-id');
+    if (domainHeader !== undefined && domainHeader !== user.domainId) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}X-Domain-Id is not the domain of the access key's user`);
+    return {
+      kind: 'aksk', admin: user.admin === true, issuer: `ak:${key.ak}`, credentialId: `ak:${key.ak}`, userId: user.id, domainId: user.domainId,
+      projectId: key.projectId, actionSets: [user.actions, key.actions],
+    };
   }
 
   /**

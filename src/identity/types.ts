@@ -33,6 +33,11 @@ export interface User {
   /** Allowed action patterns (`*` matches any run of characters). */
   readonly actions: readonly string[];
   readonly createdAt: number;
+  /** A disabled user's IAM tokens, access keys and temporary credentials are refused (default true). */
+  readonly enabled?: boolean;
+  /** Member of the domain's `admin` group: manages everything in its domain (default false). */
+  readonly admin?: boolean;
+  readonly description?: string;
 }
 
 export interface AccessKey {
@@ -126,6 +131,13 @@ export interface IdentityStore {
 /** Who is calling, once authenticated. */
 export interface Principal {
   readonly kind: 'aksk' | 'iam-token';
+  /** The user is a domain administrator (Huawei's `admin` group of their domain). */
+  readonly admin: boolean;
+  /**
+   * The credential that authenticated this call, as console tokens record their issuer: `ak:<AK>`
+   * (a permanent or temporary access key) or `token:<sha256 of the IAM token>`.
+   */
+  readonly issuer: string;
   /** Rate-limit key: `ak:<AK>` or `user:<id>`. */
   readonly credentialId: string;
   readonly userId: string;

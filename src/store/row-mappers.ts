@@ -18,6 +18,8 @@ const str = (v: unknown): string => v as string;
 export const num = (v: unknown): number => Number(v);
 /** A nullable text column. */
 const optStr = (v: unknown): string | null => (v as string | null | undefined) ?? null;
+/** A 0/1 integer column (absent: `dflt`). */
+const flag = (v: unknown, dflt: boolean): boolean => (v === null || v === undefined ? dflt : Number(v) === 1);
 /** A nullable number column. */
 export const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
@@ -34,6 +36,7 @@ export function rowToUser(r: Row): User {
   return {
     id: str(r['id']), domainId: str(r['domain_id']), name: str(r['name']), passwordHash: str(r['password_hash']),
     actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
+    enabled: flag(r['enabled'], true), admin: flag(r['admin'], false), description: optStr(r['description']) ?? '',
   };
 }
 /** Maps a row of the matching table. */

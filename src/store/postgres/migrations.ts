@@ -107,4 +107,26 @@ ALTER TABLE servers ADD COLUMN console_libvirt_domain text;
 ALTER TABLE servers ADD COLUMN console_tls_name text;
 `,
   },
+  {
+    version: 7,
+    name: 'identity lifecycle: enabled users and administrators, key status and temporary keys, who issued a console token',
+    sql: `
+ALTER TABLE users ADD COLUMN enabled integer NOT NULL DEFAULT 1;
+ALTER TABLE users ADD COLUMN admin integer NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN description text NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN description text NOT NULL DEFAULT '';
+ALTER TABLE access_keys ADD COLUMN status text NOT NULL DEFAULT 'active';
+ALTER TABLE access_keys ADD COLUMN description text NOT NULL DEFAULT '';
+ALTER TABLE access_keys ADD COLUMN expires_at bigint;
+ALTER TABLE access_keys ADD COLUMN security_token_hash text;
+ALTER TABLE access_keys ADD COLUMN issued_by text;
+CREATE INDEX access_keys_expires ON access_keys (expires_at);
+CREATE INDEX iam_tokens_user ON iam_tokens (user_id);
+ALTER TABLE console_tokens ADD COLUMN issued_by text;
+ALTER TABLE console_tokens ADD COLUMN issued_by_user text;
+CREATE INDEX console_tokens_issued_by ON console_tokens (issued_by);
+CREATE INDEX console_tokens_issued_by_user ON console_tokens (issued_by_user);
+ALTER TABLE change_events ADD COLUMN credential text;
+`,
+  },
 ];

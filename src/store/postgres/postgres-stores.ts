@@ -59,8 +59,8 @@ export class PostgresIdentityStore implements IdentityStore {
     return (await this.db.rows(`SELECT * FROM projects ORDER BY created_at, id ${BYTEWISE}`)).map(rowToProject);
   }
   async insertUser(u: User): Promise<void> {
-    await this.db.count('INSERT INTO users (id, domain_id, name, password_hash, actions, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
-      [u.id, u.domainId, u.name, u.passwordHash, JSON.stringify(u.actions), u.createdAt]);
+    await this.db.count('INSERT INTO users (id, domain_id, name, password_hash, actions, created_at, enabled, admin, description) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [u.id, u.domainId, u.name, u.passwordHash, JSON.stringify(u.actions), u.createdAt, u.enabled === false ? 0 : 1, u.admin ? 1 : 0, u.description ?? '']);
   }
   async getUser(id: string): Promise<User | null> {
     return maybe(await this.db.one('SELECT * FROM users WHERE id = $1', [id]), rowToUser);

@@ -102,4 +102,26 @@ ALTER TABLE servers ADD COLUMN console_libvirt_domain TEXT;
 ALTER TABLE servers ADD COLUMN console_tls_name TEXT;
 `,
   },
+  {
+    version: 7,
+    name: 'identity lifecycle: enabled users and administrators, key status and temporary keys, who issued a console token',
+    sql: `
+ALTER TABLE users ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE access_keys ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE access_keys ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE access_keys ADD COLUMN expires_at INTEGER;
+ALTER TABLE access_keys ADD COLUMN security_token_hash TEXT;
+ALTER TABLE access_keys ADD COLUMN issued_by TEXT;
+CREATE INDEX access_keys_expires ON access_keys (expires_at);
+CREATE INDEX iam_tokens_user ON iam_tokens (user_id);
+ALTER TABLE console_tokens ADD COLUMN issued_by TEXT;
+ALTER TABLE console_tokens ADD COLUMN issued_by_user TEXT;
+CREATE INDEX console_tokens_issued_by ON console_tokens (issued_by);
+CREATE INDEX console_tokens_issued_by_user ON console_tokens (issued_by_user);
+ALTER TABLE change_events ADD COLUMN credential TEXT;
+`,
+  },
 ];

@@ -50,8 +50,8 @@ export class SqliteIdentityStore implements IdentityStore {
     return sqlite(() => (prep(this.db, 'SELECT * FROM projects ORDER BY created_at, id').all() as Row[]).map(rowToProject));
   }
   insertUser(u: User): Promise<void> {
-    return sqlite(() => void prep(this.db, 'INSERT INTO users (id, domain_id, name, password_hash, actions, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(u.id, u.domainId, u.name, u.passwordHash, JSON.stringify(u.actions), u.createdAt));
+    return sqlite(() => void prep(this.db, 'INSERT INTO users (id, domain_id, name, password_hash, actions, created_at, enabled, admin, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(u.id, u.domainId, u.name, u.passwordHash, JSON.stringify(u.actions), u.createdAt, u.enabled === false ? 0 : 1, u.admin ? 1 : 0, u.description ?? ''));
   }
   getUser(id: string): Promise<User | null> {
     return sqlite(() => {

@@ -21,6 +21,7 @@ import { accepts, checkMasterKey, storedKeys, type KeyCheckOutcome } from './sec
 import { createMasterKeyFile, masterKeySource, readMasterKeys } from './secrets/master-key.js';
 import { reloadTls } from './util/tls.js';
 import { createStaticHandler } from './web/static-handler.js';
+import { ScreenshotService } from './screenshot/screenshot-service.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { describePostgresUrl } from './store/postgres/postgres-database.js';
 import { openPostgresStores } from './store/postgres/postgres-stores.js';
@@ -329,7 +330,13 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         log.info({ address: proxyAddress, url: listenerUrl(config, 'proxy', proxyAddress), origins: [...proxy.origins] }, 'console proxy listening');
       }
       if (role === 'serve' || role === 'api') {
+        backends ??= createBackends(services);
+        const screenshots = new ScreenshotService(services.inventory, backends, clock, {
+          perServerLimit: config.screenshotPerServerPerMinute, perServerWindowMs: 60_000,
+          timeoutMs: config.screenshotTimeoutSeconds * 1000, jpegQuality: 85,
+        });
         api = buildApi({
+          screenshots,
           config, clock, log, identity: services.identity, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: ready('api'), draining: () => stopping,

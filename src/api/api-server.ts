@@ -19,6 +19,8 @@ import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError 
 import { IamAuth } from './admin-auth.js';
 import { registerEcsRoutes } from './ecs-routes.js';
 import { registerIamRoutes } from './iam-routes.js';
+import { registerScreenshotRoutes } from './screenshot-routes.js';
+import type { ScreenshotService } from '../screenshot/screenshot-service.js';
 import './request-context.js';
 
 /** Observes finished requests (metrics). */
@@ -38,6 +40,8 @@ export interface ApiDeps {
   readonly ready: () => Promise<void>;
   /** True once the process is stopping: /readyz answers 503 while the listener still serves. */
   readonly draining?: () => boolean;
+  /** Console screenshots (our extension); the route is absent without it. */
+  readonly screenshots?: ScreenshotService;
 }
 
 /**
@@ -189,6 +193,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   registerEcsRoutes(app, { ...deps, authenticate });
   registerIamRoutes(app, { ...deps, auth });
+  if (deps.screenshots) registerScreenshotRoutes(app, { ...deps, screenshots: deps.screenshots, authenticate });
 
   const metrics = deps.metrics;
   if (metrics) {

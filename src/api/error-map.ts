@@ -36,6 +36,10 @@ const TABLE: Partial<Record<ErrorCode, Row>> = {
   SERVER_NOT_ACTIVE: { status: 400, shape: 'service', code: 'Ecs.0100' },
   BODY_TOO_LARGE: { status: 413, shape: 'gateway', code: 'APIGW.0201', message: 'Request entity too large' },
   RATE_LIMITED: { status: 429, shape: 'gateway', code: 'APIGW.0308' },
+  // Our extensions' backend failures (screenshots): the hypervisor's words stay in our log.
+  BACKEND_UNREACHABLE: { status: 502, shape: 'service', code: 'Ecs.0502', message: 'The server\'s VNC console could not be reached.' },
+  BACKEND_AUTH_FAILED: { status: 502, shape: 'service', code: 'Ecs.0502', message: 'Authentication to the server\'s VNC console failed.' },
+  BACKEND_PROTOCOL: { status: 502, shape: 'service', code: 'Ecs.0502', message: 'The server\'s VNC console answered with an unexpected protocol.' },
 };
 
 /** Unknown path or method. */

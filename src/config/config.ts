@@ -67,6 +67,11 @@ export interface Config {
   readonly backendTlsKey: string | null;
   readonly backendOneTimePasswordSeconds: number;
   readonly backendManagementTimeoutSeconds: number;
+  readonly screenshotPerServerPerMinute: number;
+  readonly screenshotTimeoutSeconds: number;
+  /** Absolute; null: `<dataDir>/recordings`. */
+  readonly recordingDir: string | null;
+  readonly recordingFlushMs: number;
   readonly changePollIntervalMs: number;
   readonly changeRetentionSeconds: number;
   readonly sessionHeartbeatSeconds: number;
@@ -234,7 +239,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   if ((out['backendTlsCert'] === null) !== (out['backendTlsKey'] === null)) throw new ConfigError('backendTlsKey', 'backendTlsCert and backendTlsKey go together');
   if (out['backendTlsCert'] !== null && out['backendTlsCa'] === null) throw new ConfigError('backendTlsCa', 'a client certificate (backendTlsCert) needs the CA of the hypervisors\' certificates (backendTlsCa)');
-  for (const k of ['backendTlsCa', 'backendTlsCert', 'backendTlsKey']) if (out[k] !== null) out[k] = resolve(cwd, out[k] as string);
+  for (const k of ['backendTlsCa', 'backendTlsCert', 'backendTlsKey', 'recordingDir']) if (out[k] !== null) out[k] = resolve(cwd, out[k] as string);
   if (out['proxyAllowedOrigins'] !== null) {
     out['proxyAllowedOrigins'] = Object.freeze((out['proxyAllowedOrigins'] as string[]).map((o) => parseOrigin('proxyAllowedOrigins', o)));
   }

@@ -7,6 +7,10 @@ export const ACTION_GET = 'ecs:cloudServers:get';
 export const ACTION_LIST = 'ecs:cloudServers:list';
 export const ACTION_START = 'ecs:cloudServers:start';
 export const ACTION_STOP = 'ecs:cloudServers:stop';
+/** Our extension (not a Huawei action): a server's console screenshot. */
+export const ACTION_SCREENSHOT = 'ecs:cloudServers:screenshot';
+/** Our extension: list and play back console session recordings. */
+export const ACTION_RECORDING_GET = 'ecs:cloudServers:getRecording';
 /** Every action, the default of users and keys. */
 export const ALL_ACTIONS = '*';
 

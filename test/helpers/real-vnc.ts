@@ -136,7 +136,7 @@ export interface QemuVm extends RealVnc {
   /** The QMP monitor for the console service (one client at a time, as QEMU's are). */
   qmpPath: string;
   /** A second QMP monitor, the test's own: one command, its `return`. */
-  query(command: string): Promise<unknown>;
+  query(command: string, args?: Record<string, unknown>): Promise<unknown>;
 }
 
 /**
@@ -181,8 +181,8 @@ export async function startQemuVm(opts: { tlsDir?: string } = {}): Promise<QemuV
   return {
     port,
     qmpPath: qmp,
-    async query(command) {
-      return (await qmpCommands(monitor, [{ execute: command }]))[0];
+    async query(command, args) {
+      return (await qmpCommands(monitor, [{ execute: command, ...(args ? { arguments: args } : {}) }]))[0];
     },
     async stop() {
       await stopChild(child);

@@ -7,6 +7,8 @@ export interface Reply {
   headers: Record<string, string | string[] | undefined>;
   text: string;
   json: any;
+  /** The body's bytes (images). */
+  body: Buffer;
 }
 
 export interface SendOptions {
@@ -25,14 +27,15 @@ export function http(method: string, url: string, headers: Record<string, string
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+        const raw = Buffer.concat(chunks);
+        const text = raw.toString('utf8');
         let json: unknown = undefined;
         try {
           json = text ? JSON.parse(text) : undefined;
         } catch {
           /* not JSON */
         }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, body: raw });
       });
     });
     req.on('error', reject);

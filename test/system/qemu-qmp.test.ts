@@ -18,6 +18,8 @@ import { ByteReader, clientHandshake } from '../../src/rfb/index.js';
 import { canvasSize, launchBrowser, readCanvasPixels, saveScreenshot, waitForState, type BrowserHarness } from '../helpers/browser.js';
 import { consoleUrlFrom, iamTokenFrom, runCli, seedWithCli, startCli, type CliSeed, type RunningServer } from '../helpers/cli.js';
 import { consoleFailure, openConsole } from '../helpers/console-client.js';
+import { PNG } from 'pngjs';
+import { http } from '../helpers/signed-fetch.js';
 import { startQmpTap, type QmpTap } from '../helpers/qmp-tap.js';
 import { startQemuVm, type QemuVm } from '../helpers/real-vnc.js';
 import { tempDir } from '../helpers/stack.js';
@@ -157,6 +159,31 @@ describe('qemu-qmp targets with real QEMU', () => {
       assert.ok(!store.includes(p), 'a one-time password is in the store');
       assert.ok(!logs.includes(p), 'a one-time password is in the log');
       await assert.rejects(directVnc(plain.port, p), (e: unknown) => e instanceof BackendError && e.failure === 'password', 'an expired one-time password still works');
+    }
+  });
+
+  test('screenshot API: the PNG is QEMU\'s own screendump, plain and over TLS (one-time passwords through QMP)', async () => {
+    for (const [which, vm] of [['plain', plain], ['tls', tlsVm]] as const) {
+      const r = await http('GET', `${service.apiUrl}/v1/${seeded.projectId}/cloudservers/${ids[which]!}/screenshot`, { 'x-auth-token': iamToken });
+      assert.equal(r.status, 200, `${which}: ${r.text}`);
+      const png = PNG.sync.read(r.body);
+      const dump = join(dataDir, `screendump-${which}.ppm`);
+      await vm.query('screendump', { filename: dump });
+      const ppm = readFileSync(dump);
+      const m = /^P6\s+(\d+)\s+(\d+)\s+255\s/.exec(ppm.subarray(0, 32).toString('latin1'));
+      assert.ok(m, 'a PPM screendump');
+      const [w, h] = [Number(m[1]), Number(m[2])];
+      assert.deepEqual([png.width, png.height], [w, h], which);
+      const body = ppm.subarray(m[0].length);
+      let differing = 0;
+      for (let i = 0; i < w * h; i++) {
+        if (png.data[i * 4] !== body[i * 3] || png.data[i * 4 + 1] !== body[i * 3 + 1] || png.data[i * 4 + 2] !== body[i * 3 + 2]) differing++;
+      }
+      // The text cursor blinks between the two captures: a few cells at most.
+      assert.ok(differing < w * h * 0.005, `${which}: ${differing} of ${w * h} pixels differ`);
+      const colours = new Set<number>();
+      for (let i = 0; i < w * h; i += 7) colours.add((png.data[i * 4]! << 16) | (png.data[i * 4 + 1]! << 8) | png.data[i * 4 + 2]!);
+      assert.ok(colours.size >= 2, `${which}: SeaBIOS text is on the screen`);
     }
   });
 

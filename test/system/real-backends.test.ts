@@ -15,6 +15,8 @@ import { closeOf, consoleFailure, openConsole, openWs, wsUrlOf } from '../helper
 import { remoteConsole, sdkClient } from '../helpers/huawei-sdk.js';
 import { startQemu, startXvnc, type RealVnc, type XvncServer } from '../helpers/real-vnc.js';
 import { seed, startStack, type Seed, type Stack } from '../helpers/stack.js';
+import { PNG } from 'pngjs';
+import { signedHttp } from '../helpers/signed-fetch.js';
 
 /** noVNC 1.7's SetEncodings at depth 24 (core/rfb.js _sendEncodings), without H.264. */
 const NOVNC_ENCODINGS = [1, 7, -260, 16, 21, 5, 2, 6, 0, -26, -254, -223, -224, -258, -261, -308, -309, -312, -313, -307, Encoding.ExtendedClipboard,
@@ -84,6 +86,20 @@ describe('TigerVNC Xvnc with VncAuth', () => {
     await xvnc.paint('#00ff00');
     await c.client.waitUntil(() => c.client.getPixel(320, 240) === 0x00ff00, 10_000);
     c.ws.close();
+  });
+
+  test('screenshot API: the PNG shows the colour painted with xsetroot', async () => {
+    for (const [colour, rgb] of [['blue', [0, 0, 255]], ['#ffcc00', [255, 204, 0]]] as const) {
+      await xvnc.paint(colour);
+      const r = await signedHttp('GET', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${s.active.id}/screenshot`, '', { ak: s.ak, sk: s.sk, projectId: s.projectId });
+      assert.equal(r.status, 200, r.text);
+      const png = PNG.sync.read(r.body);
+      assert.deepEqual([png.width, png.height], [640, 480]);
+      let same = 0;
+      for (let i = 0; i < 640 * 480; i++) if (png.data[i * 4] === rgb[0] && png.data[i * 4 + 1] === rgb[1] && png.data[i * 4 + 2] === rgb[2]) same++;
+      // Xvnc draws the X pointer into the framebuffer of clients without the cursor pseudo-encoding.
+      assert.ok(same > 640 * 480 - 1000, `${colour}: ${same} of ${640 * 480} pixels`);
+    }
   });
 
   test('ExtendedClipboard: announced by Xvnc, noVNC\'s extended answer relayed', async () => {

@@ -1,0 +1,31 @@
+/**
+ * Our extension of the ECS API (not a Huawei call): a server's console screenshot.
+ * GET /v1/{project_id}/cloudservers/{server_id}/screenshot?format=png|jpeg
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ConsoleError, ProjectMismatchError } from '../errors.js';
+import { ACTION_SCREENSHOT } from '../identity/types.js';
+import type { ScreenshotFormat, ScreenshotService } from '../screenshot/screenshot-service.js';
+import type { ApiDeps } from './api-server.js';
+
+interface ScreenshotDeps extends ApiDeps {
+  readonly screenshots: ScreenshotService;
+  authenticate(req: FastifyRequest): Promise<void>;
+}
+
+const TYPES: Record<ScreenshotFormat, string> = { png: 'image/png', jpeg: 'image/jpeg' };
+
+export function registerScreenshotRoutes(app: FastifyInstance, deps: ScreenshotDeps): void {
+  app.get<{ Params: { project_id: string; server_id: string }; Querystring: Record<string, unknown> }>('/v1/:project_id/cloudservers/:server_id/screenshot', async (req, reply) => {
+    const { project_id: projectId, server_id: serverId } = req.params;
+    await deps.authenticate(req);
+    const h = req.headers['x-project-id'];
+    if (typeof h === 'string' && h !== projectId) throw new ProjectMismatchError();
+    deps.identity.authorize(req.principal!, projectId, ACTION_SCREENSHOT);
+    const raw = req.query['format'];
+    const format = raw === undefined || raw === '' ? 'png' : raw;
+    if (format !== 'png' && format !== 'jpeg') throw new ConsoleError('VALIDATION', 'Invalid parameter: format must be png or jpeg.');
+    const shot = await deps.screenshots.take(projectId, serverId, format);
+    return reply.type(TYPES[format]).headers({ 'Cache-Control': 'no-store', 'X-Screen-Width': String(shot.width), 'X-Screen-Height': String(shot.height) }).send(shot.data);
+  });
+}

@@ -10,6 +10,7 @@ import { Backends } from './backends/drivers.js';
 import { systemClock, type Clock } from './clock.js';
 import { consoleBaseUrl, listenerUrl, type Config, type ListenAddress } from './config/config.js';
 import { ConfigError, MasterKeyError, NotReadyError } from './errors.js';
+import { IamAdminService } from './identity/iam-admin-service.js';
 import { IdentityService } from './identity/identity-service.js';
 import { LoginThrottle } from './identity/login-throttle.js';
 import { SignatureLockout } from './identity/signature-lockout.js';
@@ -67,6 +68,8 @@ export interface Services {
   readonly stores: Stores;
   readonly box: SecretBox;
   readonly identity: IdentityService;
+  /** The identity lifecycle (keys, temporary credentials, users, projects) for the IAM API and the CLI. */
+  readonly iam: IamAdminService;
   /** Password-login throttling of this node (its gate bounds concurrent password hashing). */
   readonly logins: LoginThrottle;
   readonly inventory: InventoryService;
@@ -150,7 +153,8 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   }, { lockout, logins });
   const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock);
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
-  return { config, masterKey, clock, log, stores, box, identity, logins, inventory, consoleTokens, auditor, close: () => stores.close() };
+  const iam = new IamAdminService(identity, stores.identity, stores.consoleTokens, stores.changes, auditor, box, clock);
+  return { config, masterKey, clock, log, stores, box, identity, iam, logins, inventory, consoleTokens, auditor, close: () => stores.close() };
 }
 
 /**
@@ -326,6 +330,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.
         const p = proxy;
         services.inventory.onChange((c) => void p.applyChange({ kind: c.reason, serverId: c.serverId, sessionId: null, at: clock.now() }));
+        services.iam.onRevoke((r) => void p.applyChange({ kind: 'credential-revoked', serverId: null, sessionId: null, at: r.at, credential: r.credential }));
         out.proxy = proxyAddress;
         log.info({ address: proxyAddress, url: listenerUrl(config, 'proxy', proxyAddress), origins: [...proxy.origins] }, 'console proxy listening');
       }
@@ -337,7 +342,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         });
         api = buildApi({
           screenshots,
-          config, clock, log, identity: services.identity, inventory: services.inventory, remoteConsole, metrics,
+          config, clock, log, identity: services.identity, iam: services.iam, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: ready('api'), draining: () => stopping,
         });

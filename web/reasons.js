@@ -20,6 +20,7 @@ export const REVOKED_REASONS = Object.freeze({
   'server-stopped': 'server-not-active',
   'server-deleted': 'server-deleted',
   'console-changed': 'console-moved',
+  'credential-revoked': 'credential-revoked',
 });
 
 /** The proxy's WebSocket close codes (its contract with this page), and their reason keys. */
@@ -34,6 +35,7 @@ export const CLOSE_REASONS = Object.freeze({
   4203: 'max-duration',
   4204: 'proxy-shutdown',
   4205: 'backend-closed',
+  4210: 'credential-revoked',
   4400: 'bad-client-data',
 });
 

@@ -18,6 +18,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, ConflictError, ForbiddenError, NotFoundError, RateLimitedError, isConsoleError } from '../errors.js';
+import { KeyLimitError } from '../identity/iam-admin-service.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import type { Principal } from '../identity/types.js';
 import type { RateLimiter } from '../util/rate-limiter.js';
@@ -65,6 +66,7 @@ export function keystoneError(reply: FastifyReply, code: number, title: string, 
 
 /** Huawei IAM's answer to an error of an IAM call; rethrows what it does not map. */
 export function sendIamError(reply: FastifyReply, e: unknown): FastifyReply {
+  if (e instanceof KeyLimitError) return keystoneError(reply, 400, 'Bad Request', 'akSkNumExceed');
   if (isConsoleError(e) && (e.code === 'BODY_EMPTY' || e.code === 'BODY_INVALID' || e.code === 'VALIDATION')) {
     return reply.code(400).type('application/json').send({ error_msg: `Request body is invalid. ${e.message}`, error_code: 'IAM.0011' });
   }

@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { ConsoleError, RateLimitedError, isConsoleError, readinessCheckOf } from '../errors.js';
+import type { IamAdminService } from '../identity/iam-admin-service.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { pathOnly, type Logger } from '../log.js';
@@ -18,6 +19,7 @@ import { answerPlainHttp, listenerTlsFiles, PLAIN_HTTP_MESSAGE, tlsContextOption
 import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
 import { IamAuth } from './admin-auth.js';
 import { registerEcsRoutes } from './ecs-routes.js';
+import { registerIamLifecycleRoutes } from './iam-lifecycle-routes.js';
 import { registerIamRoutes } from './iam-routes.js';
 import { registerScreenshotRoutes } from './screenshot-routes.js';
 import type { ScreenshotService } from '../screenshot/screenshot-service.js';
@@ -29,6 +31,8 @@ export type RequestObserver = (route: string, method: string, status: number, se
 export interface ApiDeps {
   readonly config: Config;
   readonly identity: IdentityService;
+  /** The identity lifecycle behind the IAM calls (keys, users, projects). */
+  readonly iam: IamAdminService;
   readonly inventory: InventoryService;
   readonly remoteConsole: RemoteConsoleService;
   readonly clock: Clock;
@@ -194,6 +198,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   registerEcsRoutes(app, { ...deps, authenticate });
   registerIamRoutes(app, { ...deps, auth });
   if (deps.screenshots) registerScreenshotRoutes(app, { ...deps, screenshots: deps.screenshots, authenticate });
+  registerIamLifecycleRoutes(app, { ...deps, auth });
 
   const metrics = deps.metrics;
   if (metrics) {

@@ -10,7 +10,7 @@ import { isObject, parseJsonBody } from './body.js';
 import type { ApiDeps } from './api-server.js';
 
 /** Keystone-style time: `2026-01-01T00:00:00.000000Z`. */
-function keystoneTime(ms: number): string {
+export function keystoneTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 

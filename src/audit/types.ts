@@ -4,7 +4,11 @@
  * acted, on what, from where and in which request.
  */
 
-export type AuditKind = 'issued' | 'connected' | 'rejected' | 'closed' | 'revoked' | 'ak-locked' | 'ak-unlocked';
+export type AuditKind = 'issued' | 'connected' | 'rejected' | 'closed' | 'revoked' | 'ak-locked' | 'ak-unlocked'
+  // The identity lifecycle (iam-admin-service.ts): access keys, temporary credentials, users, projects.
+  | 'ak-created' | 'ak-updated' | 'ak-activated' | 'ak-deactivated' | 'ak-deleted' | 'ak-temporary-created'
+  | 'user-created' | 'user-updated' | 'user-enabled' | 'user-disabled' | 'user-password-changed' | 'user-deleted'
+  | 'project-created' | 'project-updated' | 'project-deleted';
 
 export interface AuditEvent {
   readonly id?: number;

@@ -298,8 +298,18 @@ export class IdentityService {
     if (!caller.admin || caller.domainId !== domainId) throw new ForbiddenError(action);
   }
 
-  purgeIamTokens(): Promise<number> {
-    return this.store.purgeIamTokens(this.clock.now());
+  /** The caller's domain. */
+  async domainOf(p: Principal): Promise<Domain> {
+    const d = await this.store.getDomain(p.domainId);
+    if (!d) throw new NotFoundError('domain', p.domainId);
+    return d;
+  }
+
+  /** Deletes expired IAM tokens and temporary access keys; returns how many. */
+  async purgeIamTokens(): Promise<number> {
+    const now = this.clock.now();
+    const [t, k] = await Promise.all([this.store.purgeIamTokens(now), this.store.purgeTemporaryAccessKeys(now)]);
+    return t + k;
   }
 
   // ---- AK/SK
@@ -352,6 +362,9 @@ export class IdentityService {
       throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}verify aksk signature fail`);
     }
     await this.guards.lockout.success(key.ak, address, failures);
+    // Only a caller who holds the SK learns that a key is inactive or expired.
+    if ((key.status ?? 'active') === 'inactive') throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key is inactive`);
+    if (key.expiresAt !== undefined && key.expiresAt !== null) this.checkTemporary(key, req, signed, now);
     const user = await this.store.getUser(key.userId);
     if (!user) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user no longer exists`);
     if (user.enabled === false) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user is disabled`);
@@ -362,6 +375,21 @@ export class IdentityService {
       kind: 'aksk', admin: user.admin === true, issuer: `ak:${key.ak}`, credentialId: `ak:${key.ak}`, userId: user.id, domainId: user.domainId,
       projectId: key.projectId, actionSets: [user.actions, key.actions],
     };
+  }
+
+  /**
+   * Temporary credentials work only with their security token, sent in a signed X-Security-Token
+   * (as the SDKs send it), and only until they expire.
+   */
+  private checkTemporary(key: AccessKey, req: SignedRequest, signed: readonly string[], now: number): void {
+    const given = req.header('x-security-token');
+    if (given === undefined || !signed.includes('x-security-token')) {
+      throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}a temporary access key needs its security token in a signed X-Security-Token header`);
+    }
+    const expected = Buffer.from(key.securityTokenHash ?? '', 'hex');
+    const got = Buffer.from(sha256Hex(given), 'hex');
+    if (expected.length !== got.length || !timingSafeEqual(expected, got)) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the security token is not the temporary access key's`);
+    if (key.expiresAt! <= now) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the temporary access key has expired`);
   }
 
   /**

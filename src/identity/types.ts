@@ -26,6 +26,13 @@ export interface Project {
   readonly name: string;
   readonly domainId: string;
   readonly createdAt: number;
+  readonly description?: string;
+}
+
+/** What updateProject may change. */
+export interface ProjectPatch {
+  readonly name?: string;
+  readonly description?: string;
 }
 
 export interface User {
@@ -44,6 +51,21 @@ export interface User {
   readonly description?: string;
 }
 
+/** What updateUser may change. */
+export interface UserPatch {
+  readonly name?: string;
+  readonly enabled?: boolean;
+  readonly admin?: boolean;
+  readonly description?: string;
+  readonly passwordHash?: string;
+}
+
+/** An access key is refused while `inactive` (Huawei's updatePermanentAccessKey status). */
+export type AccessKeyStatus = 'active' | 'inactive';
+
+/** Huawei's limit of permanent access keys per user. */
+export const MAX_PERMANENT_KEYS = 2;
+
 export interface AccessKey {
   /** 20 upper-case alphanumerics. */
   readonly ak: string;
@@ -54,6 +76,21 @@ export interface AccessKey {
   readonly skSealed: string;
   readonly actions: readonly string[];
   readonly createdAt: number;
+  /** Default `active`. */
+  readonly status?: AccessKeyStatus;
+  readonly description?: string;
+  /** Temporary credentials (AK/SK + security token): when they stop working. Null or absent: a permanent key. */
+  readonly expiresAt?: number | null;
+  /** Temporary credentials: sha256 hex of the security token that must accompany every call. */
+  readonly securityTokenHash?: string | null;
+  /** Temporary credentials: the credential that obtained them (`token:<sha256 of the IAM token>`). */
+  readonly issuedBy?: string | null;
+}
+
+/** What updateAccessKey may change. */
+export interface AccessKeyPatch {
+  readonly status?: AccessKeyStatus;
+  readonly description?: string;
 }
 
 export interface IamTokenRecord {
@@ -118,16 +155,37 @@ export interface IdentityStore {
   insertProject(p: Project): Promise<void>;
   getProject(id: string): Promise<Project | null>;
   listProjects(): Promise<Project[]>;
+  /** ConflictError when the new name is taken in the domain; null when there is no such project. */
+  updateProject(id: string, patch: ProjectPatch): Promise<Project | null>;
+  /** Deletes a project that no server and no access key refers to (`in-use` otherwise). */
+  deleteProject(id: string): Promise<'deleted' | 'missing' | 'in-use'>;
   insertUser(u: User): Promise<void>;
   getUser(id: string): Promise<User | null>;
   getUserByName(domainId: string, name: string): Promise<User | null>;
+  /** The users of a domain, oldest first. */
+  listUsers(domainId: string): Promise<User[]>;
+  /** ConflictError when the new name is taken in the domain; null when there is no such user. */
+  updateUser(id: string, patch: UserPatch): Promise<User | null>;
+  /** Deletes a user with their access keys (permanent and temporary) and IAM tokens, in one transaction. */
+  deleteUser(id: string): Promise<boolean>;
   insertAccessKey(k: AccessKey): Promise<void>;
+  /**
+   * Inserts a permanent key unless its user already has `max` permanent keys (returns false then).
+   * Serialized per user, so concurrent creations on several nodes cannot exceed the limit.
+   */
+  insertPermanentAccessKey(k: AccessKey, max: number): Promise<boolean>;
   getAccessKey(ak: string): Promise<AccessKey | null>;
+  /** Every key of the user (permanent and temporary), oldest first. */
   listAccessKeys(userId: string): Promise<AccessKey[]>;
+  updateAccessKey(ak: string, patch: AccessKeyPatch): Promise<AccessKey | null>;
   deleteAccessKey(ak: string): Promise<boolean>;
+  /** Deletes temporary keys that expired before `now`; returns how many. */
+  purgeTemporaryAccessKeys(now: number): Promise<number>;
   insertIamToken(t: IamTokenRecord): Promise<void>;
   getIamToken(hash: string): Promise<IamTokenRecord | null>;
   deleteIamToken(hash: string): Promise<boolean>;
+  /** Deletes the IAM tokens of a user (but the one `except`, when given); returns the deleted tokens' hashes. */
+  deleteUserIamTokens(userId: string, except?: string): Promise<string[]>;
   /** Deletes tokens that expired before `now`; returns how many. */
   purgeIamTokens(now: number): Promise<number>;
 }

@@ -14,6 +14,8 @@ export const CloseCode = {
   MaxDuration: 4203,
   ShuttingDown: 4204,
   BackendClosed: 4205,
+  /** The credential (access key, IAM token) or user that requested the console was deactivated, deleted or disabled. */
+  CredentialRevoked: 4210,
   BadClientData: 4400,
 } as const;
 
@@ -31,5 +33,6 @@ export const CloseReasonKey: Record<CloseCodeValue, string> = {
   4203: 'max-duration',
   4204: 'shutting-down',
   4205: 'backend-closed',
+  4210: 'credential-revoked',
   4400: 'bad-client-data',
 };

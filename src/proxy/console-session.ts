@@ -48,6 +48,10 @@ export interface SessionInfo {
   /** When the session's token was issued (revocations end sessions of tokens issued before them). */
   readonly tokenIssuedAt: number;
   readonly clientAddress: string;
+  /** The credential the token was issued through (`ak:<AK>`, `token:<hash>`), when known. */
+  readonly issuedBy?: string | null;
+  /** The user it was issued by, when known. */
+  readonly issuedByUser?: string | null;
 }
 
 export interface SessionOptions {

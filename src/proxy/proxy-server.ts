@@ -83,6 +83,7 @@ const REVOKE_TEXT: Record<ChangeEvent['kind'], string> = {
   'server-deleted': 'The server was deleted.',
   'console-changed': 'The server\'s console was moved.',
   'session-kill': 'An operator ended this console session.',
+  'credential-revoked': 'The access key or user that requested this console was deactivated, deleted or disabled.',
 };
 
 /**
@@ -93,6 +94,7 @@ const REVOKED: Record<RevocationReason, Refusal> = {
   'server-stopped': { status: 409, key: 'server-not-active', text: 'The server was stopped; start it and request a new console URL.' },
   'server-deleted': { status: 409, key: 'server-not-active', text: 'The server was deleted.' },
   'console-changed': { status: 409, key: 'server-not-active', text: 'The server\'s console was moved; request a new console URL.' },
+  'credential-revoked': { status: 401, key: 'credential-revoked', text: 'The access key or user that requested this console link was deactivated, deleted or disabled.' },
 };
 const REVOKED_OTHER: Refusal = { status: 409, key: 'server-not-active', text: 'The console link was revoked; request a new console URL.' };
 
@@ -416,7 +418,9 @@ export class ConsoleProxy {
       });
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         started = true;
-        this.startSession(ws, server!, target!, { ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision }, held);
+        this.startSession(ws, server!, target!, {
+          ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision, issuedBy: consumed.token.issuedBy ?? null, issuedByUser: consumed.token.issuedByUser ?? null,
+        }, held);
         process.nextTick(() => corked?.uncork());
       });
       if (!started) corked?.uncork();
@@ -429,11 +433,15 @@ export class ConsoleProxy {
     }
   }
 
-  private startSession(ws: import('ws').WebSocket, server: Server, target: ResolvedConsoleTarget, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
+  private startSession(
+    ws: import('ws').WebSocket, server: Server, target: ResolvedConsoleTarget,
+    ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number; issuedBy: string | null; issuedByUser: string | null }, slot: { release(): void },
+  ): void {
     const c = this.deps.config;
     const session = new ConsoleSession(
       ws,
-      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, backend: describeTarget(server.console), tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr },
+      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, backend: describeTarget(server.console), tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr,
+        issuedBy: ctx.issuedBy, issuedByUser: ctx.issuedByUser },
       (signal) => this.deps.backends.open(target, { kind: 'vnc', signal }),
       { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes },
       {
@@ -564,7 +572,7 @@ export class ConsoleProxy {
    * change (`at`), or the one session killed, or (a kill without a session) every session of its
    * server. Also called in-process for immediate effect.
    */
-  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at'>): number {
+  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at' | 'credential'>): number {
     if (ch.kind === 'session-kill') {
       if (ch.sessionId) {
         const s = this.registry.get(ch.sessionId);
@@ -572,6 +580,9 @@ export class ConsoleProxy {
         return s ? 1 : 0;
       }
       return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Killed, REVOKE_TEXT['session-kill'], ch.at) : 0;
+    }
+    if (ch.kind === 'credential-revoked') {
+      return ch.credential ? this.registry.closeIssuedBy(ch.credential, CloseCode.CredentialRevoked, REVOKE_TEXT['credential-revoked'], ch.at) : 0;
     }
     return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at) : 0;
   }

@@ -94,6 +94,18 @@ export class SessionRegistry {
     return list.length;
   }
 
+  /**
+   * Closes the sessions whose token was issued, at or before `issuedBefore`, through `credential`
+   * (`ak:<AK>`, `token:<hash>`) or by a user (`user:<id>`). Returns how many.
+   */
+  closeIssuedBy(credential: string, code: CloseCodeValue, reason: string, issuedBefore: number): number {
+    const userId = credential.startsWith('user:') ? credential.slice(5) : null;
+    const list = [...this.sessions.values()].filter((s) => s.info.tokenIssuedAt <= issuedBefore &&
+      (userId !== null ? s.info.issuedByUser === userId : s.info.issuedBy === credential));
+    for (const s of list) s.close(code, reason);
+    return list.length;
+  }
+
   /** The servers that have sessions here. */
   serverIds(): string[] {
     return [...this.byServer.keys()];

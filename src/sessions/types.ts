@@ -50,7 +50,7 @@ export interface SessionStore {
  * `session-kill` names one session (`sessionId`) or, without one, every session of `serverId`
  * (also those whose rows a node cut off from the store could not keep fresh).
  */
-export type ChangeKind = 'server-stopped' | 'server-deleted' | 'console-changed' | 'session-kill';
+export type ChangeKind = 'server-stopped' | 'server-deleted' | 'console-changed' | 'session-kill' | 'credential-revoked';
 
 export interface ChangeEvent {
   readonly id: number;
@@ -58,6 +58,12 @@ export interface ChangeEvent {
   readonly kind: ChangeKind;
   readonly serverId: string | null;
   readonly sessionId: string | null;
+  /**
+   * `credential-revoked`: what was revoked, matched against the issuer of each session's token:
+   * `ak:<AK>` (a key deactivated or deleted), `token:<hash>` (an IAM token revoked), `user:<id>`
+   * (a user disabled or deleted: every credential of theirs).
+   */
+  readonly credential?: string | null;
 }
 
 export interface ChangeFeedStore {

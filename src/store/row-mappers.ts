@@ -29,7 +29,7 @@ export function rowToDomain(r: Row): Domain {
 }
 /** Maps a row of the matching table. */
 export function rowToProject(r: Row): Project {
-  return { id: str(r['id']), name: str(r['name']), domainId: str(r['domain_id']), createdAt: num(r['created_at']) };
+  return { id: str(r['id']), name: str(r['name']), domainId: str(r['domain_id']), createdAt: num(r['created_at']), description: optStr(r['description']) ?? '' };
 }
 /** Maps a row of the matching table. */
 export function rowToUser(r: Row): User {
@@ -44,6 +44,8 @@ export function rowToAccessKey(r: Row): AccessKey {
   return {
     ak: str(r['ak']), userId: str(r['user_id']), projectId: str(r['project_id']), skSealed: str(r['sk_sealed']),
     actions: JSON.parse(str(r['actions'])) as string[], createdAt: num(r['created_at']),
+    status: optStr(r['status']) === 'inactive' ? 'inactive' : 'active', description: optStr(r['description']) ?? '',
+    expiresAt: optNum(r['expires_at']), securityTokenHash: optStr(r['security_token_hash']), issuedBy: optStr(r['issued_by']),
   };
 }
 /** Maps a row of the matching table. */
@@ -103,6 +105,7 @@ export function rowToConsoleToken(r: Row): ConsoleTokenRecord {
     issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']), consumedAt: optNum(r['consumed_at']),
     consumedBy: (r['consumed_by'] as string | null) ?? null, revokedAt: optNum(r['revoked_at']),
     revokedReason: (r['revoked_reason'] as string | null) ?? null,
+    issuedBy: optStr(r['issued_by']), issuedByUser: optStr(r['issued_by_user']),
   };
 }
 /** Why a consume failed, from the token's row (`consumed_at`, `revoked_reason`) or its absence. */
@@ -137,6 +140,8 @@ export function rowToChange(r: Row): ChangeEvent {
   return {
     id: num(r['id']), at: num(r['at']), kind: str(r['kind']) as ChangeEvent['kind'],
     serverId: (r['server_id'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
+    // Only credential revocations carry one.
+    ...(optStr(r['credential']) !== null ? { credential: optStr(r['credential']) } : {}),
   };
 }
 /** Maps a row of `master_key_checks`. */

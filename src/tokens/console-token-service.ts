@@ -22,12 +22,14 @@ export class ConsoleTokenService {
     private readonly ttlMs: number,
   ) {}
 
-  async issue(server: Server): Promise<{ token: string; record: ConsoleTokenRecord }> {
+  /** Issues a token for `server`; `issuer` records the credential and user it was issued through (their revocation revokes it). */
+  async issue(server: Server, issuer: { issuedBy: string; userId: string } | null = null): Promise<{ token: string; record: ConsoleTokenRecord }> {
     const token = uuid();
     const now = this.clock.now();
     const record: ConsoleTokenRecord = {
       hash: consoleTokenHash(token), serverId: server.id, projectId: server.projectId, consoleRevision: server.consoleRevision,
       issuedAt: now, expiresAt: now + this.ttlMs, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null,
+      issuedBy: issuer?.issuedBy ?? null, issuedByUser: issuer?.userId ?? null,
     };
     await this.store.insertConsoleToken(record);
     return { token, record };

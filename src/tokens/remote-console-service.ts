@@ -33,7 +33,7 @@ export class RemoteConsoleService {
     // NOTE: another project's server is "not found", never "forbidden": no existence leak.
     if (!server || server.projectId !== projectId) throw new ServerNotFoundError(serverId);
     if (server.status !== 'ACTIVE') throw new ServerNotActiveError(server.id, server.status);
-    const { token, record } = await this.tokens.issue(server);
+    const { token, record } = await this.tokens.issue(server, { issuedBy: p.issuer, userId: p.userId });
     const ref = tokenRef(token);
     await this.auditor.record('issued', {
       projectId, serverId: server.id, tokenRef: ref,

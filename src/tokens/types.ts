@@ -4,7 +4,7 @@
  * Why a token was revoked before its time. Stored as text: a later version may add reasons (a
  * credential revoked, a user disabled); readers show a reason they do not know generically.
  */
-export type RevocationReason = 'server-stopped' | 'server-deleted' | 'console-changed';
+export type RevocationReason = 'server-stopped' | 'server-deleted' | 'console-changed' | 'credential-revoked';
 
 export interface ConsoleTokenRecord {
   /** sha256 hex of the token (the token itself is never stored). */
@@ -22,6 +22,10 @@ export interface ConsoleTokenRecord {
   readonly revokedAt: number | null;
   /** A RevocationReason, or one of a later version. */
   readonly revokedReason: string | null;
+  /** The credential the token was issued through (Principal.issuer: `ak:<AK>` or `token:<hash>`), when known. */
+  readonly issuedBy?: string | null;
+  /** The user whose credential it was, when known. */
+  readonly issuedByUser?: string | null;
 }
 
 export type ConsumeResult =
@@ -45,6 +49,11 @@ export interface ConsoleTokenStore {
   getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null>;
   /** Revokes every unrevoked token of a server (status change, deletion, new console target). */
   revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number>;
+  /**
+   * Revokes every unrevoked, unconsumed token issued through a credential (`issuedBy`) or by a
+   * user (`userId`): the credential was deactivated or deleted, the user disabled or deleted.
+   */
+  revokeIssuedConsoleTokens(by: { readonly issuedBy: string } | { readonly userId: string }, reason: RevocationReason, now: number): Promise<number>;
   /** Deletes tokens that expired before `before`; returns how many. */
   purgeConsoleTokens(before: number): Promise<number>;
 }

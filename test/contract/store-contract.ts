@@ -7,6 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Stores } from '../../src/store/stores.js';
+import type { AccessKey } from '../../src/identity/types.js';
 import type { Server } from '../../src/inventory/types.js';
 import { ConflictError } from '../../src/errors.js';
 
@@ -56,7 +57,7 @@ export function runStoreContract(t: ContractTarget): void {
       const { domainId, projectId, userId } = await seedProject(s, 1);
       assert.deepEqual(await s.identity.getDomain(domainId), { id: domainId, name: 'dom1', createdAt: 1 });
       assert.deepEqual(await s.identity.getDomainByName('dom1'), { id: domainId, name: 'dom1', createdAt: 1 });
-      assert.deepEqual(await s.identity.getProject(projectId), { id: projectId, name: 'proj1', domainId, createdAt: 2 });
+      assert.deepEqual(await s.identity.getProject(projectId), { id: projectId, name: 'proj1', domainId, createdAt: 2, description: '' });
       assert.equal((await s.identity.getUserByName(domainId, 'u'))?.id, userId);
       assert.deepEqual((await s.identity.getUser(userId))?.actions, ['*']);
       assert.equal(await s.identity.getDomain(hex(9)), null);
@@ -70,10 +71,69 @@ export function runStoreContract(t: ContractTarget): void {
       const { projectId, userId } = await seedProject(s, 2);
       const ak = 'AK' + 'X'.repeat(18);
       await s.identity.insertAccessKey({ ak, userId, projectId, skSealed: 'v1:x', actions: ['ecs:*'], createdAt: 5 });
-      assert.deepEqual(await s.identity.getAccessKey(ak), { ak, userId, projectId, skSealed: 'v1:x', actions: ['ecs:*'], createdAt: 5 });
+      assert.deepEqual(await s.identity.getAccessKey(ak), {
+        ak, userId, projectId, skSealed: 'v1:x', actions: ['ecs:*'], createdAt: 5, status: 'active', description: '', expiresAt: null, securityTokenHash: null, issuedBy: null,
+      });
       assert.equal((await s.identity.listAccessKeys(userId)).length, 1);
       assert.equal(await s.identity.deleteAccessKey(ak), true);
       assert.equal(await s.identity.getAccessKey(ak), null);
+    });
+
+    test('identity lifecycle: users updated, listed, deleted with their keys and tokens; key limit; key status; temporary keys purged; projects updated and deleted', async () => {
+      const { domainId, projectId, userId } = await seedProject(s, 711);
+      const u = await s.identity.getUser(userId);
+      assert.equal(u?.enabled, true);
+      assert.equal(u?.admin, false);
+      const after = await s.identity.updateUser(userId, { enabled: false, admin: true, description: 'ops', passwordHash: 'scrypt$y' });
+      assert.deepEqual({ enabled: after?.enabled, admin: after?.admin, description: after?.description, hash: after?.passwordHash }, { enabled: false, admin: true, description: 'ops', hash: 'scrypt$y' });
+      assert.equal(await s.identity.updateUser(hex(77), { enabled: true }), null);
+      await s.identity.insertUser({ id: hex(3901), domainId, name: 'v', passwordHash: 'scrypt$x', actions: ['*'], createdAt: 4 });
+      await assert.rejects(s.identity.updateUser(hex(3901), { name: 'u' }), ConflictError);
+      assert.deepEqual((await s.identity.listUsers(domainId)).map((x) => x.name), ['u', 'v']);
+      // Two permanent keys at most; temporary keys do not count.
+      const key = (ak: string, extra: Partial<AccessKey> = {}): AccessKey => ({ ak, userId, projectId, skSealed: 'v1:x', actions: ['*'], createdAt: 6, ...extra });
+      assert.equal(await s.identity.insertPermanentAccessKey(key('AKP1' + 'A'.repeat(16)), 2), true);
+      await s.identity.insertAccessKey(key('AKT1' + 'A'.repeat(16), { expiresAt: 100, securityTokenHash: 'ab', issuedBy: 'token:cd' }));
+      assert.equal(await s.identity.insertPermanentAccessKey(key('AKP2' + 'A'.repeat(16)), 2), true);
+      assert.equal(await s.identity.insertPermanentAccessKey(key('AKP3' + 'A'.repeat(16)), 2), false);
+      assert.equal(await s.identity.getAccessKey('AKP3' + 'A'.repeat(16)), null);
+      const temp = await s.identity.getAccessKey('AKT1' + 'A'.repeat(16));
+      assert.deepEqual({ e: temp?.expiresAt, h: temp?.securityTokenHash, i: temp?.issuedBy }, { e: 100, h: 'ab', i: 'token:cd' });
+      assert.equal((await s.identity.updateAccessKey('AKP1' + 'A'.repeat(16), { status: 'inactive', description: 'old' }))?.status, 'inactive');
+      assert.equal((await s.identity.getAccessKey('AKP1' + 'A'.repeat(16)))?.description, 'old');
+      assert.equal(await s.identity.purgeTemporaryAccessKeys(100), 1);
+      assert.equal((await s.identity.listAccessKeys(userId)).length, 2);
+      // Tokens of a user: all but one, then the user with everything.
+      for (const h of ['t1', 't2', 't3']) await s.identity.insertIamToken({ hash: h.padEnd(64, '0'), userId, projectId, issuedAt: 1, expiresAt: 10 ** 13 });
+      assert.deepEqual((await s.identity.deleteUserIamTokens(userId, 't1'.padEnd(64, '0'))).sort(), ['t2'.padEnd(64, '0'), 't3'.padEnd(64, '0')]);
+      assert.equal(await s.identity.deleteProject(projectId), 'in-use');
+      assert.equal(await s.identity.deleteUser(userId), true);
+      assert.equal(await s.identity.getUser(userId), null);
+      assert.equal(await s.identity.getIamToken('t1'.padEnd(64, '0')), null);
+      assert.deepEqual(await s.identity.listAccessKeys(userId), []);
+      assert.equal((await s.identity.updateProject(projectId, { name: 'renamed', description: 'd' }))?.name, 'renamed');
+      assert.equal(await s.identity.deleteProject(projectId), 'deleted');
+      assert.equal(await s.identity.deleteProject(projectId), 'missing');
+    });
+
+    test('console tokens remember who issued them; revoking by credential or by user spares used tokens', async () => {
+      const { projectId } = await seedProject(s, 712);
+      const tok = (hash: string, issuedBy: string, user: string, consumedAt: number | null = null) => ({
+        hash: hash.padEnd(64, '0'), serverId: 'srv-4', projectId, consoleRevision: 1, issuedAt: 1, expiresAt: 10 ** 13, consumedAt, consumedBy: consumedAt ? 'n' : null,
+        revokedAt: null, revokedReason: null, issuedBy, issuedByUser: user,
+      });
+      await s.consoleTokens.insertConsoleToken(tok('c1', 'ak:A', 'u1'));
+      await s.consoleTokens.insertConsoleToken(tok('c2', 'ak:B', 'u1'));
+      await s.consoleTokens.insertConsoleToken(tok('c3', 'ak:A', 'u1', 5));
+      await s.consoleTokens.insertConsoleToken(tok('c4', 'token:x', 'u2'));
+      assert.equal((await s.consoleTokens.getConsoleToken('c1'.padEnd(64, '0')))?.issuedBy, 'ak:A');
+      assert.equal(await s.consoleTokens.revokeIssuedConsoleTokens({ issuedBy: 'ak:A' }, 'credential-revoked', 9), 1);
+      assert.equal((await s.consoleTokens.getConsoleToken('c1'.padEnd(64, '0')))?.revokedReason, 'credential-revoked');
+      assert.equal((await s.consoleTokens.getConsoleToken('c3'.padEnd(64, '0')))?.revokedReason, null);
+      assert.equal(await s.consoleTokens.revokeIssuedConsoleTokens({ userId: 'u1' }, 'credential-revoked', 9), 1);
+      assert.equal((await s.consoleTokens.getConsoleToken('c4'.padEnd(64, '0')))?.revokedReason, null);
+      const id = await s.changes.appendChange({ at: 9, kind: 'credential-revoked', serverId: null, sessionId: null, credential: 'user:u1' });
+      assert.deepEqual((await s.changes.changesSince(id - 1, 10))[0], { id, at: 9, kind: 'credential-revoked', serverId: null, sessionId: null, credential: 'user:u1' });
     });
 
     test('signature failures: counted per (AK, address), lock at the threshold and restart, expire, clear, purge', async () => {

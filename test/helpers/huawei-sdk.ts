@@ -6,10 +6,15 @@ import {
   ShowServerRemoteConsoleRequestBody, ShowServerRequest,
 } from '@huaweicloud/huaweicloud-sdk-ecs';
 
-/** An EcsClient; `ca` trusts a test certificate authority for https endpoints. */
-export function sdkClient(endpoint: string, ak: string, sk: string, projectId: string, ca?: Buffer): EcsClient {
+/**
+ * An EcsClient; `ca` trusts a test certificate authority for https endpoints; `securityToken`
+ * makes the AK/SK temporary credentials (sent as X-Security-Token).
+ */
+export function sdkClient(endpoint: string, ak: string, sk: string, projectId: string, ca?: Buffer, securityToken?: string): EcsClient {
+  let cred = new BasicCredentials().withAk(ak).withSk(sk).withProjectId(projectId);
+  if (securityToken !== undefined) cred = cred.withSecurityToken(securityToken);
   const client = EcsClient.newBuilder()
-    .withCredential(new BasicCredentials().withAk(ak).withSk(sk).withProjectId(projectId))
+    .withCredential(cred)
     .withEndpoint(endpoint)
     // customUserAgent keeps the SDK from writing ~/.huaweicloud/application_id.
     .withOptions({ customUserAgent: 'ecs-console-tests', ...(ca ? { axiosRequestConfig: { httpsAgent: new HttpsAgent({ ca }) } } : {}) })

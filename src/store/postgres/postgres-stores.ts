@@ -6,8 +6,8 @@ import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
 import { createHash } from 'node:crypto';
 import type { BackendLockStore } from '../../backends/types.js';
 import type {
-  AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
-  SignatureFailureStore, User,
+  AccessKey, AccessKeyPatch, Domain, IamTokenRecord, IdentityStore, Project, ProjectPatch, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
+  SignatureFailureStore, User, UserPatch,
 } from '../../identity/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
@@ -17,6 +17,7 @@ import {
   consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
   rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
+import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
@@ -37,8 +38,15 @@ const maybe = <T>(r: Row | null, map: (r: Row) => T): T | null => (r ? map(r) : 
  */
 const BYTEWISE = 'COLLATE "C"';
 
+/** `UPDATE <table> SET ... WHERE <key> = $n RETURNING *` for the columns a patch sets. */
+async function updateReturning(db: Sql, table: string, key: string, id: string, fields: Record<string, string | number | undefined>): Promise<Row | null> {
+  const set = patchColumns(fields);
+  if (set.cols.length === 0) return db.one(`SELECT * FROM ${table} WHERE ${key} = $1`, [id]);
+  return db.one(`UPDATE ${table} SET ${set.cols.map((c, i) => `${c} = $${i + 1}`).join(', ')} WHERE ${key} = $${set.cols.length + 1} RETURNING *`, [...set.values, id]);
+}
+
 export class PostgresIdentityStore implements IdentityStore {
-  constructor(private readonly db: Sql) {}
+  constructor(private readonly db: PostgresDatabase) {}
 
   async insertDomain(d: Domain): Promise<void> {
     await this.db.count('INSERT INTO domains (id, name, created_at) VALUES ($1, $2, $3)', [d.id, d.name, d.createdAt]);
@@ -50,7 +58,20 @@ export class PostgresIdentityStore implements IdentityStore {
     return maybe(await this.db.one('SELECT * FROM domains WHERE name = $1', [name]), rowToDomain);
   }
   async insertProject(p: Project): Promise<void> {
-    await this.db.count('INSERT INTO projects (id, name, domain_id, created_at) VALUES ($1, $2, $3, $4)', [p.id, p.name, p.domainId, p.createdAt]);
+    await this.db.count('INSERT INTO projects (id, name, domain_id, created_at, description) VALUES ($1, $2, $3, $4, $5)', [p.id, p.name, p.domainId, p.createdAt, p.description ?? '']);
+  }
+  async updateProject(id: string, patch: ProjectPatch): Promise<Project | null> {
+    return maybe(await updateReturning(this.db, 'projects', 'id', id, { name: patch.name, description: patch.description }), rowToProject);
+  }
+  deleteProject(id: string): Promise<'deleted' | 'missing' | 'in-use'> {
+    return this.db.transaction(async (tx) => {
+      // The row lock keeps a server or key from being added to the project meanwhile (their foreign keys wait for it).
+      if (!(await tx.one('SELECT 1 FROM projects WHERE id = $1 FOR UPDATE', [id]))) return 'missing';
+      if (await tx.one('SELECT 1 FROM servers WHERE project_id = $1 UNION ALL SELECT 1 FROM access_keys WHERE project_id = $1 LIMIT 1', [id])) return 'in-use';
+      await tx.count('DELETE FROM iam_tokens WHERE project_id = $1', [id]);
+      await tx.count('DELETE FROM projects WHERE id = $1', [id]);
+      return 'deleted';
+    });
   }
   async getProject(id: string): Promise<Project | null> {
     return maybe(await this.db.one('SELECT * FROM projects WHERE id = $1', [id]), rowToProject);
@@ -68,11 +89,50 @@ export class PostgresIdentityStore implements IdentityStore {
   async getUserByName(domainId: string, name: string): Promise<User | null> {
     return maybe(await this.db.one('SELECT * FROM users WHERE domain_id = $1 AND name = $2', [domainId, name]), rowToUser);
   }
+  async listUsers(domainId: string): Promise<User[]> {
+    return (await this.db.rows(`SELECT * FROM users WHERE domain_id = $1 ORDER BY created_at, id ${BYTEWISE}`, [domainId])).map(rowToUser);
+  }
+  async updateUser(id: string, patch: UserPatch): Promise<User | null> {
+    return maybe(await updateReturning(this.db, 'users', 'id', id, {
+      name: patch.name, description: patch.description, password_hash: patch.passwordHash,
+      enabled: patch.enabled === undefined ? undefined : patch.enabled ? 1 : 0, admin: patch.admin === undefined ? undefined : patch.admin ? 1 : 0,
+    }), rowToUser);
+  }
+  deleteUser(id: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.count('DELETE FROM access_keys WHERE user_id = $1', [id]);
+      await tx.count('DELETE FROM iam_tokens WHERE user_id = $1', [id]);
+      return (await tx.count('DELETE FROM users WHERE id = $1', [id])) > 0;
+    });
+  }
   async insertAccessKey(k: AccessKey): Promise<void> {
     await this.db.count(
-      'INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
-      [k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt],
+      `INSERT INTO access_keys (${ACCESS_KEY_COLUMNS.join(', ')}) VALUES (${ACCESS_KEY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
+      accessKeyValues(k),
     );
+  }
+  insertPermanentAccessKey(k: AccessKey, max: number): Promise<boolean> {
+    // NOTE: the user's row lock serializes creations for one user across nodes: the count a
+    // creation reads includes every key committed before it (READ COMMITTED re-reads after the wait).
+    return this.db.transaction(async (tx) => {
+      if (!(await tx.one('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [k.userId]))) return false;
+      const n = num((await tx.one('SELECT COUNT(*) AS n FROM access_keys WHERE user_id = $1 AND expires_at IS NULL', [k.userId]))?.['n']);
+      if (n >= max) return false;
+      await tx.count(
+        `INSERT INTO access_keys (${ACCESS_KEY_COLUMNS.join(', ')}) VALUES (${ACCESS_KEY_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
+        accessKeyValues(k),
+      );
+      return true;
+    });
+  }
+  async updateAccessKey(ak: string, patch: AccessKeyPatch): Promise<AccessKey | null> {
+    return maybe(await updateReturning(this.db, 'access_keys', 'ak', ak, { status: patch.status, description: patch.description }), rowToAccessKey);
+  }
+  purgeTemporaryAccessKeys(now: number): Promise<number> {
+    return this.db.count('DELETE FROM access_keys WHERE expires_at IS NOT NULL AND expires_at <= $1', [now]);
+  }
+  async deleteUserIamTokens(userId: string, except?: string): Promise<string[]> {
+    return (await this.db.rows('DELETE FROM iam_tokens WHERE user_id = $1 AND hash <> $2 RETURNING hash', [userId, except ?? ''])).map((r) => r['hash'] as string);
   }
   async getAccessKey(ak: string): Promise<AccessKey | null> {
     return maybe(await this.db.one('SELECT * FROM access_keys WHERE ak = $1', [ak]), rowToAccessKey);
@@ -201,9 +261,9 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
 
   async insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
     await this.db.count(
-      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason],
+      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason, issued_by, issued_by_user)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null],
     );
   }
   async consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
@@ -225,6 +285,10 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   }
   async getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null> {
     return maybe(await this.db.one('SELECT * FROM console_tokens WHERE hash = $1', [hash]), rowToConsoleToken);
+  }
+  revokeIssuedConsoleTokens(by: { readonly issuedBy: string } | { readonly userId: string }, reason: RevocationReason, now: number): Promise<number> {
+    const [col, v] = 'issuedBy' in by ? ['issued_by', by.issuedBy] : ['issued_by_user', by.userId];
+    return this.db.count(`UPDATE console_tokens SET revoked_at = $1, revoked_reason = $2 WHERE ${col} = $3 AND revoked_at IS NULL AND consumed_at IS NULL`, [now, reason, v]);
   }
   revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number> {
     return this.db.count('UPDATE console_tokens SET revoked_at = $2, revoked_reason = $3 WHERE server_id = $1 AND revoked_at IS NULL', [serverId, now, reason]);
@@ -328,9 +392,9 @@ export class PostgresChangeFeedStore implements ChangeFeedStore {
     return this.db.transaction(async (tx) => {
       await tx.one('SELECT pg_advisory_xact_lock($1, $2)', [...ADVISORY_LOCKS.changeAppend]);
       const r = await tx.one(
-        `WITH ins AS (INSERT INTO change_events (at, kind, server_id, session_id) VALUES ($1, $2, $3, $4) RETURNING id)
+        `WITH ins AS (INSERT INTO change_events (at, kind, server_id, session_id, credential) VALUES ($1, $2, $3, $4, $5) RETURNING id)
          SELECT id, pg_notify('${CHANGE_CHANNEL}', id::text) FROM ins`,
-        [e.at, e.kind, e.serverId, e.sessionId],
+        [e.at, e.kind, e.serverId, e.sessionId, e.credential ?? null],
       );
       return num(r?.['id']);
     });

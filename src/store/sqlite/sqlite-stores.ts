@@ -1,8 +1,8 @@
 /** SQLite implementations of every store port (better-sqlite3: synchronous, wrapped as async). */
 import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
 import type {
-  AccessKey, Domain, IamTokenRecord, IdentityStore, Project, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
-  SignatureFailureStore, User,
+  AccessKey, AccessKeyPatch, Domain, IamTokenRecord, IdentityStore, Project, ProjectPatch, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
+  SignatureFailureStore, User, UserPatch,
 } from '../../identity/types.js';
 import type { BackendLockStore } from '../../backends/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
@@ -13,6 +13,7 @@ import {
   consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
   rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
+import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
@@ -38,7 +39,26 @@ export class SqliteIdentityStore implements IdentityStore {
     });
   }
   insertProject(p: Project): Promise<void> {
-    return sqlite(() => void prep(this.db, 'INSERT INTO projects (id, name, domain_id, created_at) VALUES (?, ?, ?, ?)').run(p.id, p.name, p.domainId, p.createdAt));
+    return sqlite(() => void prep(this.db, 'INSERT INTO projects (id, name, domain_id, created_at, description) VALUES (?, ?, ?, ?, ?)')
+      .run(p.id, p.name, p.domainId, p.createdAt, p.description ?? ''));
+  }
+  updateProject(id: string, patch: ProjectPatch): Promise<Project | null> {
+    const set = patchColumns({ name: patch.name, description: patch.description });
+    return sqlite(() => {
+      const r = (set.cols.length === 0
+        ? prep(this.db, 'SELECT * FROM projects WHERE id = ?').get(id)
+        : prep(this.db, `UPDATE projects SET ${set.cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? RETURNING *`).get(...set.values, id)) as Row | undefined;
+      return r ? rowToProject(r) : null;
+    });
+  }
+  deleteProject(id: string): Promise<'deleted' | 'missing' | 'in-use'> {
+    return sqlite(() => this.db.transaction((): 'deleted' | 'missing' | 'in-use' => {
+      if (!prep(this.db, 'SELECT 1 FROM projects WHERE id = ?').get(id)) return 'missing';
+      if (prep(this.db, 'SELECT 1 FROM servers WHERE project_id = ? UNION ALL SELECT 1 FROM access_keys WHERE project_id = ? LIMIT 1').get(id, id)) return 'in-use';
+      prep(this.db, 'DELETE FROM iam_tokens WHERE project_id = ?').run(id);
+      prep(this.db, 'DELETE FROM projects WHERE id = ?').run(id);
+      return 'deleted';
+    }).immediate());
   }
   getProject(id: string): Promise<Project | null> {
     return sqlite(() => {
@@ -65,9 +85,53 @@ export class SqliteIdentityStore implements IdentityStore {
       return r ? rowToUser(r) : null;
     });
   }
+  listUsers(domainId: string): Promise<User[]> {
+    return sqlite(() => (prep(this.db, 'SELECT * FROM users WHERE domain_id = ? ORDER BY created_at, id').all(domainId) as Row[]).map(rowToUser));
+  }
+  updateUser(id: string, patch: UserPatch): Promise<User | null> {
+    const set = patchColumns({
+      name: patch.name, description: patch.description, password_hash: patch.passwordHash,
+      enabled: patch.enabled === undefined ? undefined : patch.enabled ? 1 : 0, admin: patch.admin === undefined ? undefined : patch.admin ? 1 : 0,
+    });
+    return sqlite(() => {
+      const r = (set.cols.length === 0
+        ? prep(this.db, 'SELECT * FROM users WHERE id = ?').get(id)
+        : prep(this.db, `UPDATE users SET ${set.cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ? RETURNING *`).get(...set.values, id)) as Row | undefined;
+      return r ? rowToUser(r) : null;
+    });
+  }
+  deleteUser(id: string): Promise<boolean> {
+    return sqlite(() => this.db.transaction(() => {
+      prep(this.db, 'DELETE FROM access_keys WHERE user_id = ?').run(id);
+      prep(this.db, 'DELETE FROM iam_tokens WHERE user_id = ?').run(id);
+      return prep(this.db, 'DELETE FROM users WHERE id = ?').run(id).changes > 0;
+    }).immediate());
+  }
   insertAccessKey(k: AccessKey): Promise<void> {
-    return sqlite(() => void prep(this.db, 'INSERT INTO access_keys (ak, user_id, project_id, sk_sealed, actions, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(k.ak, k.userId, k.projectId, k.skSealed, JSON.stringify(k.actions), k.createdAt));
+    return sqlite(() => void prep(this.db, `INSERT INTO access_keys (${ACCESS_KEY_COLUMNS.join(', ')}) VALUES (${ACCESS_KEY_COLUMNS.map(() => '?').join(', ')})`)
+      .run(...accessKeyValues(k)));
+  }
+  insertPermanentAccessKey(k: AccessKey, max: number): Promise<boolean> {
+    // One statement: SQLite runs one writer at a time, so the count and the insert cannot interleave.
+    return sqlite(() => prep(this.db,
+      `INSERT INTO access_keys (${ACCESS_KEY_COLUMNS.join(', ')}) SELECT ${ACCESS_KEY_COLUMNS.map(() => '?').join(', ')}
+       WHERE (SELECT COUNT(*) FROM access_keys WHERE user_id = ? AND expires_at IS NULL) < ?`,
+    ).run(...accessKeyValues(k), k.userId, max).changes > 0);
+  }
+  updateAccessKey(ak: string, patch: AccessKeyPatch): Promise<AccessKey | null> {
+    const set = patchColumns({ status: patch.status, description: patch.description });
+    return sqlite(() => {
+      const r = (set.cols.length === 0
+        ? prep(this.db, 'SELECT * FROM access_keys WHERE ak = ?').get(ak)
+        : prep(this.db, `UPDATE access_keys SET ${set.cols.map((c) => `${c} = ?`).join(', ')} WHERE ak = ? RETURNING *`).get(...set.values, ak)) as Row | undefined;
+      return r ? rowToAccessKey(r) : null;
+    });
+  }
+  purgeTemporaryAccessKeys(now: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM access_keys WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now).changes);
+  }
+  deleteUserIamTokens(userId: string, except?: string): Promise<string[]> {
+    return sqlite(() => (prep(this.db, 'DELETE FROM iam_tokens WHERE user_id = ? AND hash <> ? RETURNING hash').all(userId, except ?? '') as Row[]).map((r) => r['hash'] as string));
   }
   getAccessKey(ak: string): Promise<AccessKey | null> {
     return sqlite(() => {
@@ -76,7 +140,7 @@ export class SqliteIdentityStore implements IdentityStore {
     });
   }
   listAccessKeys(userId: string): Promise<AccessKey[]> {
-    return sqlite(() => (prep(this.db, 'SELECT * FROM access_keys WHERE user_id = ? ORDER BY created_at').all(userId) as Row[]).map(rowToAccessKey));
+    return sqlite(() => (prep(this.db, 'SELECT * FROM access_keys WHERE user_id = ? ORDER BY created_at, ak').all(userId) as Row[]).map(rowToAccessKey));
   }
   deleteAccessKey(ak: string): Promise<boolean> {
     return sqlite(() => prep(this.db, 'DELETE FROM access_keys WHERE ak = ?').run(ak).changes > 0);
@@ -198,9 +262,9 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
 
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
     return this.writes.run(() => void prep(this.db, 
-      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason));
+      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason, issued_by, issued_by_user)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null));
   }
   consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
     // Decided when the statement runs (one writer at a time), answered after the group's COMMIT.
@@ -224,6 +288,11 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
       const r = prep(this.db, 'SELECT * FROM console_tokens WHERE hash = ?').get(hash) as Row | undefined;
       return r ? rowToConsoleToken(r) : null;
     });
+  }
+  revokeIssuedConsoleTokens(by: { readonly issuedBy: string } | { readonly userId: string }, reason: RevocationReason, now: number): Promise<number> {
+    const [col, v] = 'issuedBy' in by ? ['issued_by', by.issuedBy] : ['issued_by_user', by.userId];
+    return sqlite(() => prep(this.db, `UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE ${col} = ? AND revoked_at IS NULL AND consumed_at IS NULL`)
+      .run(now, reason, v).changes);
   }
   revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number> {
     return sqlite(() => prep(this.db, 'UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE server_id = ? AND revoked_at IS NULL')
@@ -321,8 +390,8 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
   constructor(private readonly db: Db) {}
 
   appendChange(e: Omit<ChangeEvent, 'id'>): Promise<number> {
-    return sqlite(() => Number(prep(this.db, 'INSERT INTO change_events (at, kind, server_id, session_id) VALUES (?, ?, ?, ?)')
-      .run(e.at, e.kind, e.serverId, e.sessionId).lastInsertRowid));
+    return sqlite(() => Number(prep(this.db, 'INSERT INTO change_events (at, kind, server_id, session_id, credential) VALUES (?, ?, ?, ?, ?)')
+      .run(e.at, e.kind, e.serverId, e.sessionId, e.credential ?? null).lastInsertRowid));
   }
   changesSince(afterId: number, limit: number): Promise<ChangeEvent[]> {
     return sqlite(() => (prep(this.db, 'SELECT * FROM change_events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Row[]).map(rowToChange));

@@ -86,7 +86,7 @@ test('every reason and its advice has a text in both languages', () => {
 });
 
 test('every close code of the proxy contract has its own reason', () => {
-  const codes = [1000, 4100, 4101, 4102, 4200, 4201, 4202, 4203, 4204, 4205, 4400];
+  const codes = [1000, 4100, 4101, 4102, 4200, 4201, 4202, 4203, 4204, 4205, 4210, 4400];
   assert.deepEqual(Object.keys(reasons.CLOSE_REASONS).map(Number).sort(), codes);
   const keys = codes.map((c) => reasons.CLOSE_REASONS[c]);
   assert.equal(new Set(keys).size, codes.length);
@@ -107,6 +107,7 @@ test('precheckOutcome: valid proceeds with the name; refusals stop; the rest pro
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'server-stopped' }), { proceed: false, reason: 'server-not-active' });
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'server-deleted' }), { proceed: false, reason: 'server-deleted' });
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'console-changed' }), { proceed: false, reason: 'console-moved' });
+  assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'credential-revoked' }), { proceed: false, reason: 'credential-revoked' });
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: 'user-disabled' }), { proceed: false, reason: 'link-revoked' });
   assert.deepEqual(reasons.precheckOutcome(200, { state: 'server-not-active', reason: '__proto__' }), { proceed: false, reason: 'link-revoked' });
   assert.deepEqual(reasons.precheckOutcome(429, { state: 'throttled' }), { proceed: false, reason: 'throttled' });

@@ -3,8 +3,9 @@ import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import { createBackends, createServices, type Services } from '../app.js';
 import { huaweiTime } from '../api/ecs-routes.js';
-import { BackendError, ValidationError } from '../errors.js';
-import type { Actor } from '../identity/types.js';
+import { BackendError, NotFoundError, ValidationError } from '../errors.js';
+import type { Caller } from '../identity/iam-admin-service.js';
+import type { AccessKey, Actor, Project, User } from '../identity/types.js';
 import { describeTarget, parseStatus, type ConsoleTargetInput } from '../inventory/inventory-service.js';
 import { TARGET_KINDS, type Server } from '../inventory/types.js';
 import { commandLogger, configFrom, parseList, parsePort, printObject, printTable, readStdin, withConfigOptions } from './cli-support.js';
@@ -50,6 +51,46 @@ async function passwordFrom(o: { password?: string; passwordStdin?: boolean }, w
 
 const json = new Option('--json', 'print JSON');
 
+/** The operator running a CLI command, as the identity lifecycle's caller (may do everything). */
+function operator(): Caller {
+  return { principal: null, actor: cliActor() };
+}
+
+/** A user by name in `domain`, or by id. */
+async function userByNameOrId(s: Services, domain: string, nameOrId: string): Promise<User> {
+  if (/^[0-9a-f]{32}$/.test(nameOrId)) {
+    const u = await s.stores.identity.getUser(nameOrId);
+    if (u) return u;
+  }
+  return s.identity.findUser(domain, nameOrId);
+}
+
+/** One user, as `user list` and `user show` print it (the same fields). */
+function userRow(u: User, domainName: string): Record<string, string | number | null> {
+  return {
+    id: u.id, name: u.name, domain: domainName, enabled: String(u.enabled !== false), admin: String(u.admin === true),
+    description: u.description ?? '', actions: u.actions.join(','), created: huaweiTime(u.createdAt),
+  };
+}
+
+/** One access key, as `key list` and `key show` print it (the same fields; never the SK). */
+function keyRow(k: AccessKey, userName: string): Record<string, string | number | null> {
+  const temporary = (k.expiresAt ?? null) !== null;
+  return {
+    ak: k.ak, user: userName, userId: k.userId, project: k.projectId, status: k.status ?? 'active', type: temporary ? 'temporary' : 'permanent',
+    description: k.description ?? '', actions: k.actions.join(','), created: huaweiTime(k.createdAt), expires: temporary ? huaweiTime(k.expiresAt!) : null,
+  };
+}
+
+/** One project, as `project list` and `project show` print it (the same fields). */
+function projectRow(p: Project, domainName: string): Record<string, string | number | null> {
+  return { id: p.id, name: p.name, domain: domainName, domainId: p.domainId, description: p.description ?? '', created: huaweiTime(p.createdAt) };
+}
+
+async function domainName(s: Services, id: string): Promise<string> {
+  return (await s.stores.identity.getDomain(id))?.name ?? id;
+}
+
 export function projectCommand(): Command {
   const cmd = new Command('project').description('projects (tenants) of a domain');
   withConfigOptions(cmd.command('create').description('create a project (and its domain when new)'))
@@ -62,9 +103,34 @@ export function projectCommand(): Command {
       printObject({ id: p.id, name: p.name, domain: o.domain }, !!o.json);
     }));
   withConfigOptions(cmd.command('list').description('list projects'))
+    .option('--domain <name>', 'only this domain\'s projects')
     .addOption(json)
     .action(async (o) => withServices(o, async (s) => {
-      printTable((await s.identity.listProjects()).map((p) => ({ id: p.id, name: p.name, domainId: p.domainId })), !!o.json);
+      const domain = o.domain ? await s.stores.identity.getDomainByName(o.domain) : null;
+      if (o.domain && !domain) throw new NotFoundError('domain', o.domain);
+      const projects = await s.iam.listProjects(operator(), domain ? { domainId: domain.id } : {});
+      printTable(await Promise.all(projects.map(async (p) => projectRow(p, await domainName(s, p.domainId)))), !!o.json);
+    }));
+  withConfigOptions(cmd.command('show').description('show one project').argument('<id>', 'project id'))
+    .addOption(json)
+    .action(async (id: string, o) => withServices(o, async (s) => {
+      const p = await s.iam.showProject(operator(), id);
+      printObject(projectRow(p, await domainName(s, p.domainId)), !!o.json);
+    }));
+  withConfigOptions(cmd.command('update').description('rename a project or change its description').argument('<id>', 'project id'))
+    .option('--name <name>', 'new name')
+    .option('--description <text>', 'new description')
+    .addOption(json)
+    .action(async (id: string, o) => withServices(o, async (s) => {
+      if (o.name === undefined && o.description === undefined) throw new ValidationError('give --name or --description', 'name');
+      const p = await s.iam.updateProject(operator(), id, { ...(o.name !== undefined ? { name: o.name } : {}), ...(o.description !== undefined ? { description: o.description } : {}) });
+      printObject(projectRow(p, await domainName(s, p.domainId)), !!o.json);
+    }));
+  withConfigOptions(cmd.command('delete').description('delete a project without servers or access keys').argument('<id>', 'project id'))
+    .addOption(json)
+    .action(async (id: string, o) => withServices(o, async (s) => {
+      await s.iam.deleteProject(operator(), id);
+      printObject({ id, deleted: 'true' }, !!o.json);
     }));
   return cmd;
 }
@@ -86,6 +152,44 @@ export function userCommand(): Command {
       const u = await s.identity.createUser({ domain: o.domain, name: o.name, password, admin: !!o.admin, ...(actions ? { actions } : {}) });
       printObject({ id: u.id, name: u.name, domain: o.domain, actions: u.actions.join(','), admin: u.admin === true }, !!o.json);
     }));
+  withConfigOptions(cmd.command('list').description('list the users of a domain'))
+    .option('--domain <name>', 'domain (account) name', 'default')
+    .addOption(json)
+    .action(async (o) => withServices(o, async (s) => {
+      const d = await s.stores.identity.getDomainByName(o.domain);
+      if (!d) throw new NotFoundError('domain', o.domain);
+      printTable((await s.iam.listUsers(operator(), d.id)).map((u) => userRow(u, d.name)), !!o.json);
+    }));
+  const oneUser = (name: string, description: string): Command => withConfigOptions(cmd.command(name).description(description).argument('<user>', 'user name (or id)'))
+    .option('--domain <name>', 'domain (account) name', 'default')
+    .addOption(json);
+  oneUser('show', 'show one user').action(async (name: string, o) => withServices(o, async (s) => {
+    const u = await userByNameOrId(s, o.domain, name);
+    printObject(userRow(u, await domainName(s, u.domainId)), !!o.json);
+  }));
+  for (const [verb, enabled] of [['disable', false], ['enable', true]] as const) {
+    oneUser(verb, enabled ? 'enable a user' : 'disable a user: their IAM tokens end, their keys and temporary credentials are refused, their consoles close')
+      .action(async (name: string, o) => withServices(o, async (s) => {
+        const u = await s.iam.updateUser(operator(), (await userByNameOrId(s, o.domain, name)).id, { enabled });
+        printObject(userRow(u, await domainName(s, u.domainId)), !!o.json);
+      }));
+  }
+  oneUser('passwd', 'set a user\'s password: their IAM tokens end')
+    .option('--password <password>', 'new password (8-128 characters); prefer --password-stdin')
+    .option('--password-stdin', 'read the new password from stdin')
+    .action(async (name: string, o) => withServices(o, async (s) => {
+      const password = await passwordFrom(o, 'password');
+      if (password === undefined) throw new ValidationError('a password is required: --password or --password-stdin', 'password');
+      const u = await userByNameOrId(s, o.domain, name);
+      await s.iam.changePassword(operator(), u.id, '', password);
+      printObject({ id: u.id, name: u.name, password: 'changed' }, !!o.json);
+    }));
+  oneUser('delete', 'delete a user with their access keys and IAM tokens; their consoles close')
+    .action(async (name: string, o) => withServices(o, async (s) => {
+      const u = await userByNameOrId(s, o.domain, name);
+      await s.iam.deleteUser(operator(), u.id);
+      printObject({ id: u.id, name: u.name, deleted: 'true' }, !!o.json);
+    }));
   return cmd;
 }
 
@@ -96,14 +200,49 @@ export function keyCommand(): Command {
     .option('--domain <name>', 'domain (account) name', 'default')
     .requiredOption('--project <id>', 'project id the key acts for')
     .option('--actions <list>', 'allowed actions, comma separated (default *)')
+    .option('--description <text>', 'what the key is for')
     .addOption(json)
     .action(async (o) => withServices(o, async (s) => {
       const user = await s.identity.findUser(o.domain, o.user);
       const actions = parseList(o.actions);
-      const k = await s.identity.createAccessKey({ userId: user.id, projectId: o.project, ...(actions ? { actions } : {}) });
-      printObject({ ak: k.ak, sk: k.sk, project: k.key.projectId, actions: k.key.actions.join(',') }, !!o.json);
+      const k = await s.iam.createAccessKey(operator(), {
+        userId: user.id, projectId: o.project, ...(actions ? { actions } : {}), ...(o.description !== undefined ? { description: o.description } : {}),
+      });
+      printObject({ ak: k.key.ak, sk: k.sk, project: k.key.projectId, actions: k.key.actions.join(',') }, !!o.json);
       if (!o.json) process.stderr.write('The secret key (sk) is shown only now: store it safely.\n');
     }));
+  withConfigOptions(cmd.command('list').description('list access keys (never their SKs): a user\'s, or every key of a domain'))
+    .option('--domain <name>', 'domain (account) name', 'default')
+    .option('--user <name>', 'only this user\'s keys')
+    .option('--temporary', 'include temporary credentials')
+    .addOption(json)
+    .action(async (o) => withServices(o, async (s) => {
+      const d = await s.stores.identity.getDomainByName(o.domain);
+      if (!d) throw new NotFoundError('domain', o.domain);
+      const users = o.user ? [await userByNameOrId(s, o.domain, o.user)] : await s.stores.identity.listUsers(d.id);
+      const rows: Array<Record<string, string | number | null>> = [];
+      for (const u of users) {
+        for (const k of await s.stores.identity.listAccessKeys(u.id)) if (o.temporary || (k.expiresAt ?? null) === null) rows.push(keyRow(k, u.name));
+      }
+      printTable(rows, !!o.json);
+    }));
+  const oneKey = (name: string, description: string): Command => withConfigOptions(cmd.command(name).description(description).argument('<ak>', 'access key id'))
+    .addOption(json);
+  oneKey('show', 'show one access key (never its SK)').action(async (ak: string, o) => withServices(o, async (s) => {
+    const k = await s.iam.showAccessKey(operator(), ak);
+    printObject(keyRow(k, (await s.stores.identity.getUser(k.userId))?.name ?? k.userId), !!o.json);
+  }));
+  for (const [verb, status] of [['disable', 'inactive'], ['enable', 'active']] as const) {
+    oneKey(verb, status === 'inactive' ? 'deactivate an access key: refused at once on every node, its consoles close' : 'activate an access key again')
+      .action(async (ak: string, o) => withServices(o, async (s) => {
+        const k = await s.iam.updateAccessKey(operator(), ak, { status });
+        printObject(keyRow(k, (await s.stores.identity.getUser(k.userId))?.name ?? k.userId), !!o.json);
+      }));
+  }
+  oneKey('delete', 'delete an access key: refused at once on every node, its consoles close').action(async (ak: string, o) => withServices(o, async (s) => {
+    await s.iam.deleteAccessKey(operator(), ak);
+    printObject({ ak, deleted: 'true' }, !!o.json);
+  }));
   withConfigOptions(cmd.command('unlock')
     .description('lift the locks repeated signature failures set on an access key (per source address), and forget its failures')
     .argument('<ak>', 'access key id'))

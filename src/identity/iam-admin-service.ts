@@ -21,6 +21,7 @@ import type { SecretBox } from '../secrets/secret-box.js';
 import type { ChangeFeedStore } from '../sessions/types.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
 import { ALNUM, HEX32, UPPER_ALNUM, hexId, randomString, sha256Hex } from '../util/ids.js';
+import { isValidActionPattern } from './actions.js';
 import { hashPassword, verifyPassword } from './password-hash.js';
 import type { IdentityService } from './identity-service.js';
 import {
@@ -151,6 +152,9 @@ export class IamAdminService {
     if (projectId === undefined) throw new ValidationError('a project is required: the project the key acts for', 'project');
     const project = await this.projectIn(c, projectId);
     if (project.domainId !== user.domainId) throw new ValidationError('the project belongs to another domain than the user', 'project');
+    if (input.actions !== undefined && (input.actions.length === 0 || !input.actions.every(isValidActionPattern))) {
+      throw new ValidationError('actions must be action patterns such as ecs:cloudServers:vnc or * (at least one)', 'actions');
+    }
     const ak = randomString(20, UPPER_ALNUM);
     const sk = randomString(40, ALNUM);
     const key: AccessKey = {

@@ -2,7 +2,8 @@
  * A fleet on loopback, as deployed: two `ecs-console api` and two `ecs-console proxy` processes
  * sharing one PostgreSQL (a database the test creates and drops), then nginx in front of them with
  * the configuration from docs/deploy.md. Checks exactly-once consumption across proxies,
- * revocation across nodes within 1 s, a proxy killed without harming the other's sessions, a
+ * revocation across nodes within 1 s (a server stopped; an access key deactivated through the IAM
+ * SDK), a proxy killed without harming the other's sessions, a
  * database outage and recovery, and a full restart that loses no token and no audit record.
  *
  * proxy-2 reaches PostgreSQL through a TCP relay the test cuts, and the registry's timings are
@@ -17,12 +18,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerId, BatchStopServersRequest, BatchStopServersRequestBody, BatchStopServersOption } from '@huaweicloud/huaweicloud-sdk-ecs';
+import {
+  CreateCredentialOption, CreatePermanentAccessKeyRequest, CreatePermanentAccessKeyRequestBody, KeystoneCreateUserOption, KeystoneCreateUserRequest,
+  KeystoneCreateUserRequestBody, UpdateCredentialOption, UpdatePermanentAccessKeyRequest, UpdatePermanentAccessKeyRequestBody,
+} from '@huaweicloud/huaweicloud-sdk-iam/v3/public-api.js';
 import { DemoVncServer } from '../../src/demo/index.js';
 import { tokenRef } from '../../src/log.js';
 import { CloseCode } from '../../src/proxy/close-codes.js';
 import { runCli, startCli, type RunningServer } from '../helpers/cli.js';
 import { closeOf, openConsole, openWs, wsUrlOf } from '../helpers/console-client.js';
 import { remoteConsole, sdkClient } from '../helpers/huawei-sdk.js';
+import { iamClient } from '../helpers/iam-sdk.js';
 import { adminQuery, createTestDatabase, databaseUrl, TcpProxy, terminateBackends, type TestDatabase } from '../helpers/postgres.js';
 import { freePort, requireBinary, waitForPort } from '../helpers/real-vnc.js';
 import { RfbTestClient } from '../helpers/rfb-test-client.js';
@@ -265,6 +271,51 @@ test('a server stopped through one API node (official SDK) loses its sessions on
   assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
   assert.ok(codes.every((c) => c.code === CloseCode.Revoked));
   await listEqualsRunning('a stop');
+});
+
+test('an access key deactivated through the IAM SDK on one API node: refused on the other API node and its consoles closed on both proxies, each within 1 s', async () => {
+  // The first administrator comes from the CLI; then everything goes through the official IAM SDK.
+  const seedEnv = cliEnv();
+  assert.equal((await runCli(['user', 'create', '--domain', 'acme', '--name', 'root', '--admin', '--password-stdin'], seedEnv, 'password-123\n')).code, 0);
+  const rootKey = JSON.parse((await runCli(['key', 'create', '--domain', 'acme', '--user', 'root', '--project', projectId, '--json'], seedEnv)).stdout);
+  const domainId = (JSON.parse((await runCli(['project', 'list', '--json'], seedEnv)).stdout) as Array<{ id: string; domainId: string }>).find((p) => p.id === projectId)!.domainId;
+  const admin = iamClient(apiUrlOf('api-1'), rootKey.ak, rootKey.sk, domainId);
+  const dev: any = await admin.keystoneCreateUser(new KeystoneCreateUserRequest().withBody(new KeystoneCreateUserRequestBody()
+    .withUser(new KeystoneCreateUserOption().withName('dev').withDomainId(domainId).withPassword('D3v-passw0rd'))));
+  const key: any = await admin.createPermanentAccessKey(new CreatePermanentAccessKeyRequest().withBody(new CreatePermanentAccessKeyRequestBody()
+    .withCredential(new CreateCredentialOption().withUserId(dev.user.id))));
+  const devAk = key.credential.access as string;
+  const devSk = key.credential.secret as string;
+  const devIssue = async (api: string): Promise<string> => {
+    const r = await signedHttp('POST', `${apiUrlOf(api)}/v1/${projectId}/cloudservers/${serverIds[KEEP]!}/remote_console`, BODY, { ak: devAk, sk: devSk, projectId });
+    assert.equal(r.status, 200, r.text);
+    return r.json.remote_console.url as string;
+  };
+  const onProxy2 = await connect(await devIssue('api-2'), 'proxy-2', KEEP);
+  const onProxy1 = await connect(await devIssue('api-1'), 'proxy-1', KEEP);
+  const unused = await devIssue('api-2');
+  const bystander = await connect(await issue('api-2', serverIds[KEEP]!), 'proxy-2', KEEP);
+
+  const t0 = Date.now();
+  await admin.updatePermanentAccessKey(new UpdatePermanentAccessKeyRequest().withAccessKey(devAk)
+    .withBody(new UpdatePermanentAccessKeyRequestBody().withCredential(new UpdateCredentialOption().withStatus('inactive'))));
+  const deactivated = Date.now();
+  const refused = await signedHttp('GET', `${apiUrlOf('api-2')}/v1/${projectId}/cloudservers/${serverIds[KEEP]!}`, '', { ak: devAk, sk: devSk, projectId });
+  const refusedAfter = Date.now() - deactivated;
+  assert.equal(refused.status, 401, refused.text);
+  assert.equal(refused.json.error_code, 'APIGW.0301');
+  assert.ok(refusedAfter < 1000, `refused on api-2 after ${refusedAfter} ms`);
+  const [c2, c1] = await Promise.all([ended(onProxy2), ended(onProxy1)]);
+  const closedAfter = Date.now() - deactivated;
+  assert.ok(closedAfter < 1000, `consoles closed after ${closedAfter} ms (call took ${deactivated - t0} ms)`);
+  assert.equal(c2.code, CloseCode.CredentialRevoked);
+  assert.equal(c1.code, CloseCode.CredentialRevoked);
+  assert.match(c2.reason, /deactivated, deleted or disabled/);
+  // The unused URL is refused on either proxy; another credential's console runs on.
+  const r = await openWs(wsUrlOf(atProxy(unused, 'proxy-1')), { origin: origin() });
+  assert.ok(!r.ok && r.status === 401 && /deactivated, deleted or disabled/.test(r.body), JSON.stringify(r));
+  assert.equal(bystander.open, true);
+  await listEqualsRunning('a key deactivated');
 });
 
 test('SIGKILL of one proxy leaves the other\'s sessions running; restarted with the same node id, its predecessor\'s sessions vanish from the list', async () => {

@@ -31,6 +31,7 @@ import type { Stores } from './store/stores.js';
 import { ConsoleTokenService } from './tokens/console-token-service.js';
 import { RemoteConsoleService } from './tokens/remote-console-service.js';
 import { FailureStreak } from './util/failure-streak.js';
+import { SerialHub } from './serial/serial-hub.js';
 
 export type Role = 'serve' | 'api' | 'proxy';
 
@@ -234,6 +235,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
   let api: FastifyInstance | null = null;
   let proxy: ConsoleProxy | null = null;
   let backends: Backends | null = null;
+  let serial: SerialHub | null = null;
   let proxyAddress: ListenAddress = config.proxyListen;
   let purgeTimer: NodeJS.Timeout | null = null;
   let stopped: Promise<void> | null = null;
@@ -319,12 +321,18 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     },
     async start() {
       const out: StartedAddresses = {};
+      backends = createBackends(services);
+      // Serial ports held by this node: relayed by its proxy, read by its API's output calls.
+      const hub = new SerialHub(
+        { backends, inventory: services.inventory, store: services.stores.serialOutput, clock, log: log.child({ component: 'serial' }), metrics },
+        { nodeId: config.nodeId },
+      );
+      serial = hub;
       if (role === 'serve' || role === 'proxy') {
-        backends = createBackends(services);
         proxy = new ConsoleProxy({
           config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory, backends,
           auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
-          ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(),
+          ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(), serial: hub,
         });
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.
@@ -334,6 +342,11 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         out.proxy = proxyAddress;
         log.info({ address: proxyAddress, url: listenerUrl(config, 'proxy', proxyAddress), origins: [...proxy.origins] }, 'console proxy listening');
       }
+      // After the proxy's: its sessions are closed with the reason first, then the port let go.
+      services.inventory.onChange(async (c) => {
+        if (c.reason === 'server-deleted') await services.stores.serialOutput.deleteSerialOutput(c.serverId);
+        hub.release(c.serverId, c.reason === 'server-deleted' ? 'The server was deleted.' : c.reason === 'server-stopped' ? 'The server was stopped.' : 'The server\'s console was moved.');
+      });
       if (role === 'serve' || role === 'api') {
         backends ??= createBackends(services);
         const screenshots = new ScreenshotService(services.inventory, backends, clock, {
@@ -344,7 +357,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           screenshots,
           config, clock, log, identity: services.identity, iam: services.iam, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
-          ready: ready('api'), draining: () => stopping,
+          ready: ready('api'), draining: () => stopping, serial: hub,
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);
@@ -362,6 +375,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         // sessions drain, and so does the API of the same process; then both close.
         await proxy?.stop(config.proxyDrainSeconds * 1000);
         await api?.close();
+        await serial?.stop();
         await services.close();
       })();
       return stopped;

@@ -12,6 +12,8 @@ export class Metrics {
   readonly handshakeSeconds: Histogram;
   readonly apiRequests: Counter<'route' | 'method' | 'status'>;
   readonly apiSeconds: Histogram<'route' | 'method'>;
+  readonly serialPortsHeld: Gauge;
+  readonly serialOutputBytes: Counter;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -30,6 +32,8 @@ export class Metrics {
       name: 'ecs_console_api_request_seconds', help: 'API request latency by route and method', labelNames: ['route', 'method'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
     });
+    this.serialPortsHeld = new Gauge({ name: 'ecs_console_serial_ports_held', help: 'Serial ports this node holds (connected to, keeping their output)', registers });
+    this.serialOutputBytes = new Counter({ name: 'ecs_console_serial_output_bytes_total', help: 'Bytes read from serial ports', registers });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'ecs_console_' });
   }
 

@@ -29,6 +29,7 @@ export const CLOSE_REASONS = Object.freeze({
   4100: 'backend-unreachable',
   4101: 'backend-auth-failed',
   4102: 'backend-protocol-error',
+  4103: 'serial-port-busy',
   4200: 'server-unavailable',
   4201: 'operator-ended',
   4202: 'idle-timeout',
@@ -37,6 +38,7 @@ export const CLOSE_REASONS = Object.freeze({
   4205: 'backend-closed',
   4210: 'credential-revoked',
   4400: 'bad-client-data',
+  4402: 'too-slow',
 });
 
 /** Longest server name shown; the proxy caps names at 1 KiB, the page shows less. */
@@ -113,6 +115,7 @@ export function adviceKey(reason) {
     case 'backend-unreachable':
     case 'backend-auth-failed':
     case 'backend-protocol-error':
+    case 'serial-port-busy':
       return 'advice.operator';
     default:
       return 'advice.new-url';

@@ -77,6 +77,11 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     const rc = requireObject(body, 'remote_console', 'remote_console');
     const type = requireString(rc, 'type', 'remote_console.type');
     const protocol = requireString(rc, 'protocol', 'remote_console.protocol');
+    // Our documented extension: {"protocol":"serial","type":"serial"} gives the serial console's URL.
+    if (type === 'serial' && protocol === 'serial') {
+      const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']), 'serial');
+      return reply.type('application/json').send({ remote_console: { type: 'serial', protocol: 'serial', url: r.url } });
+    }
     if (type !== 'novnc') throw new ConsoleError('BODY_INVALID', 'Invalid request body: remote_console.type must be novnc.');
     if (protocol !== 'vnc') throw new ConsoleError('BODY_INVALID', 'Invalid request body: remote_console.protocol must be vnc.');
     const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']));

@@ -15,6 +15,7 @@ import { BackendTls } from './backend-tls.js';
 import { Virsh, type VncGraphics } from './libvirt.js';
 import { QmpClient } from './qmp-client.js';
 import { connectRfb } from './rfb-connect.js';
+import { connectSerial } from './serial-connect.js';
 import type { BackendConnection, BackendDriver, BackendLockStore, BackendOpener, ConsoleKind, OpenOptions, VncConnection } from './types.js';
 
 export type BackendsConfig = Pick<Config,
@@ -45,6 +46,16 @@ function unsupported(kind: ConsoleKind, target: TargetKind): BackendError {
   return new BackendError('BACKEND_UNREACHABLE', `a ${target} target has no ${kind} console`, { failure: 'unsupported' });
 }
 
+/**
+ * The serial port of any kind of target: its configured address (QEMU's or libvirt's socket
+ * chardev); the same for every kind, since the port needs no password set on the hypervisor.
+ */
+async function openSerial<K extends ConsoleKind>(b: Backends, target: ResolvedConsoleTarget, signal: AbortSignal): Promise<BackendConnection<K>> {
+  const address = target.console.serial;
+  if (!address) throw unsupported('serial', target.console.kind);
+  return (await connectSerial(address, { connectTimeoutMs: b.connectTimeoutMs, signal })) as BackendConnection<K>;
+}
+
 /** The lock wait ended before this session's turn: a clear reason instead of the bare abort. */
 async function locked<T>(locks: BackendLockStore, key: string, signal: AbortSignal, what: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -63,7 +74,7 @@ class StaticDriver implements BackendDriver {
 
   async open<K extends ConsoleKind>(target: ResolvedConsoleTarget, opts: OpenOptions<K>): Promise<BackendConnection<K>> {
     const c = target.console as StaticTarget;
-    if (opts.kind !== 'vnc') throw unsupported(opts.kind, 'static');
+    if (opts.kind === 'serial') return openSerial(this.b, target, opts.signal);
     const conn = await connectRfb({
       host: c.host, port: c.port, password: target.password, auth: c.auth === 'vnc-password' ? 'vnc-password' : 'none', tls: c.tls,
       backendTls: this.b.tls, connectTimeoutMs: this.b.connectTimeoutMs, signal: opts.signal,
@@ -126,7 +137,7 @@ class QemuQmpDriver implements BackendDriver {
 
   async open<K extends ConsoleKind>(target: ResolvedConsoleTarget, opts: OpenOptions<K>): Promise<BackendConnection<K>> {
     const c = target.console as QemuQmpTarget;
-    if (opts.kind !== 'vnc') throw unsupported(opts.kind, 'qemu-qmp');
+    if (opts.kind === 'serial') return openSerial(this.b, target, opts.signal);
     const b = this.b;
     // The monitor is left between the steps: QEMU's serves one client at a time, and others (an
     // operator, a management tool) may need it too. The lock keeps the steps together.
@@ -157,7 +168,7 @@ class LibvirtDriver implements BackendDriver {
 
   async open<K extends ConsoleKind>(target: ResolvedConsoleTarget, opts: OpenOptions<K>): Promise<BackendConnection<K>> {
     const c = target.console as LibvirtTarget;
-    if (opts.kind !== 'vnc') throw unsupported(opts.kind, 'libvirt');
+    if (opts.kind === 'serial') return openSerial(this.b, target, opts.signal);
     const b = this.b;
     let graphics: VncGraphics | null = null;
     const conn = await openWithOneTimePassword(b, target, opts.signal, {

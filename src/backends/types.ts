@@ -45,7 +45,7 @@ export interface VncConnection {
   readonly info: ConnectionInfo;
 }
 
-/** A serial port's byte stream (issue 16: no driver opens one yet). */
+/** A serial port's byte stream (paused: the caller attaches its listeners, then resumes it). */
 export interface SerialConnection {
   readonly kind: 'serial';
   readonly stream: Duplex;

@@ -36,7 +36,7 @@ function serverObject(s: Server): Record<string, unknown> {
     consoleKind: c.kind,
     ...(c.kind === 'libvirt' ? { libvirtUri: c.uri, libvirtDomain: c.domain, consoleHost: c.host } : { consoleHost: c.host, consolePort: c.port }),
     ...(c.kind === 'qemu-qmp' ? { qmp: c.qmp } : {}),
-    consoleAuth: c.auth, consoleTls: c.tls ? c.tls.serverName : null,
+    consoleAuth: c.auth, consoleTls: c.tls ? c.tls.serverName : null, consoleSerial: c.serial ?? null,
     consoleRevision: s.consoleRevision, created: huaweiTime(s.createdAt), updated: huaweiTime(s.updatedAt),
   };
 }
@@ -285,6 +285,7 @@ interface TargetFlags {
   domain?: string;
   tls?: boolean;
   tlsName?: string;
+  serial?: string;
 }
 
 /** The console target flags as the inventory's input (it validates them and names a bad field). */
@@ -292,6 +293,7 @@ function consoleInput(o: TargetFlags, password: string | undefined): ConsoleTarg
   return {
     kind: o.kind ?? 'static', host: o.host ?? null, port: o.port === undefined ? null : parsePort(o.port), auth: o.auth ?? null,
     password: password ?? null, qmp: o.qmp ?? null, uri: o.libvirtUri ?? null, domain: o.domain ?? null, tls: o.tls ?? false, tlsName: o.tlsName ?? null,
+    serial: o.serial ?? null,
   };
 }
 
@@ -308,7 +310,8 @@ function withTargetOptions(cmd: Command): Command {
     .option('--libvirt-uri <uri>', 'libvirt: connection URI, e.g. qemu:///system')
     .option('--domain <name>', 'libvirt: domain name or UUID')
     .option('--tls', 'require TLS to the VNC server (VeNCrypt with X.509 certificates; see backendTlsCa)')
-    .option('--tls-name <name>', 'name the VNC server\'s certificate must carry (default: the host); implies --tls');
+    .option('--tls-name <name>', 'name the VNC server\'s certificate must carry (default: the host); implies --tls')
+    .option('--serial <address>', 'the VM\'s serial port (any kind), unix:/path or tcp:host:port (QEMU -chardev socket,server=on)');
 }
 
 export function serverCommand(): Command {

@@ -48,6 +48,8 @@ export interface ConsoleTargetInput {
   uri?: string | null;
   /** libvirt: the domain's name or UUID. */
   domain?: string | null;
+  /** The serial port (any kind): `unix:/path` or `tcp:host:port`; absent or null: none. */
+  serial?: string | null;
   /** Require TLS (VeNCrypt with X.509 certificates) to the VNC server. */
   tls?: boolean | null;
   /** The name the VNC server's certificate must carry; default the host. Implies `tls`. */
@@ -82,20 +84,25 @@ function validPort(port: unknown, field: string, what: string): number {
 
 /** `unix:/abs/path` or `tcp:host:port` from either form with or without its prefix. */
 function normaliseQmp(raw: string): string {
+  return normaliseSocket(raw, 'qmp', 'QMP');
+}
+
+/** A socket address (QMP monitor, serial port) in its normal form; ValidationError names `field`. */
+export function normaliseSocket(raw: string, field: string, what: string): string {
   const v = raw.trim();
   const path = v.startsWith('unix:') ? v.slice(5) : v.startsWith('/') ? v : null;
   if (path !== null) {
     // sun_path holds 108 bytes with the terminating NUL (unix(7)).
     if (!path.startsWith('/') || Buffer.byteLength(path) > 107 || /[\u0000-\u001f\u007f]/.test(path)) {
-      throw new ValidationError('the QMP socket must be an absolute path of at most 107 bytes (unix:/run/qemu/vm1.qmp)', 'qmp');
+      throw new ValidationError(`the ${what} socket must be an absolute path of at most 107 bytes (unix:/run/qemu/vm1.${field})`, field);
     }
     return `unix:${path}`;
   }
   const hp = v.startsWith('tcp:') ? v.slice(4) : v;
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:]+)):(\d{1,5})$/.exec(hp);
-  if (!m) throw new ValidationError(`QMP monitor ${JSON.stringify(raw)} is neither unix:/path nor tcp:host:port`, 'qmp');
-  const host = validHost(m[1] ?? m[2]!, 'qmp', 'QMP host');
-  const port = validPort(Number(m[3]), 'qmp', 'QMP port');
+  if (!m) throw new ValidationError(`${what} ${field === 'qmp' ? 'monitor' : 'port'} ${JSON.stringify(raw)} is neither unix:/path nor tcp:host:port`, field);
+  const host = validHost(m[1] ?? m[2]!, field, `${what} host`);
+  const port = validPort(Number(m[3]), field, `${what} port`);
   return `tcp:${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
@@ -109,6 +116,12 @@ const DOMAIN_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,254}$/;
  * Shared by every door that adds or changes servers (CLI, admin API).
  */
 export function validateConsoleTarget(t: ConsoleTargetInput): ValidatedTarget {
+  const v = validateVncTarget(t);
+  const serial = t.serial === undefined || t.serial === null || t.serial === '' ? null : normaliseSocket(t.serial, 'serial', 'serial');
+  return serial === null ? v : { ...v, target: { ...v.target, serial } };
+}
+
+function validateVncTarget(t: ConsoleTargetInput): ValidatedTarget {
   const kind = (t.kind ?? 'static') as TargetKind;
   if (!(TARGET_KINDS as readonly string[]).includes(kind)) throw new ValidationError(`console kind must be one of ${TARGET_KINDS.join(', ')}`, 'kind');
   const given = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
@@ -164,10 +177,11 @@ export function validateConsoleTarget(t: ConsoleTargetInput): ValidatedTarget {
 /** Where a console target is, in one line: `host:port`, `host:port qmp unix:/...`, `libvirt qemu:///system vm1`. */
 export function describeTarget(c: ConsoleTarget): string {
   const tls = c.tls ? ` tls=${c.tls.serverName}` : '';
+  const serial = c.serial ? ` serial=${c.serial}` : '';
   switch (c.kind) {
-    case 'static': return `${c.host}:${c.port}${tls}`;
-    case 'qemu-qmp': return `${c.host}:${c.port} qmp=${c.qmp}${tls}`;
-    case 'libvirt': return `${c.uri} ${c.domain}${c.host ? ` host=${c.host}` : ''}${tls}`;
+    case 'static': return `${c.host}:${c.port}${tls}${serial}`;
+    case 'qemu-qmp': return `${c.host}:${c.port} qmp=${c.qmp}${tls}${serial}`;
+    case 'libvirt': return `${c.uri} ${c.domain}${c.host ? ` host=${c.host}` : ''}${tls}${serial}`;
   }
 }
 

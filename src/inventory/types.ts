@@ -31,6 +31,11 @@ interface TargetCommon {
   readonly passwordSealed: string | null;
   /** Null: plain RFB over TCP. */
   readonly tls: TargetTls | null;
+  /**
+   * The VM's serial port as the service reaches it (QEMU `-chardev socket,server=on`, or libvirt's
+   * `<serial type='tcp'|'unix'>`): `unix:/path` or `tcp:host:port`; null or absent: no serial console.
+   */
+  readonly serial?: string | null;
 }
 
 /** A VNC server at a fixed address, with no password or a stored (sealed) one. */

@@ -8,6 +8,8 @@ export const CloseCode = {
   BackendUnreachable: 4100,
   BackendAuthFailed: 4101,
   BackendProtocol: 4102,
+  /** Serial consoles: another node of the fleet holds the server's serial port. */
+  SerialPortBusy: 4103,
   Revoked: 4200,
   Killed: 4201,
   IdleTimeout: 4202,
@@ -17,6 +19,8 @@ export const CloseCode = {
   /** The credential (access key, IAM token) or user that requested the console was deactivated, deleted or disabled. */
   CredentialRevoked: 4210,
   BadClientData: 4400,
+  /** Serial consoles: a viewer that does not read fast enough (the port is not held up for it). */
+  TooSlow: 4402,
 } as const;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
@@ -27,6 +31,7 @@ export const CloseReasonKey: Record<CloseCodeValue, string> = {
   4100: 'backend-unreachable',
   4101: 'backend-auth-failed',
   4102: 'backend-protocol',
+  4103: 'serial-port-busy',
   4200: 'revoked',
   4201: 'killed',
   4202: 'idle-timeout',
@@ -35,4 +40,5 @@ export const CloseReasonKey: Record<CloseCodeValue, string> = {
   4205: 'backend-closed',
   4210: 'credential-revoked',
   4400: 'bad-client-data',
+  4402: 'too-slow',
 };

@@ -28,7 +28,10 @@ import { answerPlainHttp, listenerTlsFiles, plainHttpTextAnswer, reloadTls, tlsC
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 import { ConsoleSession, type SessionSummary } from './console-session.js';
 import { SessionRecords } from './session-records.js';
-import { SessionRegistry } from './session-registry.js';
+import { SerialSession } from './serial-session.js';
+import { SessionRegistry, type LiveSession } from './session-registry.js';
+import type { SerialHub } from '../serial/serial-hub.js';
+import type { ConsoleTokenKind } from '../tokens/types.js';
 import { CONSOLE_PAGE_PATHS } from '../web/static-handler.js';
 
 /** Serves static files; returns true when it answered the request. */
@@ -49,6 +52,8 @@ export interface ProxyDeps {
   /** Readiness (/readyz): the store can be written now, the master key is the store's, the listeners accept (app.ts). */
   readonly ready: () => Promise<void>;
   readonly staticHandler?: StaticHandler;
+  /** The serial ports this node holds (serial consoles); without it, serial console links are refused. */
+  readonly serial?: SerialHub;
 }
 
 /** Why a connection was refused before the upgrade: HTTP status, metric/audit key, text. */
@@ -72,6 +77,8 @@ const R = {
   tokenUnknown: { status: 401, key: 'token-unknown', text: 'The console link is not valid; request a new console URL.' },
   tokenUsed: { status: 401, key: 'token-used', text: 'The console link was already used; request a new console URL.' },
   tokenExpired: { status: 401, key: 'token-expired', text: 'The console link has expired; request a new console URL.' },
+  tokenWrongKind: { status: 401, key: 'token-wrong-kind', text: 'This console link is for another kind of console (VNC or serial); open it with its own page.' },
+  noSerialPort: { status: 409, key: 'no-serial-port', text: 'This server has no serial console.' },
   serverNotActive: { status: 409, key: 'server-not-active', text: 'The server is not running (or its console changed); start it and request a new console URL.' },
   unavailable: { status: 503, key: 'store-unavailable', text: 'The console service is temporarily unavailable; try again shortly.' },
 } satisfies Record<string, Refusal>;
@@ -301,7 +308,7 @@ export class ConsoleProxy {
       return this.json(res, 200, { state: 'server-not-active', reason: why });
     }
     checked('valid');
-    return this.json(res, 200, { state: 'valid', server: { name: server!.name }, expiresAt: new Date(peek.record!.expiresAt).toISOString() });
+    return this.json(res, 200, { state: 'valid', kind: peek.record!.kind ?? 'vnc', server: { name: server!.name }, expiresAt: new Date(peek.record!.expiresAt).toISOString() });
   }
 
   private clientAddress(req: IncomingMessage): string {
@@ -347,7 +354,9 @@ export class ConsoleProxy {
       } catch {
         return this.refuse(socket, R.notFound, { addr, audit: false });
       }
-      if (url.pathname !== '/websockify') return this.refuse(socket, R.notFound, { addr, audit: false });
+      // The VNC console (noVNC's path) or the serial console (serial.html's).
+      const kind: ConsoleTokenKind | null = url.pathname === '/websockify' ? 'vnc' : url.pathname === SERIAL_PATH ? 'serial' : null;
+      if (kind === null) return this.refuse(socket, R.notFound, { addr, audit: false });
       // What the WebSocket layer would refuse is refused here, before a token is spent.
       if (req.method !== 'GET') return this.refuse(socket, R.badMethod, { addr, audit: false });
       if (!isValidUpgrade(req)) return this.refuse(socket, R.badUpgrade, { addr, audit: false });
@@ -373,6 +382,8 @@ export class ConsoleProxy {
       }
       const rec = peek.record!;
       const ctx = { addr, tokenRef: ref!, serverId: rec.serverId, projectId: rec.projectId };
+      // Checked before the consume: a link opened with the wrong page stays usable with its own.
+      if ((rec.kind ?? 'vnc') !== kind) return this.refuse(socket, R.tokenWrongKind, ctx);
       const reserved = this.registry.reserve(rec.projectId, rec.serverId);
       if (reserved === 'total') return this.refuse(socket, R.capTotal, ctx);
       if (reserved === 'project') return this.refuse(socket, R.capProject, ctx);
@@ -399,6 +410,7 @@ export class ConsoleProxy {
         throw e;
       }
       if (!usable(server, consumed.token)) return this.refuse(socket, R.serverNotActive, ctx);
+      if (kind === 'serial' && (!server!.console.serial || !this.deps.serial)) return this.refuse(socket, R.noSerialPort, ctx);
       if (this.draining || !socket.writable) {
         this.giveBack(consumed.token);
         return this.refuse(socket, R.shuttingDown, { ...ctx, audit: false });
@@ -418,9 +430,11 @@ export class ConsoleProxy {
       });
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         started = true;
-        this.startSession(ws, server!, target!, {
+        const sctx = {
           ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision, issuedBy: consumed.token.issuedBy ?? null, issuedByUser: consumed.token.issuedByUser ?? null,
-        }, held);
+        };
+        if (kind === 'serial') this.startSerialSession(ws, server!, sctx, held);
+        else this.startSession(ws, server!, target!, sctx, held);
         process.nextTick(() => corked?.uncork());
       });
       if (!started) corked?.uncork();
@@ -461,7 +475,33 @@ export class ConsoleProxy {
     });
   }
 
-  private onEstablished(s: ConsoleSession, handshakeMs: number): void {
+  private startSerialSession(ws: import('ws').WebSocket, server: Server, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
+    const c = this.deps.config;
+    const hub = this.deps.serial!;
+    const id = uuid();
+    const session = new SerialSession(
+      ws,
+      { id, serverId: server.id, projectId: server.projectId, serverName: server.name, backend: `serial=${server.console.serial ?? ''}`, tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr },
+      (viewer, signal) => hub.attach(server, viewer, signal),
+      { setupTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes, label: `session ${id.slice(0, 8)} from ${ctx.addr}` },
+      {
+        onEstablished: (s, ms) => this.onEstablished(s, ms),
+        onClosed: (s, summary) => {
+          slot.release();
+          this.onClosed(s, summary);
+        },
+      },
+      this.deps.clock,
+      this.deps.log,
+    );
+    this.registry.add(session, ctx.consoleRevision);
+    session.start().catch((e: unknown) => {
+      this.deps.log.error({ err: e }, 'serial session failed');
+      session.close(CloseCode.BackendUnreachable, 'Internal error.');
+    });
+  }
+
+  private onEstablished(s: LiveSession, handshakeMs: number): void {
     const m = this.deps.metrics;
     m.sessionsActive.inc();
     m.sessions.inc({ outcome: 'connected', reason: 'ok' });
@@ -474,7 +514,7 @@ export class ConsoleProxy {
     }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
   }
 
-  private onClosed(s: ConsoleSession, sum: SessionSummary): void {
+  private onClosed(s: LiveSession, sum: SessionSummary): void {
     this.registry.remove(s);
     const m = this.deps.metrics;
     const i = s.info;
@@ -584,7 +624,10 @@ export class ConsoleProxy {
     if (ch.kind === 'credential-revoked') {
       return ch.credential ? this.registry.closeIssuedBy(ch.credential, CloseCode.CredentialRevoked, REVOKE_TEXT['credential-revoked'], ch.at) : 0;
     }
-    return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at) : 0;
+    const n = ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at) : 0;
+    // The server's serial port is let go too (it may be another VM's now, or gone).
+    if (ch.serverId) this.deps.serial?.release(ch.serverId, REVOKE_TEXT[ch.kind]);
+    return n;
   }
 
   /** What the heartbeat writes: the established sessions of this process. */
@@ -663,6 +706,8 @@ export class ConsoleProxy {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** The serial console page's WebSocket path. */
+export const SERIAL_PATH = '/serial-websocket';
 /** The WebSocket subprotocol noVNC offers (binary frames); the only one we speak. */
 const SUBPROTOCOL = 'binary';
 

@@ -2,8 +2,21 @@
  * The live sessions of this node: counts for the caps (global, per project, per server), slots
  * reserved while a connection is being checked, and closing by server or id.
  */
-import type { ConsoleSession } from './console-session.js';
+import type { WebSocket } from 'ws';
+import type { SessionInfo } from './console-session.js';
 import type { CloseCodeValue } from './close-codes.js';
+
+/** What the registry and the proxy's sweeper need of a live session (VNC or serial). */
+export interface LiveSession {
+  readonly info: SessionInfo;
+  readonly ws: WebSocket;
+  readonly startedAt: number;
+  readonly lastInputAt: number;
+  /** Set false before each ping; a pong sets it back. */
+  alive: boolean;
+  readonly established: boolean;
+  close(code: CloseCodeValue, reason: string): void;
+}
 
 export interface Caps {
   readonly total: number;
@@ -23,10 +36,10 @@ function inc(m: Map<string, number>, k: string, d: number): void {
 }
 
 export class SessionRegistry {
-  private readonly sessions = new Map<string, ConsoleSession>();
+  private readonly sessions = new Map<string, LiveSession>();
   /** The console revision each session's token was issued for (re-checks against the inventory). */
-  private readonly revisions = new WeakMap<ConsoleSession, number>();
-  private readonly byServer = new Map<string, Set<ConsoleSession>>();
+  private readonly revisions = new WeakMap<LiveSession, number>();
+  private readonly byServer = new Map<string, Set<LiveSession>>();
   private slots = 0;
   private readonly slotsByProject = new Map<string, number>();
   private readonly slotsByServer = new Map<string, number>();
@@ -61,7 +74,7 @@ export class SessionRegistry {
     };
   }
 
-  add(s: ConsoleSession, consoleRevision: number): void {
+  add(s: LiveSession, consoleRevision: number): void {
     this.sessions.set(s.info.id, s);
     this.revisions.set(s, consoleRevision);
     let set = this.byServer.get(s.info.serverId);
@@ -69,14 +82,14 @@ export class SessionRegistry {
     set.add(s);
   }
 
-  remove(s: ConsoleSession): void {
+  remove(s: LiveSession): void {
     this.sessions.delete(s.info.id);
     const set = this.byServer.get(s.info.serverId);
     set?.delete(s);
     if (set?.size === 0) this.byServer.delete(s.info.serverId);
   }
 
-  get(id: string): ConsoleSession | undefined {
+  get(id: string): LiveSession | undefined {
     return this.sessions.get(id);
   }
 
@@ -112,7 +125,7 @@ export class SessionRegistry {
   }
 
   /** The sessions of a server, each with the console revision its token was issued for. */
-  sessionsOf(serverId: string): Array<{ session: ConsoleSession; consoleRevision: number }> {
+  sessionsOf(serverId: string): Array<{ session: LiveSession; consoleRevision: number }> {
     return [...(this.byServer.get(serverId) ?? [])].map((session) => ({ session, consoleRevision: this.revisions.get(session) ?? 0 }));
   }
 
@@ -124,7 +137,7 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
-  values(): IterableIterator<ConsoleSession> {
+  values(): IterableIterator<LiveSession> {
     return this.sessions.values();
   }
 }

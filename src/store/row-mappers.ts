@@ -3,6 +3,7 @@
  * column names; numbers go through `Number()` because PostgreSQL's `bigint` (epoch-ms times, ids,
  * counts) arrives as a string, and JSON columns (`actions`, `detail`) are stored as JSON text in both.
  */
+import type { SerialOutputRecord } from '../serial/types.js';
 import type { AuditEvent } from '../audit/types.js';
 import type { AccessKey, Domain, IamTokenRecord, Project, SignatureFailureRecord, User } from '../identity/types.js';
 import type { ConsoleTarget, Server, ServerStatus } from '../inventory/types.js';
@@ -59,20 +60,27 @@ export function rowToIamToken(r: Row): IamTokenRecord {
 /** The `servers` columns of a console target, in the order of {@link consoleColumnValues}. */
 export const CONSOLE_COLUMNS = [
   'console_kind', 'console_host', 'console_port', 'console_auth', 'console_password_sealed',
-  'console_qmp', 'console_libvirt_uri', 'console_libvirt_domain', 'console_tls_name',
+  'console_qmp', 'console_libvirt_uri', 'console_libvirt_domain', 'console_tls_name', 'console_serial',
 ] as const;
 
 /** A console target as column values (CONSOLE_COLUMNS' order); what a kind has not is null ('' and 0 for the NOT NULL host and port). */
 export function consoleColumnValues(c: ConsoleTarget): unknown[] {
   const tlsName = c.tls?.serverName ?? null;
+  const serial = c.serial ?? null;
   switch (c.kind) {
-    case 'static': return [c.kind, c.host, c.port, c.auth, c.passwordSealed, null, null, null, tlsName];
-    case 'qemu-qmp': return [c.kind, c.host, c.port, c.auth, null, c.qmp, null, null, tlsName];
-    case 'libvirt': return [c.kind, c.host ?? '', 0, c.auth, null, null, c.uri, c.domain, tlsName];
+    case 'static': return [c.kind, c.host, c.port, c.auth, c.passwordSealed, null, null, null, tlsName, serial];
+    case 'qemu-qmp': return [c.kind, c.host, c.port, c.auth, null, c.qmp, null, null, tlsName, serial];
+    case 'libvirt': return [c.kind, c.host ?? '', 0, c.auth, null, null, c.uri, c.domain, tlsName, serial];
   }
 }
 
 function rowToConsoleTarget(r: Row): ConsoleTarget {
+  const serial = (r['console_serial'] as string | null | undefined) ?? null;
+  const t = rowToVncTarget(r);
+  return serial === null ? t : { ...t, serial };
+}
+
+function rowToVncTarget(r: Row): ConsoleTarget {
   const tlsName = (r['console_tls_name'] as string | null) ?? null;
   const tls = tlsName === null ? null : { serverName: tlsName };
   const kind = (r['console_kind'] as string | null) ?? 'static';
@@ -99,9 +107,17 @@ export function rowToServer(r: Row): Server {
   };
 }
 /** Maps a row of the matching table. */
+export function rowToSerialOutput(r: Row): SerialOutputRecord {
+  const data = r['data'];
+  return {
+    serverId: str(r['server_id']), holder: str(r['holder']), heldUntil: num(r['held_until']), endOffset: num(r['end_offset']),
+    data: Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array), updatedAt: num(r['updated_at']),
+  };
+}
+/** Maps a row of the matching table. */
 export function rowToConsoleToken(r: Row): ConsoleTokenRecord {
   return {
-    hash: str(r['hash']), serverId: str(r['server_id']), projectId: str(r['project_id']), consoleRevision: num(r['console_revision']),
+    hash: str(r['hash']), serverId: str(r['server_id']), projectId: str(r['project_id']), kind: r['kind'] === 'serial' ? 'serial' : 'vnc', consoleRevision: num(r['console_revision']),
     issuedAt: num(r['issued_at']), expiresAt: num(r['expires_at']), consumedAt: optNum(r['consumed_at']),
     consumedBy: (r['consumed_by'] as string | null) ?? null, revokedAt: optNum(r['revoked_at']),
     revokedReason: (r['revoked_reason'] as string | null) ?? null,

@@ -5,6 +5,7 @@ import type { IdentityStore, SignatureFailureStore } from '../identity/types.js'
 import type { ServerStore } from '../inventory/types.js';
 import type { KeyCheckStore } from '../secrets/key-check.js';
 import type { ChangeFeedStore, SessionStore } from '../sessions/types.js';
+import type { SerialOutputStore } from '../serial/types.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
 
 export interface Stores {
@@ -17,6 +18,8 @@ export interface Stores {
   readonly changes: ChangeFeedStore;
   /** Locks serialising the one-time VNC password of a VM (qemu-qmp, libvirt targets) across processes. */
   readonly backendLocks: BackendLockStore;
+  /** Serial console output, and which node holds each serial port. */
+  readonly serialOutput: SerialOutputStore;
   /** Which master key the store was initialised with. */
   readonly keyChecks: KeyCheckStore;
   /**

@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.js';
 import type { Server } from '../inventory/types.js';
 import { UUID_V4_RE, sha256Hex, uuid } from '../util/ids.js';
-import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from './types.js';
+import type { ConsoleTokenKind, ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult } from './types.js';
 
 /** sha256 hex of a console token: the only form that is stored or compared. */
 export function consoleTokenHash(token: string): string {
@@ -22,12 +22,15 @@ export class ConsoleTokenService {
     private readonly ttlMs: number,
   ) {}
 
-  /** Issues a token for `server`; `issuer` records the credential and user it was issued through (their revocation revokes it). */
-  async issue(server: Server, issuer: { issuedBy: string; userId: string } | null = null): Promise<{ token: string; record: ConsoleTokenRecord }> {
+  /**
+   * Issues a token of `kind` for `server`; `issuer` records the credential and user it was issued
+   * through (their revocation revokes it).
+   */
+  async issue(server: Server, issuer: { issuedBy: string; userId: string } | null = null, kind: ConsoleTokenKind = 'vnc'): Promise<{ token: string; record: ConsoleTokenRecord }> {
     const token = uuid();
     const now = this.clock.now();
     const record: ConsoleTokenRecord = {
-      hash: consoleTokenHash(token), serverId: server.id, projectId: server.projectId, consoleRevision: server.consoleRevision,
+      hash: consoleTokenHash(token), serverId: server.id, projectId: server.projectId, kind, consoleRevision: server.consoleRevision,
       issuedAt: now, expiresAt: now + this.ttlMs, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null,
       issuedBy: issuer?.issuedBy ?? null, issuedByUser: issuer?.userId ?? null,
     };

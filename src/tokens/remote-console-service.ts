@@ -1,11 +1,12 @@
 /** The remote_console call's domain logic: authorize, check the server, issue a token, build the URL. */
 import type { Auditor } from '../audit/auditor.js';
-import { ServerNotActiveError, ServerNotFoundError } from '../errors.js';
+import { ConsoleError, ServerNotActiveError, ServerNotFoundError } from '../errors.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import { ACTION_VNC, type Principal } from '../identity/types.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
 import { tokenRef } from '../log.js';
 import type { ConsoleTokenService } from './console-token-service.js';
+import type { ConsoleTokenKind } from './types.js';
 
 export type ConsoleLang = 'EN' | 'ZH';
 
@@ -27,19 +28,25 @@ export class RemoteConsoleService {
     private readonly tLength: string,
   ) {}
 
-  async getRemoteConsole(p: Principal, projectId: string, serverId: string, lang: ConsoleLang): Promise<RemoteConsoleResult> {
+  /**
+   * A one-time console URL: `vnc` opens `vnc_auto.html` (noVNC), `serial` opens `serial.html`
+   * (xterm.js; ServerNoSerialPortError when the server has no serial port).
+   */
+  async getRemoteConsole(p: Principal, projectId: string, serverId: string, lang: ConsoleLang, kind: ConsoleTokenKind = 'vnc'): Promise<RemoteConsoleResult> {
     this.identity.authorize(p, projectId, ACTION_VNC);
     const server = await this.inventory.findServer(serverId);
     // NOTE: another project's server is "not found", never "forbidden": no existence leak.
     if (!server || server.projectId !== projectId) throw new ServerNotFoundError(serverId);
     if (server.status !== 'ACTIVE') throw new ServerNotActiveError(server.id, server.status);
-    const { token, record } = await this.tokens.issue(server, { issuedBy: p.issuer, userId: p.userId });
+    if (kind === 'serial' && !server.console.serial) throw new ConsoleError('VALIDATION', `Server ${server.id} has no serial console.`);
+    const { token, record } = await this.tokens.issue(server, { issuedBy: p.issuer, userId: p.userId }, kind);
     const ref = tokenRef(token);
     await this.auditor.record('issued', {
       projectId, serverId: server.id, tokenRef: ref,
-      detail: { credential: p.kind, userId: p.userId, expiresAt: new Date(record.expiresAt).toISOString() },
+      detail: { credential: p.kind, userId: p.userId, expiresAt: new Date(record.expiresAt).toISOString(), ...(kind === 'serial' ? { console: 'serial' } : {}) },
     });
     const q = new URLSearchParams({ token, lang, tLength: this.tLength });
-    return { url: `${this.baseUrlFor(server.availabilityZone)}/vnc_auto.html?${q.toString()}`, serverId: server.id, tokenRef: ref, expiresAt: record.expiresAt };
+    const page = kind === 'serial' ? 'serial.html' : 'vnc_auto.html';
+    return { url: `${this.baseUrlFor(server.availabilityZone)}/${page}?${q.toString()}`, serverId: server.id, tokenRef: ref, expiresAt: record.expiresAt };
   }
 }

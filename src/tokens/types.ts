@@ -4,6 +4,9 @@
  * Why a token was revoked before its time. Stored as text: a later version may add reasons (a
  * credential revoked, a user disabled); readers show a reason they do not know generically.
  */
+/** The console a token opens. */
+export type ConsoleTokenKind = 'vnc' | 'serial';
+
 export type RevocationReason = 'server-stopped' | 'server-deleted' | 'console-changed' | 'credential-revoked';
 
 export interface ConsoleTokenRecord {
@@ -11,6 +14,8 @@ export interface ConsoleTokenRecord {
   readonly hash: string;
   readonly serverId: string;
   readonly projectId: string;
+  /** What the token opens: the VNC console (`vnc_auto.html`, also when absent) or the serial console (`serial.html`). */
+  readonly kind?: ConsoleTokenKind;
   /** Server's consoleRevision at issue: a changed target invalidates the token. */
   readonly consoleRevision: number;
   readonly issuedAt: number;

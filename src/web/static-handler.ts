@@ -3,7 +3,10 @@
  *
  * - `GET /vnc_auto.html`, `GET /vnc.html`: the page (`web/vnc_auto.html`), with the strict CSP;
  * - `GET /static/<file>`: the page's scripts and styles, from `web/`;
- * - `GET /novnc/core/...`, `GET /novnc/vendor/...`: the ES modules of the `@novnc/novnc` package.
+ * - `GET /novnc/core/...`, `GET /novnc/vendor/...`: the ES modules of the `@novnc/novnc` package;
+ * - `GET /serial.html`: the serial console page (`web/serial.html`), with its CSP;
+ * - `GET /xterm/lib/xterm.mjs`, `/xterm/css/xterm.css`, `/xterm-fit/lib/addon-fit.mjs`: xterm.js
+ *   and its fit addon, from their npm packages (`@xterm/xterm`, `@xterm/addon-fit`).
  *
  * Every file is read into memory when the handler is created (about 0.6 MB in all): serving is a
  * lookup in a fixed table, so no request can reach a file that was not enumerated at startup, and
@@ -22,8 +25,25 @@ export const CONSOLE_PAGE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'";
 
-/** The two paths that serve the page (noVNC's historical names; the API's URLs use `vnc_auto.html`). */
-export const CONSOLE_PAGE_PATHS: readonly string[] = Object.freeze(['/vnc_auto.html', '/vnc.html']);
+/**
+ * CSP of the serial console page: as the VNC page's, but xterm.js writes its own `<style>` elements
+ * (its DOM renderer's colours and sizes), so inline styles are allowed there; scripts are still
+ * ours only.
+ */
+export const SERIAL_PAGE_CSP = CONSOLE_PAGE_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
+
+/** The serial console page's path. */
+export const SERIAL_PAGE_PATH = '/serial.html';
+
+/** The paths that serve a console page (noVNC's historical names, the API's `vnc_auto.html`, and the serial page). */
+export const CONSOLE_PAGE_PATHS: readonly string[] = Object.freeze(['/vnc_auto.html', '/vnc.html', SERIAL_PAGE_PATH]);
+
+/** The xterm.js files served, by URL path: [package, file in it]. */
+const XTERM_FILES: ReadonlyArray<[string, string, string]> = [
+  ['/xterm/lib/xterm.mjs', '@xterm/xterm', 'lib/xterm.mjs'],
+  ['/xterm/css/xterm.css', '@xterm/xterm', 'css/xterm.css'],
+  ['/xterm-fit/lib/addon-fit.mjs', '@xterm/addon-fit', 'lib/addon-fit.mjs'],
+];
 
 /** Answers one request; returns false, without touching `res`, when the path is not one of ours. */
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -90,6 +110,13 @@ export function createStaticHandler(opts: StaticHandlerOptions = {}): StaticHand
   }
   if (!novnc.has('core/rfb.js')) throw new Error(`static files: ${novncDir} has no core/rfb.js (is @novnc/novnc installed?)`);
   const page = loadPage(webDir);
+  const serialPage = loadPage(webDir, 'serial.html');
+  const xterm = new Map<string, StaticFile>();
+  for (const [url, pkg, file] of XTERM_FILES) {
+    const body = readFileSync(join(findXtermDir(pkg), file));
+    budget.bytes += body.length;
+    xterm.set(url, { body, type: CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` });
+  }
 
   const pageHeaders = {
     ...COMMON_HEADERS,
@@ -108,6 +135,20 @@ export function createStaticHandler(opts: StaticHandlerOptions = {}): StaticHand
 
     let table: Map<string, StaticFile> | undefined;
     let rel = '';
+    const xtermFile = xterm.get(path);
+    if (path === SERIAL_PAGE_PATH || xtermFile) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        return sendError(res, 405, req.method);
+      }
+      if (!xtermFile) {
+        send(res, 200, { ...pageHeaders, 'Content-Security-Policy': SERIAL_PAGE_CSP }, serialPage, req.method);
+        return true;
+      }
+      const headers = { ...COMMON_HEADERS, 'Content-Type': xtermFile.type, 'Cache-Control': assetCache, ETag: xtermFile.etag };
+      send(res, req.headers['if-none-match'] === xtermFile.etag ? 304 : 200, headers, req.headers['if-none-match'] === xtermFile.etag ? undefined : xtermFile.body, req.method);
+      return true;
+    }
     if (CONSOLE_PAGE_PATHS.includes(path)) {
       table = undefined;
     } else if (path.startsWith('/static/')) {
@@ -184,11 +225,20 @@ function sendError(res: ServerResponse, status: 400 | 404 | 405, method: string 
   return true;
 }
 
-function loadPage(webDir: string): Buffer {
+function loadPage(webDir: string, name = 'vnc_auto.html'): Buffer {
   try {
-    return readFileSync(join(webDir, 'vnc_auto.html'));
+    return readFileSync(join(webDir, name));
   } catch (e) {
-    throw new Error(`static files: cannot read ${join(webDir, 'vnc_auto.html')}`, { cause: e });
+    throw new Error(`static files: cannot read ${join(webDir, name)}`, { cause: e });
+  }
+}
+
+/** Root of an installed xterm.js package (`@xterm/xterm`, `@xterm/addon-fit`). */
+export function findXtermDir(pkg: string): string {
+  try {
+    return dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
+  } catch (e) {
+    throw new Error(`static files: ${pkg} is not installed (run npm ci)`, { cause: e });
   }
 }
 

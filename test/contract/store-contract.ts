@@ -250,7 +250,7 @@ export function runStoreContract(t: ContractTarget): void {
     test('console tokens: consume once; used, expired and unknown told apart; revoke; purge', async () => {
       const { projectId } = await seedProject(s, 5);
       const srv = randomUUID();
-      const rec = { hash: 'c'.repeat(64), serverId: srv, projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 1000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null };
+      const rec = { hash: 'c'.repeat(64), serverId: srv, projectId, kind: 'serial' as const, consoleRevision: 1, issuedAt: 0, expiresAt: 1000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null };
       await s.consoleTokens.insertConsoleToken(rec);
       await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'd'.repeat(64) });
       await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'e'.repeat(64), serverId: randomUUID() });
@@ -258,6 +258,7 @@ export function runStoreContract(t: ContractTarget): void {
       const won = await s.consoleTokens.consumeConsoleToken('c'.repeat(64), 500, 'n1');
       assert.equal(won.ok, true);
       assert.equal(won.ok && won.token.consumedBy, 'n1');
+      assert.equal(won.ok && won.token.kind, 'serial', 'the token kind round-trips');
       assert.equal(won.ok && won.token.consumedAt, 500);
       assert.deepEqual(await s.consoleTokens.consumeConsoleToken('c'.repeat(64), 501, 'n2'), { ok: false, reason: 'used' });
       assert.deepEqual(await s.consoleTokens.consumeConsoleToken('f'.repeat(64), 1, 'n1'), { ok: false, reason: 'unknown' });
@@ -277,7 +278,7 @@ export function runStoreContract(t: ContractTarget): void {
     test('console tokens: a consume is given back only by its node, once; revocation still holds', async () => {
       const { projectId } = await seedProject(s, 8);
       const srv = randomUUID();
-      const rec = { hash: '8'.repeat(64), serverId: srv, projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null };
+      const rec = { hash: '8'.repeat(64), serverId: srv, projectId, kind: 'vnc' as const, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null };
       await s.consoleTokens.insertConsoleToken(rec);
       const first = await s.consoleTokens.consumeConsoleToken(rec.hash, 100, 'n1');
       assert.ok(first.ok);
@@ -296,7 +297,7 @@ export function runStoreContract(t: ContractTarget): void {
     test('console tokens: 50 concurrent consumes, exactly one wins', async () => {
       const { projectId } = await seedProject(s, 6);
       const hash = '7'.repeat(64);
-      await s.consoleTokens.insertConsoleToken({ hash, serverId: randomUUID(), projectId, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
+      await s.consoleTokens.insertConsoleToken({ hash, serverId: randomUUID(), projectId, kind: 'vnc' as const, consoleRevision: 1, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
       const second = t.openSecond ? await t.openSecond() : null;
       const handles = second ? [s, second] : [s];
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => handles[i % handles.length]!.consoleTokens.consumeConsoleToken(hash, 1, `n${i}`)));

@@ -127,7 +127,7 @@ function everyMethod(s: Stores): Array<[string, () => Promise<unknown>]> {
     ['servers.countServers', () => s.servers.countServers({})],
     ['servers.updateServer', () => s.servers.updateServer(id, { status: 'SHUTOFF' }, 1)],
     ['servers.deleteServer', () => s.servers.deleteServer(id)],
-    ['consoleTokens.insertConsoleToken', () => s.consoleTokens.insertConsoleToken({ hash: h, serverId: id, projectId: id, consoleRevision: 1, issuedAt: 1, expiresAt: 2, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null })],
+    ['consoleTokens.insertConsoleToken', () => s.consoleTokens.insertConsoleToken({ hash: h, serverId: id, projectId: id, kind: 'vnc' as const, consoleRevision: 1, issuedAt: 1, expiresAt: 2, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null })],
     ['consoleTokens.consumeConsoleToken', () => s.consoleTokens.consumeConsoleToken(h, 1, 'n')],
     ['consoleTokens.getConsoleToken', () => s.consoleTokens.getConsoleToken(h)],
     ['consoleTokens.revokeServerConsoleTokens', () => s.consoleTokens.revokeServerConsoleTokens(id, 'server-stopped', 1)],
@@ -237,7 +237,7 @@ describe('postgres adapter', () => {
     await s.servers.insertServer(srv);
     assert.deepEqual(await s.servers.getServer(srv.id), srv);
     const hash = 'b'.repeat(64);
-    await s.consoleTokens.insertConsoleToken({ hash, serverId: srv.id, projectId: hex(2), consoleRevision: 1, issuedAt: now, expiresAt: now + 60_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
+    await s.consoleTokens.insertConsoleToken({ hash, serverId: srv.id, projectId: hex(2), kind: 'vnc' as const, consoleRevision: 1, issuedAt: now, expiresAt: now + 60_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
     const won = await s.consoleTokens.consumeConsoleToken(hash, now + 1, 'node-a');
     assert.ok(won.ok);
     assert.equal(won.token.consumedAt, now + 1);
@@ -278,7 +278,7 @@ describe('postgres adapter', () => {
     assert.deepEqual(updates.map((u) => u!.before.consoleRevision).sort((x, y) => x - y), Array.from({ length: 12 }, (_, i) => i + 1));
 
     for (let i = 0; i < 30; i++) {
-      await a.consoleTokens.insertConsoleToken({ hash: i.toString(16).padStart(64, 'f'), serverId: srv.id, projectId: hex(2), consoleRevision: 1, issuedAt: 0, expiresAt: 10, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
+      await a.consoleTokens.insertConsoleToken({ hash: i.toString(16).padStart(64, 'f'), serverId: srv.id, projectId: hex(2), kind: 'vnc' as const, consoleRevision: 1, issuedAt: 0, expiresAt: 10, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
     }
     const purged = await Promise.all([a, b, a, b].map((s) => s.consoleTokens.purgeConsoleTokens(10)));
     assert.equal(purged.reduce((x, y) => x + y, 0), 30);

@@ -129,4 +129,15 @@ CREATE INDEX console_tokens_issued_by_user ON console_tokens (issued_by_user);
 ALTER TABLE change_events ADD COLUMN credential text;
 `,
   },
+  {
+    version: 10,
+    name: 'serial consoles: serial port of a target, token kinds, serial output and the node holding each port',
+    sql: `
+ALTER TABLE servers ADD COLUMN console_serial text;
+ALTER TABLE console_tokens ADD COLUMN kind text NOT NULL DEFAULT 'vnc';
+CREATE TABLE serial_output (
+  server_id text PRIMARY KEY, holder text NOT NULL, held_until bigint NOT NULL,
+  end_offset bigint NOT NULL, data bytea NOT NULL, updated_at bigint NOT NULL);
+`,
+  },
 ];

@@ -13,9 +13,10 @@ import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inven
 import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
+import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
   consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
-  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
+  rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
 import { applyServerPatch } from '../server-patch.js';
@@ -261,9 +262,9 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
 
   async insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
     await this.db.count(
-      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason, issued_by, issued_by_user)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null],
+      `INSERT INTO console_tokens (hash, server_id, project_id, kind, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason, issued_by, issued_by_user)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+      [t.hash, t.serverId, t.projectId, t.kind ?? 'vnc', t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null],
     );
   }
   async consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
@@ -415,7 +416,33 @@ export class PostgresChangeFeedStore implements ChangeFeedStore {
 }
 
 /** Tables that API and proxy nodes write (readiness checks each can be written now). */
-const WRITTEN_TABLES = ['signature_failures', 'iam_tokens', 'servers', 'console_tokens', 'audit_events', 'console_sessions', 'change_events'];
+const WRITTEN_TABLES = ['signature_failures', 'iam_tokens', 'servers', 'console_tokens', 'audit_events', 'console_sessions', 'change_events', 'serial_output'];
+export class PostgresSerialOutputStore implements SerialOutputStore {
+  constructor(private readonly db: Sql) {}
+
+  async claimSerialPort(serverId: string, holder: string, now: number, heldUntil: number): Promise<boolean> {
+    return (await this.db.count(
+      `INSERT INTO serial_output (server_id, holder, held_until, end_offset, data, updated_at) VALUES ($1, $2, $3, 0, '\\x', $4)
+       ON CONFLICT (server_id) DO UPDATE SET holder = EXCLUDED.holder, held_until = EXCLUDED.held_until
+       WHERE serial_output.holder = EXCLUDED.holder OR serial_output.held_until <= $4`,
+      [serverId, holder, heldUntil, now],
+    )) === 1;
+  }
+  async saveSerialOutput(serverId: string, holder: string, o: { endOffset: number; data: Buffer; now: number; heldUntil: number }): Promise<boolean> {
+    return (await this.db.count('UPDATE serial_output SET end_offset = $1, data = $2, updated_at = $3, held_until = $4 WHERE server_id = $5 AND holder = $6',
+      [o.endOffset, o.data, o.now, o.heldUntil, serverId, holder])) === 1;
+  }
+  async releaseSerialPort(serverId: string, holder: string): Promise<void> {
+    await this.db.count('UPDATE serial_output SET held_until = 0 WHERE server_id = $1 AND holder = $2', [serverId, holder]);
+  }
+  async getSerialOutput(serverId: string): Promise<SerialOutputRecord | null> {
+    return maybe(await this.db.one('SELECT * FROM serial_output WHERE server_id = $1', [serverId]), rowToSerialOutput);
+  }
+  async deleteSerialOutput(serverId: string): Promise<void> {
+    await this.db.count('DELETE FROM serial_output WHERE server_id = $1', [serverId]);
+  }
+}
+
 /** Longest wait of the readiness probe for a table's lock. */
 const READY_LOCK_WAIT_MS = 1000;
 
@@ -457,6 +484,7 @@ export async function openPostgresStores(url: string, opts: OpenPostgresOptions 
     sessions: new PostgresSessionStore(db),
     changes: new PostgresChangeFeedStore(db, listener),
     keyChecks: new PostgresKeyCheckStore(db),
+    serialOutput: new PostgresSerialOutputStore(db),
     backendLocks: new PostgresBackendLocks(db),
     ping: () => db.transaction(async (tx) => {
       // NOTE: readiness is "can write now", not "answers SELECT 1": a table another session holds

@@ -124,4 +124,15 @@ CREATE INDEX console_tokens_issued_by_user ON console_tokens (issued_by_user);
 ALTER TABLE change_events ADD COLUMN credential TEXT;
 `,
   },
+  {
+    version: 10,
+    name: 'serial consoles: serial port of a target, token kinds, serial output and the node holding each port',
+    sql: `
+ALTER TABLE servers ADD COLUMN console_serial TEXT;
+ALTER TABLE console_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'vnc';
+CREATE TABLE serial_output (
+  server_id TEXT PRIMARY KEY, holder TEXT NOT NULL, held_until INTEGER NOT NULL,
+  end_offset INTEGER NOT NULL, data BLOB NOT NULL, updated_at INTEGER NOT NULL);
+`,
+  },
 ];

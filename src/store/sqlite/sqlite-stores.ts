@@ -9,9 +9,10 @@ import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inven
 import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
+import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
   consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
-  rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
+  rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
 import { applyServerPatch } from '../server-patch.js';
@@ -262,9 +263,9 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
 
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
     return this.writes.run(() => void prep(this.db, 
-      `INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason, issued_by, issued_by_user)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(t.hash, t.serverId, t.projectId, t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null));
+      `INSERT INTO console_tokens (hash, server_id, project_id, kind, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason, issued_by, issued_by_user)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.hash, t.serverId, t.projectId, t.kind ?? 'vnc', t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null));
   }
   consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
     // Decided when the statement runs (one writer at a time), answered after the group's COMMIT.
@@ -404,6 +405,34 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
   }
 }
 
+export class SqliteSerialOutputStore implements SerialOutputStore {
+  constructor(private readonly db: Db) {}
+
+  claimSerialPort(serverId: string, holder: string, now: number, heldUntil: number): Promise<boolean> {
+    return sqlite(() => prep(this.db,
+      `INSERT INTO serial_output (server_id, holder, held_until, end_offset, data, updated_at) VALUES (?, ?, ?, 0, x'', ?)
+       ON CONFLICT (server_id) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until
+       WHERE serial_output.holder = excluded.holder OR serial_output.held_until <= ?`,
+    ).run(serverId, holder, heldUntil, now, now).changes === 1);
+  }
+  saveSerialOutput(serverId: string, holder: string, o: { endOffset: number; data: Buffer; now: number; heldUntil: number }): Promise<boolean> {
+    return sqlite(() => prep(this.db, 'UPDATE serial_output SET end_offset = ?, data = ?, updated_at = ?, held_until = ? WHERE server_id = ? AND holder = ?')
+      .run(o.endOffset, o.data, o.now, o.heldUntil, serverId, holder).changes === 1);
+  }
+  releaseSerialPort(serverId: string, holder: string): Promise<void> {
+    return sqlite(() => void prep(this.db, 'UPDATE serial_output SET held_until = 0 WHERE server_id = ? AND holder = ?').run(serverId, holder));
+  }
+  getSerialOutput(serverId: string): Promise<SerialOutputRecord | null> {
+    return sqlite(() => {
+      const r = prep(this.db, 'SELECT * FROM serial_output WHERE server_id = ?').get(serverId) as Row | undefined;
+      return r ? rowToSerialOutput(r) : null;
+    });
+  }
+  deleteSerialOutput(serverId: string): Promise<void> {
+    return sqlite(() => void prep(this.db, 'DELETE FROM serial_output WHERE server_id = ?').run(serverId));
+  }
+}
+
 /** BackendLockStore of a single node: a mutex per key in this process. */
 export class InProcessBackendLocks implements BackendLockStore {
   private readonly mutex = new KeyedMutex();
@@ -432,6 +461,7 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number; c
     sessions: new SqliteSessionStore(db, writes),
     changes: new SqliteChangeFeedStore(db),
     keyChecks: new SqliteKeyCheckStore(db),
+    serialOutput: new SqliteSerialOutputStore(db),
     // NOTE: one node per SQLite store, so a lock in this process serialises its sessions. A CLI
     // `server check` in another process is not covered (docs/deploy.md says so).
     backendLocks: new InProcessBackendLocks(),

@@ -91,7 +91,7 @@ test('sqlite group commit: a burst commits once; a conflicting row fails alone; 
   const d = tempDir();
   const p = join(d, 'g.db');
   const s = openSqliteStores(p);
-  const rec = (hash: string) => ({ hash, serverId: 's', projectId: 'p', consoleRevision: 1, issuedAt: 0, expiresAt: 10, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
+  const rec = (hash: string) => ({ hash, serverId: 's', projectId: 'p', kind: 'vnc' as const, consoleRevision: 1, issuedAt: 0, expiresAt: 10, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null });
   const spy = new Database(p, { readonly: true });
   const before = spy.pragma('data_version', { simple: true });
   const results = await Promise.allSettled([

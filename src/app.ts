@@ -32,6 +32,7 @@ import { ConsoleTokenService } from './tokens/console-token-service.js';
 import { RemoteConsoleService } from './tokens/remote-console-service.js';
 import { FailureStreak } from './util/failure-streak.js';
 import { SerialHub } from './serial/serial-hub.js';
+import { ConsoleOutputService } from './serial/console-output-service.js';
 
 export type Role = 'serve' | 'api' | 'proxy';
 
@@ -357,7 +358,8 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           screenshots,
           config, clock, log, identity: services.identity, iam: services.iam, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
-          ready: ready('api'), draining: () => stopping, serial: hub,
+          ready: ready('api'), draining: () => stopping,
+          consoleOutput: new ConsoleOutputService(services.identity, services.inventory, hub, services.auditor),
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);

@@ -14,7 +14,8 @@ import type { InventoryService } from '../inventory/inventory-service.js';
 import { pathOnly, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
-import type { SerialHub } from '../serial/serial-hub.js';
+import type { ConsoleOutputService } from '../serial/console-output-service.js';
+import { registerSerialRoutes } from './serial-routes.js';
 import { RateLimiter } from '../util/rate-limiter.js';
 import { answerPlainHttp, listenerTlsFiles, PLAIN_HTTP_MESSAGE, tlsContextOptions } from '../util/tls.js';
 import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
@@ -43,8 +44,8 @@ export interface ApiDeps {
   readonly metrics?: Metrics;
   /** Readiness check (the store can be written now). */
   readonly ready: () => Promise<void>;
-  /** The serial ports of this node (console output calls). */
-  readonly serial?: SerialHub;
+  /** Console output of serial consoles (absent: the output calls answer 404). */
+  readonly consoleOutput?: ConsoleOutputService;
   /** True once the process is stopping: /readyz answers 503 while the listener still serves. */
   readonly draining?: () => boolean;
   /** Console screenshots (our extension); the route is absent without it. */
@@ -202,6 +203,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   registerIamRoutes(app, { ...deps, auth });
   if (deps.screenshots) registerScreenshotRoutes(app, { ...deps, screenshots: deps.screenshots, authenticate });
   registerIamLifecycleRoutes(app, { ...deps, auth });
+  if (deps.consoleOutput) registerSerialRoutes(app, { authenticate, output: deps.consoleOutput });
 
   const metrics = deps.metrics;
   if (metrics) {

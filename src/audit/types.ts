@@ -8,7 +8,9 @@ export type AuditKind = 'issued' | 'connected' | 'rejected' | 'closed' | 'revoke
   // The identity lifecycle (iam-admin-service.ts): access keys, temporary credentials, users, projects.
   | 'ak-created' | 'ak-updated' | 'ak-activated' | 'ak-deactivated' | 'ak-deleted' | 'ak-temporary-created'
   | 'user-created' | 'user-updated' | 'user-enabled' | 'user-disabled' | 'user-password-changed' | 'user-deleted'
-  | 'project-created' | 'project-updated' | 'project-deleted';
+  | 'project-created' | 'project-updated' | 'project-deleted'
+  // Serial consoles: a console output call.
+  | 'console-output';
 
 export interface AuditEvent {
   readonly id?: number;

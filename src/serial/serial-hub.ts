@@ -89,6 +89,8 @@ export class SerialHub {
   private readonly ports = new Map<string, HeldPort>();
   /** Ports being opened: concurrent callers wait for the same attempt. */
   private readonly opening = new Map<string, Promise<HeldPort>>();
+  /** Ports let go whose last save and release are still being written (a new claim waits for them). */
+  private readonly releasing = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private saving = false;
   private readonly leaseMs: number;
@@ -159,11 +161,12 @@ export class SerialHub {
 
   /**
    * The output kept for a server from `cursor` on (all of it without one). From the port when
-   * this node holds it or can take it, else from the store (saved by the node holding it).
+   * this node holds it or can take it (`connect`: the server runs), else from the store (saved by
+   * the node holding it).
    */
-  async output(server: Server, cursor: number | undefined, signal: AbortSignal): Promise<OutputSlice & { live: boolean }> {
+  async output(server: Server, cursor: number | undefined, signal: AbortSignal, connect = true): Promise<OutputSlice & { live: boolean }> {
     let port = this.ports.get(server.id);
-    if (!port && server.console.serial) {
+    if (!port && connect && server.console.serial) {
       try {
         port = await this.open(server, signal);
       } catch (e) {
@@ -205,6 +208,7 @@ export class SerialHub {
 
   private async connect(server: Server, signal: AbortSignal): Promise<HeldPort> {
     const { store, clock, nodeId } = { store: this.deps.store, clock: this.deps.clock, nodeId: this.opts.nodeId };
+    await this.releasing.get(server.id);
     const now = clock.now();
     if (!(await store.claimSerialPort(server.id, nodeId, now, now + this.leaseMs))) {
       const rec = await store.getSerialOutput(server.id);
@@ -256,8 +260,12 @@ export class SerialHub {
     const save = port.dirty
       ? this.deps.store.saveSerialOutput(port.serverId, this.opts.nodeId, { endOffset: port.ring.endOffset, data: port.ring.snapshot(), now, heldUntil: 0 })
       : Promise.resolve(true);
-    void save.then(() => this.deps.store.releaseSerialPort(port.serverId, this.opts.nodeId))
-      .catch((e: unknown) => this.deps.log.warn({ server: port.serverId, error: (e as Error).message }, 'could not save serial output when letting go of the port'));
+    const done = save.then(() => this.deps.store.releaseSerialPort(port.serverId, this.opts.nodeId))
+      .catch((e: unknown) => this.deps.log.warn({ server: port.serverId, error: (e as Error).message }, 'could not save serial output when letting go of the port'))
+      .finally(() => {
+        if (this.releasing.get(port.serverId) === done) this.releasing.delete(port.serverId);
+      });
+    this.releasing.set(port.serverId, done);
     this.deps.log.info({ server: port.serverId, reason }, 'serial port let go');
   }
 
@@ -294,7 +302,6 @@ export class SerialHub {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const port of [...this.ports.values()]) this.closePort(port, 'The console service is shutting down.');
-    // closePort saves in the background; give it a moment.
-    await new Promise((r) => setTimeout(r, 50));
+    await Promise.all([...this.releasing.values()]);
   }
 }

@@ -13,7 +13,7 @@
  * symlinks are resolved and confined once. Editing a file needs a restart.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, sep } from 'node:path';
@@ -110,7 +110,8 @@ export function createStaticHandler(opts: StaticHandlerOptions = {}): StaticHand
   }
   if (!novnc.has('core/rfb.js')) throw new Error(`static files: ${novncDir} has no core/rfb.js (is @novnc/novnc installed?)`);
   const page = loadPage(webDir);
-  const serialPage = loadPage(webDir, 'serial.html');
+  // A web directory without the serial page (an older copy, a test fixture) serves the VNC page only.
+  const serialPage = existsSync(join(webDir, 'serial.html')) ? loadPage(webDir, 'serial.html') : null;
   const xterm = new Map<string, StaticFile>();
   for (const [url, pkg, file] of XTERM_FILES) {
     const body = readFileSync(join(findXtermDir(pkg), file));
@@ -136,20 +137,20 @@ export function createStaticHandler(opts: StaticHandlerOptions = {}): StaticHand
     let table: Map<string, StaticFile> | undefined;
     let rel = '';
     const xtermFile = xterm.get(path);
-    if (path === SERIAL_PAGE_PATH || xtermFile) {
+    if ((path === SERIAL_PAGE_PATH && serialPage) || xtermFile) {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('Allow', 'GET, HEAD');
         return sendError(res, 405, req.method);
       }
       if (!xtermFile) {
-        send(res, 200, { ...pageHeaders, 'Content-Security-Policy': SERIAL_PAGE_CSP }, serialPage, req.method);
+        send(res, 200, { ...pageHeaders, 'Content-Security-Policy': SERIAL_PAGE_CSP }, serialPage!, req.method);
         return true;
       }
       const headers = { ...COMMON_HEADERS, 'Content-Type': xtermFile.type, 'Cache-Control': assetCache, ETag: xtermFile.etag };
       send(res, req.headers['if-none-match'] === xtermFile.etag ? 304 : 200, headers, req.headers['if-none-match'] === xtermFile.etag ? undefined : xtermFile.body, req.method);
       return true;
     }
-    if (CONSOLE_PAGE_PATHS.includes(path)) {
+    if (CONSOLE_PAGE_PATHS.includes(path) && path !== SERIAL_PAGE_PATH) {
       table = undefined;
     } else if (path.startsWith('/static/')) {
       table = web;

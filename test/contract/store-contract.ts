@@ -465,8 +465,8 @@ export function runStoreContract(t: ContractTarget): void {
       const targets: Server['console'][] = [
         { kind: 'static', host: 'hv1.example.test', port: 5901, auth: 'none', passwordSealed: null, tls: { serverName: 'hv1.example.test' } },
         { kind: 'qemu-qmp', host: '127.0.0.1', port: 5902, qmp: 'unix:/run/qemu/vm1.qmp', auth: 'one-time-password', passwordSealed: null, tls: null },
-        { kind: 'qemu-qmp', host: '10.0.0.5', port: 5903, qmp: 'tcp:10.0.0.5:4444', auth: 'one-time-password', passwordSealed: null, tls: { serverName: '10.0.0.5' } },
-        { kind: 'libvirt', uri: 'qemu:///system', domain: 'vm1', host: null, auth: 'one-time-password', passwordSealed: null, tls: null },
+        { kind: 'qemu-qmp', host: '10.0.0.5', port: 5903, qmp: 'tcp:10.0.0.5:4444', auth: 'one-time-password', passwordSealed: null, tls: { serverName: '10.0.0.5' }, serial: 'tcp:10.0.0.5:4555' },
+        { kind: 'libvirt', uri: 'qemu:///system', domain: 'vm1', host: null, auth: 'one-time-password', passwordSealed: null, tls: null, serial: 'unix:/run/libvirt/vm1.serial' },
         { kind: 'libvirt', uri: 'qemu+tls://hv2.example.test/system', domain: 'vm2', host: 'hv2.example.test', auth: 'one-time-password', passwordSealed: null, tls: { serverName: 'hv2.example.test' } },
       ];
       const ids: string[] = [];
@@ -532,6 +532,28 @@ export function runStoreContract(t: ContractTarget): void {
       } finally {
         await second?.close();
       }
+    });
+
+    test('serial output: one node holds a port until its claim runs out; output saved by the holder only, kept across holders, deleted with the server', async () => {
+      const id = randomUUID();
+      assert.equal(await s.serialOutput.getSerialOutput(id), null);
+      assert.equal(await s.serialOutput.claimSerialPort(id, 'n1', 1000, 16_000), true);
+      assert.deepEqual(await s.serialOutput.getSerialOutput(id), { serverId: id, holder: 'n1', heldUntil: 16_000, endOffset: 0, data: Buffer.alloc(0), updatedAt: 1000 });
+      assert.equal(await s.serialOutput.claimSerialPort(id, 'n2', 2000, 17_000), false, 'held by n1');
+      assert.equal(await s.serialOutput.claimSerialPort(id, 'n1', 2000, 17_000), true, 'n1 renews');
+      const bytes = Buffer.from([0x00, 0xff, 0x41, 0x0a]);
+      assert.equal(await s.serialOutput.saveSerialOutput(id, 'n1', { endOffset: 2_000_004, data: bytes, now: 3000, heldUntil: 18_000 }), true);
+      assert.equal(await s.serialOutput.saveSerialOutput(id, 'n2', { endOffset: 9, data: Buffer.from('no'), now: 3000, heldUntil: 18_000 }), false, 'only the holder saves');
+      assert.equal(await s.serialOutput.claimSerialPort(id, 'n2', 17_999, 40_000), false);
+      assert.equal(await s.serialOutput.claimSerialPort(id, 'n2', 18_000, 40_000), true, 'the claim ran out');
+      assert.deepEqual(await s.serialOutput.getSerialOutput(id), { serverId: id, holder: 'n2', heldUntil: 40_000, endOffset: 2_000_004, data: bytes, updatedAt: 3000 });
+      assert.equal(await s.serialOutput.saveSerialOutput(id, 'n1', { endOffset: 9, data: Buffer.from('no'), now: 19_000, heldUntil: 30_000 }), false, 'n1 lost it');
+      await s.serialOutput.releaseSerialPort(id, 'n1');
+      assert.equal((await s.serialOutput.getSerialOutput(id))?.heldUntil, 40_000, 'only the holder lets go');
+      await s.serialOutput.releaseSerialPort(id, 'n2');
+      assert.equal(await s.serialOutput.claimSerialPort(id, 'n3', 20_000, 35_000), true, 'free once let go');
+      await s.serialOutput.deleteSerialOutput(id);
+      assert.equal(await s.serialOutput.getSerialOutput(id), null);
     });
 
     test('readiness probe answers while the store can be written', async () => {

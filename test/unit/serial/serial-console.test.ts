@@ -211,3 +211,63 @@ test('the serial page and xterm.js are served from the npm package with the page
   assert.equal(await closed, 4200);
   await stack.app.services.inventory.setStatus(withSerial.id, 'ACTIVE');
 });
+
+const output = (serverId: string, query = '', as: { ak: string; sk: string; projectId: string } = { ak: s.ak, sk: s.sk, projectId: s.projectId }) =>
+  signedHttp('GET', `${stack.apiUrl}/v1/${as.projectId}/cloudservers/${serverId}/console_output${query}`, '', as);
+
+test('console output: the same text the port printed, `length` as last lines, a cursor for only what is new; errors in Huawei\'s shape', async () => {
+  // The port was let go when the server stopped: the first call takes it again, and the stand-in
+  // prints its banner once more; read until the output stops growing.
+  let all = await output(withSerial.id);
+  assert.equal(all.status, 200, all.text);
+  for (let prev = -1; all.json.cursor !== prev; ) {
+    prev = all.json.cursor;
+    await new Promise((r) => setTimeout(r, 200));
+    all = await output(withSerial.id);
+  }
+  const o = all.json as { output: string; cursor: number; start: number; missed: number; live: boolean };
+  assert.match(o.output, /SeaBIOS \(stand-in\)\r\nbooting from disk\.\.\.\r\n/);
+  assert.equal(o.live, true);
+  assert.equal(o.cursor, Buffer.byteLength(o.output) + o.start);
+
+  serialPort.print('line A\r\nline B\r\nline C\r\n');
+  const deadline = Date.now() + 5000;
+  let fresh: { output: string; cursor: number; start: number };
+  do {
+    fresh = (await output(withSerial.id, `?cursor=${o.cursor}`)).json;
+  } while (!/line C/.test(fresh.output) && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 50)), true));
+  assert.equal(fresh.output, 'line A\r\nline B\r\nline C\r\n', 'with the cursor: only what is new');
+  assert.equal(fresh.start, o.cursor);
+  const none = (await output(withSerial.id, `?cursor=${fresh.cursor}`)).json as { output: string; cursor: number };
+  assert.deepEqual([none.output, none.cursor], ['', fresh.cursor]);
+  const two = (await output(withSerial.id, '?length=2')).json as { output: string };
+  assert.equal(two.output, 'line B\r\nline C\r\n');
+
+  for (const q of ['?length=-1', '?length=abc', '?cursor=1.5', '?length=10001']) {
+    const r = await output(withSerial.id, q);
+    assert.equal(r.status, 400, q);
+    assert.equal(r.json.error.code, 'Ecs.0005', q);
+  }
+  assert.equal((await output(s.foreign.id)).status, 404, 'another project\'s server is not found');
+  assert.equal((await output(s.active.id)).status, 400, 'no serial port');
+  assert.match((await output(s.active.id)).text, /has no serial console/);
+  const limited = await output(withSerial.id, '', { ak: s.limitedAk, sk: s.limitedSk, projectId: s.projectId });
+  assert.equal(limited.status, 403, 'the console permission is needed');
+});
+
+test('console output from another node: read from the store (the holder saves it every second), a viewer there is refused with 4103', async () => {
+  const other = await startStack({ options: { store: stack.config.store, nodeId: 'node-b' }, dataDir: stack.dataDir });
+  try {
+    serialPort.print('saved for the fleet\r\n');
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await signedHttp('GET', `${other.apiUrl}/v1/${s.projectId}/cloudservers/${withSerial.id}/console_output?length=1`, '', { ak: s.ak, sk: s.sk, projectId: s.projectId });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([r.json.output, r.json.live], ['saved for the fleet\r\n', false]);
+    const u = await serialUrl();
+    const ws = new WebSocket(`ws://${new URL(other.proxyUrl).host}/serial-websocket?token=${new URL(u).searchParams.get('token')}`, { origin: other.proxyUrl });
+    const code = await new Promise<number>((res) => ws.once('close', (c) => res(c)));
+    assert.equal(code, 4103);
+  } finally {
+    await other.stop();
+  }
+});

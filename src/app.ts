@@ -359,7 +359,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           config, clock, log, identity: services.identity, iam: services.iam, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: ready('api'), draining: () => stopping,
-          consoleOutput: new ConsoleOutputService(services.identity, services.inventory, hub, services.auditor),
+          consoleOutput: new ConsoleOutputService(services.identity, services.inventory, hub, services.auditor), consoleTokens: services.consoleTokens,
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);

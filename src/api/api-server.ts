@@ -16,6 +16,9 @@ import type { Metrics } from '../metrics.js';
 import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
 import type { ConsoleOutputService } from '../serial/console-output-service.js';
 import { registerSerialRoutes } from './serial-routes.js';
+import { registerNovaRoutes } from './nova-routes.js';
+import { registerEmptyImageService, registerIdentityVersion } from './service-catalog.js';
+import type { ConsoleTokenService } from '../tokens/console-token-service.js';
 import { RateLimiter } from '../util/rate-limiter.js';
 import { answerPlainHttp, listenerTlsFiles, PLAIN_HTTP_MESSAGE, tlsContextOptions } from '../util/tls.js';
 import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
@@ -44,6 +47,8 @@ export interface ApiDeps {
   readonly metrics?: Metrics;
   /** Readiness check (the store can be written now). */
   readonly ready: () => Promise<void>;
+  /** Console tokens (the Nova API's os-console-auth-tokens; absent: no Nova API). */
+  readonly consoleTokens?: ConsoleTokenService;
   /** Console output of serial consoles (absent: the output calls answer 404). */
   readonly consoleOutput?: ConsoleOutputService;
   /** True once the process is stopping: /readyz answers 503 while the listener still serves. */
@@ -204,6 +209,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   if (deps.screenshots) registerScreenshotRoutes(app, { ...deps, screenshots: deps.screenshots, authenticate });
   registerIamLifecycleRoutes(app, { ...deps, auth });
   if (deps.consoleOutput) registerSerialRoutes(app, { authenticate, output: deps.consoleOutput });
+  if (deps.consoleTokens) {
+    registerIdentityVersion(app);
+    registerEmptyImageService(app, authenticate);
+    registerNovaRoutes(app, {
+      identity: deps.identity, inventory: deps.inventory, remoteConsole: deps.remoteConsole, consoleTokens: deps.consoleTokens, log,
+      ...(deps.consoleOutput ? { consoleOutput: deps.consoleOutput } : {}), authenticate,
+    });
+  }
 
   const metrics = deps.metrics;
   if (metrics) {

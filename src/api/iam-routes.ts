@@ -7,6 +7,8 @@ import { ConsoleError } from '../errors.js';
 import type { IssuedIamToken } from '../identity/identity-service.js';
 import { sendIamError, type IamAuth } from './admin-auth.js';
 import { isObject, parseJsonBody } from './body.js';
+import { baseUrlOf } from './nova-routes.js';
+import { serviceCatalog } from './service-catalog.js';
 import type { ApiDeps } from './api-server.js';
 
 /** Keystone-style time: `2026-01-01T00:00:00.000000Z`. */
@@ -14,7 +16,7 @@ export function keystoneTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-function tokenBody(t: IssuedIamToken): unknown {
+function tokenBody(t: IssuedIamToken, base: string): unknown {
   const domain = { id: t.domain.id, name: t.domain.name };
   return {
     token: {
@@ -24,7 +26,7 @@ function tokenBody(t: IssuedIamToken): unknown {
       user: { id: t.user.id, name: t.user.name, domain, password_expires_at: '' },
       project: { id: t.project.id, name: t.project.name, domain },
       roles: [{ id: '0', name: 'op_service' }],
-      catalog: [],
+      catalog: serviceCatalog(base, t.project),
     },
   };
 }
@@ -67,7 +69,7 @@ export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps & { auth: 
   app.post('/v3/auth/tokens', async (req, reply) => {
     try {
       const t = await deps.identity.issueIamToken(parseAuthBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']), { address: req.ip });
-      return reply.code(201).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t));
+      return reply.code(201).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t, baseUrlOf(req)));
     } catch (e) {
       return sendIamError(reply, e);
     }
@@ -79,7 +81,7 @@ export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps & { auth: 
   app.get('/v3/auth/tokens', async (req, reply) => {
     try {
       const t = await deps.identity.inspectIamToken(await deps.auth.authenticate(req), subjectToken(req.headers['x-subject-token']));
-      return reply.code(200).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t));
+      return reply.code(200).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t, baseUrlOf(req)));
     } catch (e) {
       return sendIamError(reply, e);
     }

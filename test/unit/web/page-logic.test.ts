@@ -86,7 +86,7 @@ test('every reason and its advice has a text in both languages', () => {
 });
 
 test('every close code of the proxy contract has its own reason', () => {
-  const codes = [1000, 4100, 4101, 4102, 4200, 4201, 4202, 4203, 4204, 4205, 4210, 4400];
+  const codes = [1000, 4100, 4101, 4102, 4103, 4200, 4201, 4202, 4203, 4204, 4205, 4210, 4400, 4402];
   assert.deepEqual(Object.keys(reasons.CLOSE_REASONS).map(Number).sort(), codes);
   const keys = codes.map((c) => reasons.CLOSE_REASONS[c]);
   assert.equal(new Set(keys).size, codes.length);

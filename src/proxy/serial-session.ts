@@ -17,8 +17,8 @@ import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js
 import type { SessionInfo, SessionSummary } from './console-session.js';
 import type { LiveSession } from './session-registry.js';
 
-/** A viewer this far behind (bytes queued to its WebSocket) is closed: the port is not held up for it. */
-const MAX_BEHIND = 4 * 1024 * 1024;
+/** A viewer this far behind (bytes queued to its WebSocket) is closed at once (the hub pauses the port at 1 MiB). */
+const MAX_BEHIND = 16 * 1024 * 1024;
 /** Largest control message. */
 const MAX_CONTROL = 256;
 
@@ -79,6 +79,8 @@ export class SerialSession implements LiveSession {
       onOutput: (b) => this.send(b),
       onRole: (role, writer) => this.sendControl({ type: 'role', role, writer }),
       onPortClosed: (reason) => this.close(CloseCode.BackendClosed, reason),
+      backlog: () => this.ws.bufferedAmount,
+      tooSlow: () => this.close(CloseCode.TooSlow, 'The page did not keep up with the serial console\'s output.'),
     };
     let att: SerialAttachment;
     try {

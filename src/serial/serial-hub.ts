@@ -35,7 +35,21 @@ export interface SerialViewer {
   onRole(role: 'writer' | 'viewer', writer: string | null): void;
   /** The port closed (the VM went away, the server changed, another node took it). */
   onPortClosed(reason: string): void;
+  /** Bytes sent to this viewer and not yet written to its connection. */
+  backlog(): number;
+  /** This viewer held the port up for too long: it is ended (the others go on). */
+  tooSlow(): void;
 }
+
+/**
+ * Backpressure of the fan-out: the port is not read while a viewer has more than HIGH_WATER
+ * waiting, until every viewer is below LOW_WATER (QEMU then holds the guest's serial writes, as a
+ * UART would). A viewer that keeps the port held for SLOW_VIEWER_MS is ended.
+ */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+const SLOW_VIEWER_MS = 10_000;
+export const SERIAL_HIGH_WATER = HIGH_WATER;
 
 /** A viewer's handle on a port. */
 export interface SerialAttachment {
@@ -64,6 +78,8 @@ export interface SerialHubOptions {
   /** How often output is saved and claims renewed (default 1 s). */
   readonly saveIntervalMs?: number;
   readonly capacity?: number;
+  /** How long a viewer may hold the port paused before it is ended (default 10 s). */
+  readonly slowViewerMs?: number;
 }
 
 interface Entry {
@@ -79,6 +95,9 @@ class HeldPort {
   lastUsedAt: number;
   dirty = false;
   closed = false;
+  /** When the port was paused for a viewer that is behind (0: reading). */
+  pausedAt = 0;
+  resumeTimer: NodeJS.Timeout | null = null;
   constructor(readonly serverId: string, readonly consoleRevision: number, ring: OutputRing, now: number) {
     this.ring = ring;
     this.lastUsedAt = now;
@@ -233,12 +252,29 @@ export class SerialHub {
       port.dirty = true;
       this.deps.metrics?.serialOutputBytes.inc(d.length);
       for (const e of port.viewers) e.viewer.onOutput(d);
+      if (port.pausedAt === 0 && port.viewers.some((e) => e.viewer.backlog() > HIGH_WATER)) this.pause(port);
     });
     sock.on('error', (e) => this.deps.log.debug({ err: e, server: server.id }, 'serial port socket error'));
     sock.on('close', () => this.closePort(port, 'The server\'s serial port closed.'));
     sock.resume();
     this.deps.log.info({ server: server.id, serial: server.console.serial }, 'serial port held');
     return port;
+  }
+
+  private pause(port: HeldPort): void {
+    port.pausedAt = this.deps.clock.now();
+    port.conn?.stream.pause();
+    port.resumeTimer = setInterval(() => {
+      const behind = port.viewers.filter((e) => e.viewer.backlog() > LOW_WATER);
+      if (behind.length > 0 && this.deps.clock.now() - port.pausedAt < (this.opts.slowViewerMs ?? SLOW_VIEWER_MS)) return;
+      // Still behind after SLOW_VIEWER_MS: those viewers go, the others read on.
+      for (const e of behind) e.viewer.tooSlow();
+      if (port.resumeTimer) clearInterval(port.resumeTimer);
+      port.resumeTimer = null;
+      port.pausedAt = 0;
+      if (!port.closed) port.conn?.stream.resume();
+    }, 10);
+    port.resumeTimer.unref();
   }
 
   /** Closes a server's port here (the server stopped, was deleted or its console moved). */
@@ -250,6 +286,7 @@ export class SerialHub {
   private closePort(port: HeldPort, reason: string): void {
     if (port.closed) return;
     port.closed = true;
+    if (port.resumeTimer) clearInterval(port.resumeTimer);
     if (this.ports.get(port.serverId) === port) this.ports.delete(port.serverId);
     this.deps.metrics?.serialPortsHeld.set(this.ports.size);
     port.conn?.stream.destroy();

@@ -23,6 +23,8 @@ export interface ProxyChildArgs {
   serversPerPort: number;
   /** More VNC servers without a password (security None), by name: one server each. */
   extraPorts?: Record<string, number>;
+  /** Servers with a serial port (and the echo backend as their VNC), by name: the serial address. */
+  serialPorts?: Record<string, string>;
 }
 
 export interface ProxyChildReady {
@@ -38,6 +40,8 @@ export interface ProxyChildReady {
   streamServers: string[];
   /** Server id by name, for `extraPorts`. */
   extraServers: Record<string, string>;
+  /** Server id by name, for `serialPorts`. */
+  serialServers: Record<string, string>;
 }
 
 const args = childArgs<ProxyChildArgs>();
@@ -82,6 +86,10 @@ const extraServers: Record<string, string> = {};
 for (const [name, port] of Object.entries(args.extraPorts ?? {})) {
   extraServers[name] = (await inventory.addServer({ projectId: project.id, name, console: { host: '127.0.0.1', port, auth: 'none', password: null } })).id;
 }
+const serialServers: Record<string, string> = {};
+for (const [name, serial] of Object.entries(args.serialPorts ?? {})) {
+  serialServers[name] = (await inventory.addServer({ projectId: project.id, name, console: { host: '127.0.0.1', port: args.echoPort, auth: 'vnc-password', password: args.backendPassword, serial } })).id;
+}
 const addrs = await app.start();
 
 serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => {
@@ -89,6 +97,7 @@ serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => 
   rmSync(dataDir, { recursive: true, force: true });
 });
 const ready: ProxyChildReady = {
+  serialServers,
   api: addrs.api!.port, proxy: addrs.proxy!.port, projectId: project.id, ak: key.ak, sk: key.sk,
   domain, user: 'bench', password, echoServers, streamServers, extraServers,
 };

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login] [--profile] [--log-level L] [--node-flags "F"]`
+ * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login,serial] [--profile] [--log-level L] [--node-flags "F"]`
  *
  * Runs each scenario with ecs-console and its peers in the same run, prints a table per scenario
  * and the goals, and writes bench/results/latest.json. Exits 0 when every scenario completed
@@ -20,6 +20,7 @@ import { idleScenario } from './scenarios/idle.js';
 import { loginScenario } from './scenarios/login.js';
 import { roundTripScenario } from './scenarios/round-trip.js';
 import { setupScenario } from './scenarios/setup.js';
+import { serialScenario } from './scenarios/serial.js';
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   idle: idleScenario,
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   api: apiScenario,
   hostile: hostileScenario,
   login: loginScenario,
+  serial: serialScenario,
 };
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--profile] [--log-level L] [--node-flags "F"] [--out FILE]

@@ -44,11 +44,11 @@ export function post(agent: Agent, port: number, path: string, body: string, cre
  * Issues `n` console tokens through the API (AK/SK signed remote_console calls), spread over
  * `servers`; returns the tokens taken from the returned URLs.
  */
-export async function issueTokens(apiPort: number, projectId: string, servers: readonly string[], creds: Credentials, n: number): Promise<string[]> {
+export async function issueTokens(apiPort: number, projectId: string, servers: readonly string[], creds: Credentials, n: number, body = REMOTE_CONSOLE_BODY): Promise<string[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   try {
     const got = await pool(n, 16, async (i) => {
-      const r = await post(agent, apiPort, remoteConsolePath(projectId, servers[i % servers.length]!), REMOTE_CONSOLE_BODY, creds);
+      const r = await post(agent, apiPort, remoteConsolePath(projectId, servers[i % servers.length]!), body, creds);
       if (r.status !== 200) throw new Error(`remote_console answered ${r.status}: ${r.body.slice(0, 200)}`);
       const url = (JSON.parse(r.body) as { remote_console: { url: string } }).remote_console.url;
       return new URL(url).searchParams.get('token') ?? '';

@@ -80,6 +80,8 @@ export interface OursOptions {
   mode: 'echo' | 'stream';
   /** More VNC servers (security None) to seed, by name: see ProxyChildArgs.extraPorts. */
   extraPorts?: Record<string, number>;
+  /** Servers with a serial port, by name: see ProxyChildArgs.serialPorts. */
+  serialPorts?: Record<string, string>;
 }
 
 /** Our service (`serve`: API + proxy) in a child process; sessions use tokens issued through the API. */
@@ -88,6 +90,7 @@ export async function startOurs(logDir: string, backend: Backend, o: OursOptions
     dataDir: mkdtempSync(join(logDir, 'data-')),
     echoPort: backend.echoPort, streamPort: backend.streamPort, backendPassword: BACKEND_PASSWORD, logLevel: o.logLevel, serversPerPort: 10,
     ...(o.extraPorts ? { extraPorts: o.extraPorts } : {}),
+    ...(o.serialPorts ? { serialPorts: o.serialPorts } : {}),
   };
   const cp = forkChild(join(BENCH_DIR, 'proxy-child.js'), {
     args: [JSON.stringify(args)], logFile: join(logDir, 'ecs-console.log'), execArgv: ['--expose-gc', '--initial-old-space-size=64', ...(o.execArgv ?? [])],

@@ -23,6 +23,8 @@ import { createMasterKeyFile, masterKeySource, readMasterKeys } from './secrets/
 import { reloadTls } from './util/tls.js';
 import { createStaticHandler } from './web/static-handler.js';
 import { ScreenshotService } from './screenshot/screenshot-service.js';
+import { RecordingService } from './recording/recording-service.js';
+import { join } from 'node:path';
 import { SecretBox } from './secrets/secret-box.js';
 import { describePostgresUrl } from './store/postgres/postgres-database.js';
 import { openPostgresStores } from './store/postgres/postgres-stores.js';
@@ -43,6 +45,8 @@ export interface AppOverrides {
   stores?: Stores;
   /** Serves the console page's files (the proxy mounts it). */
   staticHandler?: StaticHandler;
+  /** Serves the playback page's files (the API mounts it). */
+  playbackPage?: StaticHandler;
 }
 
 /**
@@ -77,6 +81,8 @@ export interface Services {
   readonly inventory: InventoryService;
   readonly consoleTokens: ConsoleTokenService;
   readonly auditor: Auditor;
+  /** Session recording policies, recorders and recordings. */
+  readonly recordings: RecordingService;
   /** Closes the stores. */
   close(): Promise<void>;
 }
@@ -156,7 +162,12 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock);
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
   const iam = new IamAdminService(identity, stores.identity, stores.consoleTokens, stores.changes, auditor, box, clock);
-  return { config, masterKey, clock, log, stores, box, identity, iam, logins, inventory, consoleTokens, auditor, close: () => stores.close() };
+  const recordings = new RecordingService(stores.recordings, box, clock, {
+    dir: config.recordingDir ?? join(config.dataDir, 'recordings'), flushMs: config.recordingFlushMs, nodeId: config.nodeId,
+  }, log.child({ component: 'recording' }), {
+    projectOf: async (scope, id) => (scope === 'server' ? (await inventory.findServer(id))?.projectId ?? null : (await stores.identity.getProject(id))?.id ?? null),
+  });
+  return { config, masterKey, clock, log, stores, box, identity, iam, logins, inventory, consoleTokens, auditor, recordings, close: () => stores.close() };
 }
 
 /**
@@ -278,14 +289,16 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     try {
       const now = clock.now();
       // Deletes are idempotent: several nodes purging at once do no harm.
-      const [c, i, ch, st, sf] = await Promise.all([
+      const [c, i, ch, st, sf, rec] = await Promise.all([
         services.consoleTokens.purge(), services.identity.purgeIamTokens(),
         services.stores.changes.purgeChanges(now - config.changeRetentionSeconds * 1000),
         services.stores.sessions.purgeStaleSessions(now - config.sessionStaleSeconds * 1000),
         services.identity.purgeSignatureFailures(),
+        // Past their retention, then the oldest over a project's quota: the files go with the rows.
+        services.recordings.purge(),
       ]);
       purgeStreak.succeeded();
-      if (c + i + ch + st + sf > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st, signatureFailures: sf }, 'purged expired rows');
+      if (c + i + ch + st + sf + rec > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st, signatureFailures: sf, recordings: rec }, 'purged expired rows');
     } catch (e) {
       purgeStreak.failed(e);
     }
@@ -333,7 +346,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         proxy = new ConsoleProxy({
           config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory, backends,
           auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
-          ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(), serial: hub,
+          ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(), serial: hub, recordings: services.recordings,
         });
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.
@@ -355,7 +368,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           timeoutMs: config.screenshotTimeoutSeconds * 1000, jpegQuality: 85,
         });
         api = buildApi({
-          screenshots,
+          screenshots, recordings: services.recordings, playbackPage: overrides.playbackPage ?? createStaticHandler({ pages: { '/playback.html': 'playback.html' } }),
           config, clock, log, identity: services.identity, iam: services.iam, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: ready('api'), draining: () => stopping,
@@ -376,6 +389,8 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         // Both listeners answer /readyz 503 from now on. The proxy keeps listening while its
         // sessions drain, and so does the API of the same process; then both close.
         await proxy?.stop(config.proxyDrainSeconds * 1000);
+        // The recordings of the sessions just closed are written out before the store closes.
+        await services.recordings.stop();
         await api?.close();
         await serial?.stop();
         await services.close();

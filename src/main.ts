@@ -18,6 +18,7 @@ import { masterKeyCommand } from './cli/master-key-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { sessionsCommand } from './cli/sessions-command.js';
 import { storeCommand } from './cli/store-command.js';
+import { recordingCommand } from './cli/recording-command.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -35,6 +36,7 @@ program.addCommand(userCommand());
 program.addCommand(keyCommand());
 program.addCommand(serverCommand());
 program.addCommand(sessionsCommand());
+program.addCommand(recordingCommand());
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());
 program.addCommand(storeCommand());

@@ -28,6 +28,9 @@ import { registerIamLifecycleRoutes } from './iam-lifecycle-routes.js';
 import { registerIamRoutes } from './iam-routes.js';
 import { registerScreenshotRoutes } from './screenshot-routes.js';
 import type { ScreenshotService } from '../screenshot/screenshot-service.js';
+import type { RecordingService } from '../recording/recording-service.js';
+import type { StaticHandler } from '../web/static-handler.js';
+import { registerRecordingRoutes } from './recording-routes.js';
 import './request-context.js';
 
 /** Observes finished requests (metrics). */
@@ -55,6 +58,9 @@ export interface ApiDeps {
   readonly draining?: () => boolean;
   /** Console screenshots (our extension); the route is absent without it. */
   readonly screenshots?: ScreenshotService;
+  /** Session recordings (our extension) and the playback page's files. */
+  readonly recordings?: RecordingService;
+  readonly playbackPage?: StaticHandler;
 }
 
 /**
@@ -217,6 +223,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       ...(deps.consoleOutput ? { consoleOutput: deps.consoleOutput } : {}), authenticate,
     });
   }
+  if (deps.recordings) registerRecordingRoutes(app, { ...deps, recordings: deps.recordings, authenticate });
 
   const metrics = deps.metrics;
   if (metrics) {

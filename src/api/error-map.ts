@@ -33,6 +33,8 @@ const TABLE: Partial<Record<ErrorCode, Row>> = {
   BODY_INVALID: { status: 400, shape: 'service', code: 'Ecs.0005' },
   VALIDATION: { status: 400, shape: 'service', code: 'Ecs.0005' },
   SERVER_NOT_FOUND: { status: 404, shape: 'service', code: 'Ecs.0114' },
+  // Our extensions' other objects (recordings).
+  NOT_FOUND: { status: 404, shape: 'service', code: 'Ecs.0404' },
   SERVER_NOT_ACTIVE: { status: 400, shape: 'service', code: 'Ecs.0100' },
   BODY_TOO_LARGE: { status: 413, shape: 'gateway', code: 'APIGW.0201', message: 'Request entity too large' },
   RATE_LIMITED: { status: 429, shape: 'gateway', code: 'APIGW.0308' },

@@ -11,7 +11,7 @@ import { TARGET_KINDS, type Server } from '../inventory/types.js';
 import { commandLogger, configFrom, parseList, parsePort, printObject, printTable, readStdin, withConfigOptions } from './cli-support.js';
 
 /** Runs `fn` with services over the configured store, closing them afterwards. */
-async function withServices<T>(opts: Record<string, unknown>, fn: (s: Services) => Promise<T>): Promise<T> {
+export async function withServices<T>(opts: Record<string, unknown>, fn: (s: Services) => Promise<T>): Promise<T> {
   const config = configFrom(opts);
   // CLI commands log warnings only, to stderr, so stdout stays clean for output.
   const s = await createServices(config, { logger: commandLogger(config) });

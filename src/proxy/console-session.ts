@@ -16,6 +16,7 @@ import {
   isUserInput, serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
 } from '../rfb/index.js';
 import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
+import type { SessionTap } from '../recording/recording-service.js';
 
 /** ExtendedMouseButtons pseudo-encoding: changes PointerEvent's length once the server confirms it. */
 const EXTENDED_MOUSE_BUTTONS = Encoding.ExtendedMouseButtons;
@@ -57,6 +58,8 @@ export interface SessionInfo {
 export interface SessionOptions {
   readonly handshakeTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** The session's recorder, when its recording policy records it. */
+  readonly tap?: SessionTap | null;
 }
 
 export interface SessionSummary {
@@ -111,6 +114,7 @@ export class ConsoleSession {
   private backendGone = false;
   private backendPaused = false;
   private readonly log: Logger;
+  private readonly tap: SessionTap | null;
 
   constructor(
     readonly ws: WebSocket,
@@ -123,6 +127,7 @@ export class ConsoleSession {
   ) {
     this.startedAt = clock.now();
     this.lastInputAt = this.startedAt;
+    this.tap = opts.tap ?? null;
     this.log = log.child({ session: info.id, server: info.serverId, tokenRef: info.tokenRef });
     ws.on('message', (data, isBinary) => this.onBrowserMessage(data, isBinary));
     ws.on('close', () => this.close(CloseCode.Normal, 'browser closed the connection'));
@@ -141,6 +146,11 @@ export class ConsoleSession {
 
   get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** The session's recording, when it is recorded. */
+  get recordingId(): string | null {
+    return this.tap?.recordingId ?? null;
   }
 
   /** Runs the handshake on both sides, then relays until either side closes. */
@@ -206,7 +216,9 @@ export class ConsoleSession {
     if (this.closed) return;
     const init = backend.value.serverInit;
     // NOTE: the desktop name comes from our inventory, never from the backend.
-    this.sendToBrowser(encodeServerInit({ ...init, name: this.info.serverName }));
+    const serverInit = encodeServerInit({ ...init, name: this.info.serverName });
+    this.sendToBrowser(serverInit);
+    this.tap?.started(serverInit);
     this.framer = new ClientMessageFramer({ maxCutTextLength: this.opts.maxMessageBytes });
     this.serverCaps = new ServerCapabilityScanner();
     this.state = 'relay';
@@ -264,6 +276,7 @@ export class ConsoleSession {
     // Before it reaches the browser (which answers a caps message with its own extended messages).
     if (!this.serverCaps!.done) this.serverCaps!.push(d);
     this.ws.send(d, SEND_BINARY, this.onSentToBrowser);
+    this.tap?.server(d);
     // NOTE: measured on the WebSocket itself (its queue and its socket's buffer), so a browser
     // that stops reading holds at most HIGH_WATER plus one read of the backend's here.
     if (!this.backendPaused && this.ws.bufferedAmount > HIGH_WATER) this.pauseBackend();
@@ -314,8 +327,10 @@ export class ConsoleSession {
     if (msgs.length === 0 || !backend) return;
     const out: Buffer[] = [];
     const caps = this.serverCaps!;
+    const tap = this.tap;
     for (const m of msgs) {
       if (isUserInput(m)) this.lastInputAt = this.clock.now();
+      tap?.client(m);
       if (m.type === 'SetEncodings') {
         // Without parsing the server's stream the proxy cannot know when 7-byte PointerEvents
         // start; not asking for the extension keeps every PointerEvent 6 bytes (RFC 6143 7.5.5).
@@ -356,6 +371,7 @@ export class ConsoleSession {
     this.serverCaps = null;
     this.backend?.destroy();
     this.backend = null;
+    this.tap?.ended(CloseReasonKey[code]);
     const ws = this.ws;
     if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
       ws.close(code, reason.slice(0, 120));

@@ -33,6 +33,7 @@ import { SessionRegistry, type LiveSession } from './session-registry.js';
 import type { SerialHub } from '../serial/serial-hub.js';
 import type { ConsoleTokenKind } from '../tokens/types.js';
 import { CONSOLE_PAGE_PATHS } from '../web/static-handler.js';
+import type { RecordingService, SessionTap } from '../recording/recording-service.js';
 
 /** Serves static files; returns true when it answered the request. */
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -54,6 +55,8 @@ export interface ProxyDeps {
   readonly staticHandler?: StaticHandler;
   /** The serial ports this node holds (serial consoles); without it, serial console links are refused. */
   readonly serial?: SerialHub;
+  /** Session recording by policy (absent: nothing is recorded). */
+  readonly recordings?: RecordingService;
 }
 
 /** Why a connection was refused before the upgrade: HTTP status, metric/audit key, text. */
@@ -393,6 +396,9 @@ export class ConsoleProxy {
       // token is consumed, so such a failure leaves the link usable on a retry.
       const before = await this.deps.inventory.findServer(rec.serverId);
       let target = before ? this.deps.inventory.resolveTarget(before) : null;
+      const sessionId = uuid();
+      // Serial consoles are not recorded (their output is kept: console_output).
+      const tap = kind === 'serial' ? null : (await this.deps.recordings?.tapFor({ id: sessionId, projectId: rec.projectId, serverId: rec.serverId })) ?? null;
       const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);
       if (!consumed.ok) {
         if (consumed.reason === 'unknown') this.failedTokens.hit(addr);
@@ -432,6 +438,7 @@ export class ConsoleProxy {
         started = true;
         const sctx = {
           ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision, issuedBy: consumed.token.issuedBy ?? null, issuedByUser: consumed.token.issuedByUser ?? null,
+          sessionId, tap,
         };
         if (kind === 'serial') this.startSerialSession(ws, server!, sctx, held);
         else this.startSession(ws, server!, target!, sctx, held);
@@ -449,15 +456,16 @@ export class ConsoleProxy {
 
   private startSession(
     ws: import('ws').WebSocket, server: Server, target: ResolvedConsoleTarget,
-    ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number; issuedBy: string | null; issuedByUser: string | null }, slot: { release(): void },
+    ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number; issuedBy: string | null; issuedByUser: string | null; sessionId: string; tap: SessionTap | null },
+    slot: { release(): void },
   ): void {
     const c = this.deps.config;
     const session = new ConsoleSession(
       ws,
-      { id: uuid(), serverId: server.id, projectId: server.projectId, serverName: server.name, backend: describeTarget(server.console), tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr,
+      { id: ctx.sessionId, serverId: server.id, projectId: server.projectId, serverName: server.name, backend: describeTarget(server.console), tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr,
         issuedBy: ctx.issuedBy, issuedByUser: ctx.issuedByUser },
       (signal) => this.deps.backends.open(target, { kind: 'vnc', signal }),
-      { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes },
+      { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes, tap: ctx.tap },
       {
         onEstablished: (s, ms) => this.onEstablished(s, ms),
         onClosed: (s, summary) => {
@@ -510,7 +518,7 @@ export class ConsoleProxy {
     this.records.added({ id: i.id, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef, clientAddress: i.clientAddress, startedAt: s.startedAt });
     this.deps.auditor.record('connected', {
       projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
-      detail: { remote: i.clientAddress, handshakeMs },
+      detail: { remote: i.clientAddress, handshakeMs, ...(s.recordingId ? { recording: s.recordingId } : {}) },
     }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
   }
 
@@ -531,7 +539,7 @@ export class ConsoleProxy {
       projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
       detail: {
         reason: sum.reasonKey, code: sum.code, bytesToClient: sum.bytesToClient, bytesToBackend: sum.bytesToBackend,
-        durationMs: sum.durationMs, remote: i.clientAddress,
+        durationMs: sum.durationMs, remote: i.clientAddress, ...(sum.established && s.recordingId ? { recording: s.recordingId } : {}),
       },
     }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
   }

@@ -15,6 +15,8 @@ export interface LiveSession {
   /** Set false before each ping; a pong sets it back. */
   alive: boolean;
   readonly established: boolean;
+  /** The session's recording, when it is recorded (console sessions only). */
+  readonly recordingId?: string | null;
   close(code: CloseCodeValue, reason: string): void;
 }
 

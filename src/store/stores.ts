@@ -4,6 +4,7 @@ import type { BackendLockStore } from '../backends/types.js';
 import type { IdentityStore, SignatureFailureStore } from '../identity/types.js';
 import type { ServerStore } from '../inventory/types.js';
 import type { KeyCheckStore } from '../secrets/key-check.js';
+import type { RecordingStore } from '../recording/types.js';
 import type { ChangeFeedStore, SessionStore } from '../sessions/types.js';
 import type { SerialOutputStore } from '../serial/types.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
@@ -20,6 +21,8 @@ export interface Stores {
   readonly backendLocks: BackendLockStore;
   /** Serial console output, and which node holds each serial port. */
   readonly serialOutput: SerialOutputStore;
+  /** Session recording policies and the index of recordings. */
+  readonly recordings: RecordingStore;
   /** Which master key the store was initialised with. */
   readonly keyChecks: KeyCheckStore;
   /**

@@ -55,6 +55,8 @@ export interface StaticHandlerOptions {
   novncDir?: string;
   /** `Cache-Control` max-age of the assets, in seconds (the page itself is always `no-store`). Default 300. */
   assetMaxAgeSeconds?: number;
+  /** More pages (path -> file in `webDir`), served like the console page (its CSP, no-store): the playback page. */
+  pages?: Readonly<Record<string, string>>;
 }
 
 interface StaticFile {
@@ -110,6 +112,7 @@ export function createStaticHandler(opts: StaticHandlerOptions = {}): StaticHand
   }
   if (!novnc.has('core/rfb.js')) throw new Error(`static files: ${novncDir} has no core/rfb.js (is @novnc/novnc installed?)`);
   const page = loadPage(webDir);
+  const extraPages = new Map(Object.entries(opts.pages ?? {}).map(([path, file]) => [path, loadPage(webDir, file)]));
   // A web directory without the serial page (an older copy, a test fixture) serves the VNC page only.
   const serialPage = existsSync(join(webDir, 'serial.html')) ? loadPage(webDir, 'serial.html') : null;
   const xterm = new Map<string, StaticFile>();
@@ -148,6 +151,15 @@ export function createStaticHandler(opts: StaticHandlerOptions = {}): StaticHand
       }
       const headers = { ...COMMON_HEADERS, 'Content-Type': xtermFile.type, 'Cache-Control': assetCache, ETag: xtermFile.etag };
       send(res, req.headers['if-none-match'] === xtermFile.etag ? 304 : 200, headers, req.headers['if-none-match'] === xtermFile.etag ? undefined : xtermFile.body, req.method);
+      return true;
+    }
+    const extraPage = extraPages.get(path);
+    if (extraPage) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        return sendError(res, 405, req.method);
+      }
+      send(res, 200, pageHeaders, extraPage, req.method);
       return true;
     }
     if (CONSOLE_PAGE_PATHS.includes(path) && path !== SERIAL_PAGE_PATH) {

@@ -556,6 +556,48 @@ export function runStoreContract(t: ContractTarget): void {
       assert.equal(await s.serialOutput.getSerialOutput(id), null);
     });
 
+    test('recording policies and recordings: upsert, resolve, progress (never backwards), filters, bytes per project, delete', async () => {
+      const { projectId } = await seedProject(s, 90);
+      const r = s.recordings;
+      const policy = { scope: 'project', scopeId: projectId, projectId, enabled: true, keystrokes: false, retentionDays: 30, quotaBytes: 1000, updatedAt: 5, updatedBy: 'cli:root' } as const;
+      await r.putRecordingPolicy(policy);
+      await r.putRecordingPolicy({ ...policy, retentionDays: 7, updatedAt: 6 });
+      await r.putRecordingPolicy({ ...policy, scope: 'server', scopeId: 'srv-1', enabled: false, keystrokes: true, quotaBytes: null });
+      const got = await r.recordingPoliciesFor(projectId, 'srv-1');
+      assert.equal(got.length, 2);
+      assert.deepEqual(got.find((p) => p.scope === 'project'), { ...policy, retentionDays: 7, updatedAt: 6 });
+      assert.deepEqual(got.find((p) => p.scope === 'server'), { ...policy, scope: 'server', scopeId: 'srv-1', enabled: false, keystrokes: true, quotaBytes: null });
+      assert.equal((await r.recordingPoliciesFor(projectId, 'srv-2')).length, 1);
+      assert.equal((await r.listRecordingPolicies(projectId)).length, 2);
+      assert.equal(await r.deleteRecordingPolicy('server', 'srv-1'), true);
+      assert.equal(await r.deleteRecordingPolicy('server', 'srv-1'), false);
+
+      const rec = (id: string, startedAt: number, over: Record<string, unknown> = {}) => ({
+        id, sessionId: `sess-${id}`, projectId, serverId: 'srv-1', nodeId: 'n1', file: `${id}.ecsrec`, sealedKey: 'v1:a:b:c', keystrokes: false,
+        startedAt, endedAt: null, expiresAt: startedAt + 100, bytes: 0, chunks: 0, digest: '', durationMs: 0, ...over,
+      });
+      const a = randomUUID();
+      const b = randomUUID();
+      await r.insertRecording(rec(a, 1000));
+      await r.insertRecording(rec(b, 2000, { serverId: 'srv-2', keystrokes: true }));
+      await r.updateRecordingProgress(a, { bytes: 500, chunks: 3, digest: 'ab', durationMs: 4000 });
+      // A late update of an earlier chunk count does not go back.
+      await r.updateRecordingProgress(a, { bytes: 100, chunks: 1, digest: 'old', durationMs: 10 });
+      await r.updateRecordingProgress(a, { bytes: 600, chunks: 4, digest: 'cd', durationMs: 5000, endedAt: 7000 });
+      assert.deepEqual(await r.getRecording(a), rec(a, 1000, { bytes: 600, chunks: 4, digest: 'cd', durationMs: 5000, endedAt: 7000 }));
+      assert.equal((await r.getRecording(b))?.keystrokes, true);
+      assert.equal(await r.getRecording(randomUUID()), null);
+      assert.deepEqual((await r.listRecordings({ projectId })).map((x) => x.id), [b, a]);
+      assert.deepEqual((await r.listRecordings({ projectId, oldestFirst: true, limit: 1 })).map((x) => x.id), [a]);
+      assert.deepEqual((await r.listRecordings({ serverId: 'srv-2' })).map((x) => x.id), [b]);
+      assert.deepEqual((await r.listRecordings({ sessionId: `sess-${a}` })).map((x) => x.id), [a]);
+      assert.deepEqual((await r.listRecordings({ projectId, expiredBefore: 1101 })).map((x) => x.id), [a]);
+      assert.deepEqual((await r.recordingBytesByProject()).find((x) => x.projectId === projectId), { projectId, bytes: 600 });
+      assert.equal(await r.deleteRecording(a), true);
+      assert.equal(await r.deleteRecording(a), false);
+      assert.deepEqual((await r.listRecordings({ projectId })).map((x) => x.id), [b]);
+    });
+
     test('readiness probe answers while the store can be written', async () => {
       await s.ping();
     });

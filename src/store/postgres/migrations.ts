@@ -130,6 +130,46 @@ ALTER TABLE change_events ADD COLUMN credential text;
 `,
   },
   {
+    version: 9,
+    name: 'session recordings: policies per project or server, and the index of recording files with their sealed keys and digest chains',
+    sql: `
+CREATE TABLE recording_policies (
+  scope text NOT NULL,
+  scope_id text NOT NULL,
+  project_id text NOT NULL,
+  enabled integer NOT NULL,
+  keystrokes integer NOT NULL,
+  retention_days integer NOT NULL,
+  quota_bytes bigint,
+  updated_at bigint NOT NULL,
+  updated_by text,
+  PRIMARY KEY (scope, scope_id)
+);
+CREATE INDEX recording_policies_project ON recording_policies (project_id);
+CREATE TABLE recordings (
+  id text PRIMARY KEY,
+  session_id text NOT NULL,
+  project_id text NOT NULL,
+  server_id text NOT NULL,
+  node_id text NOT NULL,
+  file text NOT NULL,
+  sealed_key text NOT NULL,
+  keystrokes integer NOT NULL,
+  started_at bigint NOT NULL,
+  ended_at bigint,
+  expires_at bigint NOT NULL,
+  bytes bigint NOT NULL,
+  chunks integer NOT NULL,
+  digest text NOT NULL,
+  duration_ms bigint NOT NULL
+);
+CREATE INDEX recordings_project ON recordings (project_id, started_at);
+CREATE INDEX recordings_server ON recordings (server_id, started_at);
+CREATE INDEX recordings_session ON recordings (session_id);
+CREATE INDEX recordings_expires ON recordings (expires_at);
+`,
+  },
+  {
     version: 10,
     name: 'serial consoles: serial port of a target, token kinds, serial output and the node holding each port',
     sql: `

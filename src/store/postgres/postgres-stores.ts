@@ -2,6 +2,7 @@
  * PostgreSQL implementations of every store port, with the SQLite adapter's semantics, safe when
  * several API and proxy nodes share the database.
  */
+import { SqlRecordingStore, numberedPlaceholders } from '../recording-store.js';
 import type { AuditEvent, AuditFilter, AuditStore } from '../../audit/types.js';
 import { createHash } from 'node:crypto';
 import type { BackendLockStore } from '../../backends/types.js';
@@ -485,6 +486,10 @@ export async function openPostgresStores(url: string, opts: OpenPostgresOptions 
     changes: new PostgresChangeFeedStore(db, listener),
     keyChecks: new PostgresKeyCheckStore(db),
     serialOutput: new PostgresSerialOutputStore(db),
+    recordings: new SqlRecordingStore({
+      rows: (text, params) => db.rows(numberedPlaceholders(text), params),
+      count: (text, params) => db.count(numberedPlaceholders(text), params),
+    }),
     backendLocks: new PostgresBackendLocks(db),
     ping: () => db.transaction(async (tx) => {
       // NOTE: readiness is "can write now", not "answers SELECT 1": a table another session holds

@@ -125,6 +125,46 @@ ALTER TABLE change_events ADD COLUMN credential TEXT;
 `,
   },
   {
+    version: 9,
+    name: 'session recordings: policies per project or server, and the index of recording files with their sealed keys and digest chains',
+    sql: `
+CREATE TABLE recording_policies (
+  scope TEXT NOT NULL,
+  scope_id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  keystrokes INTEGER NOT NULL,
+  retention_days INTEGER NOT NULL,
+  quota_bytes INTEGER,
+  updated_at INTEGER NOT NULL,
+  updated_by TEXT,
+  PRIMARY KEY (scope, scope_id)
+);
+CREATE INDEX recording_policies_project ON recording_policies (project_id);
+CREATE TABLE recordings (
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  server_id TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  file TEXT NOT NULL,
+  sealed_key TEXT NOT NULL,
+  keystrokes INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER,
+  expires_at INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  chunks INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL
+);
+CREATE INDEX recordings_project ON recordings (project_id, started_at);
+CREATE INDEX recordings_server ON recordings (server_id, started_at);
+CREATE INDEX recordings_session ON recordings (session_id);
+CREATE INDEX recordings_expires ON recordings (expires_at);
+`,
+  },
+  {
     version: 10,
     name: 'serial consoles: serial port of a target, token kinds, serial output and the node holding each port',
     sql: `

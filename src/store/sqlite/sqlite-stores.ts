@@ -19,6 +19,7 @@ import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
 import { SqliteKeyCheckStore } from './sqlite-key-check-store.js';
+import { SqlRecordingStore } from '../recording-store.js';
 import { GroupCommit, openSqliteDatabase, prep, sqlite, type Db } from './sqlite-database.js';
 
 export class SqliteIdentityStore implements IdentityStore {
@@ -462,6 +463,10 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number; c
     changes: new SqliteChangeFeedStore(db),
     keyChecks: new SqliteKeyCheckStore(db),
     serialOutput: new SqliteSerialOutputStore(db),
+    recordings: new SqlRecordingStore({
+      rows: (text, params) => sqlite(() => prep(db, text).all(...params) as Row[]),
+      count: (text, params) => sqlite(() => prep(db, text).run(...params).changes),
+    }),
     // NOTE: one node per SQLite store, so a lock in this process serialises its sessions. A CLI
     // `server check` in another process is not covered (docs/deploy.md says so).
     backendLocks: new InProcessBackendLocks(),

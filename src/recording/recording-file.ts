@@ -1,0 +1,234 @@
+/**
+ * The recording file: one per recorded session, append only, sealed at rest.
+ *
+ *   file   = MAGIC "ECSREC1\n", u16 header length, header JSON {"v":1,"id"}, chunk*
+ *   chunk  = u32 length, iv (12), GCM tag (16), ciphertext   (AES-256-GCM, the recording's data
+ *            key, AAD "<id>:<chunk index>": chunks cannot be moved, swapped or edited unseen)
+ *   plain  = record*;  record = u8 type, u32 ms since the start, u32 length, payload
+ *
+ * The writer buffers records and seals them in batches (every `flushMs`, or at 256 KiB): no
+ * synchronous I/O and no I/O per message on the relay's path. Each chunk extends a digest chain
+ * (sha256 of the previous link and the chunk's bytes) whose last link and length the store keeps,
+ * so a file cut short, or one whose chunks were replaced, shows. A process killed mid-session
+ * leaves every chunk written before it: the file plays up to the last flush.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { ProtocolError } from '../errors.js';
+
+export const RECORDING_MAGIC = Buffer.from('ECSREC1\n', 'latin1');
+/** A batch is sealed once this much is buffered (or at the flush interval). */
+export const FLUSH_BYTES = 256 * 1024;
+/** A chunk longer than this is not ours. */
+const MAX_CHUNK = 64 * 1024 * 1024;
+
+/** What a record holds. */
+export const RecordType = {
+  /** The ServerInit the browser received (its desktop name is the inventory's): playback starts from it. */
+  ServerInit: 0,
+  /** Bytes the server sent after the handshake, as relayed to the browser. */
+  ServerBytes: 1,
+  /** A PointerEvent (6 bytes as sent). */
+  Pointer: 2,
+  /** A KeyEvent or QEMU extended key event (only when the policy records keystrokes). */
+  Key: 3,
+  /** ClientCutText: the text the browser put on the server's clipboard. */
+  ClientCutText: 4,
+  /** The session ended: JSON {"reason"}. */
+  End: 5,
+} as const;
+export type RecordTypeValue = (typeof RecordType)[keyof typeof RecordType];
+
+export const RECORD_HEADER = 9;
+
+/** The first link of a recording's digest chain. */
+export function chainStart(id: string): Buffer {
+  return createHash('sha256').update(`ecs-console recording ${id}`, 'utf8').digest();
+}
+
+function headerOf(id: string): Buffer {
+  const json = Buffer.from(JSON.stringify({ v: 1, id }), 'utf8');
+  const out = Buffer.alloc(RECORDING_MAGIC.length + 2 + json.length);
+  RECORDING_MAGIC.copy(out, 0);
+  out.writeUInt16BE(json.length, RECORDING_MAGIC.length);
+  json.copy(out, RECORDING_MAGIC.length + 2);
+  return out;
+}
+
+export interface WriterProgress {
+  readonly bytes: number;
+  readonly chunks: number;
+  readonly digest: string;
+  readonly durationMs: number;
+}
+
+/**
+ * Appends sealed chunks to one recording file. `append` only buffers (references, no copy);
+ * `flush` seals what is buffered and queues its write; writes run one at a time, in order.
+ */
+export class RecordingWriter {
+  private parts: Buffer[] = [];
+  private buffered = 0;
+  private chunks = 0;
+  private bytes = 0;
+  private lastT = 0;
+  private digest: Buffer;
+  private file: Promise<FileHandle> | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  private failed: Error | null = null;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly key: Buffer,
+    private readonly path: string,
+    /** Called after each chunk is written (the store's copy of the chain). */
+    private readonly onWritten: (p: WriterProgress) => void,
+    private readonly onError: (e: Error) => void,
+  ) {
+    this.digest = chainStart(id);
+  }
+
+  /** Buffers one record; seals at FLUSH_BYTES. */
+  append(type: RecordTypeValue, t: number, payload: Buffer): void {
+    if (this.closed) return;
+    const h = Buffer.allocUnsafe(RECORD_HEADER);
+    h[0] = type;
+    h.writeUInt32BE(t >>> 0, 1);
+    h.writeUInt32BE(payload.length, 5);
+    this.parts.push(h, payload);
+    this.buffered += RECORD_HEADER + payload.length;
+    this.lastT = t;
+    if (this.buffered >= FLUSH_BYTES) this.flush();
+  }
+
+  get hasBuffered(): boolean {
+    return this.buffered > 0;
+  }
+
+  /** Seals what is buffered into one chunk and queues its write. */
+  flush(): void {
+    if (this.buffered === 0 || this.failed) return;
+    const plain = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.buffered);
+    this.parts = [];
+    this.buffered = 0;
+    const index = this.chunks++;
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', this.key, iv);
+    c.setAAD(Buffer.from(`${this.id}:${index}`, 'utf8'));
+    const ct = Buffer.concat([c.update(plain), c.final()]);
+    const chunk = Buffer.allocUnsafe(4 + 12 + 16 + ct.length);
+    chunk.writeUInt32BE(12 + 16 + ct.length, 0);
+    iv.copy(chunk, 4);
+    c.getAuthTag().copy(chunk, 16);
+    ct.copy(chunk, 32);
+    this.digest = createHash('sha256').update(this.digest).update(chunk).digest();
+    const progress = { chunks: index + 1, digest: this.digest.toString('hex'), durationMs: this.lastT };
+    this.queue = this.queue.then(async () => {
+      if (this.failed) return;
+      try {
+        const fh = await this.handle();
+        await fh.write(chunk);
+        this.bytes += chunk.length;
+        this.onWritten({ ...progress, bytes: this.bytes });
+      } catch (e) {
+        this.failed = e as Error;
+        this.onError(e as Error);
+      }
+    });
+  }
+
+  private handle(): Promise<FileHandle> {
+    this.file ??= (async () => {
+      const fh = await open(this.path, 'wx', 0o600);
+      const header = headerOf(this.id);
+      await fh.write(header);
+      this.bytes = header.length;
+      return fh;
+    })();
+    return this.file;
+  }
+
+  /** Flushes, waits for every write, closes the file. */
+  async close(): Promise<void> {
+    this.flush();
+    this.closed = true;
+    await this.queue;
+    if (this.file) await (await this.file.catch(() => null))?.close().catch(() => undefined);
+  }
+}
+
+/** How a recording read back compares with the store's digest chain. */
+export type Integrity =
+  /** Every chunk is the store's chain. */
+  | 'verified'
+  /** The store's chain matches, and chunks written after its last update follow (a node stopped before it updated the store). */
+  | 'verified-with-tail'
+  /** Fewer chunks than the store knows, a chain that differs, or a chunk that does not open: altered. */
+  | 'tampered';
+
+export interface ReadRecording {
+  /** Every record, in order (the chunks' plaintexts, concatenated). */
+  readonly records: Buffer;
+  readonly chunks: number;
+  readonly integrity: Integrity;
+}
+
+export interface ParsedRecord {
+  readonly type: number;
+  readonly t: number;
+  readonly payload: Buffer;
+}
+
+/** Splits a plaintext into records (a partial record at the end is dropped). */
+export function parseRecords(buf: Buffer): ParsedRecord[] {
+  const out: ParsedRecord[] = [];
+  for (let p = 0; p + RECORD_HEADER <= buf.length; ) {
+    const len = buf.readUInt32BE(p + 5);
+    if (p + RECORD_HEADER + len > buf.length) break;
+    out.push({ type: buf[p]!, t: buf.readUInt32BE(p + 1), payload: buf.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len) });
+    p += RECORD_HEADER + len;
+  }
+  return out;
+}
+
+/**
+ * Reads and opens a recording file, checking it against the store's chain (`expected`). A chunk
+ * cut short at the end (a crash mid-write) is left out; anything else that does not fit is
+ * `tampered`, and the records read up to it are returned.
+ */
+export async function readRecording(path: string, id: string, key: Buffer, expected: { chunks: number; digest: string }): Promise<ReadRecording> {
+  const file = await readFile(path);
+  const header = headerOf(id);
+  if (file.length < header.length || !file.subarray(0, header.length).equals(header)) throw new ProtocolError('not the recording file of this recording');
+  const plains: Buffer[] = [];
+  let digest = chainStart(id);
+  let index = 0;
+  let tampered = false;
+  let p = header.length;
+  while (p + 4 <= file.length) {
+    const len = file.readUInt32BE(p);
+    if (len < 28 || len > MAX_CHUNK) {
+      tampered = true;
+      break;
+    }
+    if (p + 4 + len > file.length) break;
+    const chunk = file.subarray(p, p + 4 + len);
+    try {
+      const d = createDecipheriv('aes-256-gcm', key, chunk.subarray(4, 16));
+      d.setAAD(Buffer.from(`${id}:${index}`, 'utf8'));
+      d.setAuthTag(chunk.subarray(16, 32));
+      plains.push(Buffer.concat([d.update(chunk.subarray(32)), d.final()]));
+    } catch {
+      tampered = true;
+      break;
+    }
+    digest = createHash('sha256').update(digest).update(chunk).digest();
+    index++;
+    p += 4 + len;
+    if (index === expected.chunks && digest.toString('hex') !== expected.digest) tampered = true;
+  }
+  if (index < expected.chunks) tampered = true;
+  const integrity: Integrity = tampered ? 'tampered' : index > expected.chunks ? 'verified-with-tail' : 'verified';
+  return { records: Buffer.concat(plains), chunks: index, integrity };
+}

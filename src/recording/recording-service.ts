@@ -1,0 +1,336 @@
+/**
+ * Recording policies, recorders for the proxy's sessions, reading recordings back, and the purge.
+ *
+ * - Policy: off unless set; a server's own policy wins over its project's. `setPolicy` is what the
+ *   CLI (`ecs-console recording policy ...`) calls, and what an admin API may call.
+ * - Recorder: one per recorded session ({@link SessionTap}); records the ServerInit the browser got,
+ *   every byte the server sent after it (with its time), pointer events and clipboard text from the
+ *   browser, and key events only when the policy says so.
+ * - Files: `<recordingDir>/<id>.ecsrec` (recording-file.ts), each with its own data key, sealed
+ *   with the master key in the store.
+ * - Purge: recordings past their retention, then the oldest of projects over their quota.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import { ConsoleError, NotFoundError, ValidationError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ClientMessage } from '../rfb/index.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import { uuid } from '../util/ids.js';
+import { RecordType, RecordingWriter, readRecording, type ReadRecording, type WriterProgress } from './recording-file.js';
+import type { PolicyScope, RecordingFilter, RecordingPolicy, RecordingRecord, RecordingStore } from './types.js';
+
+/** What a console session tells its recorder (src/proxy calls these; it knows nothing else of recording). */
+export interface SessionTap {
+  readonly recordingId: string;
+  /** The ServerInit sent to the browser: the relay starts. */
+  started(serverInit: Buffer): void;
+  /** Bytes the server sent, as relayed to the browser. */
+  server(bytes: Buffer): void;
+  /** A message from the browser, as relayed to the server. */
+  client(m: ClientMessage): void;
+  /** The session ended. */
+  ended(reasonKey: string): void;
+}
+
+export interface RecordingConfig {
+  /** Absolute directory of the files. */
+  readonly dir: string;
+  readonly flushMs: number;
+  readonly nodeId: string;
+}
+
+export interface PolicyInput {
+  readonly scope: PolicyScope;
+  readonly scopeId: string;
+  readonly enabled: boolean;
+  readonly keystrokes?: boolean;
+  readonly retentionDays?: number;
+  readonly quotaBytes?: number | null;
+  readonly actor?: string | null;
+}
+
+/** Resolves a policy's project and checks what it names exists. */
+export interface PolicyTargets {
+  projectOf(scope: PolicyScope, scopeId: string): Promise<string | null>;
+}
+
+export const DEFAULT_RETENTION_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/** The policy that applies: the server's own, else its project's, else none. */
+export function effectivePolicy(policies: readonly RecordingPolicy[], serverId: string): RecordingPolicy | null {
+  return policies.find((p) => p.scope === 'server' && p.scopeId === serverId) ?? policies.find((p) => p.scope === 'project') ?? null;
+}
+
+export class RecordingService {
+  private readonly active = new Set<SessionRecorder>();
+  private timer: NodeJS.Timeout | null = null;
+  private dirReady = false;
+
+  constructor(
+    readonly store: RecordingStore,
+    private readonly box: SecretBox,
+    private readonly clock: Clock,
+    readonly config: RecordingConfig,
+    private readonly log: Logger,
+    private readonly targets?: PolicyTargets,
+  ) {}
+
+  // ---- policies
+
+  /** Sets (replaces) the policy of a project or a server; checks what it names exists. */
+  async setPolicy(input: PolicyInput): Promise<RecordingPolicy> {
+    const retentionDays = input.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 3650) throw new ValidationError('retention must be 1 to 3650 days', 'retentionDays');
+    const quota = input.quotaBytes ?? null;
+    if (quota !== null && (!Number.isSafeInteger(quota) || quota < 1)) throw new ValidationError('quota must be a positive number of bytes', 'quotaBytes');
+    if (quota !== null && input.scope !== 'project') throw new ValidationError('a quota is set on a project\'s policy', 'quotaBytes');
+    const projectId = this.targets ? await this.targets.projectOf(input.scope, input.scopeId) : input.scopeId;
+    if (!projectId) throw new NotFoundError(input.scope, input.scopeId);
+    const p: RecordingPolicy = {
+      scope: input.scope, scopeId: input.scopeId, projectId, enabled: input.enabled, keystrokes: input.keystrokes ?? false,
+      retentionDays, quotaBytes: quota, updatedAt: this.clock.now(), updatedBy: input.actor ?? null,
+    };
+    await this.store.putRecordingPolicy(p);
+    return p;
+  }
+
+  removePolicy(scope: PolicyScope, scopeId: string): Promise<boolean> {
+    return this.store.deleteRecordingPolicy(scope, scopeId);
+  }
+
+  listPolicies(projectId?: string): Promise<RecordingPolicy[]> {
+    return this.store.listRecordingPolicies(projectId);
+  }
+
+  async policyFor(projectId: string, serverId: string): Promise<RecordingPolicy | null> {
+    return effectivePolicy(await this.store.recordingPoliciesFor(projectId, serverId), serverId);
+  }
+
+  // ---- recording
+
+  /** The recorder of a new session when its policy records it, else null. */
+  async tapFor(session: { id: string; projectId: string; serverId: string }): Promise<SessionTap | null> {
+    const policy = await this.policyFor(session.projectId, session.serverId);
+    if (!policy?.enabled) return null;
+    if (!this.dirReady) {
+      mkdirSync(this.config.dir, { recursive: true, mode: 0o700 });
+      this.dirReady = true;
+    }
+    // Nothing is written, and no timer runs, until the session is established (started()).
+    return new SessionRecorder(this, session, policy);
+  }
+
+  /** @internal a recorder whose session is established. */
+  register(r: SessionRecorder): void {
+    this.active.add(r);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.flushAll(), this.config.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  /** @internal the recorder's link back. */
+  newRecording(session: { id: string; projectId: string; serverId: string }, policy: RecordingPolicy): { record: RecordingRecord; key: Buffer } {
+    const id = uuid();
+    const key = randomBytes(32);
+    const now = this.clock.now();
+    const record: RecordingRecord = {
+      id, sessionId: session.id, projectId: session.projectId, serverId: session.serverId, nodeId: this.config.nodeId,
+      file: `${id}.ecsrec`, sealedKey: this.box.seal(key.toString('base64'), `recording:${id}`), keystrokes: policy.keystrokes,
+      startedAt: now, endedAt: null, expiresAt: now + policy.retentionDays * DAY_MS, bytes: 0, chunks: 0, digest: '', durationMs: 0,
+    };
+    return { record, key };
+  }
+
+  /** @internal */
+  get now(): number {
+    return this.clock.now();
+  }
+
+  /** @internal */
+  get logger(): Logger {
+    return this.log;
+  }
+
+  /** @internal */
+  finished(r: SessionRecorder): void {
+    this.active.delete(r);
+    if (this.active.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private flushAll(): void {
+    for (const r of this.active) r.flush();
+  }
+
+  /** Recorders still running (tests, the bench). */
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** Ends every recording in progress (shutdown: their sessions are closing anyway). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.active].map((r) => r.finish('shutting-down')));
+  }
+
+  // ---- reading
+
+  async get(id: string): Promise<RecordingRecord | null> {
+    return this.store.getRecording(id);
+  }
+
+  list(filter: RecordingFilter): Promise<RecordingRecord[]> {
+    return this.store.listRecordings(filter);
+  }
+
+  /** Opens a recording: its records and how they compare with the store's digest chain. */
+  async read(rec: RecordingRecord): Promise<ReadRecording> {
+    let key: Buffer;
+    try {
+      key = Buffer.from(this.box.open(rec.sealedKey, `recording:${rec.id}`), 'base64');
+    } catch (e) {
+      throw new ConsoleError('INTERNAL', `recording ${rec.id}: its key does not open with the master key`, {}, { cause: e });
+    }
+    try {
+      return await readRecording(join(this.config.dir, rec.file), rec.id, key, { chunks: rec.chunks, digest: rec.digest });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: Buffer.alloc(0), chunks: 0, integrity: rec.chunks > 0 ? 'tampered' : 'verified' };
+      throw e;
+    }
+  }
+
+  // ---- purge
+
+  /** Deletes recordings past their retention, then the oldest of each project over its quota. Returns how many. */
+  async purge(): Promise<number> {
+    const now = this.clock.now();
+    let n = 0;
+    for (const r of await this.store.listRecordings({ expiredBefore: now, oldestFirst: true, limit: 1000 })) n += await this.delete(r);
+    const quotas = new Map<string, number>();
+    for (const p of await this.store.listRecordingPolicies()) if (p.scope === 'project' && p.quotaBytes !== null) quotas.set(p.projectId, p.quotaBytes);
+    if (quotas.size === 0) return n;
+    for (const { projectId, bytes } of await this.store.recordingBytesByProject()) {
+      const quota = quotas.get(projectId);
+      if (quota === undefined || bytes <= quota) continue;
+      let over = bytes - quota;
+      for (const r of await this.store.listRecordings({ projectId, oldestFirst: true, limit: 1000 })) {
+        if (over <= 0) break;
+        // A recording in progress is not cut: the oldest finished ones go first.
+        if (r.endedAt === null && [...this.active].some((a) => a.recordingId === r.id)) continue;
+        n += await this.delete(r);
+        over -= r.bytes;
+      }
+    }
+    return n;
+  }
+
+  private async delete(r: RecordingRecord): Promise<number> {
+    await rm(join(this.config.dir, r.file), { force: true });
+    return (await this.store.deleteRecording(r.id)) ? 1 : 0;
+  }
+}
+
+/** One session's recorder: buffers into a {@link RecordingWriter}; the store follows its chain. */
+export class SessionRecorder implements SessionTap {
+  readonly recordingId: string;
+  private readonly writer: RecordingWriter;
+  private readonly record: RecordingRecord;
+  private t0 = 0;
+  private done: Promise<void> | null = null;
+  /** The store's row: inserted once, then its progress, one write at a time (the latest wins). */
+  private inserted: Promise<void> | null = null;
+  private latest: WriterProgress | null = null;
+  private syncing: Promise<void> | null = null;
+  private endedAt: number | null = null;
+  private written: WriterProgress = { bytes: 0, chunks: 0, digest: '', durationMs: 0 };
+
+  constructor(private readonly svc: RecordingService, session: { id: string; projectId: string; serverId: string }, private readonly policy: RecordingPolicy) {
+    const { record, key } = svc.newRecording(session, policy);
+    this.record = record;
+    this.recordingId = record.id;
+    this.writer = new RecordingWriter(record.id, key, join(svc.config.dir, record.file), (p) => this.progress(p), (e) => {
+      svc.logger.error({ recording: record.id, session: session.id, error: e.message }, 'recording write failed; the rest of this session is not recorded');
+    });
+  }
+
+  started(serverInit: Buffer): void {
+    this.t0 = this.svc.now;
+    this.svc.register(this);
+    this.inserted = this.svc.store.insertRecording({ ...this.record, startedAt: this.t0 }).catch((e: unknown) => {
+      this.svc.logger.error({ recording: this.recordingId, error: (e as Error).message }, 'recording index write failed');
+    });
+    this.writer.append(RecordType.ServerInit, 0, serverInit);
+  }
+
+  server(bytes: Buffer): void {
+    this.writer.append(RecordType.ServerBytes, this.svc.now - this.t0, bytes);
+  }
+
+  client(m: ClientMessage): void {
+    switch (m.type) {
+      case 'PointerEvent':
+        this.writer.append(RecordType.Pointer, this.svc.now - this.t0, m.raw);
+        break;
+      case 'KeyEvent':
+      case 'QemuExtendedKeyEvent':
+        // NOTE: keystrokes hold typed passwords: recorded only when the policy says so.
+        if (this.policy.keystrokes) this.writer.append(RecordType.Key, this.svc.now - this.t0, m.raw);
+        break;
+      case 'ClientCutText':
+        this.writer.append(RecordType.ClientCutText, this.svc.now - this.t0, m.raw);
+        break;
+      default:
+        break;
+    }
+  }
+
+  ended(reasonKey: string): void {
+    // A session that never got established has no recording.
+    if (this.inserted) void this.finish(reasonKey);
+  }
+
+  flush(): void {
+    this.writer.flush();
+  }
+
+  finish(reasonKey: string): Promise<void> {
+    this.done ??= (async () => {
+      if (this.inserted) {
+        this.writer.append(RecordType.End, this.svc.now - this.t0, Buffer.from(JSON.stringify({ reason: reasonKey }), 'utf8'));
+        this.endedAt = this.svc.now;
+      }
+      await this.writer.close();
+      await this.syncing;
+      if (this.inserted) {
+        await this.inserted;
+        await this.svc.store.updateRecordingProgress(this.recordingId, { ...this.written, endedAt: this.endedAt ?? this.svc.now })
+          .catch((e: unknown) => this.svc.logger.warn({ recording: this.recordingId, error: (e as Error).message }, 'recording index update failed'));
+      }
+      this.svc.finished(this);
+    })();
+    return this.done;
+  }
+
+  private progress(p: WriterProgress): void {
+    this.written = p;
+    this.latest = p;
+    if (this.syncing) return;
+    this.syncing = (async () => {
+      await this.inserted;
+      while (this.latest) {
+        const next = this.latest;
+        this.latest = null;
+        await this.svc.store.updateRecordingProgress(this.recordingId, next)
+          .catch((e: unknown) => this.svc.logger.warn({ recording: this.recordingId, error: (e as Error).message }, 'recording index update failed'));
+      }
+      this.syncing = null;
+    })();
+  }
+}

@@ -36,6 +36,10 @@ export interface DemoInfo {
   ak: string;
   sk: string;
   servers: Array<{ id: string; name: string; status: ServerStatus }>;
+  /** The demo domain's id (the IAM SDK's GlobalCredentials sign with it). */
+  domainId?: string;
+  /** Copy-paste examples, as printed: the official SDKs against this demo. */
+  examples?: { ecsRemoteConsole: string; iamListMyAccessKeys: string };
   /** Demo VNC server ports, kept so restarts do not move console targets (and revoke tokens). */
   backendPorts: Record<string, number>;
 }
@@ -166,6 +170,8 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
     async finish(api, proxy) {
       demo.apiUrl = listenerUrl(config, 'api', api);
       demo.consoleBaseUrl = consoleBaseUrl(config, 'az1', proxy);
+      demo.domainId = (await identity.findUser(demo.domain, demo.user)).domainId;
+      demo.examples = snippets(demo);
       writeFileSync(path, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
       restrictFile(path);
       const first = await inventory.getServer(demo.servers[0]!.id);
@@ -177,7 +183,24 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
   };
 }
 
-/** The text printed at start: credentials, a curl example, an SDK snippet, a console URL. */
+/** The official SDKs against the demo, as `node -e` code: a console URL (ECS), my access keys (IAM). */
+function snippets(d: DemoInfo): { ecsRemoteConsole: string; iamListMyAccessKeys: string } {
+  const web = d.servers[0]!;
+  const ecsRemoteConsole = [
+    `const core = require("@huaweicloud/huaweicloud-sdk-core"); const ecs = require("@huaweicloud/huaweicloud-sdk-ecs");`,
+    `const client = ecs.EcsClient.newBuilder().withCredential(new core.BasicCredentials().withAk("${d.ak}").withSk("${d.sk}").withProjectId("${d.projectId}")).withEndpoint("${d.apiUrl}").withOptions({ customUserAgent: "ecs-console-demo" }).build();`,
+    `client.showServerRemoteConsole(new ecs.ShowServerRemoteConsoleRequest().withServerId("${web.id}").withBody(new ecs.ShowServerRemoteConsoleRequestBody().withRemoteConsole(new ecs.GetServerRemoteConsoleOption().withProtocol("vnc").withType("novnc")))).then((r) => console.log(r.remote_console.url), (e) => { console.error(e.errorMsg || e); process.exit(1); });`,
+  ].join(' ');
+  // The IAM SDK's main module also loads its v5 API, which needs a file the package lacks: v3 directly.
+  const iamListMyAccessKeys = [
+    `const core = require("@huaweicloud/huaweicloud-sdk-core"); const iam = require("@huaweicloud/huaweicloud-sdk-iam/v3/public-api");`,
+    `const client = iam.IamClient.newBuilder().withCredential(new core.GlobalCredentials().withAk("${d.ak}").withSk("${d.sk}").withDomainId("${d.domainId ?? ''}")).withEndpoint("${d.apiUrl}").withOptions({ customUserAgent: "ecs-console-demo" }).build();`,
+    `client.listPermanentAccessKeys(new iam.ListPermanentAccessKeysRequest()).then((r) => console.log(JSON.stringify(r.credentials)), (e) => { console.error(e.errorMsg || e); process.exit(1); });`,
+  ].join(' ');
+  return { ecsRemoteConsole, iamListMyAccessKeys };
+}
+
+/** The text printed at start: credentials, a curl example, SDK snippets (ECS, IAM), a console URL. */
 export function banner(d: DemoInfo, url: string, path: string, dataDir: string): string {
   const web = d.servers[0]!;
   const authBody = JSON.stringify({
@@ -186,11 +209,7 @@ export function banner(d: DemoInfo, url: string, path: string, dataDir: string):
       scope: { project: { id: d.projectId } },
     },
   });
-  const sdk = [
-    `const core = require("@huaweicloud/huaweicloud-sdk-core"); const ecs = require("@huaweicloud/huaweicloud-sdk-ecs");`,
-    `const client = ecs.EcsClient.newBuilder().withCredential(new core.BasicCredentials().withAk("${d.ak}").withSk("${d.sk}").withProjectId("${d.projectId}")).withEndpoint("${d.apiUrl}").withOptions({ customUserAgent: "ecs-console-demo" }).build();`,
-    `client.showServerRemoteConsole(new ecs.ShowServerRemoteConsoleRequest().withServerId("${web.id}").withBody(new ecs.ShowServerRemoteConsoleRequestBody().withRemoteConsole(new ecs.GetServerRemoteConsoleOption().withProtocol("vnc").withType("novnc")))).then((r) => console.log(r.remote_console.url), (e) => { console.error(e.errorMsg || e); process.exit(1); });`,
-  ].join(' ');
+  const ex = d.examples ?? snippets(d);
   const lines = [
     '',
     'ecs-console demo is running.',
@@ -201,7 +220,7 @@ export function banner(d: DemoInfo, url: string, path: string, dataDir: string):
     `  API             ${d.apiUrl}`,
     `  Console proxy   ${d.consoleBaseUrl}`,
     `  Project id      ${d.projectId}`,
-    `  Domain / user   ${d.domain} / ${d.user}`,
+    `  Domain / user   ${d.domain} / ${d.user}${d.domainId ? `  (domain id ${d.domainId})` : ''}`,
     `  Password        ${d.password}`,
     `  AK / SK         ${d.ak} / ${d.sk}`,
     '  Servers:',
@@ -212,7 +231,10 @@ export function banner(d: DemoInfo, url: string, path: string, dataDir: string):
     `    curl -s -X POST ${d.apiUrl}/v1/${d.projectId}/cloudservers/${web.id}/remote_console -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' -d '{"remote_console":{"type":"novnc","protocol":"vnc"}}'`,
     '',
     '  The same with the official Huawei Cloud Node SDK (AK/SK), from this directory:',
-    `    node -e '${sdk}'`,
+    `    node -e '${ex.ecsRemoteConsole}'`,
+    '',
+    '  My access keys with the official IAM SDK (GlobalCredentials: AK/SK and the domain id):',
+    `    node -e '${ex.iamListMyAccessKeys}'`,
     '',
     `  Or: npx ecs-console console-url --server ${web.id} --data-dir ${dataDir} --open`,
     '',

@@ -219,6 +219,8 @@ export class IdentityService {
     });
     if (!found) throw new AuthError('AUTH_INVALID', 'The username or password is wrong.');
     const { domain, user } = found;
+    // Told only to whoever knows the password.
+    if (user.enabled === false) throw new AuthError('AUTH_INVALID', 'The user is disabled.');
     let project: Project | null = null;
     if (input.projectId !== undefined) project = HEX32.test(input.projectId) ? await this.store.getProject(input.projectId) : null;
     else if (input.projectName !== undefined) project = (await this.store.listProjects()).find((p) => p.domainId === domain.id && p.name === input.projectName) ?? null;

@@ -81,6 +81,18 @@ test('the printed SDK snippet works as printed (official Huawei SDK, AK/SK)', as
   assert.match(r.out.trim(), /^http:\/\/127\.0\.0\.1:\d+\/vnc_auto\.html\?token=[0-9a-f-]{36}&lang=EN&tLength=70$/);
 });
 
+test('the printed IAM SDK snippet (list my access keys) works as printed, and demo.json holds it', async () => {
+  const lines = server.stdout().split('\n').map((l) => l.trim()).filter((l) => l.startsWith("node -e '"));
+  assert.equal(lines.length, 2);
+  const r = await bash(lines[1]!);
+  assert.equal(r.code, 0, r.err);
+  const d = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8'));
+  const keys = JSON.parse(r.out) as Array<{ access: string; status: string; user_id: string }>;
+  assert.deepEqual(keys.map((k) => [k.access, k.status]), [[d.ak, 'active']]);
+  assert.equal(lines[1], `node -e '${d.examples.iamListMyAccessKeys}'`);
+  assert.match(d.domainId, /^[0-9a-f]{32}$/);
+});
+
 test('console-url against the demo: ACTIVE servers give URLs (one behind a VNC password), SHUTOFF a clear error', async () => {
   const d = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8'));
   const db = await runCli(['console-url', '--server', d.servers[1].id], env);

@@ -100,6 +100,10 @@ test('permanent access keys: create, list, show, deactivate/activate, delete; th
   assert.equal(refused.httpStatusCode, 401);
   assert.equal(refused.errorCode, 'APIGW.0301');
   assert.match(refused.errorMsg, /inactive/);
+  // Only a caller holding the SK learns that: a wrong signature gets the generic answer.
+  const guess = await sdkFailure(showServer(sdkClient(stack.apiUrl, ak, 'x'.repeat(40), s.projectId), s.active.id));
+  assert.equal(guess.httpStatusCode, 401);
+  assert.doesNotMatch(guess.errorMsg, /inactive/);
   await setStatus(adminIam, ak, 'active');
   assert.equal(((await showServer(ecs, s.active.id)) as any).server.id, s.active.id);
 
@@ -192,8 +196,16 @@ test('users: create, list, show, disable (tokens and keys refused at once), enab
   assert.match(e.errorMsg, /disabled/);
   const tok = await http('GET', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${s.active.id}`, { 'x-auth-token': t.token });
   assert.equal(tok.status, 401);
+  // A disabled user cannot log in either (told only with the right password).
+  assert.equal((await passwordToken('dave', 'D4ve-passw0rd')).status, 401);
   await enableUser(adminIam, daveId, true);
   assert.equal(((await showServer(ecs, s.active.id)) as any).server.id, s.active.id);
+  // A token that outlived the disabling (issued at the same moment on another node) is refused too.
+  const racing = await passwordToken('dave', 'D4ve-passw0rd');
+  await stack.app.services.stores.identity.updateUser(daveId, { enabled: false });
+  assert.equal((await http('GET', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${s.active.id}`, { 'x-auth-token': racing.token })).status, 401);
+  await stack.app.services.stores.identity.updateUser(daveId, { enabled: true });
+  await stack.app.services.stores.identity.deleteUserIamTokens(daveId);
   // The token ended with the disabling: enabling again does not bring it back.
   assert.equal((await http('GET', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${s.active.id}`, { 'x-auth-token': t.token })).status, 401);
 

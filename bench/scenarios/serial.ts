@@ -40,10 +40,16 @@ function standInPort(): Promise<{ port: number; clients: Socket[]; close(): Prom
   })));
 }
 
-/** Opens a serial WebSocket and resolves once its first message (the role) arrived. */
+/** Serial sessions whose history (their first binary message) has arrived. */
+const historySeen = new WeakSet<WebSocket>();
+
+/** Opens a serial WebSocket and resolves once its first message (the role, or the history) arrived. */
 function openSerial(url: string, origin: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { origin, perMessageDeflate: false });
+    ws.on('message', (_d, binary) => {
+      if (binary) historySeen.add(ws);
+    });
     ws.once('message', () => resolve(ws));
     ws.once('unexpected-response', (_q, r) => reject(new Error(`refused ${r.statusCode}`)));
     ws.once('error', reject);
@@ -76,12 +82,13 @@ export async function serialScenario(ctx: Ctx): Promise<ScenarioResult> {
   const n = ctx.plan.quick ? 300 : 1000;
   const concurrency = 20;
   const mib = ctx.plan.quick ? 16 : 64;
-  const port = await standInPort();
-  const serialPorts = Object.fromEntries(Array.from({ length: SERVERS }, (_, i) => [`serial-${i}`, `tcp:127.0.0.1:${port.port}`]));
+  // One stand-in port per server (the service holds one connection to each).
+  const ports = await Promise.all(Array.from({ length: SERVERS }, () => standInPort()));
+  const serialPorts = Object.fromEntries(ports.map((p, i) => [`serial-${i}`, `tcp:127.0.0.1:${p.port}`]));
   const ours = await startOurs(ctx.logDir, ctx.backend, { ...oursOptions(ctx, 'echo'), serialPorts });
   const info = ours.info;
   const origin = `http://127.0.0.1:${info.proxy}`;
-  const serialIds = Object.values(info.serialServers);
+  const serialIds = ports.map((_, i) => info.serialServers[`serial-${i}`]!);
   try {
     // --- setup, serial then VNC, each session closed once open (the per-server cap holds 10).
     const setup = async (kind: 'serial' | 'vnc'): Promise<{ perSec: number; p50: number; p99: number; failed: number; firstError: string | null }> => {
@@ -120,7 +127,7 @@ export async function serialScenario(ctx: Ctx): Promise<ScenarioResult> {
     const throughput = async (viewers: number): Promise<number> => {
       const tokens = await issueTokens(info.api, info.projectId, [serialIds[0]!], info, viewers, SERIAL_BODY);
       const wss = await Promise.all(tokens.map((t) => openSerial(`ws://127.0.0.1:${info.proxy}/serial-websocket?token=${t}`, origin)));
-      const sock = port.clients.find((c) => !c.destroyed);
+      const sock = ports[0]!.clients.find((c) => !c.destroyed);
       if (!sock) throw new Error('the service holds no connection to the stand-in port');
       const total = mib * 1024 * 1024;
       // Each viewer first gets the history the port kept (one message): not counted.
@@ -130,6 +137,10 @@ export async function serialScenario(ctx: Ctx): Promise<ScenarioResult> {
         const c = { got: 0, history: false, done: resolve };
         counted.push(c);
         histories.push(new Promise<void>((h) => {
+          if (historySeen.has(ws)) {
+            c.history = true;
+            h();
+          }
           ws.on('message', (d, binary) => {
             if (!binary) return;
             if (!c.history) {
@@ -190,6 +201,6 @@ export async function serialScenario(ctx: Ctx): Promise<ScenarioResult> {
     return { name: 'serial', text, goals, data: { serial, vnc, oneViewerMiBs: one, tenViewersMiBs: ten, outputFullMs: reads, outputPollMs: polls } };
   } finally {
     await ours.stop();
-    await port.close();
+    await Promise.all(ports.map((p) => p.close()));
   }
 }

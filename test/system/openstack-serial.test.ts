@@ -147,10 +147,10 @@ test('console url show --serial gives the serial WebSocket; console log show --l
 
 test('serial.html in Chromium shows the VM\'s text; typed characters reach the VM; the output API returns the same text, and with a cursor only what is new', async () => {
   const rc = await http('POST', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${serverId}/remote_console`,
-    { 'x-auth-token': iamToken, 'content-type': 'application/json' }, JSON.stringify({ remote_console: { protocol: 'serial', type: 'serial' } }));
+    { 'x-auth-token': iamToken, 'content-type': 'application/json', 'x-language': 'zh-cn' }, JSON.stringify({ remote_console: { protocol: 'serial', type: 'serial' } }));
   assert.equal(rc.status, 200, rc.text);
   const url = rc.json.remote_console.url as string;
-  assert.match(url, /\/serial\.html\?token=/);
+  assert.match(url, /\/serial\.html\?token=[0-9a-f-]{36}&lang=ZH/);
   const before = await until('the banner in the output API', () => output(), (o) => o.output.includes(BANNER));
   const page = await browser.open(url);
   try {
@@ -158,6 +158,10 @@ test('serial.html in Chromium shows the VM\'s text; typed characters reach the V
     const rows = "document.querySelector('.xterm-rows')?.textContent ?? ''";
     await waitForExpression(page.page, `(${rows}).includes(${JSON.stringify(BANNER)})`, 10_000);
     assert.equal(await page.page.evaluate('document.body.dataset.role'), 'writer');
+    // X-Language: zh-cn gave lang=ZH: the page speaks Chinese.
+    assert.equal(await page.page.evaluate('document.documentElement.lang'), 'zh-CN');
+    assert.equal(await page.page.evaluate("document.getElementById('role').textContent"), '您正在输入');
+    assert.equal(await page.page.evaluate("document.getElementById('btn-take').textContent"), '接管输入');
     await page.page.click('#term');
     await page.page.keyboard.type('hi');
     await waitForExpression(page.page, `(${rows}).includes('[h][i]')`, 10_000);

@@ -170,6 +170,12 @@ test('serial.html in Chromium shows the VM\'s text; typed characters reach the V
     assert.equal(fresh.start, before.cursor);
     const all = await output();
     assert.ok(all.output.includes(BANNER) && all.output.endsWith('[h][i]'), JSON.stringify(all.output));
+    // Paste: the clipboard is typed into the port.
+    await page.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
+    await page.page.evaluate("navigator.clipboard.writeText('ok')");
+    await page.page.click('#btn-paste');
+    await waitForExpression(page.page, `(${rows}).includes('[o][k]')`, 10_000);
+    assert.ok((await output(`?cursor=${fresh.cursor}`)).output.startsWith('[o][k]'));
     assert.deepEqual(page.errors, []);
   } finally {
     await page.close();

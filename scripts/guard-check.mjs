@@ -69,6 +69,13 @@ const GUARDS = [
   ['the hypervisor\'s certificate is verified against the configured CA', 'src/backends/backend-tls.js', 'rejectUnauthorized: true,', 'rejectUnauthorized: false,', T('system/qemu-qmp')],
   ['the hypervisor\'s certificate must carry the target\'s name', 'src/backends/backend-tls.js', 'checkServerIdentity: (_host, cert) => checkServerIdentity(serverName, cert),', 'checkServerIdentity: () => undefined,', T('system/qemu-qmp')],
   ['paths starting with // refused (CVE-2021-3654)', 'src/web/static-handler.js', "if (target.startsWith('//') || target.startsWith('/\\\\'))", 'if (false)', T('unit/web/static-handler')],
+  ['a console token opens only its own kind of console (VNC or serial)', 'src/proxy/proxy-server.js', "if ((rec.kind ?? 'vnc') !== kind)", 'if (false)', T('unit/serial/serial-console')],
+  ['only the typist\'s keys reach a serial port', 'src/serial/serial-hub.js', 'if (port.closed || port.writer !== entry || !port.conn)', 'if (port.closed || !port.conn)', T('unit/serial/serial-console')],
+  ['console output needs the console permission', 'src/serial/console-output-service.js', 'this.identity.authorize(p, projectId, ACTION_VNC);', '', T('unit/serial/serial-console')],
+  ['a serial viewer that falls behind pauses the port, and is ended if it stays behind', 'src/serial/serial-hub.js', 'if (port.pausedAt === 0 && port.viewers.some((e) => e.viewer.backlog() > HIGH_WATER))', 'if (false)', T('unit/serial/serial-hub')],
+  ['Nova API: the URL\'s project must be the token\'s', 'src/api/nova-routes.js', 'if (p.projectId !== projectId) {', 'if (false) {', T('unit/api/nova-api')],
+  ['Nova API: os-console-auth-tokens for domain administrators only', 'src/api/nova-routes.js', "deps.identity.requireDomainAdmin(p, 'os_compute_api:os-console-auth-tokens');", '', T('unit/api/nova-api')],
+  ['Nova API: another project\'s server is not found', 'src/api/nova-routes.js', 'if (!s || s.projectId !== projectId)', 'if (!s)', T('unit/api/nova-api')],
 ];
 
 let survived = 0;

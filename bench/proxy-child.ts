@@ -25,6 +25,8 @@ export interface ProxyChildArgs {
   extraPorts?: Record<string, number>;
   /** Servers with a serial port (and the echo backend as their VNC), by name: the serial address. */
   serialPorts?: Record<string, string>;
+  /** Record every session of the project (a project recording policy). */
+  recording?: boolean;
 }
 
 export interface ProxyChildReady {
@@ -90,9 +92,17 @@ const serialServers: Record<string, string> = {};
 for (const [name, serial] of Object.entries(args.serialPorts ?? {})) {
   serialServers[name] = (await inventory.addServer({ projectId: project.id, name, console: { host: '127.0.0.1', port: args.echoPort, auth: 'vnc-password', password: args.backendPassword, serial } })).id;
 }
+if (args.recording) await app.services.recordings.setPolicy({ scope: 'project', scopeId: project.id, enabled: true });
 const addrs = await app.start();
 
-serveIpc({ count: () => ({ open: app.proxy?.sessionCount ?? 0 }) }, async () => {
+serveIpc({
+  count: () => ({ open: app.proxy?.sessionCount ?? 0 }),
+  // What the recordings of this node hold: sealed bytes on disk (the store's index), and how many.
+  'recording-bytes': async () => {
+    const list = await app.services.recordings.list({ projectId: project.id, limit: 10_000 });
+    return { recordings: list.length, bytes: list.reduce((n, r) => n + r.bytes, 0) };
+  },
+}, async () => {
   await app.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login,serial] [--profile] [--log-level L] [--node-flags "F"]`
+ * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login,serial,recording] [--profile] [--log-level L] [--node-flags "F"]`
  *
  * Runs each scenario with ecs-console and its peers in the same run, prints a table per scenario
  * and the goals, and writes bench/results/latest.json. Exits 0 when every scenario completed
@@ -18,6 +18,7 @@ import { hostileScenario } from './scenarios/hostile.js';
 import { type Ctx, FULL, type Goal, QUICK, type ScenarioResult } from './scenarios/common.js';
 import { idleScenario } from './scenarios/idle.js';
 import { loginScenario } from './scenarios/login.js';
+import { recordingScenario } from './scenarios/recording.js';
 import { roundTripScenario } from './scenarios/round-trip.js';
 import { setupScenario } from './scenarios/setup.js';
 import { serialScenario } from './scenarios/serial.js';
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   hostile: hostileScenario,
   login: loginScenario,
   serial: serialScenario,
+  recording: recordingScenario,
 };
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--profile] [--log-level L] [--node-flags "F"] [--out FILE]

@@ -92,6 +92,11 @@ function newPlayer() {
   const channel = new ReplayChannel();
   const rfb = new RFB(els.screen, channel, { shared: true });
   rfb.viewOnly = true;
+  document.body.dataset.player = 'connecting';
+  rfb.addEventListener('connect', () => (document.body.dataset.player = 'connected'));
+  rfb.addEventListener('disconnect', () => {
+    if (player?.rfb === rfb) document.body.dataset.player = 'failed';
+  });
   rfb.scaleViewport = els.scale.checked;
   player = { rfb, channel };
   channel.deliver(handshakeBytes(rec.serverInit));
@@ -108,10 +113,44 @@ async function fastForward(to) {
   for (const b of batches(rec.chunks, next, end, FAST_BATCH)) {
     if (player !== p) return;
     p.channel.deliver(b);
+    await settled(p);
     await yieldToBrowser();
   }
   next = end;
   position = to;
+  await settled(p);
+}
+
+/**
+ * Until noVNC has drawn everything it was given: it may hold bytes while it waits for a frame to
+ * render (its receive queue is private; this page ships with the noVNC it was tested with).
+ */
+async function settled(p) {
+  const rfb = p.rfb;
+  const sock = rfb._sock;
+  for (let guard = 0; guard < 10_000_000 && player === p; guard++) {
+    if (!sock || sock._rQi >= sock._rQlen) return;
+    if (rfb._flushing || rfb._display?.pending()) {
+      // noVNC waits for its display to draw a frame before the next update: wait with it.
+      await rfb._display.flush();
+      await Promise.resolve();
+      continue;
+    }
+    const before = sock._rQi;
+    kick(p);
+    // What is left does not move: a message the recording cut short.
+    if (sock._rQi === before && !rfb._flushing) return;
+  }
+}
+
+/**
+ * noVNC reads its queue when a message arrives and stops after an update; fed a recording at
+ * once, it is made to read on (noVNC 1.7's receive queue; this page ships with the noVNC it was
+ * tested with).
+ */
+function kick(p) {
+  const sock = p.rfb._sock;
+  if (sock && sock._rQi < sock._rQlen && !p.rfb._flushing && p.rfb._rfbConnectionState === 'connected') p.rfb._handleMessage();
 }
 
 async function seek(to) {
@@ -140,6 +179,7 @@ function tick() {
   const now = Math.min(rec.durationMs, posStart + (performance.now() - wallStart) * speed);
   const end = chunkIndexAfter(rec.chunks, now);
   for (const b of batches(rec.chunks, next, end, FAST_BATCH)) player.channel.deliver(b);
+  kick(player);
   next = end;
   position = now;
   showPosition();
@@ -268,4 +308,4 @@ if (token) void load(token);
 else setState('login');
 
 // For tests and the operator page's own controls.
-globalThis.ecsPlayback = { seek, play, pause, get position() { return position; } };
+globalThis.ecsPlayback = { seek, play, pause, get position() { return position; }, get rfb() { return player?.rfb ?? null; }, get chunks() { return rec?.chunks.length ?? 0; } };

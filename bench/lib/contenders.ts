@@ -18,7 +18,7 @@ export const BENCH_DIR = join(fileURLToPath(new URL('.', import.meta.url)), '..'
 /** The backend's VNC password (RFC 6143 7.2.2: 8 bytes at most). */
 export const BACKEND_PASSWORD = 'b3nch-pw';
 
-export type ContenderName = 'ecs-console' | 'ws relay' | 'websockify' | 'direct TCP';
+export type ContenderName = 'ecs-console' | 'ecs-console, recording' | 'ws relay' | 'websockify' | 'direct TCP';
 
 export interface Contender {
   readonly name: ContenderName;
@@ -82,6 +82,8 @@ export interface OursOptions {
   extraPorts?: Record<string, number>;
   /** Servers with a serial port, by name: see ProxyChildArgs.serialPorts. */
   serialPorts?: Record<string, string>;
+  /** Every session recorded (named `ecs-console, recording`). */
+  recording?: boolean;
 }
 
 /** Our service (`serve`: API + proxy) in a child process; sessions use tokens issued through the API. */
@@ -91,15 +93,16 @@ export async function startOurs(logDir: string, backend: Backend, o: OursOptions
     echoPort: backend.echoPort, streamPort: backend.streamPort, backendPassword: BACKEND_PASSWORD, logLevel: o.logLevel, serversPerPort: 10,
     ...(o.extraPorts ? { extraPorts: o.extraPorts } : {}),
     ...(o.serialPorts ? { serialPorts: o.serialPorts } : {}),
+    ...(o.recording ? { recording: true } : {}),
   };
   const cp = forkChild(join(BENCH_DIR, 'proxy-child.js'), {
-    args: [JSON.stringify(args)], logFile: join(logDir, 'ecs-console.log'), execArgv: ['--expose-gc', '--initial-old-space-size=64', ...(o.execArgv ?? [])],
+    args: [JSON.stringify(args)], logFile: join(logDir, o.recording ? 'ecs-console-recording.log' : 'ecs-console.log'), execArgv: ['--expose-gc', '--initial-old-space-size=64', ...(o.execArgv ?? [])],
   });
   const info = await waitFor<ProxyChildReady>(cp, 'ready');
   const servers = o.mode === 'echo' ? info.echoServers : info.streamServers;
   const tokens: string[] = [];
   const origin = `http://127.0.0.1:${info.proxy}`;
-  const base = nodeContender('ecs-console', cp, () => {
+  const base = nodeContender(o.recording ? 'ecs-console, recording' : 'ecs-console', cp, () => {
     const token = tokens.shift();
     if (token === undefined) throw new Error('no console token left: prepare() more');
     return { kind: 'ws', url: `ws://127.0.0.1:${info.proxy}/websockify?token=${token}`, origin };

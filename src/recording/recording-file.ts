@@ -8,17 +8,18 @@
  *
  * The writer buffers records and seals them in batches (every `flushMs`, or at 256 KiB): no
  * synchronous I/O and no I/O per message on the relay's path. Each chunk extends a digest chain
- * (sha256 of the previous link and the chunk's bytes) whose last link and length the store keeps,
+ * (sha256 of the previous link and the chunk's length, nonce and GCM tag: the tag authenticates
+ * the chunk's bytes under the recording's key) whose last link and length the store keeps,
  * so a file cut short, or one whose chunks were replaced, shows. A process killed mid-session
  * leaves every chunk written before it: the file plays up to the last flush.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { ProtocolError } from '../errors.js';
 
 export const RECORDING_MAGIC = Buffer.from('ECSREC1\n', 'latin1');
 /** A batch is sealed once this much is buffered (or at the flush interval). */
-export const FLUSH_BYTES = 256 * 1024;
+export const FLUSH_BYTES = 1024 * 1024;
 /** A chunk longer than this is not ours. */
 const MAX_CHUNK = 64 * 1024 * 1024;
 
@@ -40,6 +41,11 @@ export const RecordType = {
 export type RecordTypeValue = (typeof RecordType)[keyof typeof RecordType];
 
 export const RECORD_HEADER = 9;
+
+/** The next link: sha256 of the previous one and the chunk's length, nonce and tag (its first 32 bytes). */
+function link(previous: Buffer, chunk: Buffer): Buffer {
+  return createHash('sha256').update(previous).update(chunk.subarray(0, 32)).digest();
+}
 
 /** The first link of a recording's digest chain. */
 export function chainStart(id: string): Buffer {
@@ -73,7 +79,6 @@ export class RecordingWriter {
   private bytes = 0;
   private lastT = 0;
   private digest: Buffer;
-  private file: Promise<FileHandle> | null = null;
   private queue: Promise<void> = Promise.resolve();
   private failed: Error | null = null;
   private closed = false;
@@ -122,13 +127,20 @@ export class RecordingWriter {
     iv.copy(chunk, 4);
     c.getAuthTag().copy(chunk, 16);
     ct.copy(chunk, 32);
-    this.digest = createHash('sha256').update(this.digest).update(chunk).digest();
+    this.digest = link(this.digest, chunk);
     const progress = { chunks: index + 1, digest: this.digest.toString('hex'), durationMs: this.lastT };
     this.queue = this.queue.then(async () => {
       if (this.failed) return;
       try {
-        const fh = await this.handle();
-        await fh.write(chunk);
+        // No file handle held between writes (an idle session costs no descriptor): the first
+        // write creates the file with its header, the others append.
+        if (this.bytes === 0) {
+          const header = headerOf(this.id);
+          await writeFile(this.path, Buffer.concat([header, chunk]), { flag: 'wx', mode: 0o600 });
+          this.bytes = header.length;
+        } else {
+          await appendFile(this.path, chunk);
+        }
         this.bytes += chunk.length;
         this.onWritten({ ...progress, bytes: this.bytes });
       } catch (e) {
@@ -138,23 +150,11 @@ export class RecordingWriter {
     });
   }
 
-  private handle(): Promise<FileHandle> {
-    this.file ??= (async () => {
-      const fh = await open(this.path, 'wx', 0o600);
-      const header = headerOf(this.id);
-      await fh.write(header);
-      this.bytes = header.length;
-      return fh;
-    })();
-    return this.file;
-  }
-
-  /** Flushes, waits for every write, closes the file. */
+  /** Flushes and waits for every write. */
   async close(): Promise<void> {
     this.flush();
     this.closed = true;
     await this.queue;
-    if (this.file) await (await this.file.catch(() => null))?.close().catch(() => undefined);
   }
 }
 
@@ -223,7 +223,7 @@ export async function readRecording(path: string, id: string, key: Buffer, expec
       tampered = true;
       break;
     }
-    digest = createHash('sha256').update(digest).update(chunk).digest();
+    digest = link(digest, chunk);
     index++;
     p += 4 + len;
     if (index === expected.chunks && digest.toString('hex') !== expected.digest) tampered = true;

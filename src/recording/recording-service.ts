@@ -166,8 +166,12 @@ export class RecordingService {
     }
   }
 
+  /** Every flush interval: seals what each recorder buffered, and tells the store how far each got. */
   private flushAll(): void {
-    for (const r of this.active) r.flush();
+    for (const r of this.active) {
+      r.flush();
+      r.syncProgress();
+    }
   }
 
   /** Recorders still running (tests, the bench). */
@@ -241,7 +245,9 @@ export class RecordingService {
 export class SessionRecorder implements SessionTap {
   readonly recordingId: string;
   private readonly writer: RecordingWriter;
-  private readonly record: RecordingRecord;
+  /** Until the store has it (an idle session keeps as little as it can). */
+  private record: RecordingRecord | null;
+  private readonly keystrokes: boolean;
   private t0 = 0;
   private done: Promise<void> | null = null;
   /** The store's row: inserted once, then its progress, one write at a time (the latest wins). */
@@ -249,11 +255,12 @@ export class SessionRecorder implements SessionTap {
   private latest: WriterProgress | null = null;
   private syncing: Promise<void> | null = null;
   private endedAt: number | null = null;
-  private written: WriterProgress = { bytes: 0, chunks: 0, digest: '', durationMs: 0 };
+  private written: WriterProgress | null = null;
 
-  constructor(private readonly svc: RecordingService, session: { id: string; projectId: string; serverId: string }, private readonly policy: RecordingPolicy) {
+  constructor(private readonly svc: RecordingService, session: { id: string; projectId: string; serverId: string }, policy: RecordingPolicy) {
     const { record, key } = svc.newRecording(session, policy);
     this.record = record;
+    this.keystrokes = policy.keystrokes;
     this.recordingId = record.id;
     this.writer = new RecordingWriter(record.id, key, join(svc.config.dir, record.file), (p) => this.progress(p), (e) => {
       svc.logger.error({ recording: record.id, session: session.id, error: e.message }, 'recording write failed; the rest of this session is not recorded');
@@ -263,7 +270,9 @@ export class SessionRecorder implements SessionTap {
   started(serverInit: Buffer): void {
     this.t0 = this.svc.now;
     this.svc.register(this);
-    this.inserted = this.svc.store.insertRecording({ ...this.record, startedAt: this.t0 }).catch((e: unknown) => {
+    const record = this.record!;
+    this.record = null;
+    this.inserted = this.svc.store.insertRecording({ ...record, startedAt: this.t0 }).catch((e: unknown) => {
       this.svc.logger.error({ recording: this.recordingId, error: (e as Error).message }, 'recording index write failed');
     });
     this.writer.append(RecordType.ServerInit, 0, serverInit);
@@ -281,7 +290,7 @@ export class SessionRecorder implements SessionTap {
       case 'KeyEvent':
       case 'QemuExtendedKeyEvent':
         // NOTE: keystrokes hold typed passwords: recorded only when the policy says so.
-        if (this.policy.keystrokes) this.writer.append(RecordType.Key, this.svc.now - this.t0, m.raw);
+        if (this.keystrokes) this.writer.append(RecordType.Key, this.svc.now - this.t0, m.raw);
         break;
       case 'ClientCutText':
         this.writer.append(RecordType.ClientCutText, this.svc.now - this.t0, m.raw);
@@ -310,7 +319,7 @@ export class SessionRecorder implements SessionTap {
       await this.syncing;
       if (this.inserted) {
         await this.inserted;
-        await this.svc.store.updateRecordingProgress(this.recordingId, { ...this.written, endedAt: this.endedAt ?? this.svc.now })
+        await this.svc.store.updateRecordingProgress(this.recordingId, { ...(this.written ?? { bytes: 0, chunks: 0, digest: '', durationMs: 0 }), endedAt: this.endedAt ?? this.svc.now })
           .catch((e: unknown) => this.svc.logger.warn({ recording: this.recordingId, error: (e as Error).message }, 'recording index update failed'));
       }
       this.svc.finished(this);
@@ -321,7 +330,11 @@ export class SessionRecorder implements SessionTap {
   private progress(p: WriterProgress): void {
     this.written = p;
     this.latest = p;
-    if (this.syncing) return;
+  }
+
+  /** Writes the latest progress to the store (once per flush interval at most: called by the service's timer). */
+  syncProgress(): void {
+    if (this.syncing || !this.latest) return;
     this.syncing = (async () => {
       await this.inserted;
       while (this.latest) {

@@ -39,12 +39,14 @@ test('sessions list (another process) shows live sessions; sessions kill ends on
   const rows = JSON.parse(list.stdout) as Array<{ id: string; server: string; token: string }>;
   assert.equal(rows.length, 2);
   assert.ok(rows.every((r) => r.server === s.active.id && /^[0-9a-f]{8}$/.test(r.token)));
-  const t0 = Date.now();
   const kill = await runCli(['sessions', 'kill', rows[0]!.id], env);
   assert.equal(kill.code, 0, kill.stderr);
+  // Timed from the kill's return (the request is in the store), not from the CLI's start: a
+  // loaded machine can take seconds to start a process, which says nothing of the delivery.
+  const t0 = Date.now();
   const closed = await Promise.race([a.closed, b.closed]);
   assert.equal(closed.code, CloseCode.Killed);
-  assert.ok(Date.now() - t0 < 1500 + 1000, 'within the poll interval (plus process start)');
+  assert.ok(Date.now() - t0 < 1000, 'within 1 s of the kill being recorded');
   const after = JSON.parse((await runCli(['sessions', 'list', '--json'], env)).stdout) as unknown[];
   assert.equal(after.length, 1);
   const none = await runCli(['sessions', 'kill', '00000000-0000-4000-8000-000000000000'], env);

@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from './api/api-server.js';
+import { AuditService } from './audit/audit-service.js';
 import { Auditor } from './audit/auditor.js';
 import { Backends } from './backends/drivers.js';
 import { systemClock, type Clock } from './clock.js';
@@ -30,6 +31,7 @@ import { describePostgresUrl } from './store/postgres/postgres-database.js';
 import { openPostgresStores } from './store/postgres/postgres-stores.js';
 import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import type { Stores } from './store/stores.js';
+import { SessionService } from './sessions/session-service.js';
 import { ConsoleTokenService } from './tokens/console-token-service.js';
 import { RemoteConsoleService } from './tokens/remote-console-service.js';
 import { FailureStreak } from './util/failure-streak.js';
@@ -83,6 +85,8 @@ export interface Services {
   readonly auditor: Auditor;
   /** Session recording policies, recorders and recordings. */
   readonly recordings: RecordingService;
+  readonly audit: AuditService;
+  readonly sessions: SessionService;
   /** Closes the stores. */
   close(): Promise<void>;
 }
@@ -159,7 +163,7 @@ export async function createServices(config: Config, overrides: AppOverrides = {
     iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,
   }, { lockout, logins });
-  const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock);
+  const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock, auditor);
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
   const iam = new IamAdminService(identity, stores.identity, stores.consoleTokens, stores.changes, auditor, box, clock);
   const recordings = new RecordingService(stores.recordings, box, clock, {
@@ -167,7 +171,9 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   }, log.child({ component: 'recording' }), {
     projectOf: async (scope, id) => (scope === 'server' ? (await inventory.findServer(id))?.projectId ?? null : (await stores.identity.getProject(id))?.id ?? null),
   });
-  return { config, masterKey, clock, log, stores, box, identity, iam, logins, inventory, consoleTokens, auditor, recordings, close: () => stores.close() };
+  const audit = new AuditService(stores.audit, clock, config.auditRetentionDays);
+  const sessions = new SessionService(stores.sessions, stores.changes, inventory, auditor, clock, config.sessionStaleSeconds * 1000);
+  return { config, masterKey, clock, log, stores, box, identity, iam, logins, inventory, consoleTokens, auditor, recordings, audit, sessions, close: () => stores.close() };
 }
 
 /**
@@ -289,16 +295,18 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     try {
       const now = clock.now();
       // Deletes are idempotent: several nodes purging at once do no harm.
-      const [c, i, ch, st, sf, rec] = await Promise.all([
+      const [c, i, ch, st, sf, rec, au] = await Promise.all([
         services.consoleTokens.purge(), services.identity.purgeIamTokens(),
         services.stores.changes.purgeChanges(now - config.changeRetentionSeconds * 1000),
         services.stores.sessions.purgeStaleSessions(now - config.sessionStaleSeconds * 1000),
         services.identity.purgeSignatureFailures(),
         // Past their retention, then the oldest over a project's quota: the files go with the rows.
         services.recordings.purge(),
+        // Audit records past auditRetentionDays.
+        services.audit.purge(),
       ]);
       purgeStreak.succeeded();
-      if (c + i + ch + st + sf + rec > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st, signatureFailures: sf, recordings: rec }, 'purged expired rows');
+      if (c + i + ch + st + sf + rec + au > 0) log.debug({ consoleTokens: c, iamTokens: i, changes: ch, staleSessions: st, signatureFailures: sf, recordings: rec, auditRecords: au }, 'purged expired rows');
     } catch (e) {
       purgeStreak.failed(e);
     }
@@ -351,7 +359,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.
         const p = proxy;
-        services.inventory.onChange((c) => void p.applyChange({ kind: c.reason, serverId: c.serverId, sessionId: null, at: clock.now() }));
+        services.inventory.onChange((c) => void p.applyChange({ kind: c.reason, serverId: c.serverId, sessionId: null, at: clock.now(), actor: c.actor ?? null }));
         services.iam.onRevoke((r) => void p.applyChange({ kind: 'credential-revoked', serverId: null, sessionId: null, at: r.at, credential: r.credential }));
         out.proxy = proxyAddress;
         log.info({ address: proxyAddress, url: listenerUrl(config, 'proxy', proxyAddress), origins: [...proxy.origins] }, 'console proxy listening');

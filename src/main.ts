@@ -17,6 +17,7 @@ import { initCommand } from './cli/init-command.js';
 import { masterKeyCommand } from './cli/master-key-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { sessionsCommand } from './cli/sessions-command.js';
+import { auditCommand } from './cli/audit-command.js';
 import { storeCommand } from './cli/store-command.js';
 import { recordingCommand } from './cli/recording-command.js';
 
@@ -37,6 +38,7 @@ program.addCommand(keyCommand());
 program.addCommand(serverCommand());
 program.addCommand(sessionsCommand());
 program.addCommand(recordingCommand());
+program.addCommand(auditCommand());
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());
 program.addCommand(storeCommand());

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConsoleError, ProjectMismatchError, ServerNotFoundError } from '../errors.js';
 import { ACTION_GET, ACTION_LIST, ACTION_START, ACTION_STOP } from '../identity/types.js';
+import { tokenRef } from '../log.js';
 import { uuid } from '../util/ids.js';
 import { parseStatus } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
@@ -77,14 +78,16 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     const rc = requireObject(body, 'remote_console', 'remote_console');
     const type = requireString(rc, 'type', 'remote_console.type');
     const protocol = requireString(rc, 'protocol', 'remote_console.protocol');
+    const iamToken = req.headers['x-auth-token'];
+    const request = { requestId: req.id, clientAddress: req.ip, ...(typeof iamToken === 'string' ? { iamTokenRef: tokenRef(iamToken) } : {}) };
     // Our documented extension: {"protocol":"serial","type":"serial"} gives the serial console's URL.
     if (type === 'serial' && protocol === 'serial') {
-      const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']), 'serial');
+      const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']), 'serial', request);
       return reply.type('application/json').send({ remote_console: { type: 'serial', protocol: 'serial', url: r.url } });
     }
     if (type !== 'novnc') throw new ConsoleError('BODY_INVALID', 'Invalid request body: remote_console.type must be novnc.');
     if (protocol !== 'vnc') throw new ConsoleError('BODY_INVALID', 'Invalid request body: remote_console.protocol must be vnc.');
-    const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']));
+    const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']), 'vnc', request);
     return reply.type('application/json').send({ remote_console: { type: 'novnc', protocol: 'vnc', url: r.url } });
   });
 
@@ -120,7 +123,11 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     }));
     for (const s of servers) {
       const target = action === 'os-stop' ? 'SHUTOFF' : 'ACTIVE';
-      if (s.status !== target) await deps.inventory.setStatus(s.id, target);
+      if (s.status !== target) {
+        await deps.inventory.setStatus(s.id, target, {
+          actor: { userId: req.principal!.userId, credential: req.principal!.credentialId }, door: 'api', requestId: req.id, clientAddress: req.ip,
+        });
+      }
     }
     return reply.type('application/json').send({ job_id: uuid() });
   });

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AuditEvent, AuditKind, AuditStore } from './types.js';
 
-type Optional = 'projectId' | 'serverId' | 'tokenRef' | 'sessionId' | 'detail' | 'actorUserId' | 'actorCredential' | 'target' | 'requestId' | 'clientAddress';
+type Optional = 'projectId' | 'serverId' | 'tokenRef' | 'sessionId' | 'detail' | 'actorUserId' | 'actorCredential' | 'target' | 'requestId' | 'clientAddress' | 'outcome';
 
 export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'nodeId' | Optional> & {
   [K in Optional]?: AuditEvent[K];
@@ -23,7 +23,7 @@ export class Auditor {
       at: this.clock.now(), kind, nodeId: this.nodeId, projectId: e.projectId ?? null, serverId: e.serverId ?? null,
       tokenRef: e.tokenRef ?? null, sessionId: e.sessionId ?? null, detail: e.detail ?? {},
       actorUserId: e.actorUserId ?? null, actorCredential: e.actorCredential ?? null, target: e.target ?? null,
-      requestId: e.requestId ?? null, clientAddress: e.clientAddress ?? null,
+      requestId: e.requestId ?? null, clientAddress: e.clientAddress ?? null, outcome: e.outcome ?? null,
     };
     this.log.info({
       audit: kind, project: event.projectId, server: event.serverId, tokenRef: event.tokenRef, session: event.sessionId,

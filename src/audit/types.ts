@@ -10,7 +10,24 @@ export type AuditKind = 'issued' | 'connected' | 'rejected' | 'closed' | 'revoke
   | 'user-created' | 'user-updated' | 'user-enabled' | 'user-disabled' | 'user-password-changed' | 'user-deleted'
   | 'project-created' | 'project-updated' | 'project-deleted'
   // Serial consoles: a console output call.
-  | 'console-output';
+  | 'console-output'
+  // Operator actions (inventory changes, bulk syncs, session kills) from the admin API and the CLI.
+  | 'operator';
+
+/** Every kind, for validation of search filters (a kind added here is searchable). */
+export const AUDIT_KINDS: readonly AuditKind[] = [
+  'issued', 'connected', 'rejected', 'closed', 'revoked', 'ak-locked', 'ak-unlocked',
+  'ak-created', 'ak-updated', 'ak-activated', 'ak-deactivated', 'ak-deleted', 'ak-temporary-created',
+  'user-created', 'user-updated', 'user-enabled', 'user-disabled', 'user-password-changed', 'user-deleted',
+  'project-created', 'project-updated', 'project-deleted', 'console-output', 'operator',
+];
+
+/**
+ * What an event came to: `ok` (a URL issued, a session opened or closed, an operator action
+ * done), `refused` (a console refused before or during its handshake, a refused operator action).
+ */
+export type AuditOutcome = 'ok' | 'refused';
+export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['ok', 'refused'];
 
 export interface AuditEvent {
   readonly id?: number;
@@ -33,17 +50,37 @@ export interface AuditEvent {
   readonly requestId?: string | null;
   /** The client address as the API or proxy sees it (trustProxy respected). */
   readonly clientAddress?: string | null;
+  /** What the event came to; null for kinds that have none (identity changes). */
+  readonly outcome?: AuditOutcome | null;
 }
 
 export interface AuditFilter {
   readonly serverId?: string;
   readonly kind?: AuditKind;
   readonly target?: string;
+  /** Oldest first, ids above this one (the default order). */
   readonly sinceId?: number;
   readonly limit?: number;
+  readonly projectId?: string;
+  /** The acting user (who opened the console, who acted as operator). */
+  readonly actorUserId?: string;
+  /** The acting credential, e.g. `ak:<AK>`, `user:<id>`, `cli:<os user>`. */
+  readonly actorCredential?: string;
+  readonly clientAddress?: string;
+  readonly outcome?: AuditOutcome;
+  /** Events at or after this time (epoch ms). */
+  readonly from?: number;
+  /** Events before this time (epoch ms). */
+  readonly to?: number;
+  /** Newest first, ids below this one (pagination marker of a newest-first search). */
+  readonly beforeId?: number;
+  /** `desc`: newest first (searches); default `asc`. */
+  readonly order?: 'asc' | 'desc';
 }
 
 export interface AuditStore {
   appendAudit(e: AuditEvent): Promise<void>;
   listAudit(filter: AuditFilter): Promise<AuditEvent[]>;
+  /** Deletes events older than `before` (epoch ms); returns how many (the retention purge). */
+  purgeAudit(before: number): Promise<number>;
 }

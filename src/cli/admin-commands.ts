@@ -6,7 +6,8 @@ import { huaweiTime } from '../api/ecs-routes.js';
 import { BackendError, NotFoundError, ValidationError } from '../errors.js';
 import type { Caller } from '../identity/iam-admin-service.js';
 import type { AccessKey, Actor, Project, User } from '../identity/types.js';
-import { describeTarget, parseStatus, type ConsoleTargetInput } from '../inventory/inventory-service.js';
+import { readFileSync } from 'node:fs';
+import { describeTarget, parseStatus, type ConsoleTargetInput, type OperatorContext, type ServerSyncItem } from '../inventory/inventory-service.js';
 import { TARGET_KINDS, type Server } from '../inventory/types.js';
 import { commandLogger, configFrom, parseList, parsePort, printObject, printTable, readStdin, withConfigOptions } from './cli-support.js';
 
@@ -264,7 +265,7 @@ export function keyCommand(): Command {
 }
 
 /** The operator running a CLI command, for audit records. */
-function cliActor(): Actor {
+export function cliActor(): Actor {
   let name = 'unknown';
   try {
     name = userInfo().username;
@@ -273,6 +274,11 @@ function cliActor(): Actor {
     name = `uid-${process.getuid?.() ?? 'unknown'}`;
   }
   return { userId: null, credential: `cli:${name}` };
+}
+
+/** The audit context of a CLI operator action. */
+export function cliContext(): OperatorContext {
+  return { actor: cliActor(), door: 'cli' };
 }
 
 interface TargetFlags {
@@ -297,10 +303,23 @@ function consoleInput(o: TargetFlags, password: string | undefined): ConsoleTarg
   };
 }
 
-/** The console target flags of `server add` and `server set-console`. */
-function withTargetOptions(cmd: Command): Command {
+/** Only the console target flags given (a partial change keeps the rest of the target). */
+function consolePatch(o: TargetFlags, password: string | undefined): ConsoleTargetInput | undefined {
+  const c: ConsoleTargetInput = {
+    ...(o.kind !== undefined ? { kind: o.kind } : {}), ...(o.host !== undefined ? { host: o.host } : {}),
+    ...(o.port !== undefined ? { port: parsePort(o.port) } : {}), ...(o.auth !== undefined ? { auth: o.auth } : {}),
+    ...(password !== undefined ? { password } : {}), ...(o.qmp !== undefined ? { qmp: o.qmp } : {}),
+    ...(o.libvirtUri !== undefined ? { uri: o.libvirtUri } : {}), ...(o.domain !== undefined ? { domain: o.domain } : {}),
+    ...(o.tls !== undefined ? { tls: o.tls } : {}), ...(o.tlsName !== undefined ? { tlsName: o.tlsName } : {}),
+  };
+  return Object.keys(c).length > 0 ? c : undefined;
+}
+
+/** The console target flags of `server add`, `server set-console` and `server update`. */
+function withTargetOptions(cmd: Command, kindDefault: string | null = 'static'): Command {
+  const kind = new Option('--kind <kind>', 'how the proxy reaches the console: static (a VNC address), qemu-qmp (QEMU VNC + QMP, one-time passwords), libvirt (a domain, one-time passwords)').choices([...TARGET_KINDS]);
   return cmd
-    .addOption(new Option('--kind <kind>', 'how the proxy reaches the console: static (a VNC address), qemu-qmp (QEMU VNC + QMP, one-time passwords), libvirt (a domain, one-time passwords)').choices([...TARGET_KINDS]).default('static'))
+    .addOption(kindDefault === null ? kind : kind.default(kindDefault))
     .option('--host <host>', 'VNC server host as the proxy reaches it (static, qemu-qmp; libvirt: overrides the address in the domain\'s XML)')
     .option('--port <port>', 'VNC server port (static, qemu-qmp)')
     .addOption(new Option('--auth <kind>', 'static: authentication to the VNC server').choices(['none', 'vnc-password']))
@@ -329,14 +348,21 @@ export function serverCommand(): Command {
       const srv = await s.inventory.addServer({
         projectId: o.project, name: o.name, status: parseStatus(o.status), availabilityZone: o.az,
         console: consoleInput(o, password), ...(o.id ? { id: o.id } : {}),
-      });
+      }, cliContext());
       printObject(serverObject(srv), !!o.json);
     }));
   withConfigOptions(cmd.command('list').description('list servers'))
     .option('--project <id>', 'only this project')
+    .option('--az <zone>', 'only this availability zone')
+    .option('--status <status>', 'only servers in this status')
     .addOption(json)
     .action(async (o) => withServices(o, async (s) => {
-      printTable((await s.inventory.listServers(o.project ? { projectId: o.project } : {})).map(serverRow), !!o.json);
+      const list = await s.inventory.listServers({
+        ...(o.project ? { projectId: o.project } : {}), ...(o.az ? { availabilityZone: o.az } : {}), ...(o.status ? { status: parseStatus(o.status) } : {}),
+      });
+      // JSON: the fields `server show --json` prints, named the same; the table is the short view.
+      if (o.json) process.stdout.write(JSON.stringify(list.map(serverObject), null, 2) + '\n');
+      else printTable(list.map(serverRow), false);
     }));
   withConfigOptions(cmd.command('show').description('show one server').argument('<id>', 'server id'))
     .addOption(json)
@@ -344,12 +370,50 @@ export function serverCommand(): Command {
   withConfigOptions(cmd.command('set-status').description('change a server\'s status; leaving ACTIVE revokes its console tokens and closes its sessions')
     .argument('<id>', 'server id').argument('<status>', 'new status, e.g. ACTIVE or SHUTOFF'))
     .addOption(json)
-    .action(async (id: string, status: string, o) => withServices(o, async (s) => printObject(serverObject(await s.inventory.setStatus(id, parseStatus(status))), !!o.json)));
-  withTargetOptions(withConfigOptions(cmd.command('set-console').description('change a server\'s console target; revokes its tokens and closes its sessions').argument('<id>', 'server id')))
+    .action(async (id: string, status: string, o) => withServices(o, async (s) => printObject(serverObject(await s.inventory.setStatus(id, parseStatus(status), cliContext())), !!o.json)));
+  withTargetOptions(withConfigOptions(cmd.command('set-console').description('change a server\'s console target: only the flags given change (the rest stays); a new place (host, port, kind...) revokes its tokens and closes its sessions, a new password alone does not').argument('<id>', 'server id')), null)
     .addOption(json)
     .action(async (id: string, o) => withServices(o, async (s) => {
       const password = await passwordFrom(o, 'VNC password');
-      printObject(serverObject(await s.inventory.setConsole(id, consoleInput(o, password))), !!o.json);
+      const c = consolePatch(o, password);
+      if (!c) throw new ValidationError('give at least one console flag to change (--host, --port, --password-stdin, ...)', 'console');
+      printObject(serverObject(await s.inventory.updateServer(id, { console: c }, cliContext())), !!o.json);
+    }));
+  withTargetOptions(withConfigOptions(cmd.command('update').description('change only what is given: name, status, zone, console target fields; a new password alone leaves live sessions alone, a new place or leaving ACTIVE ends them').argument('<id>', 'server id')), null)
+    .option('--name <name>', 'new name')
+    .option('--status <status>', 'new status, e.g. ACTIVE or SHUTOFF')
+    .option('--az <zone>', 'new availability zone')
+    .addOption(json)
+    .action(async (id: string, o) => withServices(o, async (s) => {
+      const password = await passwordFrom(o, 'VNC password');
+      const c = consolePatch(o, password);
+      if (!c && o.name === undefined && o.status === undefined && o.az === undefined) {
+        throw new ValidationError('nothing to change: give --name, --status, --az or console flags', 'server');
+      }
+      printObject(serverObject(await s.inventory.updateServer(id, {
+        ...(o.name !== undefined ? { name: o.name } : {}), ...(o.status !== undefined ? { status: o.status } : {}),
+        ...(o.az !== undefined ? { availabilityZone: o.az } : {}), ...(c ? { console: c } : {}),
+      }, cliContext())), !!o.json);
+    }));
+  withConfigOptions(cmd.command('sync').description('make a project\'s (or zone\'s) servers equal a file\'s list, in one transaction: create, update, delete, revoke; --dry-run prints the plan'))
+    .requiredOption('--file <path>', 'JSON: {"project_id": "...", "availability_zone"?: "...", "servers": [{"id", "name", "status"?, "availability_zone"?, "console": {...}}]}')
+    .option('--dry-run', 'print what would change, change nothing')
+    .addOption(json)
+    .action(async (o) => withServices(o, async (s) => {
+      const body = readSyncFile(o.file as string);
+      await s.identity.getProject(body.projectId);
+      const r = await s.inventory.syncServers(
+        { projectId: body.projectId, ...(body.availabilityZone ? { availabilityZone: body.availabilityZone } : {}) },
+        body.servers, { dryRun: !!o.dryRun }, cliContext());
+      if (o.json) {
+        printObject({ ...r }, true);
+        return;
+      }
+      const verb = r.dryRun ? 'would ' : '';
+      process.stdout.write(`${r.dryRun ? 'plan (dry run, nothing changed)' : 'synced'}: ${verb}create ${r.created.length}, ${verb}update ${r.updated.length}, ${verb}delete ${r.deleted.length}, ${verb}revoke ${r.revoked.length}, unchanged ${r.unchanged}\n`);
+      for (const id of r.created) process.stdout.write(`  + ${id}\n`);
+      for (const u of r.updated) process.stdout.write(`  ~ ${u.id} (${u.changed.join(', ')})\n`);
+      for (const id of r.deleted) process.stdout.write(`  - ${id}\n`);
     }));
   withConfigOptions(cmd.command('check').description('reach and log in to a server\'s console as the proxy would (connect, TLS, certificate, password, QMP/libvirt), then hang up; no console is opened').argument('<id>', 'server id'))
     .option('--timeout <seconds>', 'give up after this long', '20')
@@ -370,8 +434,64 @@ export function serverCommand(): Command {
     }));
   withConfigOptions(cmd.command('remove').description('delete a server; revokes its tokens and closes its sessions').argument('<id>', 'server id'))
     .action(async (id: string, o) => withServices(o, async (s) => {
-      const srv = await s.inventory.removeServer(id);
+      const srv = await s.inventory.removeServer(id, cliContext());
       process.stdout.write(`removed ${srv.id} (${srv.name})\n`);
     }));
   return cmd;
+}
+
+/** A bulk sync body as the admin API takes it (snake_case, as Huawei's APIs), from a file. */
+function readSyncFile(path: string): { projectId: string; availabilityZone?: string; servers: ServerSyncItem[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ValidationError(`cannot read ${path} as JSON: ${(e as Error).message}`, 'file');
+  }
+  return syncBody(raw);
+}
+
+/** Checks the shape of a bulk sync body (the inventory checks each server). */
+export function syncBody(raw: unknown): { projectId: string; availabilityZone?: string; servers: ServerSyncItem[] } {
+  const o = raw as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new ValidationError('the sync body must be a JSON object with project_id and servers', 'body');
+  if (typeof o['project_id'] !== 'string') throw new ValidationError('project_id is required', 'project_id');
+  if (!Array.isArray(o['servers'])) throw new ValidationError('servers must be an array (the complete list; [] deletes every server of the scope)', 'servers');
+  const az = o['availability_zone'];
+  if (az !== undefined && typeof az !== 'string') throw new ValidationError('availability_zone must be a string', 'availability_zone');
+  const servers = (o['servers'] as unknown[]).map((x, i) => serverItem(x, `servers[${i}]`));
+  return { projectId: o['project_id'], ...(typeof az === 'string' ? { availabilityZone: az } : {}), servers };
+}
+
+/** One server of a sync body: `{id, name, status?, availability_zone?, console: {kind?, host?, port?, ...}}`. */
+export function serverItem(x: unknown, at: string): ServerSyncItem {
+  if (!x || typeof x !== 'object' || Array.isArray(x)) throw new ValidationError(`${at} must be an object`, at);
+  const o = x as Record<string, unknown>;
+  const c = o['console'];
+  if (!c || typeof c !== 'object' || Array.isArray(c)) throw new ValidationError(`${at}.console must be an object`, `${at}.console`);
+  for (const f of ['id', 'name', 'status', 'availability_zone']) {
+    if (o[f] !== undefined && typeof o[f] !== 'string') throw new ValidationError(`${at}.${f} must be a string`, `${at}.${f}`);
+  }
+  return {
+    id: o['id'] as string, name: o['name'] as string,
+    ...(o['status'] !== undefined ? { status: o['status'] as string } : {}),
+    ...(o['availability_zone'] !== undefined ? { availabilityZone: o['availability_zone'] as string } : {}),
+    console: consoleBody(c as Record<string, unknown>),
+  };
+}
+
+/** A console target in API form (snake_case: tls_name, libvirt uri/domain) as the inventory's input. */
+export function consoleBody(c: Record<string, unknown>): ConsoleTargetInput {
+  const map: Record<string, keyof ConsoleTargetInput> = {
+    kind: 'kind', host: 'host', port: 'port', auth: 'auth', password: 'password', qmp: 'qmp', uri: 'uri', domain: 'domain', tls: 'tls', tls_name: 'tlsName',
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) {
+    const f = map[k];
+    if (!f) throw new ValidationError(`console.${k} is not a console target field (${Object.keys(map).join(', ')})`, `console.${k}`);
+    const want = f === 'port' ? 'number' : f === 'tls' ? 'boolean' : 'string';
+    if (v !== null && typeof v !== want) throw new ValidationError(`console.${k} must be a ${want}`, `console.${k}`);
+    out[f] = v;
+  }
+  return out as ConsoleTargetInput;
 }

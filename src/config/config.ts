@@ -45,6 +45,7 @@ export interface Config {
   readonly publicUrlByAz: Readonly<Record<string, string>>;
   readonly consoleTokenTtlSeconds: number;
   readonly consoleUrlTLength: string;
+  readonly auditRetentionDays: number;
   readonly tokenPurgeIntervalSeconds: number;
   readonly proxyListen: ListenAddress;
   readonly proxyTlsCert: string | null;

@@ -67,6 +67,7 @@ export const OPTIONS: readonly OptionDef[] = [
   { key: 'publicUrlByAz', type: 'map', default: {}, fileOnly: true, help: 'Per availability zone console base URLs, e.g. `{"az1": "https://console-az1.example.com"}`; others use `publicUrl`.' },
   { key: 'consoleTokenTtlSeconds', type: 'int', default: 600, min: 5, max: 86400, env: `${E}CONSOLE_TOKEN_TTL_SECONDS`, help: 'Lifetime of an unused console token (Nova: 600 s).' },
   { key: 'consoleUrlTLength', type: 'string', default: '70', env: `${E}CONSOLE_URL_TLENGTH`, help: 'Opaque `tLength` parameter kept in console URLs for Huawei\'s URL shape.' },
+  { key: 'auditRetentionDays', type: 'int', default: 90, min: 1, max: 36500, env: `${E}AUDIT_RETENTION_DAYS`, help: 'How long audit records (console URLs issued, sessions, refusals, operator actions) are kept; older ones are deleted every `tokenPurgeIntervalSeconds`.' },
   { key: 'tokenPurgeIntervalSeconds', type: 'int', default: 60, min: 1, max: 86400, env: `${E}TOKEN_PURGE_INTERVAL_SECONDS`, help: 'How often expired console and IAM tokens and signature-failure records are deleted.' },
   // --- proxy
   { key: 'proxyListen', type: 'listen', default: { host: '127.0.0.1', port: 6080 }, env: `${E}PROXY_LISTEN`, flag: 'proxy-listen', help: 'Console proxy `host:port` (page and WebSocket).' },

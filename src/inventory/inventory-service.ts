@@ -4,15 +4,61 @@
  * tokens and tells listeners, so that live sessions can be closed.
  */
 import { isIP } from 'node:net';
+import type { Auditor } from '../audit/auditor.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import type { Actor } from '../identity/types.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { ChangeFeedStore } from '../sessions/types.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
 import { UUID_RE, uuid } from '../util/ids.js';
 import {
-  SERVER_STATUSES, TARGET_KINDS, type ConsoleTarget, type ResolvedConsoleTarget, type Server, type ServerFilter, type ServerStatus, type ServerStore, type TargetKind,
+  SERVER_STATUSES, TARGET_KINDS, type ConsoleTarget, type ResolvedConsoleTarget, type Server, type ServerEndReason, type ServerFilter, type ServerStatus,
+  type ServerStore, type ServerSyncPlan, type ServerSyncScope, type TargetKind,
 } from './types.js';
+
+/**
+ * Who asks for an operator action, through which door, for its audit record. Every change made
+ * by an operator (API or CLI) carries one; changes without one (tests, internal) are not audited.
+ */
+export interface OperatorContext {
+  readonly actor: Actor;
+  readonly door: 'api' | 'cli';
+  readonly requestId?: string | null;
+  readonly clientAddress?: string | null;
+}
+
+/** A partial change of a server: only what is given changes (the console target too, field by field). */
+export interface ServerUpdate {
+  name?: string;
+  status?: ServerStatus | string;
+  availabilityZone?: string;
+  console?: ConsoleTargetInput;
+}
+
+/** One server of a bulk sync: the whole desired state (what is absent takes its default). */
+export interface ServerSyncItem {
+  id: string;
+  name: string;
+  status?: ServerStatus | string;
+  availabilityZone?: string;
+  console: ConsoleTargetInput;
+}
+
+/** What a bulk sync did (or, in a dry run, would do). */
+export interface ServerSyncResult {
+  readonly dryRun: boolean;
+  readonly scope: ServerSyncScope;
+  readonly created: string[];
+  readonly updated: Array<{ id: string; changed: string[] }>;
+  readonly deleted: string[];
+  /** Servers whose tokens are revoked and live sessions closed, and why. */
+  readonly revoked: Array<{ id: string; reason: ServerEndReason }>;
+  readonly unchanged: number;
+}
+
+/** Most servers one bulk sync takes. */
+export const SYNC_MAX_SERVERS = 100_000;
 
 /** Why a server's console access ended. */
 export type ServerChangeReason = 'server-stopped' | 'server-deleted' | 'console-changed';
@@ -22,6 +68,8 @@ export interface ServerChange {
   readonly projectId: string;
   readonly reason: ServerChangeReason;
   readonly status: ServerStatus | null;
+  /** Who caused it (an operator's credential), when known. */
+  readonly actor?: string | null;
 }
 
 /** Receives changes that end console access, in this process (every node learns them from the change feed). */
@@ -185,8 +233,26 @@ export function describeTarget(c: ConsoleTarget): string {
   }
 }
 
+/** JSON with keys sorted at every level: equal for equal targets whatever order their fields were built in. */
+function canonical(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+}
+
+function validName(raw: string): string {
+  const name = typeof raw === 'string' ? raw.trim() : '';
+  if (name.length === 0 || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) throw new ValidationError('server name must be 1-255 printable characters', 'name');
+  return name;
+}
+
+function validAz(az: string): string {
+  if (typeof az !== 'string' || !AZ_RE.test(az)) throw new ValidationError('availability zone must be 1-64 letters, digits, . _ -', 'availability-zone');
+  return az;
+}
+
 export function parseStatus(s: string): ServerStatus {
-  const up = s.toUpperCase();
+  const up = typeof s === 'string' ? s.toUpperCase() : '';
   if (!(SERVER_STATUSES as readonly string[]).includes(up)) throw new ValidationError(`status must be one of ${SERVER_STATUSES.join(', ')}`, 'status');
   return up as ServerStatus;
 }
@@ -200,7 +266,18 @@ export class InventoryService {
     private readonly changes: ChangeFeedStore,
     private readonly box: SecretBox,
     private readonly clock: Clock,
+    private readonly auditor: Auditor | null = null,
   ) {}
+
+  /** Records an operator action (when a context says who acted). */
+  private async audit(ctx: OperatorContext | undefined, action: string, s: Pick<Server, 'id' | 'projectId'> | null, detail: Record<string, string | number | boolean | null>): Promise<void> {
+    if (!ctx || !this.auditor) return;
+    await this.auditor.record('operator', {
+      projectId: s?.projectId ?? null, serverId: s?.id ?? null, target: s ? `server:${s.id}` : null,
+      actorUserId: ctx.actor.userId, actorCredential: ctx.actor.credential, requestId: ctx.requestId ?? null,
+      clientAddress: ctx.clientAddress ?? null, outcome: 'ok', detail: { action, door: ctx.door, ...detail },
+    });
+  }
 
   /** Registers a listener for changes that end console access. */
   onChange(sink: ServerChangeSink): void {
@@ -219,20 +296,183 @@ export class InventoryService {
     return { serverId: server.id, console: server.console, password: sealed ? this.box.open(sealed, `vnc:${server.id}`) : null };
   }
 
-  async addServer(input: AddServerInput): Promise<Server> {
+  async addServer(input: AddServerInput, ctx?: OperatorContext): Promise<Server> {
     const id = input.id ?? uuid();
     if (!UUID_RE.test(id)) throw new ValidationError('server id must be a lower-case UUID', 'id');
-    const name = input.name.trim();
-    if (name.length === 0 || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) throw new ValidationError('server name must be 1-255 printable characters', 'name');
-    const az = input.availabilityZone ?? 'az1';
-    if (!AZ_RE.test(az)) throw new ValidationError('availability zone must be 1-64 letters, digits, . _ -', 'availability-zone');
+    const name = validName(input.name);
+    const az = validAz(input.availabilityZone ?? 'az1');
     const now = this.clock.now();
     const s: Server = {
       id, projectId: input.projectId, name, status: input.status ?? 'ACTIVE', availabilityZone: az,
       createdAt: now, updatedAt: now, console: this.sealTarget(id, input.console), consoleRevision: 1,
     };
     await this.servers.insertServer(s);
+    await this.audit(ctx, 'server-create', s, { name: s.name, status: s.status, availabilityZone: s.availabilityZone, console: describeTarget(s.console) });
     return s;
+  }
+
+  /**
+   * Changes only what `u` gives: the name, the status, the zone, and console target fields one
+   * by one (the rest of the target stays). A new password for a target that stays where it was
+   * leaves live sessions and issued URLs alone; a new place for the target ends them, as does
+   * leaving ACTIVE.
+   */
+  async updateServer(id: string, u: ServerUpdate, ctx?: OperatorContext): Promise<Server> {
+    const before = await this.getServer(id);
+    const patch: { name?: string; status?: ServerStatus; availabilityZone?: string; console?: ConsoleTarget; keepConsoleRevision?: boolean } = {};
+    const changed: string[] = [];
+    if (u.name !== undefined && validName(u.name) !== before.name) { patch.name = validName(u.name); changed.push('name'); }
+    if (u.status !== undefined && parseStatus(u.status) !== before.status) { patch.status = parseStatus(u.status); changed.push('status'); }
+    if (u.availabilityZone !== undefined && validAz(u.availabilityZone) !== before.availabilityZone) { patch.availabilityZone = validAz(u.availabilityZone); changed.push('availabilityZone'); }
+    let consoleMoved = false;
+    if (u.console !== undefined) {
+      const merged = this.mergeTarget(before, u.console);
+      const diff = this.compareTarget(before, merged);
+      if (diff !== 'same') {
+        patch.console = this.sealValidated(id, merged);
+        patch.keepConsoleRevision = diff === 'password';
+        consoleMoved = diff === 'moved';
+        changed.push(diff === 'password' ? 'console.password' : 'console');
+      }
+    }
+    if (changed.length === 0) return before;
+    const r = await this.servers.updateServer(id, patch, this.clock.now());
+    if (!r) throw new NotFoundError('server', id);
+    await this.audit(ctx, 'server-update', r.after, { changed: changed.join(','), console: describeTarget(r.after.console), status: r.after.status });
+    if (r.after.status !== 'ACTIVE' && r.before.status === 'ACTIVE') await this.ended(r.after, 'server-stopped', ctx);
+    else if (consoleMoved) await this.ended(r.after, 'console-changed', ctx);
+    return r.after;
+  }
+
+  /** The target as an operator would give it in full: the current one, opened, with `given` on top. */
+  private mergeTarget(s: Server, given: ConsoleTargetInput): ValidatedTarget {
+    const c = s.console;
+    const kind = given.kind ?? c.kind;
+    if (kind !== c.kind) return validateConsoleTarget(given);
+    const current: ConsoleTargetInput = {
+      kind: c.kind, host: c.host, port: c.kind === 'libvirt' ? null : c.port, tls: c.tls !== null, tlsName: c.tls?.serverName ?? null,
+      ...(c.kind === 'static' ? { auth: c.auth, password: c.passwordSealed ? this.box.open(c.passwordSealed, `vnc:${s.id}`) : null } : {}),
+      ...(c.kind === 'qemu-qmp' ? { qmp: c.qmp } : {}),
+      ...(c.kind === 'libvirt' ? { uri: c.uri, domain: c.domain } : {}),
+    };
+    const merged: ConsoleTargetInput = { ...current };
+    for (const [k, v] of Object.entries(given) as Array<[keyof ConsoleTargetInput, unknown]>) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+    // A new password alone turns VNC authentication on; `auth: none` alone drops the password.
+    if (given.password && given.auth === undefined) merged.auth = 'vnc-password';
+    if (given.auth === 'none' && given.password === undefined) merged.password = null;
+    // A TLS name follows a new host unless given (it defaulted to the host).
+    if (given.host !== undefined && given.tlsName === undefined && c.tls && c.tls.serverName === c.host) merged.tlsName = null;
+    return validateConsoleTarget(merged);
+  }
+
+  /** `same`, `password` (only the VNC authentication or its password differs), or `moved` (anything else). */
+  private compareTarget(s: Server, v: ValidatedTarget): 'same' | 'password' | 'moved' {
+    // The VNC authentication alone (none or a password) is not a new place: sessions open stay.
+    if (canonical({ ...s.console, passwordSealed: null, auth: null }) !== canonical({ ...v.target, passwordSealed: null, auth: null })) return 'moved';
+    const current = s.console.passwordSealed ? this.box.open(s.console.passwordSealed, `vnc:${s.id}`) : null;
+    return current === v.password ? 'same' : 'password';
+  }
+
+  private sealValidated(serverId: string, v: ValidatedTarget): ConsoleTarget {
+    if (v.target.kind !== 'static' || v.password === null) return v.target;
+    return { ...v.target, passwordSealed: this.box.seal(v.password, `vnc:${serverId}`) };
+  }
+
+  /**
+   * Bulk sync: `items` is the whole desired list of the scope's servers. In one transaction,
+   * servers absent from the list are deleted, new ones created, changed ones updated, and the
+   * console access that a change ends is revoked (every proxy closes those sessions). Running it
+   * again with the same list changes nothing. `dryRun`: the plan only.
+   */
+  async syncServers(scope: ServerSyncScope, items: readonly ServerSyncItem[], opts: { dryRun?: boolean } = {}, ctx?: OperatorContext): Promise<ServerSyncResult> {
+    if (scope.availabilityZone !== undefined) validAz(scope.availabilityZone);
+    if (items.length > SYNC_MAX_SERVERS) throw new ValidationError(`a sync takes at most ${SYNC_MAX_SERVERS} servers`, 'servers');
+    const desired = new Map<string, { item: ServerSyncItem; name: string; status: ServerStatus; az: string; target: ValidatedTarget }>();
+    items.forEach((item, i) => {
+      const at = (f: string): string => `servers[${i}].${f}`;
+      try {
+        if (typeof item.id !== 'string' || !UUID_RE.test(item.id)) throw new ValidationError('server id must be a lower-case UUID', 'id');
+        if (desired.has(item.id)) throw new ValidationError(`server id ${item.id} is listed twice`, 'id');
+        const az = validAz(item.availabilityZone ?? scope.availabilityZone ?? 'az1');
+        if (scope.availabilityZone !== undefined && az !== scope.availabilityZone) {
+          throw new ValidationError(`availability zone ${az} is not the zone being synced (${scope.availabilityZone})`, 'availabilityZone');
+        }
+        desired.set(item.id, {
+          item, name: validName(item.name), status: item.status === undefined ? 'ACTIVE' : parseStatus(item.status), az,
+          target: validateConsoleTarget(item.console ?? {}),
+        });
+      } catch (e) {
+        if (e instanceof ValidationError) throw new ValidationError(`${at(e.field ?? 'server')}: ${e.message}`, at(e.field ?? 'server'));
+        throw e;
+      }
+    });
+    const now = this.clock.now();
+    const changedFields = new Map<string, string[]>();
+    let unchanged = 0;
+    const plan = (current: Server[]): ServerSyncPlan => {
+      unchanged = 0;
+      changedFields.clear();
+      const byId = new Map(current.map((s) => [s.id, s]));
+      const create: Server[] = [];
+      const update: Array<{ before: Server; after: Server }> = [];
+      const ended: Array<{ serverId: string; reason: ServerEndReason }> = [];
+      for (const [id, d] of desired) {
+        const before = byId.get(id);
+        if (!before) {
+          create.push({
+            id, projectId: scope.projectId, name: d.name, status: d.status, availabilityZone: d.az, createdAt: now, updatedAt: now,
+            console: this.sealValidated(id, d.target), consoleRevision: 1,
+          });
+          continue;
+        }
+        const changed: string[] = [];
+        if (before.name !== d.name) changed.push('name');
+        if (before.status !== d.status) changed.push('status');
+        if (before.availabilityZone !== d.az) changed.push('availabilityZone');
+        const diff = this.compareTarget(before, d.target);
+        if (diff !== 'same') changed.push(diff === 'password' ? 'console.password' : 'console');
+        if (changed.length === 0) {
+          unchanged++;
+          continue;
+        }
+        changedFields.set(id, changed);
+        const after: Server = {
+          ...before, name: d.name, status: d.status, availabilityZone: d.az, updatedAt: now,
+          console: diff === 'same' ? before.console : this.sealValidated(id, d.target),
+          consoleRevision: diff === 'moved' ? before.consoleRevision + 1 : before.consoleRevision,
+        };
+        update.push({ before, after });
+        if (before.status === 'ACTIVE' && after.status !== 'ACTIVE') ended.push({ serverId: id, reason: 'server-stopped' });
+        else if (diff === 'moved') ended.push({ serverId: id, reason: 'console-changed' });
+      }
+      const del = current.filter((s) => !desired.has(s.id));
+      for (const s of del) ended.push({ serverId: s.id, reason: 'server-deleted' });
+      return { create, update, delete: del, ended };
+    };
+    const dryRun = opts.dryRun === true;
+    const p = await this.servers.syncServers(scope, plan, { now, apply: !dryRun, actor: ctx?.actor.credential ?? null });
+    const result: ServerSyncResult = {
+      dryRun, scope,
+      created: p.create.map((s) => s.id),
+      updated: p.update.map((u) => ({ id: u.after.id, changed: changedFields.get(u.after.id) ?? [] })),
+      deleted: p.delete.map((s) => s.id),
+      revoked: p.ended.map((e) => ({ id: e.serverId, reason: e.reason })),
+      unchanged,
+    };
+    await this.audit(ctx, dryRun ? 'servers-sync-plan' : 'servers-sync', null, {
+      projectId: scope.projectId, availabilityZone: scope.availabilityZone ?? null, servers: items.length,
+      created: result.created.length, updated: result.updated.length, deleted: result.deleted.length, revoked: result.revoked.length,
+    });
+    if (!dryRun) {
+      // The store appended the changes for every node; this process's listeners hear them now.
+      const gone = new Map(p.delete.map((s) => [s.id, s]));
+      const after = new Map(p.update.map((u) => [u.after.id, u.after]));
+      for (const e of p.ended) {
+        const s = after.get(e.serverId) ?? gone.get(e.serverId);
+        if (s) await this.tell({ serverId: s.id, projectId: s.projectId, reason: e.reason, status: e.reason === 'server-deleted' ? null : s.status, actor: ctx?.actor.credential ?? null });
+      }
+    }
+    return result;
   }
 
   async getServer(id: string): Promise<Server> {
@@ -254,35 +494,42 @@ export class InventoryService {
     return this.servers.countServers(filter);
   }
 
-  async setStatus(id: string, status: ServerStatus): Promise<Server> {
+  async setStatus(id: string, status: ServerStatus, ctx?: OperatorContext): Promise<Server> {
     await this.getServer(id);
     const r = await this.servers.updateServer(id, { status }, this.clock.now());
     if (!r) throw new NotFoundError('server', id);
-    if (r.after.status !== 'ACTIVE') await this.ended(r.after, 'server-stopped');
+    await this.audit(ctx, 'server-update', r.after, { changed: 'status', status: r.after.status });
+    if (r.after.status !== 'ACTIVE') await this.ended(r.after, 'server-stopped', ctx);
     return r.after;
   }
 
-  async setConsole(id: string, target: ConsoleTargetInput): Promise<Server> {
+  /** Replaces the console target whole; any change ends live sessions (see updateServer for a partial change). */
+  async setConsole(id: string, target: ConsoleTargetInput, ctx?: OperatorContext): Promise<Server> {
     await this.getServer(id);
     const r = await this.servers.updateServer(id, { console: this.sealTarget(id, target) }, this.clock.now());
     if (!r) throw new NotFoundError('server', id);
-    await this.ended(r.after, 'console-changed');
+    await this.audit(ctx, 'server-update', r.after, { changed: 'console', console: describeTarget(r.after.console) });
+    await this.ended(r.after, 'console-changed', ctx);
     return r.after;
   }
 
-  async removeServer(id: string): Promise<Server> {
+  async removeServer(id: string, ctx?: OperatorContext): Promise<Server> {
     const s = UUID_RE.test(id) ? await this.servers.deleteServer(id) : null;
     if (!s) throw new NotFoundError('server', id);
-    await this.ended(s, 'server-deleted');
+    await this.audit(ctx, 'server-delete', s, { name: s.name });
+    await this.ended(s, 'server-deleted', ctx);
     return s;
   }
 
-  private async ended(s: Server, reason: ServerChangeReason): Promise<void> {
+  private async ended(s: Server, reason: ServerChangeReason, ctx?: OperatorContext): Promise<void> {
     // Revoked tokens are kept until they expire, with the reason: their holders hear what happened.
     await this.tokens.revokeServerConsoleTokens(s.id, reason, this.clock.now());
     // Every proxy node follows the feed and closes this server's live sessions.
-    await this.changes.appendChange({ at: this.clock.now(), kind: reason, serverId: s.id, sessionId: null });
-    const change: ServerChange = { serverId: s.id, projectId: s.projectId, reason, status: reason === 'server-deleted' ? null : s.status };
+    await this.changes.appendChange({ at: this.clock.now(), kind: reason, serverId: s.id, sessionId: null, actor: ctx?.actor.credential ?? null });
+    await this.tell({ serverId: s.id, projectId: s.projectId, reason, status: reason === 'server-deleted' ? null : s.status, actor: ctx?.actor.credential ?? null });
+  }
+
+  private async tell(change: ServerChange): Promise<void> {
     for (const sink of this.sinks) await sink(change);
   }
 }

@@ -99,8 +99,13 @@ export interface ServerPatch {
   readonly name?: string;
   readonly status?: ServerStatus;
   readonly availabilityZone?: string;
-  /** A new target bumps `consoleRevision`. */
+  /** A new target bumps `consoleRevision` (unless `keepConsoleRevision`). */
   readonly console?: ConsoleTarget;
+  /**
+   * The target is where it was and only its stored password changes: live sessions and URLs
+   * already issued stay good (the revision is kept).
+   */
+  readonly keepConsoleRevision?: boolean;
 }
 
 export interface ServerFilter {
@@ -109,6 +114,27 @@ export interface ServerFilter {
   readonly offset?: number;
   readonly name?: string;
   readonly status?: ServerStatus;
+  readonly availabilityZone?: string;
+  /** Servers after this one in the listing order (created, id): a marker, as Huawei lists page. */
+  readonly afterId?: string;
+}
+
+/** Why a server's console access ended (its tokens are revoked with this reason). */
+export type ServerEndReason = 'server-stopped' | 'server-deleted' | 'console-changed';
+
+/** The servers a bulk sync owns: one project's, or one availability zone's of that project. */
+export interface ServerSyncScope {
+  readonly projectId: string;
+  readonly availabilityZone?: string;
+}
+
+/** What a bulk sync changes, computed from the scope's servers as they are inside its transaction. */
+export interface ServerSyncPlan {
+  readonly create: readonly Server[];
+  readonly update: ReadonlyArray<{ readonly before: Server; readonly after: Server }>;
+  readonly delete: readonly Server[];
+  /** Servers whose console access ends: their tokens are revoked and a change is appended for every proxy. */
+  readonly ended: ReadonlyArray<{ readonly serverId: string; readonly reason: ServerEndReason }>;
 }
 
 /** Persistence port of the inventory. */
@@ -120,4 +146,11 @@ export interface ServerStore {
   /** Applies a patch; returns the server before and after, or null when it does not exist. */
   updateServer(id: string, patch: ServerPatch, now: number): Promise<{ before: Server; after: Server } | null>;
   deleteServer(id: string): Promise<Server | null>;
+  /**
+   * A bulk sync in one transaction: reads the scope's servers, asks `plan` what to change, and
+   * (with `apply`) writes it all: inserts, updates, deletes, token revocations and change-feed
+   * entries (with `actor`) of the servers whose access ends. Returns the plan. Either all of it
+   * is applied or nothing (an id taken outside the scope: ConflictError).
+   */
+  syncServers(scope: ServerSyncScope, plan: (current: Server[]) => ServerSyncPlan, opts: { now: number; apply: boolean; actor: string | null }): Promise<ServerSyncPlan>;
 }

@@ -71,6 +71,8 @@ export interface SessionSummary {
   readonly bytesToClient: number;
   readonly bytesToBackend: number;
   readonly durationMs: number;
+  /** Who or what ended the session: `browser`, `backend`, `proxy`, or the operator's credential. */
+  readonly closedBy: string;
 }
 
 export interface SessionHooks {
@@ -101,6 +103,8 @@ export class ConsoleSession {
   alive = true;
   bytesToClient = 0;
   bytesToBackend = 0;
+  /** Set before close() by whoever ends the session for someone (an operator's credential). */
+  closedBy: string | null = null;
   private state: 'handshake' | 'relay' | 'closed' = 'handshake';
   private backend: Duplex | null = null;
   /** Aborted when the session closes: a backend attempt in progress gives up (and its locks go). */
@@ -381,6 +385,14 @@ export class ConsoleSession {
     this.hooks.onClosed(this, {
       code, reason, reasonKey: CloseReasonKey[code], established, bytesToClient: this.bytesToClient,
       bytesToBackend: this.bytesToBackend, durationMs: this.clock.now() - this.startedAt,
+      closedBy: this.closedBy ?? defaultCloser(code),
     });
   }
+}
+
+/** Who ends a session of this close code when nobody said: the browser, the backend or the proxy. */
+export function defaultCloser(code: CloseCodeValue): string {
+  if (code === CloseCode.Normal || code === CloseCode.BadClientData) return 'browser';
+  if (code === CloseCode.BackendClosed || code === CloseCode.BackendUnreachable || code === CloseCode.BackendAuthFailed || code === CloseCode.BackendProtocol) return 'backend';
+  return 'proxy';
 }

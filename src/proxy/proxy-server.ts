@@ -325,7 +325,7 @@ export class ConsoleProxy {
 
   // ---- WebSocket upgrade: every check before accepting
 
-  private refuse(socket: Duplex, r: Refusal, ctx: { addr: string; tokenRef?: string; serverId?: string; projectId?: string; revoked?: string | null; origin?: string; audit?: boolean }): void {
+  private refuse(socket: Duplex, r: Refusal, ctx: { addr: string; tokenRef?: string; serverId?: string; projectId?: string; revoked?: string | null; origin?: string; audit?: boolean; userId?: string | null; credential?: string | null }): void {
     const body = r.text + '\n';
     if (socket.writable) {
       socket.end(`HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -341,6 +341,7 @@ export class ConsoleProxy {
     if (ctx.audit !== false) {
       this.deps.auditor.record('rejected', {
         projectId: ctx.projectId ?? null, serverId: ctx.serverId ?? null, tokenRef: ctx.tokenRef ?? null,
+        clientAddress: ctx.addr, outcome: 'refused', actorUserId: ctx.userId ?? null, actorCredential: ctx.credential ?? null,
         detail: { reason: r.key, status: r.status, remote: ctx.addr, ...(revoked !== undefined ? { revoked } : {}) },
       }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
     }
@@ -381,10 +382,10 @@ export class ConsoleProxy {
         // expired or revoked link is not.
         if (peek.state === 'unknown') this.failedTokens.hit(addr);
         return this.refuse(socket, tokenRefusal(peek.state, peek.record?.revokedReason ?? null),
-          { addr, ...(ref && peek.state !== 'unknown' ? { tokenRef: ref } : {}), ...(peek.record ? { serverId: peek.record.serverId, projectId: peek.record.projectId, revoked: peek.record.revokedReason } : {}) });
+          { addr, ...(ref && peek.state !== 'unknown' ? { tokenRef: ref } : {}), ...(peek.record ? { serverId: peek.record.serverId, projectId: peek.record.projectId, revoked: peek.record.revokedReason, userId: peek.record.issuedByUser ?? null, credential: peek.record.issuedBy ?? null } : {}) });
       }
       const rec = peek.record!;
-      const ctx = { addr, tokenRef: ref!, serverId: rec.serverId, projectId: rec.projectId };
+      const ctx = { addr, tokenRef: ref!, serverId: rec.serverId, projectId: rec.projectId, userId: rec.issuedByUser ?? null, credential: rec.issuedBy ?? null };
       // Checked before the consume: a link opened with the wrong page stays usable with its own.
       if ((rec.kind ?? 'vnc') !== kind) return this.refuse(socket, R.tokenWrongKind, ctx);
       const reserved = this.registry.reserve(rec.projectId, rec.serverId);
@@ -515,9 +516,13 @@ export class ConsoleProxy {
     m.sessions.inc({ outcome: 'connected', reason: 'ok' });
     m.handshakeSeconds.observe(handshakeMs / 1000);
     const i = s.info;
-    this.records.added({ id: i.id, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef, clientAddress: i.clientAddress, startedAt: s.startedAt });
+    this.records.added({
+      id: i.id, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef, clientAddress: i.clientAddress, startedAt: s.startedAt,
+      userId: i.issuedByUser ?? null, credential: i.issuedBy ?? null,
+    });
     this.deps.auditor.record('connected', {
       projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
+      clientAddress: i.clientAddress, actorUserId: i.issuedByUser ?? null, actorCredential: i.issuedBy ?? null, outcome: 'ok',
       detail: { remote: i.clientAddress, handshakeMs, ...(s.recordingId ? { recording: s.recordingId } : {}) },
     }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
   }
@@ -537,9 +542,11 @@ export class ConsoleProxy {
     }
     this.deps.auditor.record(sum.established ? 'closed' : 'rejected', {
       projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
+      clientAddress: i.clientAddress, actorUserId: i.issuedByUser ?? null, actorCredential: i.issuedBy ?? null,
+      outcome: sum.established ? 'ok' : 'refused',
       detail: {
         reason: sum.reasonKey, code: sum.code, bytesToClient: sum.bytesToClient, bytesToBackend: sum.bytesToBackend,
-        durationMs: sum.durationMs, remote: i.clientAddress, ...(sum.established && s.recordingId ? { recording: s.recordingId } : {}),
+        durationMs: sum.durationMs, remote: i.clientAddress, closedBy: sum.closedBy, message: sum.reason, ...(sum.established && s.recordingId ? { recording: s.recordingId } : {}),
       },
     }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
   }
@@ -620,19 +627,22 @@ export class ConsoleProxy {
    * change (`at`), or the one session killed, or (a kill without a session) every session of its
    * server. Also called in-process for immediate effect.
    */
-  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at' | 'credential'>): number {
+  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at' | 'credential'> & Partial<Pick<ChangeEvent, 'actor' | 'reason'>>): number {
+    const closedBy = ch.actor ?? null;
     if (ch.kind === 'session-kill') {
+      const text = closeText(REVOKE_TEXT['session-kill'], ch.reason ?? null);
       if (ch.sessionId) {
         const s = this.registry.get(ch.sessionId);
-        s?.close(CloseCode.Killed, REVOKE_TEXT['session-kill']);
+        if (s) s.closedBy = closedBy ?? 'operator';
+        s?.close(CloseCode.Killed, text);
         return s ? 1 : 0;
       }
-      return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Killed, REVOKE_TEXT['session-kill'], ch.at) : 0;
+      return ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Killed, text, ch.at, closedBy ?? 'operator') : 0;
     }
     if (ch.kind === 'credential-revoked') {
       return ch.credential ? this.registry.closeIssuedBy(ch.credential, CloseCode.CredentialRevoked, REVOKE_TEXT['credential-revoked'], ch.at) : 0;
     }
-    const n = ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at) : 0;
+    const n = ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at, closedBy ?? 'inventory') : 0;
     // The server's serial port is let go too (it may be another VM's now, or gone).
     if (ch.serverId) this.deps.serial?.release(ch.serverId, REVOKE_TEXT[ch.kind]);
     return n;
@@ -646,7 +656,10 @@ export class ConsoleProxy {
     for (const s of this.registry.values()) {
       if (!s.established) continue;
       const i = s.info;
-      out.push({ id: i.id, nodeId, instanceId, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef, clientAddress: i.clientAddress, startedAt: s.startedAt, heartbeatAt: now });
+      out.push({
+        id: i.id, nodeId, instanceId, serverId: i.serverId, projectId: i.projectId, tokenRef: i.tokenRef, clientAddress: i.clientAddress, startedAt: s.startedAt, heartbeatAt: now,
+        userId: i.issuedByUser ?? null, credential: i.issuedBy ?? null, bytesToClient: s.bytesToClient, bytesToBackend: s.bytesToBackend,
+      });
     }
     return out;
   }
@@ -711,6 +724,19 @@ export class ConsoleProxy {
     this.server.closeAllConnections();
     await closed;
   }
+}
+
+/**
+ * The text a closed console shows: `base`, then the operator's reason, within the 123 bytes a
+ * WebSocket close frame carries (cut at a character boundary).
+ */
+export function closeText(base: string, reason: string | null): string {
+  const full = reason ? `${base} ${reason}` : base;
+  const bytes = Buffer.from(full);
+  if (bytes.length <= 120) return full;
+  let cut = 117;
+  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
+  return `${bytes.subarray(0, cut).toString()}...`;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -14,7 +14,7 @@ import { BackendError, isConsoleError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { SerialPortHeldElsewhereError, type SerialAttachment, type SerialViewer } from '../serial/serial-hub.js';
 import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
-import type { SessionInfo, SessionSummary } from './console-session.js';
+import { defaultCloser, type SessionInfo, type SessionSummary } from './console-session.js';
 import type { LiveSession } from './session-registry.js';
 
 /** A viewer this far behind (bytes queued to its WebSocket) is closed at once (the hub pauses the port at 1 MiB). */
@@ -35,6 +35,8 @@ export class SerialSession implements LiveSession {
   alive = true;
   bytesToClient = 0;
   bytesToBackend = 0;
+  /** Set before close() by whoever ends the session for someone (an operator's credential). */
+  closedBy: string | null = null;
   private state: 'opening' | 'relay' | 'closed' = 'opening';
   private attachment: SerialAttachment | null = null;
   private readonly ended = new AbortController();
@@ -168,7 +170,7 @@ export class SerialSession implements LiveSession {
     }
     this.hooks.onClosed(this, {
       code, reason, reasonKey: CloseReasonKey[code], established, bytesToClient: this.bytesToClient,
-      bytesToBackend: this.bytesToBackend, durationMs: this.clock.now() - this.startedAt,
+      bytesToBackend: this.bytesToBackend, durationMs: this.clock.now() - this.startedAt, closedBy: this.closedBy ?? defaultCloser(code),
     });
   }
 }

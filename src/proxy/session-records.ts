@@ -15,7 +15,7 @@
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { SessionOwner, SessionRecord, SessionStore } from '../sessions/types.js';
+import type { SessionOwner, SessionRecord, SessionStore, SessionTraffic } from '../sessions/types.js';
 import { FailureStreak } from '../util/failure-streak.js';
 import { uuid } from '../util/ids.js';
 
@@ -25,6 +25,8 @@ export class SessionRecords {
   private readonly chains = new Map<string, Promise<void>>();
   private syncing: Promise<void> | null = null;
   private predecessorsReplaced = false;
+  /** The byte counters of each live session as the last heartbeat wrote them. */
+  private written = new Map<string, string>();
   /** True while the rows are known to be the live set but for writes in flight (nothing failed since the last full sync). */
   private exact = false;
   private readonly writeStreak: FailureStreak;
@@ -94,7 +96,7 @@ export class SessionRecords {
   private async heartbeat(live: SessionRecord[], now: number): Promise<void> {
     // Writes in flight can only make the count differ (then the full sync runs), never hide a row
     // that a failure left wrong: a failure clears `exact`.
-    if (this.exact && (await this.store.touchSessions(this.owner, now)) === live.length) return;
+    if (this.exact && (await this.store.touchSessions(this.owner, now, this.traffic(live))) === live.length) return;
     this.exact = true;
     try {
       await this.store.syncSessions(this.owner, live, now, !this.predecessorsReplaced);
@@ -103,6 +105,21 @@ export class SessionRecords {
       throw e;
     }
     this.predecessorsReplaced = true;
+  }
+
+  /** The sessions whose byte counters moved since the last heartbeat wrote them. */
+  private traffic(live: readonly SessionRecord[]): SessionTraffic[] {
+    const out: SessionTraffic[] = [];
+    const seen = new Map<string, string>();
+    for (const s of live) {
+      const c = s.bytesToClient ?? 0;
+      const b = s.bytesToBackend ?? 0;
+      const key = `${c}/${b}`;
+      seen.set(s.id, key);
+      if (this.written.get(s.id) !== key && (c > 0 || b > 0)) out.push({ id: s.id, bytesToClient: c, bytesToBackend: b });
+    }
+    this.written = seen;
+    return out;
   }
 
   /** Waits (at most `ms`) for queued writes, e.g. the deletes of sessions closed at shutdown. */

@@ -17,6 +17,11 @@ export interface LiveSession {
   readonly established: boolean;
   /** The session's recording, when it is recorded (console sessions only). */
   readonly recordingId?: string | null;
+  /** Bytes relayed so far, each way. */
+  readonly bytesToClient: number;
+  readonly bytesToBackend: number;
+  /** Set before close() by whoever ends the session for someone (an operator's credential). */
+  closedBy: string | null;
   close(code: CloseCodeValue, reason: string): void;
 }
 
@@ -101,11 +106,14 @@ export class SessionRegistry {
    * tokens issued after it (a stop, a start and a new console can all fall within one poll of the
    * change feed). Returns how many.
    */
-  closeServer(serverId: string, code: CloseCodeValue, reason: string, issuedBefore: number): number {
+  closeServer(serverId: string, code: CloseCodeValue, reason: string, issuedBefore: number, closedBy: string | null = null): number {
     const set = this.byServer.get(serverId);
     if (!set) return 0;
     const list = [...set].filter((s) => s.info.tokenIssuedAt <= issuedBefore);
-    for (const s of list) s.close(code, reason);
+    for (const s of list) {
+      if (closedBy !== null) s.closedBy = closedBy;
+      s.close(code, reason);
+    }
     return list.length;
   }
 

@@ -18,6 +18,20 @@ export interface SessionRecord {
   readonly startedAt: number;
   /** Refreshed periodically by the owning process; stale rows belong to a node that is gone or cut off. */
   readonly heartbeatAt: number;
+  /** The user the console URL was issued to, when known. */
+  readonly userId?: string | null;
+  /** The credential the console URL was issued to (`ak:<AK>`, `user:<id> token:<ref>`). */
+  readonly credential?: string | null;
+  /** Bytes relayed so far, as of the last heartbeat. */
+  readonly bytesToClient?: number;
+  readonly bytesToBackend?: number;
+}
+
+/** A live session's traffic counters, written by the heartbeat when they moved. */
+export interface SessionTraffic {
+  readonly id: string;
+  readonly bytesToClient: number;
+  readonly bytesToBackend: number;
 }
 
 /** The process that owns session rows. */
@@ -37,8 +51,11 @@ export interface SessionStore {
    * another instance (an earlier process of the same node). Returns how many rows were deleted.
    */
   syncSessions(owner: SessionOwner, live: readonly SessionRecord[], now: number, replacePredecessors: boolean): Promise<number>;
-  /** Sets the heartbeat of every row of `owner` to `now`; returns how many rows it has. */
-  touchSessions(owner: SessionOwner, now: number): Promise<number>;
+  /**
+   * Sets the heartbeat of every row of `owner` to `now`, and the byte counters of the sessions in
+   * `traffic`; returns how many rows it has.
+   */
+  touchSessions(owner: SessionOwner, now: number, traffic?: readonly SessionTraffic[]): Promise<number>;
   /** Sessions whose heartbeat is at or after `freshSince`. */
   listSessions(filter: { serverId?: string; freshSince: number }): Promise<SessionRecord[]>;
   getSession(id: string): Promise<SessionRecord | null>;
@@ -64,6 +81,10 @@ export interface ChangeEvent {
    * (a user disabled or deleted: every credential of theirs).
    */
   readonly credential?: string | null;
+  /** Who caused the change (`ak:<AK>`, `user:<id>`, `cli:<os user>`), when known. */
+  readonly actor?: string | null;
+  /** The operator's reason (a session kill's), shown to the user whose console closes. */
+  readonly reason?: string | null;
 }
 
 export interface ChangeFeedStore {

@@ -24,6 +24,17 @@ const flag = (v: unknown, dflt: boolean): boolean => (v === null || v === undefi
 /** A nullable number column. */
 export const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
+/**
+ * The optional fields that have a value (the operator plane's columns: who holds a token or a
+ * session, an audit outcome, a change's actor and reason); absent ones stay absent, as rows
+ * written before those columns existed read.
+ */
+function present<T extends Record<string, unknown>>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
 /** Maps a row of the matching table. */
 export function rowToDomain(r: Row): Domain {
   return { id: str(r['id']), name: str(r['name']), createdAt: num(r['created_at']) };
@@ -141,6 +152,7 @@ export function rowToAudit(r: Row): AuditEvent {
     detail: JSON.parse(str(r['detail'])) as AuditEvent['detail'],
     actorUserId: optStr(r['actor_user_id']), actorCredential: optStr(r['actor_credential']), target: optStr(r['target']),
     requestId: optStr(r['request_id']), clientAddress: optStr(r['client_address']),
+    ...present({ outcome: optStr(r['outcome']) as AuditEvent['outcome'] }),
   };
 }
 
@@ -149,6 +161,9 @@ export function rowToSession(r: Row): SessionRecord {
   return {
     id: str(r['id']), nodeId: str(r['node_id']), instanceId: str(r['instance_id']), serverId: str(r['server_id']), projectId: str(r['project_id']),
     tokenRef: str(r['token_ref']), clientAddress: str(r['client_address']), startedAt: num(r['started_at']), heartbeatAt: num(r['heartbeat_at']),
+    ...present({ userId: optStr(r['user_id']), credential: optStr(r['credential']) }),
+    ...(num(r['bytes_to_client'] ?? 0) + num(r['bytes_to_backend'] ?? 0) > 0
+      ? { bytesToClient: num(r['bytes_to_client']), bytesToBackend: num(r['bytes_to_backend']) } : {}),
   };
 }
 /** Maps a row of the matching table. */
@@ -158,6 +173,7 @@ export function rowToChange(r: Row): ChangeEvent {
     serverId: (r['server_id'] as string | null) ?? null, sessionId: (r['session_id'] as string | null) ?? null,
     // Only credential revocations carry one.
     ...(optStr(r['credential']) !== null ? { credential: optStr(r['credential']) } : {}),
+    ...present({ actor: optStr(r['actor']), reason: optStr(r['reason']) }),
   };
 }
 /** Maps a row of `master_key_checks`. */

@@ -9,7 +9,7 @@ export function applyServerPatch(before: Server, patch: ServerPatch, now: number
     status: patch.status ?? before.status,
     availabilityZone: patch.availabilityZone ?? before.availabilityZone,
     console: patch.console ?? before.console,
-    consoleRevision: patch.console ? before.consoleRevision + 1 : before.consoleRevision,
+    consoleRevision: patch.console && !patch.keepConsoleRevision ? before.consoleRevision + 1 : before.consoleRevision,
     updatedAt: now,
   };
 }

@@ -10,6 +10,13 @@ import type { ConsoleTokenKind } from './types.js';
 
 export type ConsoleLang = 'EN' | 'ZH';
 
+/** The API request behind a console URL, as its audit record keeps it (no secret: the IAM token's sha256 prefix only). */
+export interface RequestAudit {
+  readonly requestId?: string;
+  readonly clientAddress?: string;
+  readonly iamTokenRef?: string;
+}
+
 export interface RemoteConsoleResult {
   readonly url: string;
   readonly serverId: string;
@@ -30,9 +37,11 @@ export class RemoteConsoleService {
 
   /**
    * A one-time console URL: `vnc` opens `vnc_auto.html` (noVNC), `serial` opens `serial.html`
-   * (xterm.js; ServerNoSerialPortError when the server has no serial port).
+   * (xterm.js; ServerNoSerialPortError when the server has no serial port). `request`: the API
+   * request asking (its id, the client's address, and the IAM token's reference when the caller
+   * used one), for the audit record.
    */
-  async getRemoteConsole(p: Principal, projectId: string, serverId: string, lang: ConsoleLang, kind: ConsoleTokenKind = 'vnc'): Promise<RemoteConsoleResult> {
+  async getRemoteConsole(p: Principal, projectId: string, serverId: string, lang: ConsoleLang, kind: ConsoleTokenKind = 'vnc', request: RequestAudit = {}): Promise<RemoteConsoleResult> {
     this.identity.authorize(p, projectId, ACTION_VNC);
     const server = await this.inventory.findServer(serverId);
     // NOTE: another project's server is "not found", never "forbidden": no existence leak.
@@ -42,8 +51,12 @@ export class RemoteConsoleService {
     const { token, record } = await this.tokens.issue(server, { issuedBy: p.issuer, userId: p.userId }, kind);
     const ref = tokenRef(token);
     await this.auditor.record('issued', {
-      projectId, serverId: server.id, tokenRef: ref,
-      detail: { credential: p.kind, userId: p.userId, expiresAt: new Date(record.expiresAt).toISOString(), ...(kind === 'serial' ? { console: 'serial' } : {}) },
+      projectId, serverId: server.id, tokenRef: ref, actorUserId: p.userId, actorCredential: p.credentialId,
+      requestId: request.requestId ?? null, clientAddress: request.clientAddress ?? null, outcome: 'ok',
+      detail: {
+        credential: p.kind, userId: p.userId, expiresAt: new Date(record.expiresAt).toISOString(), ...(kind === 'serial' ? { console: 'serial' } : {}),
+        ...(request.iamTokenRef ? { iamTokenRef: request.iamTokenRef } : {}),
+      },
     });
     const q = new URLSearchParams({ token, lang, tLength: this.tLength });
     const page = kind === 'serial' ? 'serial.html' : 'vnc_auto.html';

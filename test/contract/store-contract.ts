@@ -598,6 +598,106 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual((await r.listRecordings({ projectId })).map((x) => x.id), [b]);
     });
 
+    test('operator plane: bulk sync in one transaction (rows, revocations, change feed with actor), dry run, all or nothing', async () => {
+      const { projectId } = await seedProject(s, 81);
+      const { projectId: otherProject } = await seedProject(s, 82);
+      const keep = server(projectId, { availabilityZone: 'z1', name: 'keep' });
+      const stop = server(projectId, { availabilityZone: 'z1', name: 'stop' });
+      const gone = server(projectId, { availabilityZone: 'z1', name: 'gone' });
+      const otherZone = server(projectId, { availabilityZone: 'z2', name: 'z2' });
+      const foreign = server(otherProject, { availabilityZone: 'z1' });
+      for (const x of [keep, stop, gone, otherZone, foreign]) await s.servers.insertServer(x);
+      const tok = (srv: Server, n: number) => ({
+        hash: `sync${n}`.padEnd(64, '0'), serverId: srv.id, projectId, consoleRevision: 1, issuedAt: 1, expiresAt: 10_000_000_000_000,
+        consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null, issuedBy: 'ak:AKSYNC', issuedByUser: 'u1',
+      });
+      await s.consoleTokens.insertConsoleToken(tok(keep, 1));
+      await s.consoleTokens.insertConsoleToken(tok(stop, 2));
+      await s.consoleTokens.insertConsoleToken(tok(gone, 3));
+      const fresh = server(projectId, { availabilityZone: 'z1', name: 'fresh', createdAt: 50, updatedAt: 50 });
+      const seen: string[][] = [];
+      const plan = (current: Server[]) => {
+        seen.push(current.map((c) => c.id).sort());
+        const st = current.find((c) => c.id === stop.id)!;
+        return {
+          create: [fresh],
+          update: [{ before: st, after: { ...st, status: 'SHUTOFF' as const, updatedAt: 60 } }],
+          delete: current.filter((c) => c.id === gone.id),
+          ended: [{ serverId: stop.id, reason: 'server-stopped' as const }, { serverId: gone.id, reason: 'server-deleted' as const }],
+        };
+      };
+      const lastChange = await s.changes.latestChangeId();
+      const dry = await s.servers.syncServers({ projectId, availabilityZone: 'z1' }, plan, { now: 70, apply: false, actor: 'ak:X' });
+      assert.equal(dry.create.length, 1);
+      assert.deepEqual(seen[0], [keep.id, stop.id, gone.id].sort(), 'the scope: the project\'s servers of the zone');
+      assert.equal(await s.servers.getServer(fresh.id), null, 'a dry run writes nothing');
+      assert.equal(await s.changes.latestChangeId(), lastChange);
+      await s.servers.syncServers({ projectId, availabilityZone: 'z1' }, plan, { now: 70, apply: true, actor: 'ak:X' });
+      assert.equal((await s.servers.getServer(fresh.id))?.name, 'fresh');
+      assert.equal((await s.servers.getServer(stop.id))?.status, 'SHUTOFF');
+      assert.equal(await s.servers.getServer(gone.id), null);
+      assert.ok(await s.servers.getServer(otherZone.id));
+      assert.equal((await s.consoleTokens.getConsoleToken(tok(stop, 2).hash))?.revokedReason, 'server-stopped');
+      assert.equal((await s.consoleTokens.getConsoleToken(tok(gone, 3).hash))?.revokedReason, 'server-deleted');
+      assert.equal((await s.consoleTokens.getConsoleToken(tok(keep, 1).hash))?.revokedAt, null);
+      const changes = await s.changes.changesSince(lastChange, 100);
+      assert.deepEqual(changes.map((c) => [c.kind, c.serverId, c.actor, c.at]), [['server-stopped', stop.id, 'ak:X', 70], ['server-deleted', gone.id, 'ak:X', 70]]);
+      // An id taken outside the scope: nothing of the sync is applied.
+      const clash = (current: Server[]) => ({
+        create: [{ ...foreign, projectId }], update: [], delete: current.filter((c) => c.id === keep.id), ended: [{ serverId: keep.id, reason: 'server-deleted' as const }],
+      });
+      await assert.rejects(s.servers.syncServers({ projectId }, clash, { now: 80, apply: true, actor: null }), ConflictError);
+      assert.ok(await s.servers.getServer(keep.id), 'rolled back');
+      assert.equal((await s.consoleTokens.getConsoleToken(tok(keep, 1).hash))?.revokedAt, null);
+      // Listing: zone filter and marker paging.
+      const z1 = await s.servers.listServers({ projectId, availabilityZone: 'z1' });
+      assert.deepEqual(z1.map((x) => x.id), [keep, stop, fresh].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).map((x) => x.id));
+      const page2 = await s.servers.listServers({ projectId, availabilityZone: 'z1', afterId: z1[0]!.id, limit: 1 });
+      assert.deepEqual(page2.map((x) => x.id), [z1[1]!.id]);
+    });
+
+    test('operator plane: audit search filters, newest first with a marker, retention purge', async () => {
+      const base = { nodeId: 'n1', tokenRef: null, sessionId: null, detail: {} };
+      const mk = (at: number, over: Record<string, unknown>) => s.audit.appendAudit({ ...base, at, kind: 'connected', projectId: 'pa', serverId: 'sa', ...over } as never);
+      await mk(1_000, { actorUserId: 'ua', actorCredential: 'ak:AKA', clientAddress: '10.0.0.1', outcome: 'ok' });
+      await mk(2_000, { actorUserId: 'ub', actorCredential: 'user:ub', clientAddress: '10.0.0.2', outcome: 'ok', serverId: 'sb' });
+      await mk(3_000, { kind: 'rejected', actorUserId: 'ua', actorCredential: 'ak:AKA', clientAddress: '10.0.0.1', outcome: 'refused' });
+      await mk(4_000, { kind: 'operator', projectId: 'pb', actorCredential: 'cli:root', outcome: 'ok' });
+      const q = async (f: Record<string, unknown>) => (await s.audit.listAudit({ order: 'desc', limit: 100, ...f })).filter((e) => e.at <= 4_000).map((e) => e.at);
+      assert.deepEqual(await q({ projectId: 'pa' }), [3_000, 2_000, 1_000]);
+      assert.deepEqual(await q({ serverId: 'sa', kind: 'connected' }), [1_000]);
+      assert.deepEqual(await q({ actorUserId: 'ua' }), [3_000, 1_000]);
+      assert.deepEqual(await q({ actorCredential: 'ak:AKA', outcome: 'refused' }), [3_000]);
+      assert.deepEqual(await q({ clientAddress: '10.0.0.2' }), [2_000]);
+      assert.deepEqual(await q({ from: 2_000, to: 4_000 }), [3_000, 2_000]);
+      const all = await s.audit.listAudit({ order: 'desc', limit: 100, to: 4_001 });
+      const page = await s.audit.listAudit({ order: 'desc', limit: 2, to: 4_001, beforeId: all[1]!.id! });
+      assert.deepEqual(page.map((e) => e.at), [all[2]!.at, all[3]!.at]);
+      assert.equal(all[0]!.outcome, 'ok');
+      const older = (await s.audit.listAudit({ to: 2_500, limit: 10_000 })).length;
+      assert.ok(older >= 2);
+      assert.equal(await s.audit.purgeAudit(2_500), older);
+      assert.deepEqual(await q({ projectId: 'pa' }), [3_000]);
+    });
+
+    test('operator plane: session rows keep who holds them and their traffic', async () => {
+      const owner = { nodeId: 'traffic-node', instanceId: 'i1' };
+      const row = {
+        id: randomUUID(), ...owner, serverId: randomUUID(), projectId: 'p', tokenRef: 'abcd0123', clientAddress: '10.1.1.1', startedAt: 5, heartbeatAt: 5,
+        userId: 'u9', credential: 'user:u9',
+      };
+      await s.sessions.insertSession(row);
+      assert.equal(await s.sessions.touchSessions(owner, 9, [{ id: row.id, bytesToClient: 1234, bytesToBackend: 56 }]), 1);
+      const got = await s.sessions.getSession(row.id);
+      assert.deepEqual({ ...got }, { ...row, heartbeatAt: 9, bytesToClient: 1234, bytesToBackend: 56 });
+      await s.sessions.syncSessions(owner, [{ ...row, bytesToClient: 2000, bytesToBackend: 60 }], 10, false);
+      assert.equal((await s.sessions.getSession(row.id))?.bytesToClient, 2000);
+      const ch = await s.changes.appendChange({ at: 11, kind: 'session-kill', serverId: row.serverId, sessionId: row.id, actor: 'cli:root', reason: 'Maintenance' });
+      const [c] = await s.changes.changesSince(ch - 1, 1);
+      assert.deepEqual([c?.actor, c?.reason], ['cli:root', 'Maintenance']);
+      await s.sessions.deleteSession(row.id);
+    });
+
     test('readiness probe answers while the store can be written', async () => {
       await s.ping();
     });

@@ -10,9 +10,9 @@ import type {
   AccessKey, AccessKeyPatch, Domain, IamTokenRecord, IdentityStore, Project, ProjectPatch, SignatureFailureOutcome, SignatureFailureRecord, SignatureFailureState,
   SignatureFailureStore, User, UserPatch,
 } from '../../identity/types.js';
-import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
+import type { Server, ServerFilter, ServerPatch, ServerStore, ServerSyncPlan, ServerSyncScope } from '../../inventory/types.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
-import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
+import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore, SessionTraffic } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
@@ -20,6 +20,7 @@ import {
   rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
+import { auditWhere } from '../audit-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
@@ -207,6 +208,11 @@ function serverWhere(f: ServerFilter): { sql: string; params: unknown[] } {
   if (f.projectId !== undefined) add('project_id', f.projectId);
   if (f.name !== undefined) add('name', f.name);
   if (f.status !== undefined) add('status', f.status);
+  if (f.availabilityZone !== undefined) add('availability_zone', f.availabilityZone);
+  if (f.afterId !== undefined) {
+    params.push(f.afterId);
+    conds.push(`(created_at, id ${BYTEWISE}) > (SELECT created_at, id ${BYTEWISE} FROM servers WHERE id = $${params.length})`);
+  }
   return { sql: conds.length ? ' WHERE ' + conds.join(' AND ') : '', params };
 }
 
@@ -256,6 +262,64 @@ export class PostgresServerStore implements ServerStore {
   async deleteServer(id: string): Promise<Server | null> {
     return maybe(await this.db.one('DELETE FROM servers WHERE id = $1 RETURNING *', [id]), rowToServer);
   }
+  syncServers(scope: ServerSyncScope, plan: (current: Server[]) => ServerSyncPlan, opts: { now: number; apply: boolean; actor: string | null }): Promise<ServerSyncPlan> {
+    // NOTE: FOR UPDATE holds the scope's rows until commit: two syncs of one scope apply one after
+    // the other, each planned against what the other left.
+    return this.db.transaction(async (tx) => {
+      const rows = scope.availabilityZone === undefined
+        ? await tx.rows('SELECT * FROM servers WHERE project_id = $1 FOR UPDATE', [scope.projectId])
+        : await tx.rows('SELECT * FROM servers WHERE project_id = $1 AND availability_zone = $2 FOR UPDATE', [scope.projectId, scope.availabilityZone]);
+      const p = plan(rows.map(rowToServer));
+      if (!opts.apply) return p;
+      const cols = ['id', 'project_id', 'name', 'status', 'availability_zone', 'created_at', 'updated_at', ...CONSOLE_COLUMNS, 'console_revision'];
+      const types = ['text', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'text', 'text', 'integer', 'text', 'text', 'text', 'text', 'text', 'text', 'integer'];
+      const columnsOf = (list: readonly Server[]): unknown[][] => {
+        const out: unknown[][] = cols.map(() => []);
+        for (const s of list) {
+          [s.id, s.projectId, s.name, s.status, s.availabilityZone, s.createdAt, s.updatedAt, ...consoleColumnValues(s.console), s.consoleRevision]
+            .forEach((v, i) => out[i]!.push(v));
+        }
+        return out;
+      };
+      const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
+      for (const chunk of chunks(p.create, SYNC_CHUNK)) {
+        await tx.count(`INSERT INTO servers (${cols.join(', ')}) SELECT * FROM unnest(${unnest})`, columnsOf(chunk));
+      }
+      for (const chunk of chunks(p.update.map((u) => u.after), SYNC_CHUNK)) {
+        await tx.count(
+          `UPDATE servers AS s SET ${cols.slice(2).map((c) => `${c} = u.${c}`).join(', ')}
+           FROM unnest(${unnest}) AS u(${cols.join(', ')}) WHERE s.id = u.id`,
+          columnsOf(chunk),
+        );
+      }
+      if (p.delete.length > 0) await tx.count('DELETE FROM servers WHERE id = ANY($1::text[])', [p.delete.map((s) => s.id)]);
+      if (p.ended.length > 0) {
+        await tx.count(
+          `UPDATE console_tokens AS t SET revoked_at = $1, revoked_reason = e.reason
+           FROM unnest($2::text[], $3::text[]) AS e(server_id, reason) WHERE t.server_id = e.server_id AND t.revoked_at IS NULL`,
+          [opts.now, p.ended.map((e) => e.serverId), p.ended.map((e) => e.reason)],
+        );
+        // The change feed's order rule (see PostgresChangeFeedStore.appendChange): ids drawn under its lock.
+        await tx.one('SELECT pg_advisory_xact_lock($1, $2)', [...ADVISORY_LOCKS.changeAppend]);
+        await tx.count(
+          `INSERT INTO change_events (at, kind, server_id, session_id, actor, reason)
+           SELECT $1, e.kind, e.server_id, NULL, $2, NULL FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS e(server_id, kind, n) ORDER BY e.n`,
+          [opts.now, opts.actor, p.ended.map((e) => e.serverId), p.ended.map((e) => e.reason)],
+        );
+        await tx.one(`SELECT pg_notify('${CHANGE_CHANNEL}', 'sync')`);
+      }
+      return p;
+    });
+  }
+}
+
+/** Rows per statement of a bulk sync (PostgreSQL allows 65,535 parameters; arrays are one each). */
+const SYNC_CHUNK = 5000;
+
+function chunks<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
 }
 
 export class PostgresConsoleTokenStore implements ConsoleTokenStore {
@@ -306,38 +370,39 @@ export class PostgresAuditStore implements AuditStore {
   async appendAudit(e: AuditEvent): Promise<void> {
     await this.db.count(
       `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail,
-         actor_user_id, actor_credential, target, request_id, client_address)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+         actor_user_id, actor_credential, target, request_id, client_address, outcome)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
       [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
-        e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null],
+        e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null],
     );
   }
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
-    const params: unknown[] = [f.sinceId ?? 0];
-    const conds: string[] = ['id > $1'];
-    if (f.serverId !== undefined) { params.push(f.serverId); conds.push(`server_id = $${params.length}`); }
-    if (f.kind !== undefined) { params.push(f.kind); conds.push(`kind = $${params.length}`); }
-    if (f.target !== undefined) { params.push(f.target); conds.push(`target = $${params.length}`); }
-    params.push(f.limit ?? 1000);
-    const rows = await this.db.rows(`SELECT * FROM audit_events WHERE ${conds.join(' AND ')} ORDER BY id LIMIT $${params.length}`, params);
+    const w = auditWhere(f, (n) => `$${n}`);
+    const rows = await this.db.rows(`SELECT * FROM audit_events${w.where}${w.order} LIMIT $${w.params.length + 1}`, [...w.params, f.limit ?? 1000]);
     return rows.map(rowToAudit);
+  }
+  purgeAudit(before: number): Promise<number> {
+    return this.db.count('DELETE FROM audit_events WHERE at < $1', [before]);
   }
 }
 
 /** Columns of a session row, in the order of the parameters of UPSERT_SESSIONS. */
-const SESSION_COLUMNS = 'id, node_id, instance_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at';
+const SESSION_COLUMNS = 'id, node_id, instance_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at, user_id, credential, bytes_to_client, bytes_to_backend';
 
 /** Writes session rows given as one array per column; rows with the same id (a sync wrote them first) are replaced. */
 const UPSERT_SESSIONS =
   `INSERT INTO console_sessions (${SESSION_COLUMNS})
-   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
-   ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, instance_id = EXCLUDED.instance_id, heartbeat_at = EXCLUDED.heartbeat_at`;
+   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[],
+     $10::text[], $11::text[], $12::bigint[], $13::bigint[])
+   ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, instance_id = EXCLUDED.instance_id, heartbeat_at = EXCLUDED.heartbeat_at,
+     bytes_to_client = EXCLUDED.bytes_to_client, bytes_to_backend = EXCLUDED.bytes_to_backend`;
 
 function sessionColumns(list: readonly SessionRecord[]): unknown[][] {
   return [
     list.map((s) => s.id), list.map((s) => s.nodeId), list.map((s) => s.instanceId), list.map((s) => s.serverId),
     list.map((s) => s.projectId), list.map((s) => s.tokenRef), list.map((s) => s.clientAddress),
     list.map((s) => s.startedAt), list.map((s) => s.heartbeatAt),
+    list.map((s) => s.userId ?? null), list.map((s) => s.credential ?? null), list.map((s) => s.bytesToClient ?? 0), list.map((s) => s.bytesToBackend ?? 0),
   ];
 }
 
@@ -364,7 +429,14 @@ export class PostgresSessionStore implements SessionStore {
       return deleted;
     });
   }
-  touchSessions(owner: SessionOwner, now: number): Promise<number> {
+  async touchSessions(owner: SessionOwner, now: number, traffic: readonly SessionTraffic[] = []): Promise<number> {
+    if (traffic.length > 0) {
+      await this.db.count(
+        `UPDATE console_sessions AS s SET bytes_to_client = t.c, bytes_to_backend = t.b
+         FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS t(id, c, b) WHERE s.id = t.id AND s.node_id = $1 AND s.instance_id = $2`,
+        [owner.nodeId, owner.instanceId, traffic.map((t) => t.id), traffic.map((t) => t.bytesToClient), traffic.map((t) => t.bytesToBackend)],
+      );
+    }
     return this.db.count('UPDATE console_sessions SET heartbeat_at = $3 WHERE node_id = $1 AND instance_id = $2', [owner.nodeId, owner.instanceId, now]);
   }
   async listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
@@ -394,9 +466,9 @@ export class PostgresChangeFeedStore implements ChangeFeedStore {
     return this.db.transaction(async (tx) => {
       await tx.one('SELECT pg_advisory_xact_lock($1, $2)', [...ADVISORY_LOCKS.changeAppend]);
       const r = await tx.one(
-        `WITH ins AS (INSERT INTO change_events (at, kind, server_id, session_id, credential) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+        `WITH ins AS (INSERT INTO change_events (at, kind, server_id, session_id, credential, actor, reason) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id)
          SELECT id, pg_notify('${CHANGE_CHANNEL}', id::text) FROM ins`,
-        [e.at, e.kind, e.serverId, e.sessionId, e.credential ?? null],
+        [e.at, e.kind, e.serverId, e.sessionId, e.credential ?? null, e.actor ?? null, e.reason ?? null],
       );
       return num(r?.['id']);
     });

@@ -125,6 +125,25 @@ ALTER TABLE change_events ADD COLUMN credential TEXT;
 `,
   },
   {
+    version: 8,
+    name: 'operator plane: audit search columns and indexes, who holds sessions, session traffic, change reasons',
+    sql: `
+ALTER TABLE audit_events ADD COLUMN outcome TEXT;
+CREATE INDEX audit_events_at ON audit_events (at);
+CREATE INDEX audit_events_project ON audit_events (project_id, id);
+CREATE INDEX audit_events_actor_user ON audit_events (actor_user_id, id);
+CREATE INDEX audit_events_actor_credential ON audit_events (actor_credential, id);
+CREATE INDEX audit_events_client_address ON audit_events (client_address, id);
+ALTER TABLE console_sessions ADD COLUMN user_id TEXT;
+ALTER TABLE console_sessions ADD COLUMN credential TEXT;
+ALTER TABLE console_sessions ADD COLUMN bytes_to_client INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE console_sessions ADD COLUMN bytes_to_backend INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE change_events ADD COLUMN actor TEXT;
+ALTER TABLE change_events ADD COLUMN reason TEXT;
+CREATE INDEX servers_project_az ON servers (project_id, availability_zone);
+`,
+  },
+  {
     version: 9,
     name: 'session recordings: policies per project or server, and the index of recording files with their sealed keys and digest chains',
     sql: `

@@ -5,9 +5,9 @@ import type {
   SignatureFailureStore, User, UserPatch,
 } from '../../identity/types.js';
 import type { BackendLockStore } from '../../backends/types.js';
-import type { Server, ServerFilter, ServerPatch, ServerStore } from '../../inventory/types.js';
+import type { Server, ServerFilter, ServerPatch, ServerStore, ServerSyncPlan, ServerSyncScope } from '../../inventory/types.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
-import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore } from '../../sessions/types.js';
+import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore, SessionTraffic } from '../../sessions/types.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
@@ -15,6 +15,7 @@ import {
   rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
+import { auditWhere } from '../audit-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
@@ -204,6 +205,11 @@ function serverWhere(f: ServerFilter): { sql: string; params: unknown[] } {
   if (f.projectId !== undefined) { conds.push('project_id = ?'); params.push(f.projectId); }
   if (f.name !== undefined) { conds.push('name = ?'); params.push(f.name); }
   if (f.status !== undefined) { conds.push('status = ?'); params.push(f.status); }
+  if (f.availabilityZone !== undefined) { conds.push('availability_zone = ?'); params.push(f.availabilityZone); }
+  if (f.afterId !== undefined) {
+    conds.push('(created_at, id) > (SELECT created_at, id FROM servers WHERE id = ?)');
+    params.push(f.afterId);
+  }
   return { sql: conds.length ? ' WHERE ' + conds.join(' AND ') : '', params };
 }
 
@@ -256,6 +262,37 @@ export class SqliteServerStore implements ServerStore {
       const r = prep(this.db, 'DELETE FROM servers WHERE id = ? RETURNING *').get(id) as Row | undefined;
       return r ? rowToServer(r) : null;
     });
+  }
+  syncServers(scope: ServerSyncScope, plan: (current: Server[]) => ServerSyncPlan, opts: { now: number; apply: boolean; actor: string | null }): Promise<ServerSyncPlan> {
+    return sqlite(() => this.db.transaction(() => {
+      const rows = scope.availabilityZone === undefined
+        ? prep(this.db, 'SELECT * FROM servers WHERE project_id = ?').all(scope.projectId)
+        : prep(this.db, 'SELECT * FROM servers WHERE project_id = ? AND availability_zone = ?').all(scope.projectId, scope.availabilityZone);
+      const p = plan((rows as Row[]).map(rowToServer));
+      if (!opts.apply) return p;
+      const insert = prep(this.db,
+        `INSERT INTO servers (id, project_id, name, status, availability_zone, created_at, updated_at,
+           ${CONSOLE_COLUMNS.join(', ')}, console_revision)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ${CONSOLE_COLUMNS.map(() => '?').join(', ')}, ?)`);
+      for (const s of p.create) {
+        insert.run(s.id, s.projectId, s.name, s.status, s.availabilityZone, s.createdAt, s.updatedAt, ...consoleColumnValues(s.console), s.consoleRevision);
+      }
+      const update = prep(this.db,
+        `UPDATE servers SET name = ?, status = ?, availability_zone = ?, updated_at = ?,
+           ${CONSOLE_COLUMNS.map((c) => `${c} = ?`).join(', ')}, console_revision = ? WHERE id = ?`);
+      for (const { after: a } of p.update) {
+        update.run(a.name, a.status, a.availabilityZone, a.updatedAt, ...consoleColumnValues(a.console), a.consoleRevision, a.id);
+      }
+      const del = prep(this.db, 'DELETE FROM servers WHERE id = ?');
+      for (const s of p.delete) del.run(s.id);
+      const revoke = prep(this.db, 'UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE server_id = ? AND revoked_at IS NULL');
+      const change = prep(this.db, 'INSERT INTO change_events (at, kind, server_id, session_id, actor, reason) VALUES (?, ?, ?, NULL, ?, NULL)');
+      for (const e of p.ended) {
+        revoke.run(opts.now, e.reason, e.serverId);
+        change.run(opts.now, e.reason, e.serverId, opts.actor);
+      }
+      return p;
+    }).immediate());
   }
 }
 
@@ -311,35 +348,37 @@ export class SqliteAuditStore implements AuditStore {
   appendAudit(e: AuditEvent): Promise<void> {
     return this.writes.run(() => void prep(this.db,
       `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail,
-         actor_user_id, actor_credential, target, request_id, client_address)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         actor_user_id, actor_credential, target, request_id, client_address, outcome)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
-      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null));
+      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null));
   }
   listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     return sqlite(() => {
-      const conds: string[] = ['id > ?'];
-      const params: unknown[] = [f.sinceId ?? 0];
-      if (f.serverId !== undefined) { conds.push('server_id = ?'); params.push(f.serverId); }
-      if (f.kind !== undefined) { conds.push('kind = ?'); params.push(f.kind); }
-      if (f.target !== undefined) { conds.push('target = ?'); params.push(f.target); }
-      const rows = prep(this.db, `SELECT * FROM audit_events WHERE ${conds.join(' AND ')} ORDER BY id LIMIT ?`)
-        .all(...params, f.limit ?? 1000) as Row[];
+      const w = auditWhere(f, () => '?');
+      const rows = prep(this.db, `SELECT * FROM audit_events${w.where}${w.order} LIMIT ?`).all(...w.params, f.limit ?? 1000) as Row[];
       return rows.map(rowToAudit);
     });
+  }
+  purgeAudit(before: number): Promise<number> {
+    return sqlite(() => prep(this.db, 'DELETE FROM audit_events WHERE at < ?').run(before).changes);
   }
 }
 
 /** Writes a session row; a row with the same id (a sync wrote it first) is replaced. */
 const UPSERT_SESSION =
-  `INSERT INTO console_sessions (id, node_id, instance_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at)
-   VALUES (@id, @nodeId, @instanceId, @serverId, @projectId, @tokenRef, @clientAddress, @startedAt, @heartbeatAt)
-   ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id, instance_id = excluded.instance_id, heartbeat_at = excluded.heartbeat_at`;
+  `INSERT INTO console_sessions (id, node_id, instance_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at,
+     user_id, credential, bytes_to_client, bytes_to_backend)
+   VALUES (@id, @nodeId, @instanceId, @serverId, @projectId, @tokenRef, @clientAddress, @startedAt, @heartbeatAt,
+     @userId, @credential, @bytesToClient, @bytesToBackend)
+   ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id, instance_id = excluded.instance_id, heartbeat_at = excluded.heartbeat_at,
+     bytes_to_client = excluded.bytes_to_client, bytes_to_backend = excluded.bytes_to_backend`;
 
-function sessionParams(s: SessionRecord): Record<string, string | number> {
+function sessionParams(s: SessionRecord): Record<string, string | number | null> {
   return {
     id: s.id, nodeId: s.nodeId, instanceId: s.instanceId, serverId: s.serverId, projectId: s.projectId, tokenRef: s.tokenRef,
     clientAddress: s.clientAddress, startedAt: s.startedAt, heartbeatAt: s.heartbeatAt,
+    userId: s.userId ?? null, credential: s.credential ?? null, bytesToClient: s.bytesToClient ?? 0, bytesToBackend: s.bytesToBackend ?? 0,
   };
 }
 
@@ -365,9 +404,13 @@ export class SqliteSessionStore implements SessionStore {
       return deleted;
     }).immediate());
   }
-  touchSessions(owner: SessionOwner, now: number): Promise<number> {
-    return sqlite(() => prep(this.db, 'UPDATE console_sessions SET heartbeat_at = ? WHERE node_id = ? AND instance_id = ?')
-      .run(now, owner.nodeId, owner.instanceId).changes);
+  touchSessions(owner: SessionOwner, now: number, traffic: readonly SessionTraffic[] = []): Promise<number> {
+    return sqlite(() => this.db.transaction(() => {
+      const bytes = prep(this.db, 'UPDATE console_sessions SET bytes_to_client = ?, bytes_to_backend = ? WHERE id = ? AND node_id = ? AND instance_id = ?');
+      for (const t of traffic) bytes.run(t.bytesToClient, t.bytesToBackend, t.id, owner.nodeId, owner.instanceId);
+      return prep(this.db, 'UPDATE console_sessions SET heartbeat_at = ? WHERE node_id = ? AND instance_id = ?')
+        .run(now, owner.nodeId, owner.instanceId).changes;
+    }).immediate());
   }
   listSessions(f: { serverId?: string; freshSince: number }): Promise<SessionRecord[]> {
     return sqlite(() => {
@@ -392,8 +435,8 @@ export class SqliteChangeFeedStore implements ChangeFeedStore {
   constructor(private readonly db: Db) {}
 
   appendChange(e: Omit<ChangeEvent, 'id'>): Promise<number> {
-    return sqlite(() => Number(prep(this.db, 'INSERT INTO change_events (at, kind, server_id, session_id, credential) VALUES (?, ?, ?, ?, ?)')
-      .run(e.at, e.kind, e.serverId, e.sessionId, e.credential ?? null).lastInsertRowid));
+    return sqlite(() => Number(prep(this.db, 'INSERT INTO change_events (at, kind, server_id, session_id, credential, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(e.at, e.kind, e.serverId, e.sessionId, e.credential ?? null, e.actor ?? null, e.reason ?? null).lastInsertRowid));
   }
   changesSince(afterId: number, limit: number): Promise<ChangeEvent[]> {
     return sqlite(() => (prep(this.db, 'SELECT * FROM change_events WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as Row[]).map(rowToChange));

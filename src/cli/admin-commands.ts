@@ -311,6 +311,7 @@ function consolePatch(o: TargetFlags, password: string | undefined): ConsoleTarg
     ...(password !== undefined ? { password } : {}), ...(o.qmp !== undefined ? { qmp: o.qmp } : {}),
     ...(o.libvirtUri !== undefined ? { uri: o.libvirtUri } : {}), ...(o.domain !== undefined ? { domain: o.domain } : {}),
     ...(o.tls !== undefined ? { tls: o.tls } : {}), ...(o.tlsName !== undefined ? { tlsName: o.tlsName } : {}),
+    ...(o.serial !== undefined ? { serial: o.serial } : {}),
   };
   return Object.keys(c).length > 0 ? c : undefined;
 }
@@ -483,7 +484,7 @@ export function serverItem(x: unknown, at: string): ServerSyncItem {
 /** A console target in API form (snake_case: tls_name, libvirt uri/domain) as the inventory's input. */
 export function consoleBody(c: Record<string, unknown>): ConsoleTargetInput {
   const map: Record<string, keyof ConsoleTargetInput> = {
-    kind: 'kind', host: 'host', port: 'port', auth: 'auth', password: 'password', qmp: 'qmp', uri: 'uri', domain: 'domain', tls: 'tls', tls_name: 'tlsName',
+    kind: 'kind', host: 'host', port: 'port', auth: 'auth', password: 'password', qmp: 'qmp', uri: 'uri', domain: 'domain', tls: 'tls', tls_name: 'tlsName', serial: 'serial',
   };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c)) {

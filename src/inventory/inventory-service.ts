@@ -350,7 +350,7 @@ export class InventoryService {
     const kind = given.kind ?? c.kind;
     if (kind !== c.kind) return validateConsoleTarget(given);
     const current: ConsoleTargetInput = {
-      kind: c.kind, host: c.host, port: c.kind === 'libvirt' ? null : c.port, tls: c.tls !== null, tlsName: c.tls?.serverName ?? null,
+      kind: c.kind, host: c.host, port: c.kind === 'libvirt' ? null : c.port, tls: c.tls !== null, tlsName: c.tls?.serverName ?? null, serial: c.serial ?? null,
       ...(c.kind === 'static' ? { auth: c.auth, password: c.passwordSealed ? this.box.open(c.passwordSealed, `vnc:${s.id}`) : null } : {}),
       ...(c.kind === 'qemu-qmp' ? { qmp: c.qmp } : {}),
       ...(c.kind === 'libvirt' ? { uri: c.uri, domain: c.domain } : {}),
@@ -368,7 +368,7 @@ export class InventoryService {
   /** `same`, `password` (only the VNC authentication or its password differs), or `moved` (anything else). */
   private compareTarget(s: Server, v: ValidatedTarget): 'same' | 'password' | 'moved' {
     // The VNC authentication alone (none or a password) is not a new place: sessions open stay.
-    if (canonical({ ...s.console, passwordSealed: null, auth: null }) !== canonical({ ...v.target, passwordSealed: null, auth: null })) return 'moved';
+    if (canonical({ ...s.console, passwordSealed: null, auth: null, serial: s.console.serial ?? null }) !== canonical({ ...v.target, passwordSealed: null, auth: null, serial: v.target.serial ?? null })) return 'moved';
     const current = s.console.passwordSealed ? this.box.open(s.console.passwordSealed, `vnc:${s.id}`) : null;
     return current === v.password ? 'same' : 'password';
   }

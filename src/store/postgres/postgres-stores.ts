@@ -272,7 +272,7 @@ export class PostgresServerStore implements ServerStore {
       const p = plan(rows.map(rowToServer));
       if (!opts.apply) return p;
       const cols = ['id', 'project_id', 'name', 'status', 'availability_zone', 'created_at', 'updated_at', ...CONSOLE_COLUMNS, 'console_revision'];
-      const types = ['text', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'text', 'text', 'integer', 'text', 'text', 'text', 'text', 'text', 'text', 'integer'];
+      const types = cols.map((c) => (c === 'created_at' || c === 'updated_at' ? 'bigint' : c === 'console_port' || c === 'console_revision' ? 'integer' : 'text'));
       const columnsOf = (list: readonly Server[]): unknown[][] => {
         const out: unknown[][] = cols.map(() => []);
         for (const s of list) {

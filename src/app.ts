@@ -381,6 +381,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: ready('api'), draining: () => stopping,
           consoleOutput: new ConsoleOutputService(services.identity, services.inventory, hub, services.auditor), consoleTokens: services.consoleTokens,
+          operator: { sessions: services.sessions, audit: services.audit },
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);

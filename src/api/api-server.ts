@@ -31,6 +31,9 @@ import type { ScreenshotService } from '../screenshot/screenshot-service.js';
 import type { RecordingService } from '../recording/recording-service.js';
 import type { StaticHandler } from '../web/static-handler.js';
 import { registerRecordingRoutes } from './recording-routes.js';
+import { registerAdminRoutes } from './admin-routes.js';
+import type { AuditService } from '../audit/audit-service.js';
+import type { SessionService } from '../sessions/session-service.js';
 import './request-context.js';
 
 /** Observes finished requests (metrics). */
@@ -60,6 +63,8 @@ export interface ApiDeps {
   readonly screenshots?: ScreenshotService;
   /** Session recordings (our extension) and the playback page's files. */
   readonly recordings?: RecordingService;
+  /** The operator services behind the admin API (/admin/v1), registered when given. */
+  readonly operator?: { readonly sessions: SessionService; readonly audit: AuditService };
   readonly playbackPage?: StaticHandler;
 }
 
@@ -224,6 +229,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     });
   }
   if (deps.recordings) registerRecordingRoutes(app, { ...deps, recordings: deps.recordings, authenticate });
+  if (deps.operator) registerAdminRoutes(app, { ...deps, ...deps.operator, auth });
 
   const metrics = deps.metrics;
   if (metrics) {

@@ -27,6 +27,8 @@ export interface AuditQueryInput {
   /** The last id of the previous page. */
   marker?: string;
   limit?: string | number;
+  /** Only events of these projects (an administrator's domain); not an operator's filter. */
+  projectIds?: readonly string[];
 }
 
 export const AUDIT_PAGE_MAX = 1000;
@@ -74,6 +76,7 @@ export function parseAuditQuery(q: AuditQueryInput, maxLimit = AUDIT_PAGE_MAX): 
     ...(from !== undefined ? { from: time(from, 'from') } : {}),
     ...(to !== undefined ? { to: time(to, 'to') } : {}),
     ...(markerRaw !== undefined ? { beforeId: Number(markerRaw) } : {}),
+    ...(q.projectIds !== undefined ? { projectIds: q.projectIds } : {}),
   };
   return { filter, limit: Number(limitRaw) };
 }

@@ -62,6 +62,8 @@ export interface AuditFilter {
   readonly sinceId?: number;
   readonly limit?: number;
   readonly projectId?: string;
+  /** Events of any of these projects (a domain's). */
+  readonly projectIds?: readonly string[];
   /** The acting user (who opened the console, who acted as operator). */
   readonly actorUserId?: string;
   /** The acting credential, e.g. `ak:<AK>`, `user:<id>`, `cli:<os user>`. */

@@ -46,6 +46,7 @@ export interface Config {
   readonly consoleTokenTtlSeconds: number;
   readonly consoleUrlTLength: string;
   readonly auditRetentionDays: number;
+  readonly adminBodyLimitBytes: number;
   readonly tokenPurgeIntervalSeconds: number;
   readonly proxyListen: ListenAddress;
   readonly proxyTlsCert: string | null;

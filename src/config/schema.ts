@@ -47,6 +47,7 @@ export const OPTIONS: readonly OptionDef[] = [
   // --- API
   { key: 'apiListen', type: 'listen', default: { host: '127.0.0.1', port: 8080 }, env: `${E}API_LISTEN`, flag: 'api-listen', help: 'API `host:port`.' },
   { key: 'apiBodyLimitBytes', type: 'int', default: 65536, min: 1024, max: 16777216, env: `${E}API_BODY_LIMIT_BYTES`, help: 'Largest request body the API accepts (413 `APIGW.0201` beyond).' },
+  { key: 'adminBodyLimitBytes', type: 'int', default: 33554432, min: 65536, max: 1073741824, env: `${E}ADMIN_BODY_LIMIT_BYTES`, help: 'Largest request body of the admin API\'s bulk sync and server updates (a sync of 50,000 servers is about 8 MB).' },
   { key: 'apiRateLimitPerCredential', type: 'int', default: 1200, min: 0, max: 10000000, env: `${E}API_RATE_LIMIT_PER_CREDENTIAL`, help: 'API requests per minute per credential (AK or IAM user); 0 = unlimited. Beyond: 429 `APIGW.0308`.' },
   { key: 'apiRateLimitPerAddress', type: 'int', default: 2400, min: 0, max: 10000000, env: `${E}API_RATE_LIMIT_PER_ADDRESS`, help: 'API requests per minute per source address; 0 = unlimited.' },
   { key: 'apiMaxConnections', type: 'int', default: 10000, min: 10, max: 1000000, env: `${E}API_MAX_CONNECTIONS`, help: 'Most open TCP connections the API accepts at once; more are closed at once.' },

@@ -115,6 +115,8 @@ export interface ServerFilter {
   readonly name?: string;
   readonly status?: ServerStatus;
   readonly availabilityZone?: string;
+  /** Servers of any of these projects (a domain's). */
+  readonly projectIds?: readonly string[];
   /** Servers after this one in the listing order (created, id): a marker, as Huawei lists page. */
   readonly afterId?: string;
 }

@@ -1,11 +1,17 @@
 /** The WHERE clause and order of an audit search, shared by the SQL adapters (placeholders differ). */
 import type { AuditFilter } from '../audit/types.js';
 
+/** A JSON array parameter as a table of `value`s: SQLite `json_each(?)`, PostgreSQL `json_array_elements_text($n::json) AS value`. */
+export const JSON_ARRAY = {
+  sqlite: (p: string): string => `json_each(${p})`,
+  postgres: (p: string): string => `json_array_elements_text(${p}::json) AS a(value)`,
+} as const;
+
 /**
  * The conditions of `f` with `ph(n)` naming the n-th (1-based) parameter, the order, and the
  * parameters (the LIMIT is the caller's, after them).
  */
-export function auditWhere(f: AuditFilter, ph: (n: number) => string): { where: string; order: string; params: unknown[] } {
+export function auditWhere(f: AuditFilter, ph: (n: number) => string, arrayOf: (param: string) => string): { where: string; order: string; params: unknown[] } {
   const conds: string[] = [];
   const params: unknown[] = [];
   const add = (sql: string, value: unknown): void => {
@@ -17,6 +23,7 @@ export function auditWhere(f: AuditFilter, ph: (n: number) => string): { where: 
   if (f.beforeId !== undefined) add('id < ?', f.beforeId);
   if (f.serverId !== undefined) add('server_id = ?', f.serverId);
   if (f.projectId !== undefined) add('project_id = ?', f.projectId);
+  if (f.projectIds !== undefined) add(`project_id IN (SELECT value FROM ${arrayOf('?')})`, JSON.stringify(f.projectIds));
   if (f.kind !== undefined) add('kind = ?', f.kind);
   if (f.target !== undefined) add('target = ?', f.target);
   if (f.actorUserId !== undefined) add('actor_user_id = ?', f.actorUserId);

@@ -652,6 +652,7 @@ export function runStoreContract(t: ContractTarget): void {
       // Listing: zone filter and marker paging.
       const z1 = await s.servers.listServers({ projectId, availabilityZone: 'z1' });
       assert.deepEqual(z1.map((x) => x.id), [keep, stop, fresh].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).map((x) => x.id));
+      assert.deepEqual((await s.servers.listServers({ projectIds: [otherProject] })).map((x) => x.id), [foreign.id]);
       const page2 = await s.servers.listServers({ projectId, availabilityZone: 'z1', afterId: z1[0]!.id, limit: 1 });
       assert.deepEqual(page2.map((x) => x.id), [z1[1]!.id]);
     });
@@ -669,6 +670,8 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual(await q({ actorUserId: 'ua' }), [3_000, 1_000]);
       assert.deepEqual(await q({ actorCredential: 'ak:AKA', outcome: 'refused' }), [3_000]);
       assert.deepEqual(await q({ clientAddress: '10.0.0.2' }), [2_000]);
+      assert.deepEqual(await q({ projectIds: ['pb', 'nope'] }), [4_000]);
+      assert.deepEqual(await q({ projectIds: [] }), []);
       assert.deepEqual(await q({ from: 2_000, to: 4_000 }), [3_000, 2_000]);
       const all = await s.audit.listAudit({ order: 'desc', limit: 100, to: 4_001 });
       const page = await s.audit.listAudit({ order: 'desc', limit: 2, to: 4_001, beforeId: all[1]!.id! });

@@ -20,7 +20,7 @@ import {
   rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
-import { auditWhere } from '../audit-sql.js';
+import { auditWhere, JSON_ARRAY } from '../audit-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
@@ -209,6 +209,10 @@ function serverWhere(f: ServerFilter): { sql: string; params: unknown[] } {
   if (f.name !== undefined) add('name', f.name);
   if (f.status !== undefined) add('status', f.status);
   if (f.availabilityZone !== undefined) add('availability_zone', f.availabilityZone);
+  if (f.projectIds !== undefined) {
+    params.push([...f.projectIds]);
+    conds.push(`project_id = ANY($${params.length}::text[])`);
+  }
   if (f.afterId !== undefined) {
     params.push(f.afterId);
     conds.push(`(created_at, id ${BYTEWISE}) > (SELECT created_at, id ${BYTEWISE} FROM servers WHERE id = $${params.length})`);
@@ -377,7 +381,7 @@ export class PostgresAuditStore implements AuditStore {
     );
   }
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
-    const w = auditWhere(f, (n) => `$${n}`);
+    const w = auditWhere(f, (n) => `$${n}`, JSON_ARRAY.postgres);
     const rows = await this.db.rows(`SELECT * FROM audit_events${w.where}${w.order} LIMIT $${w.params.length + 1}`, [...w.params, f.limit ?? 1000]);
     return rows.map(rowToAudit);
   }

@@ -15,7 +15,7 @@ import {
   rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
-import { auditWhere } from '../audit-sql.js';
+import { auditWhere, JSON_ARRAY } from '../audit-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
@@ -206,6 +206,7 @@ function serverWhere(f: ServerFilter): { sql: string; params: unknown[] } {
   if (f.name !== undefined) { conds.push('name = ?'); params.push(f.name); }
   if (f.status !== undefined) { conds.push('status = ?'); params.push(f.status); }
   if (f.availabilityZone !== undefined) { conds.push('availability_zone = ?'); params.push(f.availabilityZone); }
+  if (f.projectIds !== undefined) { conds.push('project_id IN (SELECT value FROM json_each(?))'); params.push(JSON.stringify(f.projectIds)); }
   if (f.afterId !== undefined) {
     conds.push('(created_at, id) > (SELECT created_at, id FROM servers WHERE id = ?)');
     params.push(f.afterId);
@@ -355,7 +356,7 @@ export class SqliteAuditStore implements AuditStore {
   }
   listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     return sqlite(() => {
-      const w = auditWhere(f, () => '?');
+      const w = auditWhere(f, () => '?', JSON_ARRAY.sqlite);
       const rows = prep(this.db, `SELECT * FROM audit_events${w.where}${w.order} LIMIT ?`).all(...w.params, f.limit ?? 1000) as Row[];
       return rows.map(rowToAudit);
     });

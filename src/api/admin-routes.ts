@@ -44,7 +44,7 @@ export function adminServer(s: Server): Record<string, unknown> {
     console: {
       kind: c.kind, host: c.host, port: c.kind === 'libvirt' ? null : c.port, auth: c.auth, password_set: c.passwordSealed !== null,
       qmp: c.kind === 'qemu-qmp' ? c.qmp : null, uri: c.kind === 'libvirt' ? c.uri : null, domain: c.kind === 'libvirt' ? c.domain : null,
-      tls: c.tls !== null, tls_name: c.tls?.serverName ?? null,
+      tls: c.tls !== null, tls_name: c.tls?.serverName ?? null, serial: c.serial ?? null,
     },
   };
 }

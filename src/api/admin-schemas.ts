@@ -27,6 +27,7 @@ export const consoleInputSchema = {
     domain: { type: ['string', 'null'], maxLength: 255, description: 'libvirt: domain name or UUID.' },
     tls: { type: ['boolean', 'null'], description: 'Require TLS (VeNCrypt X.509) to the VNC server.' },
     tls_name: { type: ['string', 'null'], maxLength: 253, description: 'Name the VNC server certificate carries (default the host).' },
+    serial: { type: ['string', 'null'], maxLength: 200, description: 'The serial port: unix:/path or tcp:host:port.' },
   },
 } as const;
 
@@ -35,7 +36,7 @@ const consoleOutput = {
   properties: {
     kind: { type: 'string' }, host: { type: ['string', 'null'] }, port: { type: ['integer', 'null'] }, auth: { type: 'string' },
     password_set: { type: 'boolean' }, qmp: { type: ['string', 'null'] }, uri: { type: ['string', 'null'] }, domain: { type: ['string', 'null'] },
-    tls: { type: 'boolean' }, tls_name: { type: ['string', 'null'] },
+    tls: { type: 'boolean' }, tls_name: { type: ['string', 'null'] }, serial: { type: ['string', 'null'] },
   },
 } as const;
 

@@ -14,7 +14,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServerId, BatchStopServersRequest, BatchStopServersRequestBody, BatchStopServersOption } from '@huaweicloud/huaweicloud-sdk-ecs';
@@ -316,6 +316,46 @@ test('an access key deactivated through the IAM SDK on one API node: refused on 
   assert.ok(!r.ok && r.status === 401 && /deactivated, deleted or disabled/.test(r.body), JSON.stringify(r));
   assert.equal(bystander.open, true);
   await listEqualsRunning('a key deactivated');
+});
+
+test('a bulk sync through one API node (admin API, plain fetch with an IAM token) closes the affected sessions on the other proxy within 1 s', async () => {
+  const seedEnv = cliEnv();
+  assert.equal((await runCli(['user', 'create', '--domain', 'acme', '--name', 'syncer', '--admin', '--password-stdin'], seedEnv, 'password-123\n')).code, 0);
+  const login = await fetch(`${apiUrlOf('api-2')}/v3/auth/tokens`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'syncer', password: 'password-123', domain: { name: 'acme' } } } }, scope: { project: { id: projectId } } } }),
+  });
+  assert.equal(login.status, 201, await login.text());
+  const token = login.headers.get('x-subject-token')!;
+  const vnc = new DemoVncServer({ name: 'fleet-sync', width: 160, height: 100 });
+  const { port } = await vnc.listen(0, '127.0.0.1');
+  backends.push(vnc);
+  const [a, b] = [randomUUID(), randomUUID()];
+  const sync = async (servers: unknown[]): Promise<any> => {
+    const r = await fetch(`${apiUrlOf('api-2')}/admin/v1/projects/${projectId}/availability-zones/fleet-sync/servers`, {
+      method: 'PUT', headers: { 'content-type': 'application/json', 'x-auth-token': token }, body: JSON.stringify({ servers }),
+    });
+    const text = await r.text();
+    assert.equal(r.status, 200, text);
+    return JSON.parse(text).sync;
+  };
+  const item = (id: string, name: string, host: string) => ({ id, name, console: { host, port } });
+  assert.equal((await sync([item(a, 'sync-a', '127.0.0.1'), item(b, 'sync-b', '127.0.0.1')])).created.length, 2);
+  serverIds.push(a, b);
+  const [ia, ib] = [serverIds.length - 2, serverIds.length - 1];
+  const onA = await Promise.all([connect(await issue('api-1', a), 'proxy-1', ia), connect(await issue('api-1', a), 'proxy-1', ia)]);
+  const onB = await connect(await issue('api-1', b), 'proxy-1', ib);
+  const t0 = Date.now();
+  const r = await sync([item(a, 'sync-a', 'localhost'), item(b, 'sync-b', '127.0.0.1')]);
+  assert.deepEqual(r.revoked, [{ id: a, reason: 'console-changed' }]);
+  const codes = await Promise.all(onA.map((l) => ended(l)));
+  assert.ok(Date.now() - t0 < 1000, `closed ${Date.now() - t0} ms after the sync was sent`);
+  assert.ok(codes.every((c) => c.code === CloseCode.Revoked));
+  assert.equal(onB.open, true, 'an unchanged server\'s session runs on');
+  // Again: nothing changes, nothing is revoked.
+  const again = await sync([item(a, 'sync-a', 'localhost'), item(b, 'sync-b', '127.0.0.1')]);
+  assert.deepEqual([again.created.length, again.updated.length, again.deleted.length, again.revoked.length], [0, 0, 0, 0]);
+  await listEqualsRunning('a sync');
 });
 
 test('SIGKILL of one proxy leaves the other\'s sessions running; restarted with the same node id, its predecessor\'s sessions vanish from the list', async () => {

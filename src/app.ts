@@ -355,6 +355,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory, backends,
           auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
           ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(), serial: hub, recordings: services.recordings,
+          credentialStands: (issuedBy, userId) => services.iam.credentialStands(issuedBy, userId),
         });
         proxyAddress = await proxy.listen(config.proxyListen, (actual) => defaultAllowedOrigins(config, actual));
         // Same-process changes close sessions at once; other nodes' arrive through the change feed.

@@ -116,6 +116,23 @@ export class IamAdminService {
     for (const sink of this.sinks) sink({ credential, at });
   }
 
+  /**
+   * Whether a console's issuer still stands: its user exists and is enabled and, for an access
+   * key, the key exists, is active and (temporary) unexpired. Unknown issuers (tokens issued before
+   * issuers were recorded) stand.
+   */
+  async credentialStands(issuedBy: string | null, userId: string | null): Promise<boolean> {
+    if (userId !== null) {
+      const u = await this.store.getUser(userId);
+      if (!u || u.enabled === false) return false;
+    }
+    if (issuedBy?.startsWith('ak:')) {
+      const k = await this.store.getAccessKey(issuedBy.slice(3));
+      if (!k || (k.status ?? 'active') === 'inactive' || (k.expiresAt != null && k.expiresAt <= this.clock.now())) return false;
+    }
+    return true;
+  }
+
   // ---- lookups (NotFoundError for what the caller may not see in another domain too: no existence leak)
 
   private async userIn(c: Caller, id: string): Promise<User> {

@@ -57,6 +57,11 @@ export interface ProxyDeps {
   readonly serial?: SerialHub;
   /** Session recording by policy (absent: nothing is recorded). */
   readonly recordings?: RecordingService;
+  /**
+   * Whether the credential and user a console was issued through still stand (key active, user
+   * enabled): asked for every live session after a gap in the change feed (app.ts).
+   */
+  readonly credentialStands?: (issuedBy: string | null, userId: string | null) => Promise<boolean>;
 }
 
 /** Why a connection was refused before the upgrade: HTTP status, metric/audit key, text. */
@@ -613,12 +618,17 @@ export class ConsoleProxy {
       const server = await this.deps.inventory.findServer(serverId);
       for (const { session, consoleRevision } of this.registry.sessionsOf(serverId)) {
         const why = unusableReason(server, { projectId: session.info.projectId, consoleRevision });
-        if (!why) continue;
-        session.close(CloseCode.Revoked, REVOKE_TEXT[why]);
-        closed++;
+        if (why) {
+          session.close(CloseCode.Revoked, REVOKE_TEXT[why]);
+          closed++;
+        } else if (this.deps.credentialStands && !(await this.deps.credentialStands(session.info.issuedBy ?? null, session.info.issuedByUser ?? null))) {
+          // A revocation lost in the gap: the key deactivated or deleted, the user disabled or deleted.
+          session.close(CloseCode.CredentialRevoked, REVOKE_TEXT['credential-revoked']);
+          closed++;
+        }
       }
     }
-    this.deps.log.warn({ closed, lastChangeId: this.lastChangeId }, 'changes were purged before this node read them; live sessions re-checked against the inventory');
+    this.deps.log.warn({ closed, lastChangeId: this.lastChangeId }, 'changes were purged before this node read them; live sessions re-checked against the inventory and their credentials');
     return closed;
   }
 

@@ -94,3 +94,19 @@ test('the change feed carries it: a revocation appended by another node closes t
   assert.equal((await c.closed).code, CloseCode.CredentialRevoked);
   assert.ok(Date.now() - t0 < 1000);
 });
+
+test('a revocation lost in a gap of the change feed (purged before this node read it): the re-check closes the console', async () => {
+  const m = await newUser('mallory-gap');
+  const c = await openConsole((await remoteConsole(sdkClient(stack.apiUrl, m.ak, m.sk, s.projectId), s.active.id)).remote_console.url);
+  const changes = stack.app.services.stores.changes;
+  // The key deactivated with no change in the feed (as if its change had been purged), then a gap
+  // the proxy sees at its next read: two changes, the first purged before it reads them.
+  await stack.app.services.stores.identity.updateAccessKey(m.ak, { status: 'inactive' });
+  const at = Date.now();
+  await changes.appendChange({ at, kind: 'session-kill', serverId: null, sessionId: 'none-1', credential: null });
+  await changes.appendChange({ at, kind: 'session-kill', serverId: null, sessionId: 'none-2', credential: null });
+  await changes.purgeChanges(at + 1);
+  const closed = await Promise.race([c.closed, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+  assert.ok(closed, 'the console closed after the re-check');
+  assert.equal(closed.code, CloseCode.CredentialRevoked);
+});

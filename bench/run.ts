@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login,serial,recording] [--profile] [--log-level L] [--node-flags "F"]`
+ * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login,serial,recording,sync] [--profile] [--log-level L] [--node-flags "F"]`
  *
  * Runs each scenario with ecs-console and its peers in the same run, prints a table per scenario
  * and the goals, and writes bench/results/latest.json. Exits 0 when every scenario completed
@@ -22,6 +22,7 @@ import { recordingScenario } from './scenarios/recording.js';
 import { roundTripScenario } from './scenarios/round-trip.js';
 import { setupScenario } from './scenarios/setup.js';
 import { serialScenario } from './scenarios/serial.js';
+import { syncScenario } from './scenarios/sync.js';
 
 const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   idle: idleScenario,
@@ -33,6 +34,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   login: loginScenario,
   serial: serialScenario,
   recording: recordingScenario,
+  sync: syncScenario,
 };
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--profile] [--log-level L] [--node-flags "F"] [--out FILE]

@@ -262,8 +262,12 @@ export class SessionRecorder implements SessionTap {
     this.record = record;
     this.keystrokes = policy.keystrokes;
     this.recordingId = record.id;
-    this.writer = new RecordingWriter(record.id, key, join(svc.config.dir, record.file), (p) => this.progress(p), (e) => {
-      svc.logger.error({ recording: record.id, session: session.id, error: e.message }, 'recording write failed; the rest of this session is not recorded');
+    // NOTE: the callbacks capture ids only (not the record, with its sealed key): an idle
+    // session's recorder stays small.
+    const recordingId = record.id;
+    const sessionId = session.id;
+    this.writer = new RecordingWriter(recordingId, key, join(svc.config.dir, record.file), (p) => this.progress(p), (e) => {
+      svc.logger.error({ recording: recordingId, session: sessionId, error: e.message }, 'recording write failed; the rest of this session is not recorded');
     });
   }
 

@@ -218,8 +218,15 @@ const output = (serverId: string, query = '', as: { ak: string; sk: string; proj
 test('console output: the same text the port printed, `length` as last lines, a cursor for only what is new; errors in Huawei\'s shape', async () => {
   // The port was let go when the server stopped: the first call takes it again, and the stand-in
   // prints its banner once more; read until the output stops growing.
+  // The stop reaches the serial hub through the change feed, a little after the page's close:
+  // wait until the port's connection is gone, so the banner of the next one comes before the cursor.
+  const letGoBy = Date.now() + 5000;
+  while (serialPort.clients.some((c) => !c.destroyed) && Date.now() < letGoBy) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!serialPort.clients.some((c) => !c.destroyed), 'the port was let go when the server stopped');
   let all = await output(withSerial.id);
   assert.equal(all.status, 200, all.text);
+  const retakeBy = Date.now() + 10_000;
+  while (!serialPort.clients.some((c) => !c.destroyed) && Date.now() < retakeBy) await new Promise((r) => setTimeout(r, 50));
   for (let prev = -1; all.json.cursor !== prev; ) {
     prev = all.json.cursor;
     await new Promise((r) => setTimeout(r, 200));

@@ -270,10 +270,14 @@ export class InventoryService {
   ) {}
 
   /** Records an operator action (when a context says who acted). */
-  private async audit(ctx: OperatorContext | undefined, action: string, s: Pick<Server, 'id' | 'projectId'> | null, detail: Record<string, string | number | boolean | null>): Promise<void> {
+  private async audit(ctx: OperatorContext | undefined, action: string, s: Pick<Server, 'id' | 'projectId'> | { project: string } | null, detail: Record<string, string | number | boolean | null>): Promise<void> {
     if (!ctx || !this.auditor) return;
+    // A server's action names the server; a project's (a sync) names the project, so a search by
+    // project (an administrator's, which is limited to its domain's projects) finds it.
+    const server = s && 'id' in s ? s : null;
+    const projectId = server ? server.projectId : s && 'project' in s ? s.project : null;
     await this.auditor.record('operator', {
-      projectId: s?.projectId ?? null, serverId: s?.id ?? null, target: s ? `server:${s.id}` : null,
+      projectId, serverId: server?.id ?? null, target: server ? `server:${server.id}` : projectId ? `project:${projectId}` : null,
       actorUserId: ctx.actor.userId, actorCredential: ctx.actor.credential, requestId: ctx.requestId ?? null,
       clientAddress: ctx.clientAddress ?? null, outcome: 'ok', detail: { action, door: ctx.door, ...detail },
     });
@@ -459,7 +463,7 @@ export class InventoryService {
       revoked: p.ended.map((e) => ({ id: e.serverId, reason: e.reason })),
       unchanged,
     };
-    await this.audit(ctx, dryRun ? 'servers-sync-plan' : 'servers-sync', null, {
+    await this.audit(ctx, dryRun ? 'servers-sync-plan' : 'servers-sync', { project: scope.projectId }, {
       projectId: scope.projectId, availabilityZone: scope.availabilityZone ?? null, servers: items.length,
       created: result.created.length, updated: result.updated.length, deleted: result.deleted.length, revoked: result.revoked.length,
     });

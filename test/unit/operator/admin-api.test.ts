@@ -166,6 +166,11 @@ test('sessions: listed with server name, user, credential, node, bytes; ended wi
   assert.ok(exp.text.startsWith('id,at,kind,'), 'the header row (fetch drops the byte order mark)');
   const json = await call('GET', '/admin/v1/audit/export?format=json&kind=operator');
   assert.ok(json.text.trim().split('\n').every((l) => JSON.parse(l).kind === 'operator'));
+  // Syncs are the project's: an administrator's search by project finds them.
+  const syncs = await call('GET', `/admin/v1/audit?project_id=${s.projectId}&kind=operator`);
+  assert.equal(syncs.status, 200, syncs.text);
+  assert.ok(syncs.json.events.some((e: { detail: { action: string } }) => e.detail.action === 'servers-sync'), JSON.stringify(syncs.json.events.map((e: { detail: { action: string } }) => e.detail.action)));
+  assert.ok(syncs.json.events.some((e: { detail: { action: string } }) => e.detail.action === 'servers-sync-plan'));
   const badKind = await call('GET', '/admin/v1/audit?kind=nope');
   assert.equal(badKind.status, 400);
 });

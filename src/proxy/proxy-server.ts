@@ -472,21 +472,11 @@ export class ConsoleProxy {
         issuedBy: ctx.issuedBy, issuedByUser: ctx.issuedByUser },
       (signal) => this.deps.backends.open(target, { kind: 'vnc', signal }),
       { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes, tap: ctx.tap },
-      {
-        onEstablished: (s, ms) => this.onEstablished(s, ms),
-        onClosed: (s, summary) => {
-          slot.release();
-          this.onClosed(s, summary);
-        },
-      },
+      this.sessionHooks(slot),
       this.deps.clock,
       this.deps.log,
     );
-    this.registry.add(session, ctx.consoleRevision);
-    session.start().catch((e: unknown) => {
-      this.deps.log.error({ err: e }, 'session failed');
-      session.close(CloseCode.BackendProtocol, 'Internal error.');
-    });
+    this.run(session, ctx.consoleRevision, 'session', CloseCode.BackendProtocol);
   }
 
   private startSerialSession(ws: import('ws').WebSocket, server: Server, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
@@ -498,20 +488,30 @@ export class ConsoleProxy {
       { id, serverId: server.id, projectId: server.projectId, serverName: server.name, backend: `serial=${server.console.serial ?? ''}`, tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr },
       (viewer, signal) => hub.attach(server, viewer, signal),
       { setupTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes, label: `session ${id.slice(0, 8)} from ${ctx.addr}` },
-      {
-        onEstablished: (s, ms) => this.onEstablished(s, ms),
-        onClosed: (s, summary) => {
-          slot.release();
-          this.onClosed(s, summary);
-        },
-      },
+      this.sessionHooks(slot),
       this.deps.clock,
       this.deps.log,
     );
-    this.registry.add(session, ctx.consoleRevision);
+    this.run(session, ctx.consoleRevision, 'serial session', CloseCode.BackendUnreachable);
+  }
+
+  /** What every kind of session reports: established, and closed (its slot given back then). */
+  private sessionHooks(slot: { release(): void }) {
+    return {
+      onEstablished: (s: LiveSession, ms: number) => this.onEstablished(s, ms),
+      onClosed: (s: LiveSession, summary: SessionSummary) => {
+        slot.release();
+        this.onClosed(s, summary);
+      },
+    };
+  }
+
+  /** Registers a session of any kind and starts it; a start that throws ends it with `failCode`. */
+  private run(session: LiveSession & { start(): Promise<void> }, consoleRevision: number, what: string, failCode: CloseCodeValue): void {
+    this.registry.add(session, consoleRevision);
     session.start().catch((e: unknown) => {
-      this.deps.log.error({ err: e }, 'serial session failed');
-      session.close(CloseCode.BackendUnreachable, 'Internal error.');
+      this.deps.log.error({ err: e }, `${what} failed`);
+      session.close(failCode, 'Internal error.');
     });
   }
 

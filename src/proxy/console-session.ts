@@ -11,6 +11,7 @@ import type { VncConnection } from '../backends/types.js';
 import type { Clock } from '../clock.js';
 import { BackendError, isConsoleError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { bindBrowserSocket } from './session-registry.js';
 import {
   ByteReader, ClientMessageFramer, Encoding, SecurityType, ServerCapabilityScanner, encodeServerInit, encodeSetEncodings,
   isUserInput, serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
@@ -133,15 +134,7 @@ export class ConsoleSession {
     this.lastInputAt = this.startedAt;
     this.tap = opts.tap ?? null;
     this.log = log.child({ session: info.id, server: info.serverId, tokenRef: info.tokenRef });
-    ws.on('message', (data, isBinary) => this.onBrowserMessage(data, isBinary));
-    ws.on('close', () => this.close(CloseCode.Normal, 'browser closed the connection'));
-    ws.on('error', (e) => {
-      this.log.debug({ err: e }, 'browser socket error');
-      this.close(CloseCode.BadClientData, 'browser connection error');
-    });
-    ws.on('pong', () => {
-      this.alive = true;
-    });
+    bindBrowserSocket(ws, this.log, this, (data, isBinary) => this.onBrowserMessage(data, isBinary));
   }
 
   get established(): boolean {

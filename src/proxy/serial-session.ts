@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import { SerialPortHeldElsewhereError, type SerialAttachment, type SerialViewer } from '../serial/serial-hub.js';
 import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
 import { defaultCloser, type SessionInfo, type SessionSummary } from './console-session.js';
-import type { LiveSession } from './session-registry.js';
+import { bindBrowserSocket, type LiveSession } from './session-registry.js';
 
 /** A viewer this far behind (bytes queued to its WebSocket) is closed at once (the hub pauses the port at 1 MiB). */
 const MAX_BEHIND = 16 * 1024 * 1024;
@@ -56,15 +56,7 @@ export class SerialSession implements LiveSession {
     this.startedAt = clock.now();
     this.lastInputAt = this.startedAt;
     this.log = log.child({ session: info.id, server: info.serverId, tokenRef: info.tokenRef, console: 'serial' });
-    ws.on('message', (data, isBinary) => this.onBrowserMessage(data, isBinary));
-    ws.on('close', () => this.close(CloseCode.Normal, 'browser closed the connection'));
-    ws.on('error', (e) => {
-      this.log.debug({ err: e }, 'browser socket error');
-      this.close(CloseCode.BadClientData, 'browser connection error');
-    });
-    ws.on('pong', () => {
-      this.alive = true;
-    });
+    bindBrowserSocket(ws, this.log, this, (data, isBinary) => this.onBrowserMessage(data, isBinary));
   }
 
   get established(): boolean {

@@ -2,9 +2,30 @@
  * The live sessions of this node: counts for the caps (global, per project, per server), slots
  * reserved while a connection is being checked, and closing by server or id.
  */
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
+import type { Logger } from '../log.js';
 import type { SessionInfo } from './console-session.js';
-import type { CloseCodeValue } from './close-codes.js';
+import { CloseCode, type CloseCodeValue } from './close-codes.js';
+
+/**
+ * The browser socket's events, handled alike by every kind of session: its messages go to
+ * `onMessage`; its close or error ends the session; a pong marks it alive for the ping round.
+ */
+export function bindBrowserSocket(
+  ws: WebSocket, log: Logger,
+  session: { alive: boolean; close(code: CloseCodeValue, reason: string): void },
+  onMessage: (data: RawData, isBinary: boolean) => void,
+): void {
+  ws.on('message', onMessage);
+  ws.on('close', () => session.close(CloseCode.Normal, 'browser closed the connection'));
+  ws.on('error', (e) => {
+    log.debug({ err: e }, 'browser socket error');
+    session.close(CloseCode.BadClientData, 'browser connection error');
+  });
+  ws.on('pong', () => {
+    session.alive = true;
+  });
+}
 
 /** What the registry and the proxy's sweeper need of a live session (VNC or serial). */
 export interface LiveSession {

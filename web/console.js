@@ -9,10 +9,8 @@ import RFB from '/novnc/core/rfb.js';
 import KeyTable from '/novnc/core/input/keysym.js';
 import keysyms from '/novnc/core/input/keysymdef.js';
 import { HTML_LANG, pickLang, translate } from './i18n.js';
-import { adviceKey, canRetry, closeOutcome, precheckOutcome } from './reasons.js';
+import { adviceKey, canRetry, closeOutcome, precheck } from './reasons.js';
 
-/** How long to wait for the pre-check before trying the WebSocket anyway. */
-const PRECHECK_TIMEOUT_MS = 10_000;
 /** How long to wait for the WebSocket's close event after noVNC reports a disconnect. */
 const CLOSE_WAIT_MS = 3_000;
 /** Pause between typed characters, so slow guests (BIOS, login prompts) keep up. */
@@ -106,40 +104,13 @@ function setState(state, reason = null, detail = null) {
   els.retry.hidden = !(reason && canRetry(reason) && token);
 }
 
-/** Asks the proxy whether the token is usable, without consuming it. */
-async function precheck() {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), PRECHECK_TIMEOUT_MS);
-  try {
-    const res = await fetch('/api/console/info', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ token }),
-      cache: 'no-store',
-      credentials: 'same-origin',
-      signal: abort.signal,
-    });
-    let body = null;
-    try {
-      body = await res.json();
-    } catch {
-      // not JSON: the outcome treats it as "not understood"
-    }
-    return precheckOutcome(res.status, body);
-  } catch {
-    return precheckOutcome(null, null);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function start() {
   if (!token) {
     setState('failed', 'token-missing');
     return;
   }
   setState('checking');
-  const check = await precheck();
+  const check = await precheck(token);
   if (!check.proceed) {
     setState('failed', check.reason);
     return;

@@ -72,6 +72,44 @@ export function precheckOutcome(status, body) {
   return { proceed: true, name: null };
 }
 
+/** How long a page waits for the pre-check before trying the WebSocket anyway. */
+export const PRECHECK_TIMEOUT_MS = 10_000;
+
+/**
+ * Asks the proxy whether a token is usable, without consuming it (`POST /api/console/info`), and
+ * gives the outcome (see precheckOutcome). Shared by the VNC and the serial page; `fetchImpl` lets
+ * the unit tests run it in Node.
+ *
+ * @param {string} token
+ * @param {{ fetchImpl?: typeof fetch, timeoutMs?: number }} [options]
+ * @returns {Promise<{ proceed: true, name: string | null } | { proceed: false, reason: string }>}
+ */
+export async function precheck(token, { fetchImpl = fetch, timeoutMs = PRECHECK_TIMEOUT_MS } = {}) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const res = await fetchImpl('/api/console/info', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token }),
+      cache: 'no-store',
+      credentials: 'same-origin',
+      signal: abort.signal,
+    });
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      // not JSON: the outcome treats it as "not understood"
+    }
+    return precheckOutcome(res.status, body);
+  } catch {
+    return precheckOutcome(null, null);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The page's final state and reason once the WebSocket has closed (or noVNC gave up on it).
  * A session that never reached "connected" failed; one that did was disconnected.

@@ -10,7 +10,7 @@
 import { Terminal } from '/xterm/lib/xterm.mjs';
 import { FitAddon } from '/xterm-fit/lib/addon-fit.mjs';
 import { HTML_LANG, pickLang, translate } from './i18n.js';
-import { adviceKey, closeOutcome, precheckOutcome } from './reasons.js';
+import { adviceKey, closeOutcome, precheck } from './reasons.js';
 
 const $ = (id) => {
   const el = document.getElementById(id);
@@ -124,28 +124,6 @@ els.paste.addEventListener('click', () => void paste());
 els.take.addEventListener('click', () => control({ type: 'take' }));
 window.addEventListener('resize', () => fit.fit());
 
-async function precheck() {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), 10_000);
-  try {
-    const res = await fetch('/api/console/info', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }),
-      cache: 'no-store', credentials: 'same-origin', signal: abort.signal,
-    });
-    let body = null;
-    try {
-      body = await res.json();
-    } catch {
-      // not JSON: treated as "not understood"
-    }
-    return precheckOutcome(res.status, body);
-  } catch {
-    return precheckOutcome(null, null);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function connect() {
   setState('connecting');
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -193,7 +171,7 @@ async function start() {
   localize();
   if (!token) return setState('failed', 'token-missing');
   setState('checking');
-  const check = await precheck();
+  const check = await precheck(token);
   if (!check.proceed) return setState('failed', check.reason);
   if (check.name) {
     serverName = check.name;

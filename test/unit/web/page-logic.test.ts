@@ -21,6 +21,7 @@ interface Reasons {
   CLOSE_REASONS: Record<string, string>;
   MAX_NAME_CHARS: number;
   precheckOutcome(status: number | null, body: unknown): Outcome;
+  precheck(token: string, options?: { fetchImpl?: typeof fetch; timeoutMs?: number }): Promise<Outcome>;
   closeOutcome(e: { code: number | null; wasConnected: boolean; securityFailure: boolean }): { state: string; reason: string };
   canRetry(reason: string): boolean;
   adviceKey(reason: string): string;
@@ -116,6 +117,29 @@ test('precheckOutcome: valid proceeds with the name; refusals stop; the rest pro
   for (const [status, body] of [[null, null], [500, null], [404, { state: 'used' }], [200, null], [200, { state: 'toString' }], [200, { state: '__proto__' }], [200, 'used']] as const) {
     assert.deepEqual(reasons.precheckOutcome(status, body), { proceed: true, name: null }, `${status} ${JSON.stringify(body)}`);
   }
+});
+
+test('precheck (both pages): posts the token in the body, never in the URL; answers, errors, non-JSON and a hung proxy each give an outcome', async () => {
+  const calls: Array<{ url: string; init: RequestInit }> = [];
+  const answer = (status: number, body: string) => async (url: string | URL | Request, init?: RequestInit) => {
+    calls.push({ url: String(url), init: init ?? {} });
+    return new Response(body, { status, headers: { 'Content-Type': 'application/json' } });
+  };
+  const ok = await reasons.precheck('tok-1', { fetchImpl: answer(200, JSON.stringify({ state: 'valid', server: { name: 'web-01' } })) as typeof fetch });
+  assert.deepEqual(ok, { proceed: true, name: 'web-01' });
+  assert.equal(calls[0]!.url, '/api/console/info');
+  assert.equal(calls[0]!.init.method, 'POST');
+  assert.deepEqual(JSON.parse(String(calls[0]!.init.body)), { token: 'tok-1' });
+  assert.deepEqual(await reasons.precheck('t', { fetchImpl: answer(200, JSON.stringify({ state: 'used' })) as typeof fetch }), { proceed: false, reason: 'token-used' });
+  assert.deepEqual(await reasons.precheck('t', { fetchImpl: answer(429, '{}') as typeof fetch }), { proceed: false, reason: 'throttled' });
+  assert.deepEqual(await reasons.precheck('t', { fetchImpl: answer(502, '<html>bad gateway</html>') as typeof fetch }), { proceed: true, name: null });
+  const failing = (async () => { throw new TypeError('network'); }) as typeof fetch;
+  assert.deepEqual(await reasons.precheck('t', { fetchImpl: failing }), { proceed: true, name: null });
+  // A proxy that never answers: the timeout aborts the request and the page goes on to the WebSocket.
+  const hung = ((_u: string, init?: RequestInit) => new Promise<Response>((_resolve, reject) => {
+    init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+  })) as typeof fetch;
+  assert.deepEqual(await reasons.precheck('t', { fetchImpl: hung, timeoutMs: 20 }), { proceed: true, name: null });
 });
 
 test('closeOutcome: our codes win; failed before connect, disconnected after', () => {

@@ -377,12 +377,12 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           timeoutMs: config.screenshotTimeoutSeconds * 1000, jpegQuality: 85,
         });
         api = buildApi({
-          screenshots, recordings: services.recordings, playbackPage: overrides.playbackPage ?? createStaticHandler({ pages: { '/playback.html': 'playback.html' } }),
+          screenshots, recordings: services.recordings, playbackPage: overrides.playbackPage ?? createStaticHandler({ pages: { '/playback.html': 'playback.html', '/operator/': 'operator.html' } }),
           config, clock, log, identity: services.identity, iam: services.iam, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: ready('api'), draining: () => stopping,
           consoleOutput: new ConsoleOutputService(services.identity, services.inventory, hub, services.auditor), consoleTokens: services.consoleTokens,
-          operator: { sessions: services.sessions, audit: services.audit },
+          operator: { sessions: services.sessions, audit: services.audit, auditor: services.auditor },
         });
         await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
         out.api = addressOf(api.server);

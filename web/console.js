@@ -9,7 +9,7 @@ import RFB from '/novnc/core/rfb.js';
 import KeyTable from '/novnc/core/input/keysym.js';
 import keysyms from '/novnc/core/input/keysymdef.js';
 import { HTML_LANG, pickLang, translate } from './i18n.js';
-import { adviceKey, canRetry, closeOutcome, precheck } from './reasons.js';
+import { adviceKey, canRetry, closeOutcome, operatorReason, precheck } from './reasons.js';
 
 /** How long to wait for the WebSocket's close event after noVNC reports a disconnect. */
 const CLOSE_WAIT_MS = 3_000;
@@ -83,7 +83,7 @@ function showName(name) {
 }
 
 /** Moves the page to `state` and shows it; `reason` (a reasons.js key) explains failed/disconnected. */
-function setState(state, reason = null, detail = null) {
+function setState(state, reason = null, detail = null, detailKey = 'detail') {
   document.body.dataset.state = state;
   if (reason) document.body.dataset.reason = reason;
   else delete document.body.dataset.reason;
@@ -100,7 +100,7 @@ function setState(state, reason = null, detail = null) {
   els.noticeReason.textContent = reason ? t(`reason.${reason}`) : '';
   els.noticeAdvice.textContent = reason ? t(adviceKey(reason)) : '';
   els.noticeDetail.hidden = !detail;
-  els.noticeDetail.textContent = detail ? t('detail', { text: detail }) : '';
+  els.noticeDetail.textContent = detail ? t(detailKey, { text: detail }) : '';
   els.retry.hidden = !(reason && canRetry(reason) && token);
 }
 
@@ -138,18 +138,20 @@ function connect() {
     return;
   }
 
-  const finish = (code) => {
+  const finish = (code, closeText = '') => {
     if (finished) return;
     finished = true;
     clearTimeout(closeTimer);
     session = null;
     const out = closeOutcome({ code, wasConnected: connected, securityFailure: securityReason !== null });
-    // The proxy's English reason is shown only when no code of ours explains the failure.
-    setState(out.state, out.reason, out.reason === 'security-failure' ? securityReason : null);
+    // The proxy's English reason is shown only when no code of ours explains the failure; an
+    // operator's own words when it ended the session.
+    if (out.reason === 'operator-ended') setState(out.state, out.reason, operatorReason(closeText), 'operator.reason');
+    else setState(out.state, out.reason, out.reason === 'security-failure' ? securityReason : null);
   };
 
   // 1006 is the browser's own code for "no close frame": nothing from us, so no code to map.
-  socket.addEventListener('close', (e) => finish(e.code === 1006 ? null : e.code));
+  socket.addEventListener('close', (e) => finish(e.code === 1006 ? null : e.code, e.reason));
 
   let rfb;
   try {

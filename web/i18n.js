@@ -91,6 +91,7 @@ export const STRINGS = Object.freeze({
     'advice.later': 'Wait a moment, then request a new remote login URL (from the API or the management console).',
     'advice.operator': 'This is not a problem with your link: a new remote login URL would fail the same way. The administrator of the console service must check this server’s console settings; please contact them.',
     'detail': 'Details: {text}',
+    'operator.reason': 'Reason given: {text}',
     'noscript': 'The remote console needs JavaScript.',
   }),
   zh: Object.freeze({
@@ -163,6 +164,7 @@ export const STRINGS = Object.freeze({
     'advice.later': '请稍后通过 API 或管理控制台重新获取远程登录地址。',
     'advice.operator': '这不是登录链接的问题：重新获取远程登录地址也会同样失败。需要控制台服务的管理员检查该云服务器的控制台配置，请联系管理员。',
     'detail': '详细信息：{text}',
+    'operator.reason': '原因：{text}',
     'noscript': '远程登录需要启用 JavaScript。',
   }),
 });
@@ -177,7 +179,20 @@ export const STRINGS = Object.freeze({
  * @returns {string}
  */
 export function translate(lang, key, vars = {}) {
-  const table = STRINGS[lang] ?? STRINGS.en;
-  const text = table[key] ?? STRINGS.en[key] ?? key;
+  return translateIn(STRINGS, lang, key, vars);
+}
+
+/**
+ * `translate` over another page's strings (`{ en: {...}, zh: {...} }`).
+ *
+ * @param {Record<string, Record<string, string>>} strings
+ * @param {string} lang
+ * @param {string} key
+ * @param {Record<string, string | number>} [vars]
+ * @returns {string}
+ */
+export function translateIn(strings, lang, key, vars = {}) {
+  const table = strings[lang] ?? strings.en;
+  const text = table[key] ?? strings.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (m, name) => (Object.hasOwn(vars, name) ? String(vars[name]) : m));
 }

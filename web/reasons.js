@@ -41,6 +41,22 @@ export const CLOSE_REASONS = Object.freeze({
   4402: 'too-slow',
 });
 
+/** What the proxy's close text says before an operator's reason (proxy-server.ts, `session-kill`). */
+export const OPERATOR_END_TEXT = 'An operator ended this console session.';
+
+/**
+ * The reason an operator gave when ending the session, from the close frame's text (the proxy's
+ * own sentence removed), or null when none was given.
+ *
+ * @param {unknown} closeText
+ * @returns {string | null}
+ */
+export function operatorReason(closeText) {
+  if (typeof closeText !== 'string') return null;
+  const text = (closeText.startsWith(OPERATOR_END_TEXT) ? closeText.slice(OPERATOR_END_TEXT.length) : closeText).trim();
+  return text === '' ? null : text.slice(0, 200);
+}
+
 /** Longest server name shown; the proxy caps names at 1 KiB, the page shows less. */
 export const MAX_NAME_CHARS = 256;
 

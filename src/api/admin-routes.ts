@@ -20,6 +20,8 @@ import type { ApiDeps } from './api-server.js';
 import { parseJsonBody } from './body.js';
 import { huaweiTime } from './ecs-routes.js';
 import type { RouteDoc } from './openapi.js';
+import { registerAdminRecordingRoutes } from './admin-recording-routes.js';
+import type { Auditor } from '../audit/auditor.js';
 
 export const ADMIN_PREFIX = '/admin/v1';
 
@@ -28,6 +30,8 @@ export interface AdminDeps extends ApiDeps {
   readonly auth: IamAuth;
   readonly sessions: SessionService;
   readonly audit: AuditService;
+  /** Records the recording-policy changes (the inventory's changes are recorded by the inventory). */
+  readonly auditor?: Auditor;
 }
 
 const ACTION = {
@@ -293,4 +297,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       .header('Content-Disposition', `attachment; filename="audit.${csv ? 'csv' : 'jsonl'}"`)
       .send(chunks.join(''));
   }));
+
+  if (deps.recordings) {
+    registerAdminRecordingRoutes(app, {
+      prefix: ADMIN_PREFIX, recordings: deps.recordings, ...(deps.auditor ? { auditor: deps.auditor } : {}),
+      admin, ownProject, domainProjects, ownServer, body, answer, doc, actions: ACTION,
+    });
+  }
 }

@@ -181,3 +181,34 @@ export const killResultSchema = {
   type: 'object',
   properties: { server_id: { type: 'string' }, session_id: { type: ['string', 'null'] }, listed: { type: 'integer' } },
 } as const;
+
+export const listPoliciesQuery = { type: 'object', properties: { project_id: projectId } } as const;
+
+/** A recording policy as set (PUT replaces the whole policy; what is left out takes its default). */
+export const recordingPolicyBody = {
+  type: 'object',
+  required: ['recording_policy'],
+  additionalProperties: false,
+  properties: {
+    recording_policy: {
+      type: 'object',
+      required: ['enabled'],
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean', description: 'Record the sessions (false: not recorded, even when the project is).' },
+        keystrokes: { type: 'boolean', default: false, description: 'Record key events too (they hold typed passwords). Default false.' },
+        retention_days: { type: 'integer', minimum: 1, maximum: 3650, description: 'Recordings are deleted this many days after they started (default 30).' },
+        quota_bytes: { type: ['integer', 'null'], minimum: 1, description: 'Project policies only: most bytes of recordings kept; the oldest go first.' },
+      },
+    },
+  },
+} as const;
+
+export const recordingPolicyOutput = {
+  type: 'object',
+  properties: {
+    scope: { type: 'string', enum: ['project', 'server'] }, scope_id: { type: 'string' }, project_id: { type: 'string' }, enabled: { type: 'boolean' },
+    keystrokes: { type: 'boolean' }, retention_days: { type: 'integer' }, quota_bytes: { type: ['integer', 'null'] }, updated: { type: 'string' },
+    updated_by: { type: ['string', 'null'] },
+  },
+} as const;

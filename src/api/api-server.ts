@@ -32,7 +32,9 @@ import type { RecordingService } from '../recording/recording-service.js';
 import type { StaticHandler } from '../web/static-handler.js';
 import { registerRecordingRoutes } from './recording-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { registerOperatorPageRoutes } from './operator-page-routes.js';
 import type { AuditService } from '../audit/audit-service.js';
+import type { Auditor } from '../audit/auditor.js';
 import type { SessionService } from '../sessions/session-service.js';
 import './request-context.js';
 
@@ -64,7 +66,8 @@ export interface ApiDeps {
   /** Session recordings (our extension) and the playback page's files. */
   readonly recordings?: RecordingService;
   /** The operator services behind the admin API (/admin/v1), registered when given. */
-  readonly operator?: { readonly sessions: SessionService; readonly audit: AuditService };
+  readonly operator?: { readonly sessions: SessionService; readonly audit: AuditService; readonly auditor?: Auditor };
+  /** Serves /playback.html, /operator/ and their assets. */
   readonly playbackPage?: StaticHandler;
 }
 
@@ -230,6 +233,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   }
   if (deps.recordings) registerRecordingRoutes(app, { ...deps, recordings: deps.recordings, authenticate });
   if (deps.operator) registerAdminRoutes(app, { ...deps, ...deps.operator, auth });
+  // The operator's page needs the admin API, and its assets come with the playback page's (recording routes).
+  if (deps.operator && deps.recordings && deps.playbackPage) registerOperatorPageRoutes(app, deps.playbackPage);
 
   const metrics = deps.metrics;
   if (metrics) {

@@ -165,3 +165,11 @@ export async function saveScreenshot(page: Page, name: string): Promise<string> 
   await page.screenshot({ path });
   return path;
 }
+
+/** How many pixels of two RGB888 screens differ (every pixel when their sizes differ). */
+export function differingPixels(a: Uint32Array, b: Uint32Array): number {
+  if (a.length !== b.length) return Math.max(a.length, b.length);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) n++;
+  return n;
+}

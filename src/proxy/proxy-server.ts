@@ -653,8 +653,9 @@ export class ConsoleProxy {
       return ch.credential ? this.registry.closeIssuedBy(ch.credential, CloseCode.CredentialRevoked, REVOKE_TEXT['credential-revoked'], ch.at) : 0;
     }
     const n = ch.serverId ? this.registry.closeServer(ch.serverId, CloseCode.Revoked, REVOKE_TEXT[ch.kind], ch.at, closedBy ?? 'inventory') : 0;
-    // The server's serial port is let go too (it may be another VM's now, or gone).
-    if (ch.serverId) this.deps.serial?.release(ch.serverId, REVOKE_TEXT[ch.kind]);
+    // The server's serial port is let go too (it may be another VM's now, or gone), unless it was
+    // taken after the change (a late copy of a stop, read after the server was started again).
+    if (ch.serverId) this.deps.serial?.release(ch.serverId, REVOKE_TEXT[ch.kind], ch.at);
     return n;
   }
 

@@ -98,9 +98,12 @@ class HeldPort {
   /** When the port was paused for a viewer that is behind (0: reading). */
   pausedAt = 0;
   resumeTimer: NodeJS.Timeout | null = null;
+  /** When this node took the port (a change made before it does not concern this connection). */
+  readonly openedAt: number;
   constructor(readonly serverId: string, readonly consoleRevision: number, ring: OutputRing, now: number) {
     this.ring = ring;
     this.lastUsedAt = now;
+    this.openedAt = now;
   }
 }
 
@@ -277,10 +280,15 @@ export class SerialHub {
     port.resumeTimer.unref();
   }
 
-  /** Closes a server's port here (the server stopped, was deleted or its console moved). */
-  release(serverId: string, reason: string): void {
+  /**
+   * Closes a server's port here (the server stopped, was deleted or its console moved). With
+   * `changedAt` (a change read from the change feed, perhaps late: this node's own changes come
+   * back through it too), a port taken after the change is left alone: it was taken for the
+   * server as it is now, e.g. started again.
+   */
+  release(serverId: string, reason: string, changedAt?: number): void {
     const port = this.ports.get(serverId);
-    if (port) this.closePort(port, reason);
+    if (port && (changedAt === undefined || port.openedAt <= changedAt)) this.closePort(port, reason);
   }
 
   private closePort(port: HeldPort, reason: string): void {

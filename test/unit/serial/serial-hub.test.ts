@@ -92,3 +92,57 @@ test('a viewer that falls behind pauses the port until it catches up; one that s
     await new Promise<void>((r) => listener.close(() => r()));
   }
 });
+
+test('a change read late from the change feed (made before the port was taken) leaves the port alone; one made after it, or applied at once, lets it go', async () => {
+  const vms: Socket[] = [];
+  const listener = createServer((s) => {
+    vms.push(s);
+    s.on('error', () => undefined);
+    s.write('banner\r\n');
+  });
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
+  const port = (listener.address() as { port: number }).port;
+  let opened = 0;
+  const backends: BackendOpener = {
+    open: async () => {
+      opened++;
+      const sock = connect(port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.pause();
+      return { kind: 'serial', stream: sock, leftover: Buffer.alloc(0), info: { address: 'x', tls: null, auth: 'none' } } satisfies SerialConnection as never;
+    },
+  };
+  const stores = openSqliteStores(':memory:');
+  const hub = new SerialHub({
+    backends, inventory: { resolveTarget: (s: Server) => ({ serverId: s.id, console: s.console, password: null }) } as unknown as InventoryService,
+    store: stores.serialOutput, clock: systemClock, log: createLogger({ level: 'silent' }),
+  }, { nodeId: 'n1' });
+  try {
+    const closed: string[] = [];
+    const sv: SerialViewer = {
+      label: 'v', onOutput: () => undefined, onRole: () => undefined, onPortClosed: (why) => closed.push(why),
+      backlog: () => 0, tooSlow: () => undefined,
+    };
+    const stoppedBefore = Date.now() - 1000;
+    const a = await hub.attach(server, sv, AbortSignal.timeout(5000));
+    hub.release(server.id, 'The server was stopped.', stoppedBefore);
+    assert.deepEqual(closed, [], 'a stop made before the port was taken does not close it');
+    const live = await hub.output(server, undefined, AbortSignal.timeout(5000), false);
+    assert.equal(live.live, true, 'still held');
+    assert.equal(opened, 1);
+    hub.release(server.id, 'The server was stopped.', Date.now());
+    assert.deepEqual(closed, ['The server was stopped.'], 'a stop made after it was taken closes it');
+    a.detach();
+    // Taken again, then a change applied at once (no time given): let go.
+    const b = await hub.attach(server, sv, AbortSignal.timeout(5000));
+    assert.equal(opened, 2);
+    hub.release(server.id, 'The server\'s console was moved.');
+    assert.deepEqual(closed, ['The server was stopped.', 'The server\'s console was moved.']);
+    b.detach();
+  } finally {
+    await hub.stop();
+    await stores.close();
+    for (const s of vms) s.destroy();
+    await new Promise<void>((r) => listener.close(() => r()));
+  }
+});

@@ -40,6 +40,8 @@ export interface DemoInfo {
   domainId?: string;
   /** Copy-paste examples, as printed: the official SDKs against this demo. */
   examples?: { ecsRemoteConsole: string; iamListMyAccessKeys: string };
+  /** The demo project's name (the operator page signs in to a project by name or id). */
+  projectName?: string;
   /** Demo VNC server ports, kept so restarts do not move console targets (and revoke tokens). */
   backendPorts: Record<string, number>;
 }
@@ -131,7 +133,8 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
   if (!info || !project) {
     const p = await identity.createProject({ name: `demo-${randomBytes(3).toString('hex')}`, domain: 'demo' });
     const password = `Demo-${randomBytes(6).toString('base64url')}`;
-    const user = await identity.createUser({ domain: 'demo', name: `demo-${randomBytes(3).toString('hex')}`, password });
+    // A domain administrator of the demo's own domain: it can use the operator page (/operator/).
+    const user = await identity.createUser({ domain: 'demo', name: `demo-${randomBytes(3).toString('hex')}`, password, admin: true });
     const key = await identity.createAccessKey({ userId: user.id, projectId: p.id });
     const servers: Server[] = [];
     for (const d of DEMO_SERVERS) {
@@ -147,6 +150,9 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
     };
     log.info({ projectId: p.id }, 'demo objects created');
   }
+  // A demo made before its user was an administrator becomes one (the operator page needs it).
+  const demoUser = await identity.findUser(info.domain, info.user).catch(() => null);
+  if (demoUser && demoUser.admin !== true) await services.stores.identity.updateUser(demoUser.id, { admin: true });
   const backends: DemoVncServer[] = [];
   for (const entry of info.servers) {
     const server = await inventory.findServer(entry.id);
@@ -171,6 +177,7 @@ export async function prepareDemo(app: App, log: Logger): Promise<{ finish(api: 
       demo.apiUrl = listenerUrl(config, 'api', api);
       demo.consoleBaseUrl = consoleBaseUrl(config, 'az1', proxy);
       demo.domainId = (await identity.findUser(demo.domain, demo.user)).domainId;
+      demo.projectName = (await identity.getProject(demo.projectId)).name;
       demo.examples = snippets(demo);
       writeFileSync(path, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
       restrictFile(path);
@@ -223,6 +230,7 @@ export function banner(d: DemoInfo, url: string, path: string, dataDir: string):
     `  Domain / user   ${d.domain} / ${d.user}${d.domainId ? `  (domain id ${d.domainId})` : ''}`,
     `  Password        ${d.password}`,
     `  AK / SK         ${d.ak} / ${d.sk}`,
+    `  Operator page   ${d.apiUrl}/operator/  (account ${d.domain}, user ${d.user}, project ${d.projectName ?? d.projectId})`,
     '  Servers:',
     ...d.servers.map((s) => `    ${s.id}  ${s.name.padEnd(14)} ${s.status}`),
     '',

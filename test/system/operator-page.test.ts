@@ -11,6 +11,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
 import { DemoVncServer } from '../../src/demo/index.js';
@@ -254,5 +256,51 @@ test('in Chinese, on a phone (390x844): no horizontal overflow in any view', asy
     assert.deepEqual(o.errors.filter((e) => !/status of 429/.test(e)), []);
   } finally {
     await o.close();
+  }
+});
+
+test('the demo (`serve --demo`): its user signs in with what was printed and sees the demo servers, their screens as thumbnails', async () => {
+  const dataDir = tempDir();
+  const demo = await startCli(['serve', '--demo', '--api-listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0'], { ECS_CONSOLE_DATA_DIR: dataDir });
+  const o = await browser.open(`${demo.apiUrl}/operator/`, { viewport: { width: 1366, height: 768 } });
+  try {
+    const info = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as { domain: string; user: string; password: string; projectId: string; projectName: string; servers: Array<{ id: string; status: string }> };
+    assert.match(demo.stderr() + demo.stdout(), new RegExp(`Operator page +${demo.apiUrl}/operator/ +\\(account ${info.domain}, user ${info.user}, project ${info.projectName}\\)`));
+    await o.page.waitForSelector('body[data-state="login"]');
+    await o.page.fill('#login-domain', info.domain);
+    await o.page.fill('#login-user', info.user);
+    await o.page.fill('#login-password', info.password);
+    await o.page.fill('#login-project', info.projectName);
+    await o.page.click('#login-submit');
+    await o.page.waitForSelector('body[data-state="ready"]', { timeout: 20_000 });
+    const token = String((await http('POST', `${demo.apiUrl}/v3/auth/tokens`, { 'content-type': 'application/json' }, JSON.stringify({
+      auth: { identity: { methods: ['password'], password: { user: { name: info.user, password: info.password, domain: { name: info.domain } } } }, scope: { project: { id: info.projectId } } },
+    }))).headers['x-subject-token']);
+    for (const srv of info.servers) {
+      const card = `.card[data-server-id="${srv.id}"]`;
+      await o.page.waitForSelector(card);
+      if (srv.status !== 'ACTIVE') {
+        assert.match(String(await o.page.textContent(`${card} .thumb-note`)), /Not running/);
+        continue;
+      }
+      const sel = `${card} img[data-loaded]`;
+      await o.page.waitForSelector(sel, { timeout: 20_000, state: 'attached' });
+      const thumb = await pixels(o.page, sel);
+      assert.ok(new Set(thumb.rgb).size > 1, 'the thumbnail is not blank');
+      // The server's screen now, through the screenshot call: the same but for the blinking cursor and the clock.
+      const shot = await http('GET', `${demo.apiUrl}/v1/${info.projectId}/cloudservers/${srv.id}/screenshot`, { 'x-auth-token': token });
+      assert.equal(shot.status, 200, shot.text);
+      const png = PNG.sync.read(shot.body);
+      assert.deepEqual([thumb.width, thumb.height], [png.width, png.height]);
+      const now = new Uint32Array(png.width * png.height);
+      for (let i = 0; i < now.length; i++) now[i] = (png.data[i * 4]! << 16) | (png.data[i * 4 + 1]! << 8) | png.data[i * 4 + 2]!;
+      assert.ok(differingPixels(thumb.rgb, now) < now.length / 100, 'the thumbnail is the server\'s screen');
+    }
+    await saveScreenshot(o.page, 'operator-demo.png');
+    assert.deepEqual(o.errors, []);
+  } finally {
+    await o.close();
+    demo.child.kill('SIGTERM');
+    await demo.exited;
   }
 });

@@ -37,6 +37,7 @@ import { RemoteConsoleService } from './tokens/remote-console-service.js';
 import { FailureStreak } from './util/failure-streak.js';
 import { SerialHub } from './serial/serial-hub.js';
 import { ConsoleOutputService } from './serial/console-output-service.js';
+import { registeredRoutes, type RegisteredRoute } from './api/openapi.js';
 
 export type Role = 'serve' | 'api' | 'proxy';
 
@@ -217,6 +218,8 @@ export interface App {
   readonly metrics: Metrics;
   /** The console proxy, once started (roles serve and proxy). */
   readonly proxy: ConsoleProxy | null;
+  /** Every route registered on the API listener (roles serve and api, once started; empty otherwise). */
+  apiRoutes(): readonly RegisteredRoute[];
   /** Listens on the configured addresses; returns the actual ones (port 0 resolved). */
   start(): Promise<StartedAddresses>;
   /**
@@ -315,6 +318,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
   return {
     services,
     metrics,
+    apiRoutes: () => (api ? registeredRoutes(api) : []),
     get proxy() {
       return proxy;
     },

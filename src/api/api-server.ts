@@ -3,6 +3,7 @@
  * HTTP only: domain logic lives in the services; errors are mapped once through error-map.ts.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
@@ -36,7 +37,11 @@ import { registerOperatorPageRoutes } from './operator-page-routes.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Auditor } from '../audit/auditor.js';
 import type { SessionService } from '../sessions/session-service.js';
+import { openApiDocument, recordRoutes } from './openapi.js';
+import { OPERATIONS } from './route-docs.js';
 import './request-context.js';
+
+const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 /** Observes finished requests (metrics). */
 export type RequestObserver = (route: string, method: string, status: number, seconds: number) => void;
@@ -131,6 +136,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       setTimeout(() => socket.destroy(), 1000).unref();
     },
   });
+  // Every route registered from here on is seen: /openapi.json is generated from them.
+  const routes = recordRoutes(app);
   app.server.headersTimeout = config.httpHeadersTimeoutSeconds * 1000;
   // `Expect` other than 100-continue: Node would answer 417 with an empty body.
   app.server.on('checkExpectation', (req, res) => {
@@ -238,10 +245,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   const metrics = deps.metrics;
   if (metrics) {
-    app.get('/metrics', async (req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    app.get('/metrics', { config: OPERATIONS.metrics }, async (req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   }
-  app.get('/healthz', async (req, reply) => reply.type('application/json').send({ status: 'ok' }));
-  app.get('/readyz', async (req, reply) => {
+  app.get('/healthz', { config: OPERATIONS.healthz }, async (req, reply) => reply.type('application/json').send({ status: 'ok' }));
+  app.get('/readyz', { config: OPERATIONS.readyz }, async (req, reply) => {
     if (deps.draining?.()) return reply.code(503).type('application/json').send({ status: 'draining' });
     try {
       await deps.ready();
@@ -251,6 +258,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       req.log.warn({ check, reason: (e as Error).message }, 'not ready');
       return reply.code(503).type('application/json').send({ status: 'unavailable', check });
     }
+  });
+  // Built once, on the first call: by then every route (plugins' too) is registered.
+  let document: string | undefined;
+  app.get('/openapi.json', { config: OPERATIONS.openapi }, async (req, reply) => {
+    document ??= JSON.stringify(openApiDocument(routes, { version: pkg.version }));
+    return reply.type('application/json').send(document);
   });
   return app;
 }

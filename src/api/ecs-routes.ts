@@ -9,6 +9,7 @@ import type { Server } from '../inventory/types.js';
 import type { ConsoleLang } from '../tokens/remote-console-service.js';
 import { isObject, parseJsonBody, requireObject, requireString } from './body.js';
 import type { ApiDeps } from './api-server.js';
+import { ECS } from './route-docs.js';
 
 interface EcsDeps extends ApiDeps {
   authenticate(req: FastifyRequest): Promise<void>;
@@ -68,7 +69,7 @@ function intParam(raw: unknown, name: string, min: number, max: number, dflt: nu
 }
 
 export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
-  app.post<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id/remote_console', async (req, reply) => {
+  app.post<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id/remote_console', { config: ECS.remoteConsole }, async (req, reply) => {
     const { project_id: projectId, server_id: serverId } = req.params;
     await deps.authenticate(req);
     checkProjectHeader(req, projectId);
@@ -93,7 +94,7 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
 
   // BatchStartServers / BatchStopServers: the inventory's status is the state of record here (the
   // hypervisor is driven elsewhere); stopping revokes tokens and closes live consoles.
-  app.post<{ Params: { project_id: string } }>('/v1/:project_id/cloudservers/action', async (req, reply) => {
+  app.post<{ Params: { project_id: string } }>('/v1/:project_id/cloudservers/action', { config: ECS.action }, async (req, reply) => {
     const projectId = req.params.project_id;
     await deps.authenticate(req);
     checkProjectHeader(req, projectId);
@@ -133,7 +134,7 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
   });
 
   // Registered before :server_id so that "detail" is not taken for a server id.
-  app.get<{ Params: { project_id: string }; Querystring: Record<string, string> }>('/v1/:project_id/cloudservers/detail', async (req, reply) => {
+  app.get<{ Params: { project_id: string }; Querystring: Record<string, string> }>('/v1/:project_id/cloudservers/detail', { config: ECS.list }, async (req, reply) => {
     const projectId = req.params.project_id;
     await deps.authenticate(req);
     checkProjectHeader(req, projectId);
@@ -157,7 +158,7 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     return reply.type('application/json').send({ count, servers: servers.map(serverDetail) });
   });
 
-  app.get<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id', async (req, reply) => {
+  app.get<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id', { config: ECS.show }, async (req, reply) => {
     const { project_id: projectId, server_id: serverId } = req.params;
     await deps.authenticate(req);
     checkProjectHeader(req, projectId);

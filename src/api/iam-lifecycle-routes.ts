@@ -14,6 +14,7 @@ import { sendIamError, type IamAuth } from './admin-auth.js';
 import type { ApiDeps } from './api-server.js';
 import { isObject, parseJsonBody } from './body.js';
 import { keystoneTime } from './iam-routes.js';
+import { IAM } from './route-docs.js';
 import './request-context.js';
 
 type Deps = ApiDeps & { auth: IamAuth };
@@ -101,22 +102,22 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
 
   // ---- permanent access keys
 
-  app.post('/v3.0/OS-CREDENTIAL/credentials', route(async (c, req, reply) => {
+  app.post('/v3.0/OS-CREDENTIAL/credentials', { config: IAM.createKey }, route(async (c, req, reply) => {
     const o = rootObject(req, 'credential');
     const description = optString(o, 'description', 'credential.description');
     const r = await iam.createAccessKey(c, { userId: reqString(o, 'user_id', 'credential.user_id', 64), ...(description !== undefined ? { description } : {}) });
     return json(reply, 201, { credential: { ...permanentKeyBody(r.key), secret: r.sk } });
   }));
-  app.get('/v3.0/OS-CREDENTIAL/credentials', route(async (c, req, reply) => {
+  app.get('/v3.0/OS-CREDENTIAL/credentials', { config: IAM.listKeys }, route(async (c, req, reply) => {
     const keys = await iam.listAccessKeys(c, queryString(req, 'user_id'));
     return json(reply, 200, { credentials: keys.map(permanentKeyBody) });
   }));
-  app.get('/v3.0/OS-CREDENTIAL/credentials/:access_key', route(async (c, req, reply) => {
+  app.get('/v3.0/OS-CREDENTIAL/credentials/:access_key', { config: IAM.showKey }, route(async (c, req, reply) => {
     const k = await iam.showAccessKey(c, param(req, 'access_key'));
     // Last use is not recorded: an honest "never known".
     return json(reply, 200, { credential: { ...permanentKeyBody(k), last_use_time: null } });
   }));
-  app.put('/v3.0/OS-CREDENTIAL/credentials/:access_key', route(async (c, req, reply) => {
+  app.put('/v3.0/OS-CREDENTIAL/credentials/:access_key', { config: IAM.updateKey }, route(async (c, req, reply) => {
     const o = rootObject(req, 'credential');
     const status = optString(o, 'status', 'credential.status');
     if (status !== undefined && status !== 'active' && status !== 'inactive') throw bad('credential.status must be active or inactive.');
@@ -125,14 +126,14 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
     const k = await iam.updateAccessKey(c, param(req, 'access_key'), { ...(status ? { status } : {}), ...(description !== undefined ? { description } : {}) });
     return json(reply, 200, { credential: permanentKeyBody(k) });
   }));
-  app.delete('/v3.0/OS-CREDENTIAL/credentials/:access_key', route(async (c, req, reply) => {
+  app.delete('/v3.0/OS-CREDENTIAL/credentials/:access_key', { config: IAM.deleteKey }, route(async (c, req, reply) => {
     await iam.deleteAccessKey(c, param(req, 'access_key'));
     return reply.code(204).send();
   }));
 
   // ---- temporary credentials
 
-  app.post('/v3.0/OS-CREDENTIAL/securitytokens', route(async (c, req, reply) => {
+  app.post('/v3.0/OS-CREDENTIAL/securitytokens', { config: IAM.securityToken }, route(async (c, req, reply) => {
     const auth = rootObject(req, 'auth');
     const identity = auth['identity'];
     if (!isObject(identity)) throw bad('auth.identity is required.');
@@ -153,7 +154,7 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
 
   // ---- users
 
-  app.post('/v3/users', route(async (c, req, reply) => {
+  app.post('/v3/users', { config: IAM.createUser }, route(async (c, req, reply) => {
     const o = rootObject(req, 'user');
     const domainId = optString(o, 'domain_id', 'user.domain_id', 64);
     const password = optString(o, 'password', 'user.password', 128);
@@ -165,17 +166,17 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
     });
     return json(reply, 201, { user: userBody(req, u) });
   }));
-  app.get('/v3/users', route(async (c, req, reply) => {
+  app.get('/v3/users', { config: IAM.listUsers }, route(async (c, req, reply) => {
     const enabled = queryString(req, 'enabled');
     const name = queryString(req, 'name');
     const users = (await iam.listUsers(c, queryString(req, 'domain_id'))).filter((u) =>
       (enabled === undefined || String(u.enabled !== false) === enabled) && (name === undefined || u.name === name));
     return json(reply, 200, { users: users.map((u) => ({ ...userBody(req, u), last_project_id: null })), links: listLinks(req) });
   }));
-  app.get('/v3/users/:user_id', route(async (c, req, reply) => {
+  app.get('/v3/users/:user_id', { config: IAM.showUser }, route(async (c, req, reply) => {
     return json(reply, 200, { user: { ...userBody(req, await iam.showUser(c, param(req, 'user_id'))), last_project_id: null } });
   }));
-  app.put('/v3.0/OS-USER/users/:user_id', route(async (c, req, reply) => {
+  app.put('/v3.0/OS-USER/users/:user_id', { config: IAM.updateUser }, route(async (c, req, reply) => {
     const o = rootObject(req, 'user');
     const enabled = optBool(o, 'enabled', 'user.enabled');
     const description = optString(o, 'description', 'user.description');
@@ -190,19 +191,19 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
       user: { ...userBody(req, u), create_time: keystoneTime(u.createdAt), is_domain_owner: false, xdomain_id: null, xdomain_type: null, xuser_id: null, xuser_type: null, email: null, phone: null, areacode: null },
     });
   }));
-  app.post('/v3/users/:user_id/password', route(async (c, req, reply) => {
+  app.post('/v3/users/:user_id/password', { config: IAM.changePassword }, route(async (c, req, reply) => {
     const o = rootObject(req, 'user');
     await iam.changePassword(c, param(req, 'user_id'), reqString(o, 'original_password', 'user.original_password', 128), reqString(o, 'password', 'user.password', 128));
     return reply.code(204).send();
   }));
-  app.delete('/v3/users/:user_id', route(async (c, req, reply) => {
+  app.delete('/v3/users/:user_id', { config: IAM.deleteUser }, route(async (c, req, reply) => {
     await iam.deleteUser(c, param(req, 'user_id'));
     return reply.code(204).send();
   }));
 
   // ---- projects
 
-  app.post('/v3/projects', route(async (c, req, reply) => {
+  app.post('/v3/projects', { config: IAM.createProject }, route(async (c, req, reply) => {
     const o = rootObject(req, 'project');
     const domainId = optString(o, 'domain_id', 'project.domain_id', 64);
     const description = optString(o, 'description', 'project.description');
@@ -211,16 +212,16 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
     });
     return json(reply, 201, { project: projectBody(req, p) });
   }));
-  app.get('/v3/projects', route(async (c, req, reply) => {
+  app.get('/v3/projects', { config: IAM.listProjects }, route(async (c, req, reply) => {
     const domainId = queryString(req, 'domain_id');
     const name = queryString(req, 'name');
     const projects = await iam.listProjects(c, { ...(domainId !== undefined ? { domainId } : {}), ...(name !== undefined ? { name } : {}) });
     return json(reply, 200, { projects: projects.map((p) => projectBody(req, p)), links: listLinks(req) });
   }));
-  app.get('/v3/projects/:project_id', route(async (c, req, reply) => {
+  app.get('/v3/projects/:project_id', { config: IAM.showProject }, route(async (c, req, reply) => {
     return json(reply, 200, { project: projectBody(req, await iam.showProject(c, param(req, 'project_id'))) });
   }));
-  app.patch('/v3/projects/:project_id', route(async (c, req, reply) => {
+  app.patch('/v3/projects/:project_id', { config: IAM.updateProject }, route(async (c, req, reply) => {
     const o = rootObject(req, 'project');
     const name = optString(o, 'name', 'project.name', 64);
     const description = optString(o, 'description', 'project.description');
@@ -228,11 +229,11 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
     const p = await iam.updateProject(c, param(req, 'project_id'), { ...(name !== undefined ? { name } : {}), ...(description !== undefined ? { description } : {}) });
     return json(reply, 200, { project: projectBody(req, p) });
   }));
-  app.get('/v3/auth/projects', route(async (c, req, reply) => {
+  app.get('/v3/auth/projects', { config: IAM.authProjects }, route(async (c, req, reply) => {
     const projects = await iam.listProjects(c);
     return json(reply, 200, { projects: projects.map((p) => projectBody(req, p)), links: { self: `${baseUrl(req)}/v3/auth/projects` } });
   }));
-  app.get('/v3/auth/domains', route(async (c, req, reply) => {
+  app.get('/v3/auth/domains', { config: IAM.authDomains }, route(async (c, req, reply) => {
     const d = await deps.identity.domainOf(c.principal!);
     return json(reply, 200, { domains: [{ id: d.id, name: d.name, enabled: true, description: '', links: { self: `${baseUrl(req)}/v3/domains/${d.id}` } }], links: { self: `${baseUrl(req)}/v3/auth/domains` } });
   }));

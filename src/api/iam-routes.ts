@@ -10,6 +10,7 @@ import { isObject, parseJsonBody } from './body.js';
 import { baseUrlOf } from './nova-routes.js';
 import { serviceCatalog } from './service-catalog.js';
 import type { ApiDeps } from './api-server.js';
+import { IAM_TOKENS } from './route-docs.js';
 
 /** Keystone-style time: `2026-01-01T00:00:00.000000Z`. */
 export function keystoneTime(ms: number): string {
@@ -66,7 +67,7 @@ function subjectToken(h: string | string[] | undefined): string {
 }
 
 export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps & { auth: IamAuth }): void {
-  app.post('/v3/auth/tokens', async (req, reply) => {
+  app.post('/v3/auth/tokens', { config: IAM_TOKENS.issue }, async (req, reply) => {
     try {
       const t = await deps.identity.issueIamToken(parseAuthBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']), { address: req.ip });
       return reply.code(201).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t, baseUrlOf(req)));
@@ -78,7 +79,7 @@ export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps & { auth: 
   // Validate and revoke: the token's own user or an administrator of its domain (the caller signs
   // with AK/SK or carries its own IAM token); another user's token is 403, a token that is not
   // valid 404, as Keystone answers.
-  app.get('/v3/auth/tokens', async (req, reply) => {
+  app.get('/v3/auth/tokens', { config: IAM_TOKENS.validate }, async (req, reply) => {
     try {
       const t = await deps.identity.inspectIamToken(await deps.auth.authenticate(req), subjectToken(req.headers['x-subject-token']));
       return reply.code(200).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t, baseUrlOf(req)));
@@ -87,7 +88,7 @@ export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps & { auth: 
     }
   });
 
-  app.delete('/v3/auth/tokens', async (req, reply) => {
+  app.delete('/v3/auth/tokens', { config: IAM_TOKENS.revoke }, async (req, reply) => {
     try {
       await deps.identity.revokeIamToken(await deps.auth.authenticate(req), subjectToken(req.headers['x-subject-token']));
       return reply.code(204).send();

@@ -24,6 +24,7 @@ import type { ConsoleTokenService } from '../tokens/console-token-service.js';
 import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
 import { isObject, parseJsonBody } from './body.js';
 import { huaweiTime } from './ecs-routes.js';
+import { DISCOVERY, NOVA } from './route-docs.js';
 
 export const MIN_MICROVERSION = '2.1';
 /** The newest microversion answered: 2.6 remote-consoles, 2.31 console auth tokens, 2.47 embedded flavors. */
@@ -181,7 +182,7 @@ type P = { project_id: string; server_id: string };
 export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
   const { log } = deps;
 
-  app.get('/', async (req, reply) => reply.type('application/json').send({ versions: [versionDoc(baseUrlOf(req))] }));
+  app.get('/', { config: DISCOVERY.root }, async (req, reply) => reply.type('application/json').send({ versions: [versionDoc(baseUrlOf(req))] }));
 
   void app.register(async (nova) => {
     nova.setErrorHandler((e, req, reply) => novaError(reply, e, log));
@@ -196,7 +197,7 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
     });
 
     const doc = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => reply.type('application/json').send({ version: versionDoc(baseUrlOf(req)) });
-    nova.get('/', doc);
+    nova.get('/', { config: NOVA.version }, doc);
 
     /** Authenticates and checks the URL's project is the token's (Nova's 400 otherwise). */
     const caller = async (req: FastifyRequest, projectId: string): Promise<Principal> => {
@@ -207,7 +208,7 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
       }
       return p;
     };
-    nova.get<{ Params: { project_id: string } }>('/:project_id', async (req, reply) => doc(req, reply));
+    nova.get<{ Params: { project_id: string } }>('/:project_id', { config: NOVA.projectVersion }, async (req, reply) => doc(req, reply));
 
     const serverOf = async (p: Principal, projectId: string, id: string, action: string): Promise<Server> => {
       deps.identity.authorize(p, projectId, action);
@@ -247,10 +248,10 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
       }
       return out;
     };
-    nova.get<{ Params: { project_id: string }; Querystring: Record<string, string> }>('/:project_id/servers', async (req, reply) => reply.type('application/json').send(await list(req, false)));
-    nova.get<{ Params: { project_id: string }; Querystring: Record<string, string> }>('/:project_id/servers/detail', async (req, reply) => reply.type('application/json').send(await list(req, true)));
+    nova.get<{ Params: { project_id: string }; Querystring: Record<string, string> }>('/:project_id/servers', { config: NOVA.servers }, async (req, reply) => reply.type('application/json').send(await list(req, false)));
+    nova.get<{ Params: { project_id: string }; Querystring: Record<string, string> }>('/:project_id/servers/detail', { config: NOVA.serversDetail }, async (req, reply) => reply.type('application/json').send(await list(req, true)));
 
-    nova.get<{ Params: P }>('/:project_id/servers/:server_id', async (req, reply) => {
+    nova.get<{ Params: P }>('/:project_id/servers/:server_id', { config: NOVA.server }, async (req, reply) => {
       const p = await caller(req, req.params.project_id);
       const s = await serverOf(p, req.params.project_id, req.params.server_id, ACTION_GET);
       return reply.type('application/json').send({ server: novaServer(s, req.microversion!, baseUrlOf(req)) });
@@ -271,7 +272,7 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
       return `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}${path}?token=${token}`;
     };
 
-    nova.post<{ Params: P }>('/:project_id/servers/:server_id/action', async (req, reply) => {
+    nova.post<{ Params: P }>('/:project_id/servers/:server_id/action', { config: NOVA.action }, async (req, reply) => {
       const p = await caller(req, req.params.project_id);
       const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
       if (!isObject(body) || Object.keys(body).length !== 1) throw new NovaError(400, 'Malformed request body');
@@ -306,7 +307,7 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
       throw new NovaError(400, `There is no such action: ${action}`);
     });
 
-    nova.post<{ Params: P }>('/:project_id/servers/:server_id/remote-consoles', async (req, reply) => {
+    nova.post<{ Params: P }>('/:project_id/servers/:server_id/remote-consoles', { config: NOVA.remoteConsoles }, async (req, reply) => {
       const v = req.microversion!;
       if (!atLeast(v, '2.6')) return sendNova(reply, 404, 'The resource could not be found.');
       const p = await caller(req, req.params.project_id);
@@ -329,7 +330,7 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
       return reply.type('application/json').send({ remote_console: { protocol, type, url } });
     });
 
-    nova.get<{ Params: { project_id: string; token: string } }>('/:project_id/os-console-auth-tokens/:token', async (req, reply) => {
+    nova.get<{ Params: { project_id: string; token: string } }>('/:project_id/os-console-auth-tokens/:token', { config: NOVA.consoleAuthToken }, async (req, reply) => {
       const v = req.microversion!;
       const p = await caller(req, req.params.project_id);
       deps.identity.requireDomainAdmin(p, 'os_compute_api:os-console-auth-tokens');

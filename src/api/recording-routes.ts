@@ -15,6 +15,7 @@ import type { RecordingRecord } from '../recording/types.js';
 import type { StaticHandler } from '../web/static-handler.js';
 import { huaweiTime } from './ecs-routes.js';
 import type { ApiDeps } from './api-server.js';
+import { RECORDINGS } from './route-docs.js';
 
 interface RecordingDeps extends ApiDeps {
   readonly recordings: RecordingService;
@@ -54,7 +55,7 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingDep
     return r;
   };
 
-  app.get<{ Params: { project_id: string }; Querystring: Record<string, unknown> }>('/v1/:project_id/recordings', async (req, reply) => {
+  app.get<{ Params: { project_id: string }; Querystring: Record<string, unknown> }>('/v1/:project_id/recordings', { config: RECORDINGS.list }, async (req, reply) => {
     const projectId = await auth(req);
     const q = req.query;
     const str = (k: string): string | undefined => (typeof q[k] === 'string' && q[k] !== '' ? (q[k] as string) : undefined);
@@ -67,13 +68,13 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingDep
     return reply.type('application/json').header('Cache-Control', 'no-store').send({ recordings: list.map(view) });
   });
 
-  app.get<{ Params: { project_id: string; recording_id: string } }>('/v1/:project_id/recordings/:recording_id', async (req, reply) => {
+  app.get<{ Params: { project_id: string; recording_id: string } }>('/v1/:project_id/recordings/:recording_id', { config: RECORDINGS.show }, async (req, reply) => {
     const projectId = await auth(req);
     const r = await find(projectId, req.params.recording_id);
     return reply.type('application/json').header('Cache-Control', 'no-store').send({ recording: view(r) });
   });
 
-  app.get<{ Params: { project_id: string; recording_id: string } }>('/v1/:project_id/recordings/:recording_id/data', async (req, reply) => {
+  app.get<{ Params: { project_id: string; recording_id: string } }>('/v1/:project_id/recordings/:recording_id/data', { config: RECORDINGS.data }, async (req, reply) => {
     const projectId = await auth(req);
     const r = await find(projectId, req.params.recording_id);
     const read = await deps.recordings.read(r);
@@ -93,6 +94,7 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingDep
       }
     };
     // fastify answers HEAD through the GET route.
-    for (const path of ['/playback.html', '/static/*', '/novnc/*']) app.get(path, serve);
+    const pages = { '/playback.html': 'The playback page', '/static/*': 'The playback page\'s scripts and styles', '/novnc/*': 'noVNC\'s modules (the player decodes with them)' };
+    for (const [path, what] of Object.entries(pages)) app.get(path, { config: RECORDINGS.page(what) }, serve);
   }
 }

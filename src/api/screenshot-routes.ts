@@ -7,6 +7,7 @@ import { ConsoleError, ProjectMismatchError } from '../errors.js';
 import { ACTION_SCREENSHOT } from '../identity/types.js';
 import type { ScreenshotFormat, ScreenshotService } from '../screenshot/screenshot-service.js';
 import type { ApiDeps } from './api-server.js';
+import { ECS } from './route-docs.js';
 
 interface ScreenshotDeps extends ApiDeps {
   readonly screenshots: ScreenshotService;
@@ -16,7 +17,7 @@ interface ScreenshotDeps extends ApiDeps {
 const TYPES: Record<ScreenshotFormat, string> = { png: 'image/png', jpeg: 'image/jpeg' };
 
 export function registerScreenshotRoutes(app: FastifyInstance, deps: ScreenshotDeps): void {
-  app.get<{ Params: { project_id: string; server_id: string }; Querystring: Record<string, unknown> }>('/v1/:project_id/cloudservers/:server_id/screenshot', async (req, reply) => {
+  app.get<{ Params: { project_id: string; server_id: string }; Querystring: Record<string, unknown> }>('/v1/:project_id/cloudservers/:server_id/screenshot', { config: ECS.screenshot }, async (req, reply) => {
     const { project_id: projectId, server_id: serverId } = req.params;
     await deps.authenticate(req);
     const h = req.headers['x-project-id'];

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConsoleError, ProjectMismatchError } from '../errors.js';
 import type { ConsoleOutputService } from '../serial/console-output-service.js';
+import { ECS } from './route-docs.js';
 
 /** `length` (last N lines, 0-10000) and `cursor` (a byte offset) as integers; ConsoleError VALIDATION otherwise. */
 export function outputParams(q: Record<string, unknown>): { length?: number; cursor?: number } {
@@ -23,6 +24,7 @@ export function outputParams(q: Record<string, unknown>): { length?: number; cur
 export function registerSerialRoutes(app: FastifyInstance, deps: { authenticate(req: FastifyRequest): Promise<void>; output: ConsoleOutputService }): void {
   app.get<{ Params: { project_id: string; server_id: string }; Querystring: Record<string, string> }>(
     '/v1/:project_id/cloudservers/:server_id/console_output',
+    { config: ECS.consoleOutput },
     async (req, reply) => {
       const { project_id: projectId, server_id: serverId } = req.params;
       await deps.authenticate(req);

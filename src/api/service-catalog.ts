@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { baseUrlOf } from './nova-routes.js';
+import { DISCOVERY } from './route-docs.js';
 
 const INTERFACES = ['public', 'internal', 'admin'] as const;
 
@@ -39,8 +40,8 @@ export function serviceCatalog(base: string, project: { id: string; name: string
  */
 export function registerEmptyImageService(app: FastifyInstance, authenticate: (req: FastifyRequest) => Promise<unknown>): void {
   const versions = (base: string): unknown => ({ versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${base}/image/v2/` }] }] });
-  for (const path of ['/image', '/image/', '/image/versions']) app.get(path, async (req, reply) => reply.type('application/json').send(versions(baseUrlOf(req))));
-  app.get('/image/v2/images', async (req, reply) => {
+  for (const path of ['/image', '/image/', '/image/versions']) app.get(path, { config: DISCOVERY.imageVersions }, async (req, reply) => reply.type('application/json').send(versions(baseUrlOf(req))));
+  app.get('/image/v2/images', { config: DISCOVERY.images }, async (req, reply) => {
     await authenticate(req);
     return reply.type('application/json').send({ images: [], schema: '/v2/schemas/images', first: '/v2/images' });
   });
@@ -55,6 +56,6 @@ export function registerIdentityVersion(app: FastifyInstance): void {
       'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
     },
   });
-  app.get('/v3', async (req, reply) => reply.type('application/json').send(doc(baseUrlOf(req))));
-  app.get('/v3/', async (req, reply) => reply.type('application/json').send(doc(baseUrlOf(req))));
+  app.get('/v3', { config: DISCOVERY.identity }, async (req, reply) => reply.type('application/json').send(doc(baseUrlOf(req))));
+  app.get('/v3/', { config: DISCOVERY.identity }, async (req, reply) => reply.type('application/json').send(doc(baseUrlOf(req))));
 }

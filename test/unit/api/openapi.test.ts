@@ -1,0 +1,162 @@
+/**
+ * The OpenAPI 3.1 document: served at GET /openapi.json, accepted by a standard validator
+ * (@seriousme/openapi-schema-validator, against the OpenAPI Initiative's 3.1 schema), the same as
+ * the committed docs/openapi.json, and complete: a walk of the API listener's route table (every
+ * method and URL fastify's onRoute hook saw) finds each route in the document with its summary,
+ * tags, parameters, body and answers.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { openApiDocument, openApiPath, recordRoutes, registeredRoutes, type RegisteredRoute } from '../../../src/api/openapi.js';
+import { http } from '../../helpers/signed-fetch.js';
+import { startStack, type Stack } from '../../helpers/stack.js';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+type Json = Record<string, any>;
+
+let stack: Stack;
+let served: Json;
+
+before(async () => {
+  stack = await startStack();
+  const r = await http('GET', `${stack.apiUrl}/openapi.json`);
+  assert.equal(r.status, 200);
+  assert.match(String(r.headers['content-type']), /^application\/json/);
+  served = r.json;
+});
+after(async () => {
+  await stack.stop();
+});
+
+/** What is wrong with the document of each route (empty: nothing). */
+function walk(routes: readonly RegisteredRoute[], doc: Json): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const where = `${r.method} ${r.url}`;
+    const path = openApiPath(r.url);
+    seen.add(`${r.method.toLowerCase()} ${path}`);
+    if (!r.doc) {
+      problems.push(`${where}: no config.openapi`);
+      continue;
+    }
+    if (!r.doc.summary.trim()) problems.push(`${where}: no summary`);
+    if (r.doc.tags.length === 0) problems.push(`${where}: no tag`);
+    const op = doc['paths']?.[path]?.[r.method.toLowerCase()] as Json | undefined;
+    if (!op) {
+      problems.push(`${where}: not in the document`);
+      continue;
+    }
+    const answers = Object.entries(op['responses'] ?? {}) as Array<[string, Json]>;
+    if (!answers.some(([code]) => /^[23]\d\d$/.test(code))) problems.push(`${where}: no success answer`);
+    for (const [code, a] of answers) {
+      if (!a['description']) problems.push(`${where}: answer ${code} has no description`);
+      // Every answer with a body says what the body is (HEAD answers have none).
+      if (r.method !== 'HEAD' && code !== '204' && !Object.values(a['content'] ?? {}).some((c) => (c as Json)['schema'])) problems.push(`${where}: answer ${code} has no schema`);
+    }
+    for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
+      if (!(op['parameters'] ?? []).some((p: Json) => p['in'] === 'path' && p['name'] === name && p['schema'])) problems.push(`${where}: path parameter ${name} not described`);
+    }
+    if (['POST', 'PUT', 'PATCH'].includes(r.method) && !op['requestBody']?.content?.['application/json']?.schema) problems.push(`${where}: no body schema`);
+    const security = op['security'] as Json[] | undefined;
+    if (r.doc.auth === 'none' ? security?.length !== 0 : !security?.some((s) => 'akSkSignature' in s) || !security.some((s) => 'iamToken' in s)) {
+      problems.push(`${where}: security does not say how to authenticate (${r.doc.auth})`);
+    }
+  }
+  // Nothing in the document that the listener does not serve.
+  for (const [path, ops] of Object.entries(doc['paths'] ?? {})) {
+    for (const method of Object.keys(ops as Json)) if (!seen.has(`${method} ${path}`)) problems.push(`${method.toUpperCase()} ${path}: documented, not registered`);
+  }
+  return problems;
+}
+
+test('GET /openapi.json is an OpenAPI 3.1 document the standard validator accepts', async () => {
+  const validator = new Validator();
+  const result = await validator.validate(served);
+  assert.equal(validator.version, '3.1');
+  assert.deepEqual(result, { valid: true }, JSON.stringify(result.errors, null, 1)?.slice(0, 2000));
+  assert.equal(served['openapi'], '3.1.0');
+  // The validator is not a rubber stamp: a document with a broken answer is refused.
+  const broken = structuredClone(served);
+  broken['paths']['/healthz']['get']['responses']['200'] = { content: {} };
+  assert.equal((await new Validator().validate(broken)).valid, false);
+});
+
+test('the committed docs/openapi.json is the document served (npm run openapi writes it)', () => {
+  const committed = JSON.parse(readFileSync(`${ROOT}docs/openapi.json`, 'utf8')) as Json;
+  assert.deepEqual(served, committed, 'docs/openapi.json differs from GET /openapi.json: run `npm run openapi` and commit docs/openapi.json');
+});
+
+test('every route registered on the API listener is in the document, with summary, tags, parameters, body schema and answers', () => {
+  const routes = stack.app.apiRoutes();
+  // The whole surface is there (a walk of nothing proves nothing).
+  const have = new Set(routes.map((r) => `${r.method} ${r.url}`));
+  for (const must of [
+    'POST /v1/:project_id/cloudservers/:server_id/remote_console', 'POST /v1/:project_id/cloudservers/action', 'GET /v1/:project_id/cloudservers/detail',
+    'GET /v1/:project_id/cloudservers/:server_id/console_output', 'GET /v1/:project_id/cloudservers/:server_id/screenshot', 'GET /v1/:project_id/recordings',
+    'POST /v3/auth/tokens', 'POST /v3.0/OS-CREDENTIAL/credentials', 'PUT /v3.0/OS-USER/users/:user_id', 'PATCH /v3/projects/:project_id',
+    'GET /', 'GET /v2.1', 'GET /v2.1/', 'GET /v3', 'POST /v2.1/:project_id/servers/:server_id/action', 'GET /image/v2/images',
+    'PUT /admin/v1/projects/:project_id/servers', 'GET /admin/v1/audit/export', 'GET /metrics', 'GET /healthz', 'GET /readyz', 'GET /openapi.json',
+    'GET /playback.html', 'HEAD /v1/:project_id/cloudservers/detail',
+  ]) assert.ok(have.has(must), `${must} is registered`);
+  assert.ok(routes.length >= 90, `${routes.length} routes`);
+  assert.deepEqual(walk(routes, served), []);
+});
+
+test('the walk refuses a route without config.openapi, one the document lacks, and a documented route that is not served', async () => {
+  const app = Fastify();
+  const routes = recordRoutes(app);
+  app.get('/bare', async () => 'x');
+  app.post('/no-body', { config: { openapi: { summary: 'A post', tags: ['ecs'], auth: 'credential', responses: { '200': { description: 'Done.', schema: { type: 'object' } } } } } }, async () => 'x');
+  await app.ready();
+  assert.equal(registeredRoutes(app), routes);
+  const doc = openApiDocument(routes, { version: '0' }) as Json;
+  const problems = walk(routes, doc);
+  assert.ok(problems.includes('GET /bare: no config.openapi'), problems.join('\n'));
+  assert.ok(problems.includes('POST /no-body: no body schema'), problems.join('\n'));
+  // The generator lists the undocumented route too (the document shows the gap).
+  assert.equal(doc['paths']['/bare']['get']['summary'], 'Undocumented route');
+  const lacking = structuredClone(doc);
+  delete lacking['paths']['/no-body'];
+  lacking['paths']['/gone'] = { get: doc['paths']['/bare']['get'] };
+  const more = walk(routes, lacking);
+  assert.ok(more.includes('POST /no-body: not in the document'), more.join('\n'));
+  assert.ok(more.includes('GET /gone: documented, not registered'), more.join('\n'));
+  await app.close();
+});
+
+test('our extensions say they are ours; Huawei\'s calls do not', () => {
+  const op = (path: string, method: string): Json => served['paths'][path][method];
+  for (const [path, method] of [
+    ['/v1/{project_id}/cloudservers/{server_id}/screenshot', 'get'], ['/v1/{project_id}/recordings', 'get'], ['/admin/v1/servers', 'post'],
+    ['/v1/{project_id}/cloudservers/{server_id}/console_output', 'get'], ['/healthz', 'get'],
+  ]) {
+    assert.equal(op(path!, method!)['x-ecs-console-extension'], true, path);
+    assert.match(op(path!, method!)['description'], /ecs-console extension, not a Huawei Cloud API/, path);
+  }
+  for (const [path, method] of [['/v1/{project_id}/cloudservers/{server_id}/remote_console', 'post'], ['/v3/auth/tokens', 'post'], ['/v3.0/OS-CREDENTIAL/credentials', 'post']]) {
+    assert.equal(op(path!, method!)['x-ecs-console-extension'], undefined, path);
+  }
+  const tags = new Map((served['tags'] as Json[]).map((t) => [t['name'], t['description']]));
+  for (const t of ['admin', 'screenshot', 'recordings']) assert.match(tags.get(t), /ecs-console extension, not a Huawei Cloud API/, t);
+});
+
+test('security schemes: the AK/SK signature (SDK-HMAC-SHA256 in Authorization) and the IAM token (X-Auth-Token)', () => {
+  const s = served['components']['securitySchemes'];
+  assert.deepEqual([s.akSkSignature.type, s.akSkSignature.in, s.akSkSignature.name], ['apiKey', 'header', 'Authorization']);
+  assert.match(s.akSkSignature.description, /SDK-HMAC-SHA256 Access=/);
+  assert.match(s.akSkSignature.description, /X-Sdk-Date/);
+  assert.deepEqual([s.iamToken.type, s.iamToken.in, s.iamToken.name], ['apiKey', 'header', 'X-Auth-Token']);
+  // Error bodies: each door's.
+  const remote = served['paths']['/v1/{project_id}/cloudservers/{server_id}/remote_console']['post']['responses'];
+  assert.equal(remote['401'].content['application/json'].schema.$ref, '#/components/schemas/HuaweiGatewayError');
+  const nova = served['paths']['/v2.1/{project_id}/servers']['get']['responses'];
+  assert.equal(nova['400'].content['application/json'].schema.$ref, '#/components/schemas/NovaError');
+  const admin = served['paths']['/admin/v1/servers']['get']['responses'];
+  assert.equal(admin['401'].content['application/json'].schema.$ref, '#/components/schemas/KeystoneError');
+});

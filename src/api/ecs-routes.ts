@@ -7,7 +7,7 @@ import { uuid } from '../util/ids.js';
 import { parseStatus } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
 import type { ConsoleLang } from '../tokens/remote-console-service.js';
-import { isObject, parseJsonBody, requireObject, requireString } from './body.js';
+import { declaredBody, invalidBody } from './body.js';
 import type { ApiDeps } from './api-server.js';
 import { ECS } from './route-docs.js';
 
@@ -68,17 +68,16 @@ function intParam(raw: unknown, name: string, min: number, max: number, dflt: nu
   return n;
 }
 
+const INVALID = invalidBody('Invalid request body: ');
+
 export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
   app.post<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id/remote_console', { config: ECS.remoteConsole }, async (req, reply) => {
     const { project_id: projectId, server_id: serverId } = req.params;
     await deps.authenticate(req);
     checkProjectHeader(req, projectId);
     deps.identity.authorize(req.principal!, projectId, 'ecs:cloudServers:vnc');
-    const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
-    if (!isObject(body)) throw new ConsoleError('BODY_INVALID', 'Invalid request body: it must be a JSON object with remote_console.');
-    const rc = requireObject(body, 'remote_console', 'remote_console');
-    const type = requireString(rc, 'type', 'remote_console.type');
-    const protocol = requireString(rc, 'protocol', 'remote_console.protocol');
+    // Checked against ECS.remoteConsole.body (route-docs.ts); the pairs below.
+    const { type, protocol } = (declaredBody(req, INVALID) as { remote_console: { type: string; protocol: string } }).remote_console;
     const iamToken = req.headers['x-auth-token'];
     const request = { requestId: req.id, clientAddress: req.ip, ...(typeof iamToken === 'string' ? { iamTokenRef: tokenRef(iamToken) } : {}) };
     // Our documented extension: {"protocol":"serial","type":"serial"} gives the serial console's URL.
@@ -98,24 +97,11 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     const projectId = req.params.project_id;
     await deps.authenticate(req);
     checkProjectHeader(req, projectId);
-    const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
-    if (!isObject(body)) throw new ConsoleError('BODY_INVALID', 'Invalid request body: it must be a JSON object.');
-    const keys = Object.keys(body);
-    const action = keys.length === 1 ? keys[0] : undefined;
-    if (action !== 'os-stop' && action !== 'os-start') {
-      throw new ConsoleError('BODY_INVALID', 'Invalid request body: exactly one of os-start or os-stop is supported.');
-    }
+    // Checked against ECS.action.body (route-docs.ts): exactly one of os-start, os-stop.
+    const body = declaredBody(req, INVALID) as Record<string, { servers: Array<{ id: string }> }>;
+    const action = Object.keys(body)[0] as 'os-start' | 'os-stop';
     deps.identity.authorize(req.principal!, projectId, action === 'os-stop' ? ACTION_STOP : ACTION_START);
-    const opt = requireObject(body, action, action);
-    const list = opt['servers'];
-    if (!Array.isArray(list) || list.length === 0 || list.length > 1000) throw new ConsoleError('BODY_INVALID', `Invalid request body: ${action}.servers must be an array of 1 to 1000 {"id"}.`);
-    if (action === 'os-stop' && opt['type'] !== undefined && opt['type'] !== 'SOFT' && opt['type'] !== 'HARD') {
-      throw new ConsoleError('BODY_INVALID', 'Invalid request body: os-stop.type must be SOFT or HARD.');
-    }
-    const ids = list.map((x, i) => {
-      if (!isObject(x)) throw new ConsoleError('BODY_INVALID', `Invalid request body: ${action}.servers[${i}] must be an object.`);
-      return requireString(x, 'id', `${action}.servers[${i}].id`);
-    });
+    const ids = body[action]!.servers.map((x) => x.id);
     // All or nothing: every server must be the project's before any changes.
     const servers = await Promise.all(ids.map(async (id) => {
       const s = await deps.inventory.findServer(id);

@@ -12,7 +12,7 @@ import { actorOf, type Caller } from '../identity/iam-admin-service.js';
 import type { AccessKey, Project, User } from '../identity/types.js';
 import { sendIamError, type IamAuth } from './admin-auth.js';
 import type { ApiDeps } from './api-server.js';
-import { isObject, parseJsonBody } from './body.js';
+import { declaredBody } from './body.js';
 import { keystoneTime } from './iam-routes.js';
 import { IAM } from './route-docs.js';
 import './request-context.js';
@@ -23,32 +23,28 @@ function bad(message: string): ConsoleError {
   return new ConsoleError('BODY_INVALID', message);
 }
 
-/** The body's `root` object (`{"credential": {...}}`); IAM.0011 when absent or not an object. */
+/**
+ * The body's `root` object (`{"credential": {...}}`), the body checked first against the schema
+ * its route declares (route-docs.ts, IAM): IAM.0011 naming what is wrong.
+ */
 function rootObject(req: FastifyRequest, root: string): Record<string, unknown> {
-  const b = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
-  const o = isObject(b) ? b[root] : undefined;
-  if (!isObject(o)) throw bad(`${root} is required and must be an object.`);
-  return o;
+  return (declaredBody(req) as Record<string, Record<string, unknown>>)[root]!;
 }
 
-function optString(o: Record<string, unknown>, key: string, path: string, max = 255): string | undefined {
+/** A field the schema checked: a string, or absent (null counts as absent). */
+function optString(o: Record<string, unknown>, key: string): string | undefined {
   const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length > max) throw bad(`${path} must be a string of at most ${max} characters.`);
-  return v;
+  return typeof v === 'string' ? v : undefined;
 }
 
-function reqString(o: Record<string, unknown>, key: string, path: string, max = 255): string {
-  const v = optString(o, key, path, max);
-  if (v === undefined || v.length === 0) throw bad(`${path} is required.`);
-  return v;
+/** A field the schema requires (a non-empty string). */
+function reqString(o: Record<string, unknown>, key: string): string {
+  return o[key] as string;
 }
 
-function optBool(o: Record<string, unknown>, key: string, path: string): boolean | undefined {
+function optBool(o: Record<string, unknown>, key: string): boolean | undefined {
   const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw bad(`${path} must be true or false.`);
-  return v;
+  return typeof v === 'boolean' ? v : undefined;
 }
 
 function queryString(req: FastifyRequest, key: string): string | undefined {
@@ -104,8 +100,8 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
 
   app.post('/v3.0/OS-CREDENTIAL/credentials', { config: IAM.createKey }, route(async (c, req, reply) => {
     const o = rootObject(req, 'credential');
-    const description = optString(o, 'description', 'credential.description');
-    const r = await iam.createAccessKey(c, { userId: reqString(o, 'user_id', 'credential.user_id', 64), ...(description !== undefined ? { description } : {}) });
+    const description = optString(o, 'description');
+    const r = await iam.createAccessKey(c, { userId: reqString(o, 'user_id'), ...(description !== undefined ? { description } : {}) });
     return json(reply, 201, { credential: { ...permanentKeyBody(r.key), secret: r.sk } });
   }));
   app.get('/v3.0/OS-CREDENTIAL/credentials', { config: IAM.listKeys }, route(async (c, req, reply) => {
@@ -119,11 +115,10 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
   }));
   app.put('/v3.0/OS-CREDENTIAL/credentials/:access_key', { config: IAM.updateKey }, route(async (c, req, reply) => {
     const o = rootObject(req, 'credential');
-    const status = optString(o, 'status', 'credential.status');
-    if (status !== undefined && status !== 'active' && status !== 'inactive') throw bad('credential.status must be active or inactive.');
-    const description = optString(o, 'description', 'credential.description');
+    const status = optString(o, 'status');
+    const description = optString(o, 'description');
     if (status === undefined && description === undefined) throw bad('credential needs status or description.');
-    const k = await iam.updateAccessKey(c, param(req, 'access_key'), { ...(status ? { status } : {}), ...(description !== undefined ? { description } : {}) });
+    const k = await iam.updateAccessKey(c, param(req, 'access_key'), { ...(status ? { status: status as 'active' | 'inactive' } : {}), ...(description !== undefined ? { description } : {}) });
     return json(reply, 200, { credential: permanentKeyBody(k) });
   }));
   app.delete('/v3.0/OS-CREDENTIAL/credentials/:access_key', { config: IAM.deleteKey }, route(async (c, req, reply) => {
@@ -134,17 +129,12 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
   // ---- temporary credentials
 
   app.post('/v3.0/OS-CREDENTIAL/securitytokens', { config: IAM.securityToken }, route(async (c, req, reply) => {
-    const auth = rootObject(req, 'auth');
-    const identity = auth['identity'];
-    if (!isObject(identity)) throw bad('auth.identity is required.');
-    const methods = identity['methods'];
-    if (!Array.isArray(methods) || methods.length !== 1 || methods[0] !== 'token') throw bad('auth.identity.methods must be ["token"] (temporary credentials by token).');
-    const t = identity['token'] ?? {};
-    if (!isObject(t)) throw bad('auth.identity.token must be an object.');
-    const d = t['duration_seconds'] ?? 900;
-    if (typeof d !== 'number') throw bad('auth.identity.token.duration_seconds must be a number.');
+    // Checked against IAM.securityToken.body (route-docs.ts): methods ["token"], token {id, duration_seconds}.
+    const identity = rootObject(req, 'auth')['identity'] as { token?: { id?: string | null; duration_seconds?: number | null } | null };
+    const t = identity.token ?? {};
+    const d = t.duration_seconds ?? 900;
     // The token named in the body, or the caller's own (X-Auth-Token).
-    const named = optString(t, 'id', 'auth.identity.token.id', 1024);
+    const named = t.id ?? undefined;
     const own = req.headers['x-auth-token'];
     const token = named ?? (typeof own === 'string' ? own : undefined);
     if (token === undefined) throw bad('auth.identity.token.id is required when the call is signed with an access key.');
@@ -156,12 +146,12 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
 
   app.post('/v3/users', { config: IAM.createUser }, route(async (c, req, reply) => {
     const o = rootObject(req, 'user');
-    const domainId = optString(o, 'domain_id', 'user.domain_id', 64);
-    const password = optString(o, 'password', 'user.password', 128);
-    const enabled = optBool(o, 'enabled', 'user.enabled');
-    const description = optString(o, 'description', 'user.description');
+    const domainId = optString(o, 'domain_id');
+    const password = optString(o, 'password');
+    const enabled = optBool(o, 'enabled');
+    const description = optString(o, 'description');
     const u = await iam.createUser(c, {
-      name: reqString(o, 'name', 'user.name', 64), ...(domainId !== undefined ? { domainId } : {}), ...(password !== undefined ? { password } : {}),
+      name: reqString(o, 'name'), ...(domainId !== undefined ? { domainId } : {}), ...(password !== undefined ? { password } : {}),
       ...(enabled !== undefined ? { enabled } : {}), ...(description !== undefined ? { description } : {}),
     });
     return json(reply, 201, { user: userBody(req, u) });
@@ -178,10 +168,10 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
   }));
   app.put('/v3.0/OS-USER/users/:user_id', { config: IAM.updateUser }, route(async (c, req, reply) => {
     const o = rootObject(req, 'user');
-    const enabled = optBool(o, 'enabled', 'user.enabled');
-    const description = optString(o, 'description', 'user.description');
-    const name = optString(o, 'name', 'user.name', 64);
-    const password = optString(o, 'password', 'user.password', 128);
+    const enabled = optBool(o, 'enabled');
+    const description = optString(o, 'description');
+    const name = optString(o, 'name');
+    const password = optString(o, 'password');
     if (enabled === undefined && description === undefined && name === undefined && password === undefined) throw bad('user needs enabled, description, name or password.');
     const u = await iam.updateUser(c, param(req, 'user_id'), {
       ...(enabled !== undefined ? { enabled } : {}), ...(description !== undefined ? { description } : {}),
@@ -193,7 +183,7 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
   }));
   app.post('/v3/users/:user_id/password', { config: IAM.changePassword }, route(async (c, req, reply) => {
     const o = rootObject(req, 'user');
-    await iam.changePassword(c, param(req, 'user_id'), reqString(o, 'original_password', 'user.original_password', 128), reqString(o, 'password', 'user.password', 128));
+    await iam.changePassword(c, param(req, 'user_id'), reqString(o, 'original_password'), reqString(o, 'password'));
     return reply.code(204).send();
   }));
   app.delete('/v3/users/:user_id', { config: IAM.deleteUser }, route(async (c, req, reply) => {
@@ -205,10 +195,10 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
 
   app.post('/v3/projects', { config: IAM.createProject }, route(async (c, req, reply) => {
     const o = rootObject(req, 'project');
-    const domainId = optString(o, 'domain_id', 'project.domain_id', 64);
-    const description = optString(o, 'description', 'project.description');
+    const domainId = optString(o, 'domain_id');
+    const description = optString(o, 'description');
     const p = await iam.createProject(c, {
-      name: reqString(o, 'name', 'project.name', 64), ...(domainId !== undefined ? { domainId } : {}), ...(description !== undefined ? { description } : {}),
+      name: reqString(o, 'name'), ...(domainId !== undefined ? { domainId } : {}), ...(description !== undefined ? { description } : {}),
     });
     return json(reply, 201, { project: projectBody(req, p) });
   }));
@@ -223,8 +213,8 @@ export function registerIamLifecycleRoutes(app: FastifyInstance, deps: Deps): vo
   }));
   app.patch('/v3/projects/:project_id', { config: IAM.updateProject }, route(async (c, req, reply) => {
     const o = rootObject(req, 'project');
-    const name = optString(o, 'name', 'project.name', 64);
-    const description = optString(o, 'description', 'project.description');
+    const name = optString(o, 'name');
+    const description = optString(o, 'description');
     if (name === undefined && description === undefined) throw bad('project needs name or description.');
     const p = await iam.updateProject(c, param(req, 'project_id'), { ...(name !== undefined ? { name } : {}), ...(description !== undefined ? { description } : {}) });
     return json(reply, 200, { project: projectBody(req, p) });

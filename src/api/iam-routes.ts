@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { ConsoleError } from '../errors.js';
 import type { IssuedIamToken } from '../identity/identity-service.js';
 import { sendIamError, type IamAuth } from './admin-auth.js';
-import { isObject, parseJsonBody } from './body.js';
+import { declaredBody } from './body.js';
 import { baseUrlOf } from './nova-routes.js';
 import { serviceCatalog } from './service-catalog.js';
 import type { ApiDeps } from './api-server.js';
@@ -32,33 +32,18 @@ function tokenBody(t: IssuedIamToken, base: string): unknown {
   };
 }
 
-function str(v: unknown, path: string): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new ConsoleError('BODY_INVALID', `${path} must be a non-empty string.`);
-  return v;
+interface TokenRequest {
+  auth: { identity: { password: { user: { name: string; password: string; domain: { name: string } } } }; scope: { project: { id?: string; name?: string } } };
 }
 
-function parseAuthBody(raw: Buffer, ct: string | undefined): { domain: string; user: string; password: string; projectId?: string; projectName?: string } {
-  const b = parseJsonBody(raw, ct);
-  const auth = isObject(b) ? b['auth'] : undefined;
-  const identity = isObject(auth) ? auth['identity'] : undefined;
-  if (!isObject(identity)) throw new ConsoleError('BODY_INVALID', 'auth.identity is required.');
-  const methods = identity['methods'];
-  if (!Array.isArray(methods) || !methods.includes('password')) throw new ConsoleError('BODY_INVALID', 'auth.identity.methods must include "password".');
-  const pw = identity['password'];
-  const user = isObject(pw) ? pw['user'] : undefined;
-  if (!isObject(user)) throw new ConsoleError('BODY_INVALID', 'auth.identity.password.user is required.');
-  const dom = user['domain'];
-  if (!isObject(dom)) throw new ConsoleError('BODY_INVALID', 'auth.identity.password.user.domain is required.');
-  const scope = isObject(auth) ? auth['scope'] : undefined;
-  const project = isObject(scope) ? scope['project'] : undefined;
-  if (!isObject(project)) throw new ConsoleError('BODY_INVALID', 'auth.scope.project is required (tokens are project-scoped).');
-  const out = {
-    domain: str(dom['name'], 'auth.identity.password.user.domain.name'),
-    user: str(user['name'], 'auth.identity.password.user.name'),
-    password: str(user['password'], 'auth.identity.password.user.password'),
-  };
-  if (project['id'] !== undefined) return { ...out, projectId: str(project['id'], 'auth.scope.project.id') };
-  return { ...out, projectName: str(project['name'], 'auth.scope.project.name') };
+/** A body checked against IAM_TOKENS.issue.body (route-docs.ts): who, and which project (by id, else by name). */
+function parseAuthBody(b: unknown): { domain: string; user: string; password: string; projectId?: string; projectName?: string } {
+  const { identity, scope } = (b as TokenRequest).auth;
+  const user = identity.password.user;
+  const out = { domain: user.domain.name, user: user.name, password: user.password };
+  if (scope.project.id !== undefined) return { ...out, projectId: scope.project.id };
+  if (scope.project.name === undefined) throw new ConsoleError('BODY_INVALID', 'auth.scope.project.name is required (or its id).');
+  return { ...out, projectName: scope.project.name };
 }
 
 function subjectToken(h: string | string[] | undefined): string {
@@ -69,7 +54,7 @@ function subjectToken(h: string | string[] | undefined): string {
 export function registerIamRoutes(app: FastifyInstance, deps: ApiDeps & { auth: IamAuth }): void {
   app.post('/v3/auth/tokens', { config: IAM_TOKENS.issue }, async (req, reply) => {
     try {
-      const t = await deps.identity.issueIamToken(parseAuthBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']), { address: req.ip });
+      const t = await deps.identity.issueIamToken(parseAuthBody(declaredBody(req)), { address: req.ip });
       return reply.code(201).header('X-Subject-Token', t.token).type('application/json').send(tokenBody(t, baseUrlOf(req)));
     } catch (e) {
       return sendIamError(reply, e);

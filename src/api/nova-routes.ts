@@ -12,6 +12,7 @@
  * - `GET /os-console-auth-tokens/{token}` (2.31+, domain administrators only);
  * - errors in Nova's bodies: `{"itemNotFound": {"code": 404, "message": "..."}}`.
  */
+import type { ErrorObject } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, ForbiddenError, RateLimitedError, isConsoleError } from '../errors.js';
 import type { IdentityService } from '../identity/identity-service.js';
@@ -22,7 +23,7 @@ import type { Logger } from '../log.js';
 import type { ConsoleOutputService } from '../serial/console-output-service.js';
 import type { ConsoleTokenService } from '../tokens/console-token-service.js';
 import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
-import { isObject, parseJsonBody } from './body.js';
+import { bodyProblem, declaredBody, isObject } from './body.js';
 import { huaweiTime } from './ecs-routes.js';
 import { DISCOVERY, NOVA } from './route-docs.js';
 
@@ -179,6 +180,17 @@ function novaError(reply: FastifyReply, e: unknown, log: Logger): FastifyReply {
 
 type P = { project_id: string; server_id: string };
 
+/** A body its route's schema refuses, in Nova's words ("Invalid input for field/attribute ..."). */
+function novaInvalid(e: ErrorObject): Error {
+  const field = e.instancePath.split('/').filter(Boolean).at(-1);
+  if (e.keyword === 'required') {
+    const missing = (e.params as { missingProperty: string }).missingProperty;
+    return new NovaError(400, `Invalid input for field/attribute ${field ?? missing}. Value: ${JSON.stringify(e.data)}. '${missing}' is a required property`);
+  }
+  if (field === undefined) return new NovaError(400, 'Malformed request body');
+  return new NovaError(400, `Invalid input for field/attribute ${field}. Value: ${JSON.stringify(e.data ?? null)}. ${bodyProblem(e)}`);
+}
+
 export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
   const { log } = deps;
 
@@ -274,15 +286,14 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
 
     nova.post<{ Params: P }>('/:project_id/servers/:server_id/action', { config: NOVA.action }, async (req, reply) => {
       const p = await caller(req, req.params.project_id);
-      const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
-      if (!isObject(body) || Object.keys(body).length !== 1) throw new NovaError(400, 'Malformed request body');
+      // Checked against NOVA.action.body (route-docs.ts): one action, its argument's fields.
+      const body = declaredBody(req, novaInvalid) as Record<string, unknown>;
       const action = Object.keys(body)[0]!;
       const arg = body[action];
       if (action === 'os-getVNCConsole' || action === 'os-getSerialConsole') {
         const s = await serverOf(p, req.params.project_id, req.params.server_id, ACTION_VNC);
-        const type = isObject(arg) ? arg['type'] : undefined;
+        const type = (arg as { type: string }).type;
         const kind = action === 'os-getVNCConsole' ? 'vnc' : 'serial';
-        if (typeof type !== 'string') throw new NovaError(400, `Invalid input for field/attribute type. Value: ${JSON.stringify(type ?? null)}.`);
         if ((kind === 'vnc' && type !== 'novnc') || (kind === 'serial' && type !== 'serial')) {
           if (kind === 'vnc' && type === 'xvpvnc') throw new NovaError(400, 'Unavailable console type xvpvnc.');
           throw new NovaError(400, `Invalid input for field/attribute type. Value: ${type}. '${type}' is not one of ['${kind === 'vnc' ? 'novnc' : 'serial'}']`);
@@ -311,15 +322,9 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
       const v = req.microversion!;
       if (!atLeast(v, '2.6')) return sendNova(reply, 404, 'The resource could not be found.');
       const p = await caller(req, req.params.project_id);
-      const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
-      const rc = isObject(body) ? body['remote_console'] : undefined;
-      if (!isObject(rc) || typeof rc['protocol'] !== 'string' || typeof rc['type'] !== 'string') {
-        throw new NovaError(400, 'Invalid input for field/attribute remote_console. Value: ' + JSON.stringify(rc ?? null) + '. \'protocol\' and \'type\' are required properties');
-      }
-      const protocol = rc['protocol'];
-      const type = rc['type'];
+      // Checked against NOVA.remoteConsoles.body (route-docs.ts): protocol one of Nova's, type a string.
+      const { protocol, type } = (declaredBody(req, novaInvalid) as { remote_console: { protocol: string; type: string } }).remote_console;
       const known: Record<string, string[]> = { vnc: ['novnc', 'xvpvnc'], spice: ['spice-html5', 'spice-direct'], rdp: ['rdp-html5'], serial: ['serial'], mks: ['webmks'] };
-      if (!Object.hasOwn(known, protocol)) throw new NovaError(400, `Invalid input for field/attribute protocol. Value: ${protocol}. '${protocol}' is not one of ['vnc', 'spice', 'rdp', 'serial', 'mks']`);
       if (!known[protocol]!.includes(type)) throw new NovaError(400, `Invalid input for field/attribute type. Value: ${type}. '${type}' is not a valid console type for protocol ${protocol}`);
       const s = await serverOf(p, req.params.project_id, req.params.server_id, ACTION_VNC);
       if (!((protocol === 'vnc' && type === 'novnc') || (protocol === 'serial' && type === 'serial'))) {

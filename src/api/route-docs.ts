@@ -209,7 +209,7 @@ export const IAM_TOKENS = {
 
 // ---------------------------------------------------------------- IAM (lifecycle)
 
-const s255 = nullable('string');
+const s255 = { type: ['string', 'null'], maxLength: 255 };
 const permanentKey = obj({ user_id: str(), access: str('The AK.'), status: { type: 'string', enum: ['active', 'inactive'] }, create_time: str(), description: str() });
 const links = obj({ self: str(), previous: nullable('string'), next: nullable('string') });
 const user = obj({
@@ -229,10 +229,13 @@ export const securityTokenBody = obj({
   auth: obj({
     identity: obj({
       methods: { type: 'array', minItems: 1, maxItems: 1, items: { const: 'token' }, description: '["token"]: temporary credentials by token.' },
-      token: obj({
-        id: { type: ['string', 'null'], maxLength: 1024, description: 'The IAM token; default the caller\'s own X-Auth-Token (required when the call is signed with an access key).' },
-        duration_seconds: { type: 'number', default: 900 },
-      }),
+      token: {
+        ...obj({
+          id: { type: ['string', 'null'], maxLength: 1024, description: 'The IAM token; default the caller\'s own X-Auth-Token (required when the call is signed with an access key).' },
+          duration_seconds: { type: ['number', 'null'], default: 900, description: 'Seconds (900 to 86400).' },
+        }),
+        type: ['object', 'null'],
+      },
     }, ['methods']),
   }, ['identity']),
 }, ['auth']);
@@ -341,9 +344,9 @@ const nova = (d: Omit<RouteDoc, 'tags' | 'auth' | 'errors' | 'headers'> & { auth
 export const novaActionBody = {
   type: 'object', minProperties: 1, maxProperties: 1, description: 'One action.',
   properties: {
-    'os-getVNCConsole': obj({ type: { type: 'string', enum: ['novnc'] } }, ['type']),
-    'os-getSerialConsole': obj({ type: { type: 'string', enum: ['serial'] } }, ['type']),
-    'os-getConsoleOutput': obj({ length: { type: ['integer', 'string', 'null'], description: 'The last N lines; -1 or absent: all.' } }),
+    'os-getVNCConsole': obj({ type: str('novnc (xvpvnc is Nova\'s too, and not available).') }, ['type']),
+    'os-getSerialConsole': obj({ type: str('serial.') }, ['type']),
+    'os-getConsoleOutput': { ...obj({ length: { type: ['integer', 'string', 'null'], description: 'The last N lines; -1 or absent: all.' } }), type: ['object', 'null'] },
   },
 } as const;
 

@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { openApiDocument, openApiPath, recordRoutes, registeredRoutes, type RegisteredRoute } from '../../../src/api/openapi.js';
-import { http } from '../../helpers/signed-fetch.js';
-import { startStack, type Stack } from '../../helpers/stack.js';
+import { http, signedHttp } from '../../helpers/signed-fetch.js';
+import { seed, startStack, type Stack } from '../../helpers/stack.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -159,4 +159,33 @@ test('security schemes: the AK/SK signature (SDK-HMAC-SHA256 in Authorization) a
   assert.equal(nova['400'].content['application/json'].schema.$ref, '#/components/schemas/NovaError');
   const admin = served['paths']['/admin/v1/servers']['get']['responses'];
   assert.equal(admin['401'].content['application/json'].schema.$ref, '#/components/schemas/KeystoneError');
+});
+
+test('a request body is held to the schema the document shows (one schema for both)', async () => {
+  const s = await seed(stack.app);
+  const body = (path: string, method: string): Json => served['paths'][path][method]['requestBody']['content']['application/json']['schema'];
+  // Huawei ECS: the enum the document lists is the one the refusal names.
+  const rc = body('/v1/{project_id}/cloudservers/{server_id}/remote_console', 'post');
+  const types = rc['properties']['remote_console']['properties']['type']['enum'] as string[];
+  const r = await signedHttp('POST', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${s.active.id}/remote_console`,
+    JSON.stringify({ remote_console: { type: 'spice', protocol: 'vnc' } }), { ak: s.ak, sk: s.sk, projectId: s.projectId });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.error.code, 'Ecs.0005');
+  for (const t of types) assert.ok(r.json.error.message.includes(t), `${r.json.error.message} names ${t}`);
+  // IAM: a maxLength of the document is the one enforced (IAM.0011 naming the field).
+  const user = body('/v3/users', 'post')['properties']['user']['properties'];
+  const long = 'n'.repeat((user['name']['maxLength'] as number) + 1);
+  const u = await signedHttp('POST', `${stack.apiUrl}/v3/users`, JSON.stringify({ user: { name: long } }), { ak: s.ak, sk: s.sk });
+  assert.equal(u.status, 400);
+  assert.equal(u.json.error_code, 'IAM.0011');
+  assert.match(u.json.error_msg, /user\.name must be a string of at most 64 characters/);
+  // Nova: the document's required field, in Nova's words.
+  const token = await http('POST', `${stack.apiUrl}/v3/auth/tokens`, { 'content-type': 'application/json' }, JSON.stringify({
+    auth: { identity: { methods: ['password'], password: { user: { name: s.user, password: s.password, domain: { name: s.domain } } } }, scope: { project: { id: s.projectId } } },
+  }));
+  assert.deepEqual(body('/v2.1/{project_id}/servers/{server_id}/remote-consoles', 'post')['required'], ['remote_console']);
+  const n = await http('POST', `${stack.apiUrl}/v2.1/${s.projectId}/servers/${s.active.id}/remote-consoles`,
+    { 'x-auth-token': String(token.headers['x-subject-token']), 'content-type': 'application/json', 'openstack-api-version': 'compute 2.6' }, '{}');
+  assert.equal(n.status, 400);
+  assert.match(n.json.badRequest.message, /^Invalid input for field\/attribute remote_console\. Value: \{\}\. 'remote_console' is a required property$/);
 });

@@ -119,6 +119,7 @@ const TAGS: ReadonlyArray<{ name: string; description: string; ours?: boolean }>
   { name: 'screenshot', description: 'ecs-console extension, not a Huawei Cloud API: a server\'s console screenshot.', ours: true },
   { name: 'recordings', description: 'ecs-console extension, not a Huawei Cloud API: console session recordings and their playback page.', ours: true },
   { name: 'admin', description: 'ecs-console extension, not a Huawei Cloud API: the admin API (`/admin/v1`) for domain administrators: console targets, bulk sync, live sessions, audit search and export. Authenticated as the IAM API is; errors in Huawei IAM\'s bodies.', ours: true },
+  { name: 'web', description: 'ecs-console extension, not a Huawei Cloud API: the operator\'s web page on the API listener.', ours: true },
   { name: 'operations', description: 'ecs-console extension, not a Huawei Cloud API: probes, metrics and this document.', ours: true },
 ];
 const OURS = new Set(TAGS.filter((t) => t.ours).map((t) => t.name));

@@ -11,9 +11,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { openApiDocument, openApiPath, recordRoutes, registeredRoutes, type RegisteredRoute } from '../../../src/api/openapi.js';
 import { http, signedHttp } from '../../helpers/signed-fetch.js';
-import { seed, startStack, type Stack } from '../../helpers/stack.js';
+import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -21,9 +22,11 @@ type Json = Record<string, any>;
 
 let stack: Stack;
 let served: Json;
+let s: Seed;
 
 before(async () => {
   stack = await startStack();
+  s = await seed(stack.app);
   const r = await http('GET', `${stack.apiUrl}/openapi.json`);
   assert.equal(r.status, 200);
   assert.match(String(r.headers['content-type']), /^application\/json/);
@@ -162,7 +165,6 @@ test('security schemes: the AK/SK signature (SDK-HMAC-SHA256 in Authorization) a
 });
 
 test('a request body is held to the schema the document shows (one schema for both)', async () => {
-  const s = await seed(stack.app);
   const body = (path: string, method: string): Json => served['paths'][path][method]['requestBody']['content']['application/json']['schema'];
   // Huawei ECS: the enum the document lists is the one the refusal names.
   const rc = body('/v1/{project_id}/cloudservers/{server_id}/remote_console', 'post');
@@ -188,4 +190,68 @@ test('a request body is held to the schema the document shows (one schema for bo
     { 'x-auth-token': String(token.headers['x-subject-token']), 'content-type': 'application/json', 'openstack-api-version': 'compute 2.6' }, '{}');
   assert.equal(n.status, 400);
   assert.match(n.json.badRequest.message, /^Invalid input for field\/attribute remote_console\. Value: \{\}\. 'remote_console' is a required property$/);
+});
+
+test('real answers match the schemas the document gives them (success and error bodies of each door)', async () => {
+  await stack.app.services.identity.createUser({ domain: s.domain, name: 'doc-admin', password: 'Adm1n-passw0rd', admin: true });
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+  ajv.addSchema(served, 'openapi');
+  const pointer = (...parts: string[]): string => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+  const checked: string[] = [];
+  /** The answer's body against the document's schema for its path, method and status. */
+  const holds = (path: string, method: string, r: { status: number; json: unknown }): void => {
+    const answers = served['paths'][path][method]['responses'];
+    const code = String(r.status) in answers ? String(r.status) : 'default';
+    assert.ok(answers[code]?.content?.['application/json'], `${method} ${path} ${r.status}: documented as JSON`);
+    const check = ajv.getSchema(`openapi#/${pointer('paths', path, method, 'responses', code, 'content', 'application/json', 'schema')}`)!;
+    assert.ok(check(r.json), `${method} ${path} ${r.status}: ${JSON.stringify(check.errors)} in ${JSON.stringify(r.json).slice(0, 300)}`);
+    checked.push(`${method} ${path} ${r.status}`);
+  };
+  const tokenOf = async (name: string, password: string): Promise<string> => {
+    const r = await http('POST', `${stack.apiUrl}/v3/auth/tokens`, { 'content-type': 'application/json' }, JSON.stringify({
+      auth: { identity: { methods: ['password'], password: { user: { name, password, domain: { name: s.domain } } } }, scope: { project: { id: s.projectId } } },
+    }));
+    holds('/v3/auth/tokens', 'post', r);
+    return String(r.headers['x-subject-token']);
+  };
+  const token = await tokenOf(s.user, s.password);
+  const admin = await tokenOf('doc-admin', 'Adm1n-passw0rd');
+  const signed = (method: string, url: string, body = '') => signedHttp(method, `${stack.apiUrl}${url}`, body, { ak: s.ak, sk: s.sk, projectId: s.projectId });
+  const get = (url: string, as = token, headers: Record<string, string> = {}) => http('GET', `${stack.apiUrl}${url}`, { 'x-auth-token': as, ...headers });
+  const P = s.projectId;
+  const ecs = '/v1/{project_id}/cloudservers';
+
+  holds(`${ecs}/{server_id}/remote_console`, 'post', await signed('POST', `/v1/${P}/cloudservers/${s.active.id}/remote_console`, JSON.stringify({ remote_console: { type: 'novnc', protocol: 'vnc' } })));
+  holds(`${ecs}/{server_id}/remote_console`, 'post', await signed('POST', `/v1/${P}/cloudservers/${s.active.id}/remote_console`, '{}'));
+  holds(`${ecs}/{server_id}/remote_console`, 'post', await http('POST', `${stack.apiUrl}/v1/${P}/cloudservers/${s.active.id}/remote_console`, { 'content-type': 'application/json' }, '{}'));
+  holds(`${ecs}/{server_id}`, 'get', await signed('GET', `/v1/${P}/cloudservers/${s.active.id}`));
+  holds(`${ecs}/{server_id}`, 'get', await signed('GET', `/v1/${P}/cloudservers/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`));
+  holds(`${ecs}/detail`, 'get', await signed('GET', `/v1/${P}/cloudservers/detail?limit=2`));
+  holds(`${ecs}/action`, 'post', await signed('POST', `/v1/${P}/cloudservers/action`, JSON.stringify({ 'os-start': { servers: [{ id: s.active.id }] } })));
+  holds('/v1/{project_id}/recordings', 'get', await signed('GET', `/v1/${P}/recordings`));
+  holds('/v3/auth/tokens', 'get', await get('/v3/auth/tokens', token, { 'x-subject-token': token }));
+  holds('/v3/auth/tokens', 'get', await get('/v3/auth/tokens', token, { 'x-subject-token': 'nope' }));
+  holds('/v3/users', 'get', await get('/v3/users', admin));
+  holds('/v3/users', 'post', await http('POST', `${stack.apiUrl}/v3/users`, { 'x-auth-token': admin, 'content-type': 'application/json' }, JSON.stringify({ user: { name: 'doc-user', password: 'D0c-passw0rd' } })));
+  holds('/v3/projects', 'get', await get('/v3/projects', admin));
+  holds('/v3/auth/projects', 'get', await get('/v3/auth/projects'));
+  holds('/v3/auth/domains', 'get', await get('/v3/auth/domains'));
+  holds('/v3.0/OS-CREDENTIAL/credentials', 'get', await get('/v3.0/OS-CREDENTIAL/credentials', admin));
+  holds('/v3', 'get', await get('/v3'));
+  holds('/', 'get', await get('/'));
+  holds('/v2.1', 'get', await get('/v2.1'));
+  holds('/v2.1/{project_id}/servers', 'get', await get(`/v2.1/${P}/servers`));
+  holds('/v2.1/{project_id}/servers/detail', 'get', await get(`/v2.1/${P}/servers/detail`, token, { 'openstack-api-version': 'compute latest' }));
+  holds('/v2.1/{project_id}/servers/{server_id}', 'get', await get(`/v2.1/${P}/servers/${s.active.id}`));
+  holds('/v2.1/{project_id}/servers/{server_id}', 'get', await get(`/v2.1/${P}/servers/${s.active.id}`, 'not-a-token'));
+  holds('/v2.1/{project_id}/servers/{server_id}', 'get', await get(`/v2.1/${P}/servers/${s.foreign.id}`));
+  holds('/image/v2/images', 'get', await get('/image/v2/images'));
+  holds('/image/versions', 'get', await get('/image/versions'));
+  holds('/admin/v1/servers', 'get', await get('/admin/v1/servers', admin));
+  holds('/admin/v1/servers', 'get', await get('/admin/v1/servers', token));
+  holds('/admin/v1/audit', 'get', await get('/admin/v1/audit?limit=5', admin));
+  holds('/admin/v1/sessions', 'get', await get('/admin/v1/sessions', admin));
+  holds('/healthz', 'get', await get('/healthz'));
+  holds('/readyz', 'get', await get('/readyz'));
+  assert.ok(checked.length >= 30, checked.join('\n'));
 });

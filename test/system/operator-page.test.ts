@@ -79,6 +79,14 @@ function watch(page: Page): string[] {
   return errors;
 }
 
+/** How far the page is wider than its viewport (0: no horizontal scrolling). */
+function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => {
+    const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+    return d.scrollWidth - d.clientWidth;
+  });
+}
+
 async function signIn(o: OpenedPage, user = 'ops', state = 'ready'): Promise<void> {
   await o.page.waitForSelector('body[data-state="login"]', { timeout: 10_000 });
   await o.page.fill('#login-domain', 'd');
@@ -144,6 +152,7 @@ test('an administrator sees the thumbnails, opens a console and types, ends the 
       assert.equal(differingPixels(shot.rgb, vnc.console.framebuffer), 0, 'the thumbnail is the server\'s screen');
     }
     await saveScreenshot(o.page, 'operator-servers.png');
+    assert.equal(await horizontalOverflow(o.page), 0, 'no horizontal overflow on a laptop screen');
 
     // Open web-01's console in a new tab, and type.
     const [tab] = await Promise.all([o.context.waitForEvent('page'), o.page.click(`.card[data-server-id="${ids.web}"] .open-console`)]);
@@ -234,10 +243,7 @@ test('a user who is not a domain administrator is told so plainly', async () => 
 
 test('in Chinese, on a phone (390x844): no horizontal overflow in any view', async () => {
   const o = await browser.open(`${service.apiUrl}/operator/?lang=ZH`, { viewport: { width: 390, height: 844 } });
-  const overflow = (): Promise<number> => o.page.evaluate(() => {
-    const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
-    return d.scrollWidth - d.clientWidth;
-  });
+  const overflow = (): Promise<number> => horizontalOverflow(o.page);
   try {
     assert.equal(await o.page.getAttribute('html', 'lang'), 'zh-CN');
     assert.equal(await o.page.textContent('#login-submit'), '登录');

@@ -50,7 +50,8 @@ export function requireObject(obj: Record<string, unknown>, key: string, path: s
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
 const compiled = new WeakMap<object, ValidateFunction>();
 
-function validatorOf(schema: object): ValidateFunction {
+/** The compiled check of a declared body schema (compiled once per schema). */
+export function bodyValidator(schema: object): ValidateFunction {
   let v = compiled.get(schema);
   if (!v) compiled.set(schema, (v = ajv.compile(schema)));
   return v;
@@ -109,7 +110,7 @@ export function declaredBody(req: FastifyRequest, invalid: (e: ErrorObject) => E
   // A route that reads a body declares its schema: a missing one is our mistake, not the caller's.
   if (!schema) throw new Error(`route ${req.routeOptions.method} ${req.routeOptions.url} declares no body schema`);
   const body = parseJsonBody(req.rawBody ?? Buffer.alloc(0), req.headers['content-type']);
-  const check = validatorOf(schema);
+  const check = bodyValidator(schema);
   if (!check(body)) throw invalid(check.errors![0]!);
   return body;
 }

@@ -78,8 +78,17 @@ const GUARDS = [
   ['Nova API: another project\'s server is not found', 'src/api/nova-routes.js', 'if (!s || s.projectId !== projectId)', 'if (!s)', T('unit/api/nova-api')],
 ];
 
+// `node scripts/guard-check.mjs proxy/console-session relay`: only the guards whose promise or
+// compiled file contains one of the words given (all of them without arguments).
+const only = process.argv.slice(2);
+const chosen = GUARDS.filter(([promise, rel]) => only.length === 0 || only.some((w) => promise.includes(w) || rel.includes(w)));
+if (chosen.length === 0) {
+  console.error(`no guard matches ${only.join(', ')}`);
+  process.exit(1);
+}
+
 let survived = 0;
-for (const [promise, rel, find, replace, tests] of GUARDS) {
+for (const [promise, rel, find, replace, tests] of chosen) {
   const file = `dist/${rel}`;
   const original = readFileSync(file, 'utf8');
   if (!original.includes(find)) {
@@ -104,4 +113,4 @@ if (survived > 0) {
   console.error(`${survived} guard(s) not held by a test`);
   process.exit(1);
 }
-console.log(`all ${GUARDS.length} guards are held by tests`);
+console.log(`all ${chosen.length} guards${only.length > 0 ? ` matching ${only.join(', ')}` : ''} are held by tests`);

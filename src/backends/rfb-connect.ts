@@ -32,6 +32,8 @@ export interface RfbConnectOptions {
   readonly signal: AbortSignal;
 }
 
+function ignoreError(): void {}
+
 /** Opens a TCP connection; BackendError `connect` or `timeout` when it cannot. */
 function tcpConnect(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -143,8 +145,9 @@ export async function connectRfb(o: RfbConnectOptions): Promise<VncConnection> {
       auth: result.securityType === SecurityType.None || result.vencryptSubtype === VeNCryptSubtype.X509None ? 'none' : o.auth,
       rfbVersion: result.version,
     };
-    // The stream goes on without us: a late error must not be unhandled.
-    stream.on('error', () => undefined);
+    // The stream goes on without us: a late error must not be unhandled. (A shared function: a
+    // closure here would keep this handshake's state, the password among it, for the session's life.)
+    stream.on('error', ignoreError);
     return { kind: 'vnc', stream, leftover, serverInit: result.serverInit, info };
   } catch (e) {
     destroy();

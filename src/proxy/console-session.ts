@@ -11,7 +11,7 @@ import type { VncConnection } from '../backends/types.js';
 import type { Clock } from '../clock.js';
 import { BackendError, isConsoleError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { bindBrowserSocket } from './session-registry.js';
+import { bindBrowserSocket, type BrowserSocketOwner } from './session-registry.js';
 import {
   ByteReader, ClientMessageFramer, Encoding, SecurityType, ServerCapabilityScanner, encodeServerInit, encodeSetEncodings,
   isUserInput, serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
@@ -31,6 +31,48 @@ export { BACKEND_EARLY_BYTES };
 const SEND_BINARY = { binary: true } as const;
 /** How long a browser may take to finish its handshake once the backend has gone. */
 const BACKEND_GONE_GRACE_MS = 2000;
+
+/** What is known of the server's announcements (ExtendedClipboard) while no scanner runs. */
+interface ServerCaps {
+  readonly done: boolean;
+  readonly extendedClipboard: boolean;
+}
+/** No server byte yet: the scanner starts with the first one. */
+const CAPS_PENDING: ServerCaps = { done: false, extendedClipboard: false };
+const CAPS_ANNOUNCED: ServerCaps = { done: true, extendedClipboard: true };
+const CAPS_NONE: ServerCaps = { done: true, extendedClipboard: false };
+
+/**
+ * The session a backend socket belongs to: its listeners are the four functions below, shared by
+ * every session, so an idle session holds no closure (nor the handshake's state) for them.
+ */
+const OWNER = Symbol('session');
+type OwnedStream = Duplex & { [OWNER]: ConsoleSession };
+
+function onBackendStreamData(this: OwnedStream, d: Buffer): void {
+  this[OWNER].backendData(d);
+}
+
+function onBackendStreamClose(this: OwnedStream): void {
+  this[OWNER].backendClosed();
+}
+
+function onBackendStreamError(this: OwnedStream, e: Error): void {
+  this[OWNER].log.debug({ err: e }, 'backend socket error');
+}
+
+function onBackendStreamDrain(this: OwnedStream): void {
+  this[OWNER].ws.resume();
+}
+
+function abortOnTimeout(c: AbortController): void {
+  // The reason AbortSignal.timeout() gives.
+  c.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+}
+
+function terminate(ws: WebSocket): void {
+  ws.terminate();
+}
 
 /**
  * Opens the session's authenticated VNC connection (a backend driver, chosen by the target's kind:
@@ -97,7 +139,7 @@ const BACKEND_LOG: Record<number, string> = {
   [CloseCode.BackendProtocol]: 'the server\'s VNC console broke the RFB protocol',
 };
 
-export class ConsoleSession {
+export class ConsoleSession implements BrowserSocketOwner {
   readonly startedAt: number;
   lastInputAt: number;
   /** Set false before each ping; a pong sets it back (dead browsers are found by the sweeper). */
@@ -108,33 +150,46 @@ export class ConsoleSession {
   closedBy: string | null = null;
   private state: 'handshake' | 'relay' | 'closed' = 'handshake';
   private backend: Duplex | null = null;
-  /** Aborted when the session closes: a backend attempt in progress gives up (and its locks go). */
-  private readonly ended = new AbortController();
+  /**
+   * During the handshake only: aborted at its timeout or when the session closes (a backend
+   * attempt in progress then gives up, and its locks go). Null once the relay runs.
+   */
+  private abort: AbortController | null = null;
+  /** Opens the backend; dropped once called (it holds the target, its password included). */
+  private openBackend: OpenBackend | null;
   private browserReader: ByteReader | null = new ByteReader({ maxReadLength: 64 });
   /** The backend's bytes until the relay starts (its handshake, then what waits for the browser). */
   private backendReader: ByteReader | null = null;
+  /** The browser's messages in the relay (made at the first one). */
   private framer: ClientMessageFramer | null = null;
-  /** What the server announced at the start of the relay (ExtendedClipboard). */
-  private serverCaps: ServerCapabilityScanner | null = null;
+  /** What the server announced at the start of the relay (ExtendedClipboard): a scanner while it looks, then its answer. */
+  private serverCaps: ServerCapabilityScanner | ServerCaps = CAPS_PENDING;
   private backendGone = false;
   private backendPaused = false;
-  private readonly log: Logger;
+  /** This session's logger, made at its first line (most sessions log nothing of their own). */
+  private logger: Logger | null = null;
   private readonly tap: SessionTap | null;
 
   constructor(
     readonly ws: WebSocket,
     readonly info: SessionInfo,
-    private readonly openBackend: OpenBackend,
+    openBackend: OpenBackend,
     private readonly opts: SessionOptions,
     private readonly hooks: SessionHooks,
     private readonly clock: Clock,
-    log: Logger,
+    private readonly parentLog: Logger,
   ) {
     this.startedAt = clock.now();
     this.lastInputAt = this.startedAt;
+    this.openBackend = openBackend;
     this.tap = opts.tap ?? null;
-    this.log = log.child({ session: info.id, server: info.serverId, tokenRef: info.tokenRef });
-    bindBrowserSocket(ws, this.log, this, (data, isBinary) => this.onBrowserMessage(data, isBinary));
+    bindBrowserSocket(ws, this);
+  }
+
+  /** The session's logger (its id, server and token reference on every line). */
+  get log(): Logger {
+    const i = this.info;
+    return (this.logger ??= this.parentLog.child({ session: i.id, server: i.serverId, tokenRef: i.tokenRef }));
   }
 
   get established(): boolean {
@@ -152,38 +207,27 @@ export class ConsoleSession {
 
   /** Runs the handshake on both sides, then relays until either side closes. */
   async start(): Promise<void> {
-    const signal = AbortSignal.timeout(this.opts.handshakeTimeoutMs);
+    // One controller for the handshake's timeout and the session's end (no AbortSignal.any, no
+    // timer signal left behind): cleared once the handshake is over either way.
+    const abort = new AbortController();
+    this.abort = abort;
+    const timer = setTimeout(abortOnTimeout, this.opts.handshakeTimeoutMs, abort);
+    timer.unref();
+    try {
+      await this.handshake(abort.signal);
+    } finally {
+      clearTimeout(timer);
+      this.abort = null;
+    }
+  }
+
+  /** Connects the backend and takes the browser through its handshake at once; then starts the relay. */
+  private async handshake(signal: AbortSignal): Promise<void> {
     const backendReader = new ByteReader({ maxReadLength: 64 * 1024 });
     this.backendReader = backendReader;
     const writeBrowser = (b: Buffer): void => this.sendToBrowser(b);
     const versionP = serverNegotiateVersion(this.browserReader!, writeBrowser, { version: '3.8', signal });
-    const backendP = (async () => {
-      const conn = await this.openBackend(AbortSignal.any([signal, this.ended.signal]));
-      const sock = conn.stream;
-      if (this.state === 'closed') {
-        sock.destroy();
-        throw new BackendError('BACKEND_UNREACHABLE', 'session closed during connect');
-      }
-      this.backend = sock;
-      // The driver's handshake is done; what it read beyond ServerInit waits with what comes next.
-      backendReader.push(conn.leftover);
-      sock.on('data', (d: Buffer) => (this.state === 'relay' ? this.onBackendData(d) : this.onEarlyBackendData(d)));
-      sock.on('close', () => {
-        backendReader.end();
-        // After the backend's handshake, a close is the end of the session, even while the
-        // browser is still in its handshake.
-        if (this.state === 'relay') this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
-        else this.backendGoneDuringHandshake();
-      });
-      sock.on('error', (e) => this.log.debug({ err: e }, 'backend socket error'));
-      sock.on('drain', () => this.ws.resume());
-      this.log.debug({ backend: conn.info }, 'authenticated to the server\'s VNC console');
-      // The driver hands the stream over paused.
-      if (backendReader.bufferedLength > BACKEND_EARLY_BYTES) this.pauseBackend();
-      else sock.resume();
-      if (sock.destroyed) this.backendGoneDuringHandshake();
-      return conn;
-    })();
+    const backendP = this.connectBackend(signal, backendReader);
     const [version, backend] = await Promise.allSettled([versionP, backendP]);
     if (this.state === 'closed') return;
     if (version.status === 'rejected') {
@@ -216,8 +260,6 @@ export class ConsoleSession {
     const serverInit = encodeServerInit({ ...init, name: this.info.serverName });
     this.sendToBrowser(serverInit);
     this.tap?.started(serverInit);
-    this.framer = new ClientMessageFramer({ maxCutTextLength: this.opts.maxMessageBytes });
-    this.serverCaps = new ServerCapabilityScanner();
     this.state = 'relay';
     const leftoverBrowser = this.browserReader!.takeRemainder();
     this.browserReader = null;
@@ -231,6 +273,47 @@ export class ConsoleSession {
     if (this.backendPaused && this.ws.bufferedAmount <= LOW_WATER) this.resumeBackend();
     if (leftoverBrowser.length > 0) this.relayBrowserBytes(leftoverBrowser);
     if (this.backendGone) this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+  }
+
+  /** Opens the backend and takes its stream (listeners shared by every session, see OWNER). */
+  private async connectBackend(signal: AbortSignal, backendReader: ByteReader): Promise<VncConnection> {
+    const open = this.openBackend!;
+    this.openBackend = null;
+    const conn = await open(signal);
+    const sock = conn.stream as OwnedStream;
+    if (this.state === 'closed') {
+      sock.destroy();
+      throw new BackendError('BACKEND_UNREACHABLE', 'session closed during connect');
+    }
+    this.backend = sock;
+    // The driver's handshake is done; what it read beyond ServerInit waits with what comes next.
+    backendReader.push(conn.leftover);
+    sock[OWNER] = this;
+    sock.on('data', onBackendStreamData);
+    sock.on('close', onBackendStreamClose);
+    sock.on('error', onBackendStreamError);
+    sock.on('drain', onBackendStreamDrain);
+    if (this.parentLog.isLevelEnabled('debug')) this.log.debug({ backend: conn.info }, 'authenticated to the server\'s VNC console');
+    // The driver hands the stream over paused.
+    if (backendReader.bufferedLength > BACKEND_EARLY_BYTES) this.pauseBackend();
+    else sock.resume();
+    if (sock.destroyed) this.backendGoneDuringHandshake();
+    return conn;
+  }
+
+  /** @internal bytes from the backend (its stream's listener). */
+  backendData(d: Buffer): void {
+    if (this.state === 'relay') this.onBackendData(d);
+    else this.onEarlyBackendData(d);
+  }
+
+  /** @internal the backend's stream closed (its listener). */
+  backendClosed(): void {
+    this.backendReader?.end();
+    // After the backend's handshake, a close is the end of the session, even while the
+    // browser is still in its handshake.
+    if (this.state === 'relay') this.close(CloseCode.BackendClosed, 'The server\'s VNC connection closed.');
+    else if (this.state === 'handshake') this.backendGoneDuringHandshake();
   }
 
   /**
@@ -268,15 +351,24 @@ export class ConsoleSession {
   }
 
   private onBackendData(d: Buffer): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) return;
     this.bytesToClient += d.length;
     // Before it reaches the browser (which answers a caps message with its own extended messages).
-    if (!this.serverCaps!.done) this.serverCaps!.push(d);
-    this.ws.send(d, SEND_BINARY, this.onSentToBrowser);
+    if (!this.serverCaps.done) this.scanServer(d);
+    ws.send(d, SEND_BINARY, this.onSentToBrowser);
     this.tap?.server(d);
     // NOTE: measured on the WebSocket itself (its queue and its socket's buffer), so a browser
     // that stops reading holds at most HIGH_WATER plus one read of the backend's here.
     if (!this.backendPaused && this.ws.bufferedAmount > HIGH_WATER) this.pauseBackend();
+  }
+
+  /** Follows the server's first messages (the scanner exists from the first byte to its answer). */
+  private scanServer(d: Buffer): void {
+    const current = this.serverCaps;
+    const scanner = current instanceof ServerCapabilityScanner ? current : new ServerCapabilityScanner();
+    scanner.push(d);
+    this.serverCaps = !scanner.done ? scanner : scanner.extendedClipboard ? CAPS_ANNOUNCED : CAPS_NONE;
   }
 
   /** One callback for every send (no closure per chunk): resumes the backend once the browser caught up. */
@@ -294,7 +386,8 @@ export class ConsoleSession {
     this.backend?.resume();
   }
 
-  private onBrowserMessage(data: RawData, isBinary: boolean): void {
+  /** @internal a message from the browser (its socket's listener). */
+  onBrowserMessage(data: RawData, isBinary: boolean): void {
     if (this.state === 'closed') return;
     if (!isBinary) return this.close(CloseCode.BadClientData, 'Text frames are not part of the RFB protocol.');
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
@@ -313,38 +406,48 @@ export class ConsoleSession {
   }
 
   private relayBrowserBytes(buf: Buffer): void {
+    const framer = (this.framer ??= new ClientMessageFramer({ maxCutTextLength: this.opts.maxMessageBytes }));
+    // Bytes of an incomplete message held from earlier reads: then the messages are not a prefix of `buf`.
+    const heldBefore = framer.bufferedLength;
     let msgs: ClientMessage[];
     try {
-      msgs = this.framer!.push(buf);
+      msgs = framer.push(buf);
     } catch (e) {
       this.log.info({ err: e }, 'bad message from the browser');
       return this.close(CloseCode.BadClientData, 'The browser sent a malformed RFB message.');
     }
     const backend = this.backend;
     if (msgs.length === 0 || !backend) return;
-    const out: Buffer[] = [];
-    const caps = this.serverCaps!;
+    // The messages as they go on: null while each goes unchanged (they are then `buf`'s first
+    // bytes, written without a copy); a list once one is rewritten.
+    let out: Buffer[] | null = heldBefore > 0 ? [] : null;
+    const caps = this.serverCaps;
     const tap = this.tap;
-    for (const m of msgs) {
-      if (isUserInput(m)) this.lastInputAt = this.clock.now();
+    let input = false;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (!input && isUserInput(m)) input = true;
       tap?.client(m);
+      let raw = m.raw;
       if (m.type === 'SetEncodings') {
         // Without parsing the server's stream the proxy cannot know when 7-byte PointerEvents
         // start; not asking for the extension keeps every PointerEvent 6 bytes (RFC 6143 7.5.5).
         // Once the server's first update has passed without an ExtendedClipboard announcement,
         // it is not asked for again (an announcement after that would go unseen).
         const drop = (e: number): boolean => e === EXTENDED_MOUSE_BUTTONS || (e === Encoding.ExtendedClipboard && caps.done && !caps.extendedClipboard);
-        out.push(m.encodings.some(drop) ? encodeSetEncodings(m.encodings.filter((e) => !drop(e))) : m.raw);
+        if (m.encodings.some(drop)) raw = encodeSetEncodings(m.encodings.filter((e) => !drop(e)));
       } else if (m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard) {
         // NOTE: a server that did not announce ExtendedClipboard reads the negative length as a
         // u32 (up to 4 GiB of text to wait for, or to allocate); QEMU drops the connection.
         this.log.info('extended clipboard message to a server that did not announce it');
         return this.close(CloseCode.BadClientData, 'The browser sent an extended clipboard message the server did not announce.');
-      } else {
-        out.push(m.raw);
       }
+      if (out === null && raw !== m.raw) out = msgs.slice(0, i).map((x) => x.raw);
+      out?.push(raw);
     }
-    const chunk = out.length === 1 ? out[0]! : Buffer.concat(out);
+    if (input) this.lastInputAt = this.clock.now();
+    const rest = framer.bufferedLength;
+    const chunk = out === null ? (rest === 0 ? buf : buf.subarray(0, buf.length - rest)) : out.length === 1 ? out[0]! : Buffer.concat(out);
     this.bytesToBackend += chunk.length;
     // A backend that does not read: the browser is not read either until it drains ('drain'
     // resumes it). What is held meanwhile: the socket's buffer, one browser read, and at most one
@@ -357,7 +460,9 @@ export class ConsoleSession {
     if (this.state === 'closed') return;
     const established = this.state === 'relay';
     this.state = 'closed';
-    this.ended.abort();
+    this.abort?.abort();
+    this.abort = null;
+    this.openBackend = null;
     // NOTE: what either peer sent and nobody will read is dropped now, not when the last
     // reference to this session goes (timers and socket listeners keep it for seconds).
     this.browserReader?.discard();
@@ -365,7 +470,7 @@ export class ConsoleSession {
     this.backendReader?.discard();
     this.backendReader = null;
     this.framer = null;
-    this.serverCaps = null;
+    this.serverCaps = CAPS_PENDING;
     this.backend?.destroy();
     this.backend = null;
     this.tap?.ended(CloseReasonKey[code]);
@@ -373,7 +478,7 @@ export class ConsoleSession {
     if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
       ws.close(code, reason.slice(0, 120));
       // A browser that never answers the close frame is cut off.
-      setTimeout(() => ws.terminate(), 2000).unref();
+      setTimeout(terminate, 2000, ws).unref();
     }
     this.hooks.onClosed(this, {
       code, reason, reasonKey: CloseReasonKey[code], established, bytesToClient: this.bytesToClient,

@@ -26,10 +26,10 @@ import { uuid } from '../util/ids.js';
 import { RateLimiter } from '../util/rate-limiter.js';
 import { answerPlainHttp, listenerTlsFiles, plainHttpTextAnswer, reloadTls, tlsContextOptions } from '../util/tls.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
-import { ConsoleSession, type SessionSummary } from './console-session.js';
+import { ConsoleSession, type SessionOptions, type SessionSummary } from './console-session.js';
 import { SessionRecords } from './session-records.js';
 import { SerialSession } from './serial-session.js';
-import { SessionRegistry, type LiveSession } from './session-registry.js';
+import { SessionRegistry, type LiveSession, type Slot } from './session-registry.js';
 import type { SerialHub } from '../serial/serial-hub.js';
 import type { ConsoleTokenKind } from '../tokens/types.js';
 import { CONSOLE_PAGE_PATHS } from '../web/static-handler.js';
@@ -148,6 +148,7 @@ export class ConsoleProxy {
   private unwatch: (() => void) | null = null;
   private lastPingAt = 0;
   private readonly hsts: boolean;
+  private readonly consoleOptions: SessionOptions;
 
   constructor(private readonly deps: ProxyDeps) {
     const c = deps.config;
@@ -159,6 +160,7 @@ export class ConsoleProxy {
     this.giveBackStreak = new FailureStreak(deps.log, 'giving back a console token', deps.clock);
     this.records = new SessionRecords(deps.sessions, c.nodeId, deps.clock, deps.log, () => this.liveRecords());
     this.hsts = c.proxyTlsCert !== null;
+    this.consoleOptions = { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes };
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default): slowloris.
     const timeouts = { connectionsCheckingInterval: 1000, headersTimeout: c.httpHeadersTimeoutSeconds * 1000, requestTimeout: c.httpRequestTimeoutSeconds * 1000 };
@@ -353,7 +355,9 @@ export class ConsoleProxy {
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    // A shared function, not a closure: it stays on the socket for the session's life and would
+    // keep this attempt's state (the target and its password among it) with it.
+    socket.on('error', destroySelf);
     const addr = this.clientAddress(req);
     let slot: { release(): void } | null = null;
     try {
@@ -435,13 +439,15 @@ export class ConsoleProxy {
       corked?.cork();
       let started = false;
       // Should the WebSocket layer still refuse (it then never calls back), the slot and the token are given back.
-      socket.once('close', () => {
+      const refusedByWs = (): void => {
         if (started) return;
         held.release();
         this.giveBack(consumed.token);
-      });
+      };
+      socket.once('close', refusedByWs);
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         started = true;
+        socket.off('close', refusedByWs);
         const sctx = {
           ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision, issuedBy: consumed.token.issuedBy ?? null, issuedByUser: consumed.token.issuedByUser ?? null,
           sessionId, tap,
@@ -465,18 +471,18 @@ export class ConsoleProxy {
     ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number; issuedBy: string | null; issuedByUser: string | null; sessionId: string; tap: SessionTap | null },
     slot: { release(): void },
   ): void {
-    const c = this.deps.config;
     const session = new ConsoleSession(
       ws,
       { id: ctx.sessionId, serverId: server.id, projectId: server.projectId, serverName: server.name, backend: describeTarget(server.console), tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr,
         issuedBy: ctx.issuedBy, issuedByUser: ctx.issuedByUser },
       (signal) => this.deps.backends.open(target, { kind: 'vnc', signal }),
-      { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes, tap: ctx.tap },
-      this.sessionHooks(slot),
+      // One options object for every session that is not recorded.
+      ctx.tap ? { ...this.consoleOptions, tap: ctx.tap } : this.consoleOptions,
+      this.hooks,
       this.deps.clock,
       this.deps.log,
     );
-    this.run(session, ctx.consoleRevision, 'session', CloseCode.BackendProtocol);
+    this.run(session, ctx.consoleRevision, slot, 'session', CloseCode.BackendProtocol);
   }
 
   private startSerialSession(ws: import('ws').WebSocket, server: Server, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
@@ -488,27 +494,22 @@ export class ConsoleProxy {
       { id, serverId: server.id, projectId: server.projectId, serverName: server.name, backend: `serial=${server.console.serial ?? ''}`, tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr },
       (viewer, signal) => hub.attach(server, viewer, signal),
       { setupTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes, label: `session ${id.slice(0, 8)} from ${ctx.addr}` },
-      this.sessionHooks(slot),
+      this.hooks,
       this.deps.clock,
       this.deps.log,
     );
-    this.run(session, ctx.consoleRevision, 'serial session', CloseCode.BackendUnreachable);
+    this.run(session, ctx.consoleRevision, slot, 'serial session', CloseCode.BackendUnreachable);
   }
 
-  /** What every kind of session reports: established, and closed (its slot given back then). */
-  private sessionHooks(slot: { release(): void }) {
-    return {
-      onEstablished: (s: LiveSession, ms: number) => this.onEstablished(s, ms),
-      onClosed: (s: LiveSession, summary: SessionSummary) => {
-        slot.release();
-        this.onClosed(s, summary);
-      },
-    };
-  }
+  /** What every kind of session reports: established, and closed (its slot given back then, by the registry). One object for all sessions. */
+  private readonly hooks = {
+    onEstablished: (s: LiveSession, ms: number): void => this.onEstablished(s, ms),
+    onClosed: (s: LiveSession, summary: SessionSummary): void => this.onClosed(s, summary),
+  };
 
-  /** Registers a session of any kind and starts it; a start that throws ends it with `failCode`. */
-  private run(session: LiveSession & { start(): Promise<void> }, consoleRevision: number, what: string, failCode: CloseCodeValue): void {
-    this.registry.add(session, consoleRevision);
+  /** Registers a session of any kind, holding `slot`, and starts it; a start that throws ends it with `failCode`. */
+  private run(session: LiveSession & { start(): Promise<void> }, consoleRevision: number, slot: Slot, what: string, failCode: CloseCodeValue): void {
+    this.registry.add(session, consoleRevision, slot);
     session.start().catch((e: unknown) => {
       this.deps.log.error({ err: e }, `${what} failed`);
       session.close(failCode, 'Internal error.');
@@ -795,6 +796,10 @@ function unusableReason(server: Server | null, token: Pick<ConsoleTokenRecord, '
 /** Whether a token's server may still be reached: exists, ACTIVE, same console target. */
 function usable(server: Server | null, token: ConsoleTokenRecord): boolean {
   return unusableReason(server, token) === null;
+}
+
+function destroySelf(this: Duplex): void {
+  this.destroy();
 }
 
 function sleep(ms: number, unref = false): Promise<void> {

@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import { SerialPortHeldElsewhereError, type SerialAttachment, type SerialViewer } from '../serial/serial-hub.js';
 import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
 import { defaultCloser, type SessionInfo, type SessionSummary } from './console-session.js';
-import { bindBrowserSocket, type LiveSession } from './session-registry.js';
+import { bindBrowserSocket, type BrowserSocketOwner, type LiveSession } from './session-registry.js';
 
 /** A viewer this far behind (bytes queued to its WebSocket) is closed at once (the hub pauses the port at 1 MiB). */
 const MAX_BEHIND = 16 * 1024 * 1024;
@@ -29,7 +29,7 @@ export interface SerialSessionHooks {
   onClosed(s: LiveSession, summary: SessionSummary): void;
 }
 
-export class SerialSession implements LiveSession {
+export class SerialSession implements LiveSession, BrowserSocketOwner {
   readonly startedAt: number;
   lastInputAt: number;
   alive = true;
@@ -40,7 +40,7 @@ export class SerialSession implements LiveSession {
   private state: 'opening' | 'relay' | 'closed' = 'opening';
   private attachment: SerialAttachment | null = null;
   private readonly ended = new AbortController();
-  private readonly log: Logger;
+  readonly log: Logger;
   /** Keystrokes typed before the port was attached (a few bytes at most). */
   private early: Buffer[] = [];
 
@@ -56,7 +56,7 @@ export class SerialSession implements LiveSession {
     this.startedAt = clock.now();
     this.lastInputAt = this.startedAt;
     this.log = log.child({ session: info.id, server: info.serverId, tokenRef: info.tokenRef, console: 'serial' });
-    bindBrowserSocket(ws, this.log, this, (data, isBinary) => this.onBrowserMessage(data, isBinary));
+    bindBrowserSocket(ws, this);
   }
 
   get established(): boolean {
@@ -119,7 +119,8 @@ export class SerialSession implements LiveSession {
     if (att.write(b)) this.bytesToBackend += b.length;
   }
 
-  private onBrowserMessage(data: RawData, isBinary: boolean): void {
+  /** @internal a message from the browser (its socket's listener). */
+  onBrowserMessage(data: RawData, isBinary: boolean): void {
     if (this.state === 'closed') return;
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (isBinary) {

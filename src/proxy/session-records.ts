@@ -19,6 +19,15 @@ import type { SessionOwner, SessionRecord, SessionStore, SessionTraffic } from '
 import { FailureStreak } from '../util/failure-streak.js';
 import { uuid } from '../util/ids.js';
 
+/** Runs `op` now; what it throws becomes its promise's rejection. */
+function attempt(op: () => Promise<void>): Promise<void> {
+  try {
+    return op();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 export class SessionRecords {
   readonly owner: SessionOwner;
   /** The last write queued for each session, until it settles. */
@@ -57,9 +66,11 @@ export class SessionRecords {
   }
 
   private write(id: string, op: () => Promise<void>): void {
-    const before = [this.chains.get(id), this.syncing];
-    const next: Promise<void> = Promise.all(before)
-      .then(op)
+    const prior = this.chains.get(id);
+    const syncing = this.syncing;
+    // Nothing to wait for (the common case): the write is queued now, without a turn of promises.
+    const started = prior === undefined && syncing === null ? attempt(op) : Promise.all([prior, syncing]).then(op);
+    const next: Promise<void> = started
       .then(() => this.writeStreak.succeeded(), (e: unknown) => {
         this.exact = false;
         this.writeStreak.failed(e);
@@ -114,9 +125,11 @@ export class SessionRecords {
     for (const s of live) {
       const c = s.bytesToClient ?? 0;
       const b = s.bytesToBackend ?? 0;
+      // Sessions without traffic have nothing to write and are not remembered (most idle ones).
+      if (c === 0 && b === 0) continue;
       const key = `${c}/${b}`;
       seen.set(s.id, key);
-      if (this.written.get(s.id) !== key && (c > 0 || b > 0)) out.push({ id: s.id, bytesToClient: c, bytesToBackend: b });
+      if (this.written.get(s.id) !== key) out.push({ id: s.id, bytesToClient: c, bytesToBackend: b });
     }
     this.written = seen;
     return out;

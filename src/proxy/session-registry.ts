@@ -7,24 +7,47 @@ import type { Logger } from '../log.js';
 import type { SessionInfo } from './console-session.js';
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 
+/** What a session offers its browser socket's listeners. */
+export interface BrowserSocketOwner {
+  alive: boolean;
+  readonly log: Logger;
+  close(code: CloseCodeValue, reason: string): void;
+  onBrowserMessage(data: RawData, isBinary: boolean): void;
+}
+
+/** The session a browser socket belongs to (a property, so the listeners below are shared, not closures per session). */
+const OWNER = Symbol('session');
+type OwnedSocket = WebSocket & { [OWNER]: BrowserSocketOwner };
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as OwnedSocket)[OWNER].onBrowserMessage(data, isBinary);
+}
+
+function onClose(this: WebSocket): void {
+  (this as OwnedSocket)[OWNER].close(CloseCode.Normal, 'browser closed the connection');
+}
+
+function onError(this: WebSocket, e: Error): void {
+  const s = (this as OwnedSocket)[OWNER];
+  s.log.debug({ err: e }, 'browser socket error');
+  s.close(CloseCode.BadClientData, 'browser connection error');
+}
+
+function onPong(this: WebSocket): void {
+  (this as OwnedSocket)[OWNER].alive = true;
+}
+
 /**
  * The browser socket's events, handled alike by every kind of session: its messages go to
- * `onMessage`; its close or error ends the session; a pong marks it alive for the ping round.
+ * `onBrowserMessage`; its close or error ends the session; a pong marks it alive for the ping round.
+ * The listeners are the same four functions for every socket (an idle session holds no closure for them).
  */
-export function bindBrowserSocket(
-  ws: WebSocket, log: Logger,
-  session: { alive: boolean; close(code: CloseCodeValue, reason: string): void },
-  onMessage: (data: RawData, isBinary: boolean) => void,
-): void {
+export function bindBrowserSocket(ws: WebSocket, session: BrowserSocketOwner): void {
+  (ws as OwnedSocket)[OWNER] = session;
   ws.on('message', onMessage);
-  ws.on('close', () => session.close(CloseCode.Normal, 'browser closed the connection'));
-  ws.on('error', (e) => {
-    log.debug({ err: e }, 'browser socket error');
-    session.close(CloseCode.BadClientData, 'browser connection error');
-  });
-  ws.on('pong', () => {
-    session.alive = true;
-  });
+  ws.on('close', onClose);
+  ws.on('error', onError);
+  ws.on('pong', onPong);
 }
 
 /** What the registry and the proxy's sweeper need of a live session (VNC or serial). */
@@ -63,10 +86,24 @@ function inc(m: Map<string, number>, k: string, d: number): void {
   else m.set(k, n);
 }
 
+/** A slot held; an object, not a closure (one per live session). */
+class HeldSlot implements Slot {
+  private released = false;
+  constructor(private readonly registry: SessionRegistry, private readonly projectId: string, private readonly serverId: string) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.registry.freeSlot(this.projectId, this.serverId);
+  }
+}
+
 export class SessionRegistry {
   private readonly sessions = new Map<string, LiveSession>();
   /** The console revision each session's token was issued for (re-checks against the inventory). */
   private readonly revisions = new WeakMap<LiveSession, number>();
+  /** The slot each session holds, given back when it is removed. */
+  private readonly held = new WeakMap<LiveSession, Slot>();
   private readonly byServer = new Map<string, Set<LiveSession>>();
   private slots = 0;
   private readonly slotsByProject = new Map<string, number>();
@@ -90,27 +127,30 @@ export class SessionRegistry {
     this.slots++;
     inc(this.slotsByProject, projectId, 1);
     inc(this.slotsByServer, serverId, 1);
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.slots--;
-        inc(this.slotsByProject, projectId, -1);
-        inc(this.slotsByServer, serverId, -1);
-      },
-    };
+    return new HeldSlot(this, projectId, serverId);
   }
 
-  add(s: LiveSession, consoleRevision: number): void {
+  /** @internal a slot given back (once). */
+  freeSlot(projectId: string, serverId: string): void {
+    this.slots--;
+    inc(this.slotsByProject, projectId, -1);
+    inc(this.slotsByServer, serverId, -1);
+  }
+
+  /** Registers a live session and the slot it holds until it is removed. */
+  add(s: LiveSession, consoleRevision: number, slot: Slot): void {
     this.sessions.set(s.info.id, s);
     this.revisions.set(s, consoleRevision);
+    this.held.set(s, slot);
     let set = this.byServer.get(s.info.serverId);
     if (!set) this.byServer.set(s.info.serverId, (set = new Set()));
     set.add(s);
   }
 
+  /** Removes a session and gives its slot back. */
   remove(s: LiveSession): void {
+    this.held.get(s)?.release();
+    this.held.delete(s);
     this.sessions.delete(s.info.id);
     const set = this.byServer.get(s.info.serverId);
     set?.delete(s);

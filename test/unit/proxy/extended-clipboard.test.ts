@@ -177,3 +177,20 @@ test('after a first update without an announcement, ExtendedClipboard is no long
   const lists = backend.messages().flatMap((m) => (m.type === 'SetEncodings' ? [m.encodings] : []));
   assert.deepEqual(lists, [[Encoding.Raw, Encoding.ExtendedClipboard], [Encoding.Raw, Encoding.DesktopSize]]);
 });
+
+test('browser messages reach the server byte for byte: several in one frame, one split across frames, a SetEncodings rewritten among others', async () => {
+  backend.announce = false;
+  const s = await session();
+  const key = Buffer.from('0401000000000061', 'hex');
+  const pointer = Buffer.from('050000100020', 'hex');
+  const request = encodeFramebufferUpdateRequest(true, 0, 0, 64, 48);
+  const asked = encodeSetEncodings([Encoding.Raw, Encoding.ExtendedMouseButtons, Encoding.DesktopSize]);
+  const relayed = encodeSetEncodings([Encoding.Raw, Encoding.DesktopSize]);
+  s.send(Buffer.concat([key, pointer, request]));
+  s.send(Buffer.concat([key, pointer.subarray(0, 3)]));
+  s.send(Buffer.concat([pointer.subarray(3), request, key.subarray(0, 1)]));
+  s.send(Buffer.concat([key.subarray(1), asked, pointer]));
+  const expected = Buffer.concat([key, pointer, request, key, pointer, request, key, relayed, pointer]);
+  await waitFor('every byte', () => backend.bytes.length >= expected.length);
+  assert.deepEqual(backend.bytes, expected);
+});

@@ -188,6 +188,19 @@ function errorAnswers(family: ErrorFamily, authenticated: boolean): Record<strin
   }
 }
 
+const CREDENTIAL = 'an IAM token (`X-Auth-Token`) or an AK/SK signature (`SDK-HMAC-SHA256`)';
+const AUTH_NOTE: Record<RouteDoc['auth'], string> = {
+  none: 'No authentication.',
+  credential: `Authentication: ${CREDENTIAL}.`,
+  admin: `Authentication: ${CREDENTIAL} of a domain administrator (a member of the domain's \`admin\` group), acting on their domain's projects.`,
+};
+const ERRORS_NOTE: Record<ErrorFamily, string | undefined> = {
+  huawei: 'Errors: Huawei bodies (service `{"error":{"code","message"}}`, gateway `{"error_code","error_msg","request_id"}`).',
+  iam: 'Errors: Huawei IAM\'s bodies (Keystone `{"error":{"code","title","message"}}`, `IAM.0011` for a bad body).',
+  nova: 'Errors: Nova\'s fault bodies (`{"badRequest":{"code","message"}}`...); 401 in Keystone\'s.',
+  none: undefined,
+};
+
 const PARAM_DESCRIPTIONS: Record<string, string> = {
   project_id: 'Project id.',
   server_id: 'Server id.',
@@ -273,7 +286,7 @@ function operation(r: RegisteredRoute, doc: RouteDoc): Json {
   }));
   const responses = { ...usual, ...own };
   const description = [doc.description, ours ? EXTENSION_NOTE : undefined, r.head ? 'HEAD: the GET\'s status and headers, no body.' : undefined,
-    doc.auth === 'admin' ? 'Domain administrators only (a member of the domain\'s `admin` group), acting on their domain\'s projects.' : undefined]
+    AUTH_NOTE[doc.auth], ERRORS_NOTE[family]]
     .filter((x) => x !== undefined).join('\n\n');
   const body = doc.body ?? r.schema?.body;
   return {

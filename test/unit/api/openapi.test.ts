@@ -56,6 +56,7 @@ function walk(routes: readonly RegisteredRoute[], doc: Json): string[] {
       problems.push(`${where}: not in the document`);
       continue;
     }
+    if (!op['description']) problems.push(`${where}: no description`);
     const answers = Object.entries(op['responses'] ?? {}) as Array<[string, Json]>;
     if (!answers.some(([code]) => /^[23]\d\d$/.test(code))) problems.push(`${where}: no success answer`);
     for (const [code, a] of answers) {

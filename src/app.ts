@@ -32,6 +32,7 @@ import { openPostgresStores } from './store/postgres/postgres-stores.js';
 import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import type { Stores } from './store/stores.js';
 import { SessionService } from './sessions/session-service.js';
+import { ChangeFollower } from './sessions/change-follower.js';
 import { ConsoleTokenService } from './tokens/console-token-service.js';
 import { RemoteConsoleService } from './tokens/remote-console-service.js';
 import { FailureStreak } from './util/failure-streak.js';
@@ -88,6 +89,11 @@ export interface Services {
   readonly recordings: RecordingService;
   readonly audit: AuditService;
   readonly sessions: SessionService;
+  /**
+   * Follows the change feed for the node's caches of keys, users and servers; started by the
+   * service roles (a CLI command never trusts, so never uses, the caches).
+   */
+  readonly follower: ChangeFollower;
   /** Closes the stores. */
   close(): Promise<void>;
 }
@@ -160,11 +166,21 @@ export async function createServices(config: Config, overrides: AppOverrides = {
     concurrency: config.iamLoginConcurrency, queue: config.iamLoginQueue, pendingPerAddress: config.iamLoginPendingPerAddress,
     failuresPerAddress: config.iamLoginFailuresPerAddress, failuresPerUser: config.iamLoginFailuresPerUser,
   });
+  // Read the feed at least three times within the lag the caches allow.
+  const follower = new ChangeFollower(stores.changes, {
+    pollMs: Math.min(config.changePollIntervalMs, Math.floor(config.cacheFeedLagMs / 3)), maxLagMs: config.cacheFeedLagMs,
+  }, clock, log.child({ component: 'cache' }));
+  // An entry lives at most a minute whatever the feed says: a bound on an invalidation never appended.
+  const cache = { maxEntries: config.cacheEntries, maxAgeMs: 60_000, trusted: () => follower.trusted() };
   const identity = new IdentityService(stores.identity, box, clock, {
     iamTokenTtlMs: config.iamTokenTtlSeconds * 1000,
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,
-  }, { lockout, logins });
-  const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock, auditor);
+  }, { lockout, logins }, cache);
+  const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock, auditor, cache);
+  follower.onInvalidate((i) => {
+    identity.invalidate(i);
+    inventory.invalidate(i);
+  });
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
   const iam = new IamAdminService(identity, stores.identity, stores.consoleTokens, stores.changes, auditor, box, clock);
   const recordings = new RecordingService(stores.recordings, box, clock, {
@@ -174,7 +190,13 @@ export async function createServices(config: Config, overrides: AppOverrides = {
   });
   const audit = new AuditService(stores.audit, clock, config.auditRetentionDays);
   const sessions = new SessionService(stores.sessions, stores.changes, inventory, auditor, clock, config.sessionStaleSeconds * 1000);
-  return { config, masterKey, clock, log, stores, box, identity, iam, logins, inventory, consoleTokens, auditor, recordings, audit, sessions, close: () => stores.close() };
+  return {
+    config, masterKey, clock, log, stores, box, identity, iam, logins, inventory, consoleTokens, auditor, recordings, audit, sessions, follower,
+    close: async () => {
+      follower.stop();
+      await stores.close();
+    },
+  };
 }
 
 /**
@@ -195,6 +217,8 @@ async function reloadKeyRing(services: Services, next: Config): Promise<ReloadRe
     }
     const before = box.keyIds;
     box.replaceKeys(keys);
+    // SKs opened with the previous ring are dropped (they are opened again with this one).
+    services.follower.applyLocal('all');
     log.info({ keyIds: box.keyIds, before, source }, 'master key ring reloaded');
     return 'reloaded';
   } catch (e) {
@@ -392,6 +416,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         out.api = addressOf(api.server);
         log.info({ address: out.api, url: listenerUrl(config, 'api', out.api) }, 'API listening');
       }
+      await services.follower.start();
       purgeTimer = setInterval(() => void purge(), config.tokenPurgeIntervalSeconds * 1000);
       purgeTimer.unref();
       return out;

@@ -75,6 +75,8 @@ export interface Config {
   readonly recordingDir: string | null;
   readonly recordingFlushMs: number;
   readonly changePollIntervalMs: number;
+  readonly cacheEntries: number;
+  readonly cacheFeedLagMs: number;
   readonly changeRetentionSeconds: number;
   readonly sessionHeartbeatSeconds: number;
   readonly sessionStaleSeconds: number;

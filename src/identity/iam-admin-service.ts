@@ -7,9 +7,10 @@
  * in its domain; a user manages their own access keys and password and reads themself; the rest is
  * ForbiddenError (403). A CLI operator (no principal) may do everything.
  *
- * What ends access ends it everywhere at once: every node reads keys, users and tokens from the
- * store on every call (no cache), unused console URLs issued through the credential are revoked
- * in the store, and a `credential-revoked` change closes the live consoles on every proxy node.
+ * What ends access ends it everywhere at once: the change is in the store first; a
+ * `credential-revoked` change drops the key or user from every node's cache (within
+ * `cacheFeedLagMs`, see sessions/change-follower.ts) and closes the live consoles on every proxy
+ * node, and unused console URLs issued through the credential are revoked in the store.
  * Every change is an audit record with its actor, target, request id and client address.
  */
 import { randomBytes } from 'node:crypto';
@@ -112,7 +113,10 @@ export class IamAdminService {
     const at = this.clock.now();
     const by = credential.startsWith('user:') ? { userId: credential.slice(5) } : { issuedBy: credential };
     await this.consoleTokens.revokeIssuedConsoleTokens(by, 'credential-revoked', at);
+    // This node's caches at once (the others' through the feed).
+    this.identity.invalidate({ kind: 'credential-revoked', serverId: null, credential });
     await this.changes.appendChange({ at, kind: 'credential-revoked', serverId: null, sessionId: null, credential });
+    this.identity.invalidate({ kind: 'credential-revoked', serverId: null, credential });
     for (const sink of this.sinks) sink({ credential, at });
   }
 

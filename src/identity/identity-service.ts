@@ -2,12 +2,14 @@
  * Identity: domains, projects, users, access keys and IAM tokens; authentication of API calls by
  * AK/SK signature or IAM token; authorization of an action on a project.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Clock } from '../clock.js';
 import { AuthError, ConflictError, ForbiddenError, NotFoundError, ProjectMismatchError, ValidationError } from '../errors.js';
 import { tokenRef } from '../log.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import type { Invalidation } from '../sessions/change-follower.js';
+import { NodeCache, type NodeCacheOptions } from '../util/node-cache.js';
 import { ALNUM, HEX32, UPPER_ALNUM, hexId, randomString, sha256Hex } from '../util/ids.js';
 import { allowedByAll, isValidActionPattern } from './actions.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password-hash.js';
@@ -72,7 +74,18 @@ function checkActions(actions: readonly string[] | undefined): readonly string[]
 }
 
 /** The secret unknown AKs are verified against (see verifySignedRequest). */
-const UNKNOWN_KEY_SK = 'unknown-access-key-stand-in-secret-000000';
+const UNKNOWN_KEY_SK = createSecretKey(Buffer.from('unknown-access-key-stand-in-secret-000000', 'utf8'));
+
+/** An access key with its SK opened once (by the master key ring of `ring`), as the key cache holds it. */
+interface OpenedKey {
+  readonly key: AccessKey;
+  readonly sk: KeyObject;
+  /** SecretBox.generation it was opened with. */
+  readonly ring: number;
+}
+
+/** The node's caches of keys and users (see util/node-cache.ts), invalidated through the change feed. */
+export type IdentityCacheOptions = Pick<NodeCacheOptions, 'maxEntries' | 'maxAgeMs' | 'trusted'>;
 
 /** The header a signer may send in place of hashing the body itself. */
 const CONTENT_SHA = 'x-sdk-content-sha256';
@@ -103,13 +116,72 @@ function signedPayloadHash(req: SignedRequest, signed: readonly string[]): strin
 }
 
 export class IdentityService {
+  private readonly keys: NodeCache<OpenedKey>;
+  private readonly users: NodeCache<User>;
+
   constructor(
     private readonly store: IdentityStore,
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly opts: IdentityOptions,
     private readonly guards: IdentityGuards,
-  ) {}
+    cache: IdentityCacheOptions = { maxEntries: 0, maxAgeMs: 0, trusted: () => false },
+  ) {
+    this.keys = new NodeCache(cache);
+    this.users = new NodeCache(cache);
+  }
+
+  /**
+   * Drops what a change makes stale: `ak:<AK>` the key, `user:<id>` the user and their keys,
+   * `all` everything. Revocations of IAM tokens touch nothing here (tokens are not cached).
+   */
+  invalidate(i: Invalidation): void {
+    if (i === 'all') {
+      this.keys.clear();
+      this.users.clear();
+      return;
+    }
+    const c = i.credential ?? '';
+    if (c.startsWith('ak:')) this.keys.delete(c.slice(3));
+    else if (c.startsWith('user:')) {
+      const id = c.slice(5);
+      this.users.delete(id);
+      this.keys.deleteWhere((k) => k.key.userId === id);
+    }
+  }
+
+  /** Cache counters, for the metrics and the benchmarks. */
+  cacheStats(): { keys: { hits: number; misses: number; size: number }; users: { hits: number; misses: number; size: number } } {
+    return {
+      keys: { hits: this.keys.hits, misses: this.keys.misses, size: this.keys.size },
+      users: { hits: this.users.hits, misses: this.users.misses, size: this.users.size },
+    };
+  }
+
+  /**
+   * The key with its SK opened: from the cache when it may be served and was opened with the
+   * current master key ring. Only usable keys are kept (active, unexpired): a key that refuses
+   * is read from the store every time, so its reactivation needs no invalidation.
+   */
+  private async openedKey(ak: string): Promise<OpenedKey | null> {
+    const ring = this.box.generation;
+    const hit = this.keys.peek(ak);
+    if (hit !== undefined && hit.ring === ring) {
+      this.keys.hits++;
+      return hit;
+    }
+    if (hit !== undefined) this.keys.delete(ak);
+    return this.keys.get(ak, async () => {
+      const key = await this.store.getAccessKey(ak);
+      // NOTE: the SK is opened once per key and node; the plaintext lives only in this KeyObject.
+      return key ? { key, sk: createSecretKey(Buffer.from(this.box.open(key.skSealed, `sk:${key.ak}`), 'utf8')), ring } : null;
+    }, (o) => (o.key.status ?? 'active') === 'active' && (o.key.expiresAt == null || o.key.expiresAt > this.clock.now()) && o.ring === this.box.generation);
+  }
+
+  /** The user, from the cache when it may be served (only enabled users are kept). */
+  private user(id: string): Promise<User | null> {
+    return this.users.get(id, () => this.store.getUser(id), (u) => u.enabled !== false);
+  }
 
   // ---- administration (CLI and demo seeding)
 
@@ -237,7 +309,7 @@ export class IdentityService {
     if (token.length === 0 || token.length > 1024) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}token is malformed`);
     const rec = await this.store.getIamToken(sha256Hex(token));
     if (!rec || rec.expiresAt <= this.clock.now()) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token is unknown, revoked or expired`);
-    const user = await this.store.getUser(rec.userId);
+    const user = await this.user(rec.userId);
     if (!user) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token's user no longer exists`);
     if (user.enabled === false) throw new AuthError('AUTH_TOKEN_INVALID', `${AUTH_PREFIX}the token's user is disabled`);
     return { rec, user };
@@ -335,7 +407,10 @@ export class IdentityService {
     }
     const payloadHash = signedPayloadHash(req, signed);
     const address = req.sourceAddress;
-    const [key, failures] = await Promise.all([this.store.getAccessKey(parsed.ak), this.guards.lockout.state(parsed.ak, address)]);
+    // NOTE: the lock state is read from the store on every call (never cached): a lock set on any
+    // node holds on every node at once.
+    const [opened, failures] = await Promise.all([this.openedKey(parsed.ak), this.guards.lockout.state(parsed.ak, address)]);
+    const key = opened?.key ?? null;
     // NOTE: the lock is per (AK, source address), looked up the same way for unknown AKs: known and
     // unknown AKs get the same answers, byte for byte.
     const lockedFor = this.guards.lockout.lockedForSeconds(failures);
@@ -346,7 +421,7 @@ export class IdentityService {
     const ch = canonicalHeaders(signed, (n) => req.header(n));
     // NOTE: an unknown AK is verified against a stand-in secret: the same work and the same answer
     // as a wrong SK (no key enumeration, by timing or by text).
-    const sk = key ? this.box.open(key.skSealed, `sk:${key.ak}`) : UNKNOWN_KEY_SK;
+    const sk = opened ? opened.sk : UNKNOWN_KEY_SK;
     const expected = Buffer.from(parsed.signature, 'hex');
     let good = false;
     // Node/Java SDKs encode the path as sent; Python/Go decode first. Accept either.
@@ -367,7 +442,7 @@ export class IdentityService {
     // Only a caller who holds the SK learns that a key is inactive or expired.
     if ((key.status ?? 'active') === 'inactive') throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key is inactive`);
     if (key.expiresAt !== undefined && key.expiresAt !== null) this.checkTemporary(key, req, signed, now);
-    const user = await this.store.getUser(key.userId);
+    const user = await this.user(key.userId);
     if (!user) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user no longer exists`);
     if (user.enabled === false) throw new AuthError('AUTH_INVALID', `${AUTH_PREFIX}the access key's user is disabled`);
     // GlobalCredentials (the IAM SDK) sign the domain id they act in: it must be the key's.

@@ -6,7 +6,7 @@
  * CanonicalRequest = method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n hex(sha256(body))
  * Signature = hex(HMAC-SHA256(SK, StringToSign)) — no key derivation.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, type KeyObject } from 'node:crypto';
 
 export const ALGORITHM = 'SDK-HMAC-SHA256';
 export const EMPTY_BODY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -91,8 +91,8 @@ export function stringToSign(sdkDate: string, canonical: string): string {
   return `${ALGORITHM}\n${sdkDate}\n${sha256Hex(canonical)}`;
 }
 
-export function signature(sk: string, toSign: string): string {
-  return createHmac('sha256', Buffer.from(sk, 'utf8')).update(toSign, 'utf8').digest('hex');
+export function signature(sk: string | KeyObject, toSign: string): string {
+  return createHmac('sha256', typeof sk === 'string' ? Buffer.from(sk, 'utf8') : sk).update(toSign, 'utf8').digest('hex');
 }
 
 /** `YYYYMMDDTHHMMSSZ` for a time in ms. */

@@ -9,7 +9,9 @@ import type { Clock } from '../clock.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { Actor } from '../identity/types.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import type { Invalidation } from '../sessions/change-follower.js';
 import type { ChangeFeedStore } from '../sessions/types.js';
+import { NodeCache, type NodeCacheOptions } from '../util/node-cache.js';
 import type { ConsoleTokenStore } from '../tokens/types.js';
 import { UUID_RE, uuid } from '../util/ids.js';
 import {
@@ -259,6 +261,7 @@ export function parseStatus(s: string): ServerStatus {
 
 export class InventoryService {
   private readonly sinks: ServerChangeSink[] = [];
+  private readonly cache: NodeCache<Server>;
 
   constructor(
     private readonly servers: ServerStore,
@@ -267,7 +270,49 @@ export class InventoryService {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly auditor: Auditor | null = null,
-  ) {}
+    /** The node's cache of ACTIVE servers for console requests (see findServerForConsole); off by default. */
+    cache: Pick<NodeCacheOptions, 'maxEntries' | 'maxAgeMs' | 'trusted'> = { maxEntries: 0, maxAgeMs: 0, trusted: () => false },
+  ) {
+    this.cache = new NodeCache(cache);
+  }
+
+  /**
+   * Drops what a change makes stale: a server whose sessions a change ends, one changed otherwise
+   * (`record-changed`, `server:<id>`; null: every server), `all` everything.
+   */
+  invalidate(i: Invalidation): void {
+    if (i === 'all') return this.cache.clear();
+    if (i.serverId) this.cache.delete(i.serverId);
+    if (i.kind === 'record-changed') {
+      if (i.credential?.startsWith('server:')) this.cache.delete(i.credential.slice(7));
+      else if (!i.credential) this.cache.clear();
+    }
+  }
+
+  /** Cache counters, for the benchmarks. */
+  cacheStats(): { hits: number; misses: number; size: number } {
+    return { hits: this.cache.hits, misses: this.cache.misses, size: this.cache.size };
+  }
+
+  /**
+   * The server for a console request (remote_console): from the node's cache when it may be
+   * served. Only ACTIVE servers are kept: a stopped or missing one is read from the store every
+   * time, so starting or creating it needs no invalidation; stopping, deleting, moving or any
+   * other change of a kept one is a change on the feed that drops it on every node.
+   */
+  async findServerForConsole(id: string): Promise<Server | null> {
+    if (!UUID_RE.test(id)) return null;
+    return this.cache.get(id, () => this.servers.getServer(id), (s) => s.status === 'ACTIVE');
+  }
+
+  /** Tells every node's cache that `serverId` (null: several servers) changed without ending its sessions. */
+  private async changed(serverId: string | null, ctx?: OperatorContext): Promise<void> {
+    if (serverId) this.cache.delete(serverId);
+    else this.cache.clear();
+    await this.changes.appendChange({
+      at: this.clock.now(), kind: 'record-changed', serverId: null, sessionId: null, credential: serverId ? `server:${serverId}` : null, actor: ctx?.actor.credential ?? null,
+    });
+  }
 
   /** Records an operator action (when a context says who acted). */
   private async audit(ctx: OperatorContext | undefined, action: string, s: Pick<Server, 'id' | 'projectId'> | { project: string } | null, detail: Record<string, string | number | boolean | null>): Promise<void> {
@@ -345,6 +390,7 @@ export class InventoryService {
     await this.audit(ctx, 'server-update', r.after, { changed: changed.join(','), console: describeTarget(r.after.console), status: r.after.status });
     if (r.after.status !== 'ACTIVE' && r.before.status === 'ACTIVE') await this.ended(r.after, 'server-stopped', ctx);
     else if (consoleMoved) await this.ended(r.after, 'console-changed', ctx);
+    else if (r.before.status === 'ACTIVE') await this.changed(r.after.id, ctx);
     return r.after;
   }
 
@@ -468,6 +514,9 @@ export class InventoryService {
       created: result.created.length, updated: result.updated.length, deleted: result.deleted.length, revoked: result.revoked.length,
     });
     if (!dryRun) {
+      // Updates that end nothing (a name, a zone, a VNC password): the caches drop every server.
+      const ending = new Set(p.ended.map((e) => e.serverId));
+      if (p.update.some((u) => !ending.has(u.after.id))) await this.changed(null, ctx);
       // The store appended the changes for every node; this process's listeners hear them now.
       const gone = new Map(p.delete.map((s) => [s.id, s]));
       const after = new Map(p.update.map((u) => [u.after.id, u.after]));
@@ -534,6 +583,8 @@ export class InventoryService {
   }
 
   private async tell(change: ServerChange): Promise<void> {
+    // This node's cache at once (the others' through the feed).
+    this.cache.delete(change.serverId);
     for (const sink of this.sinks) await sink(change);
   }
 }

@@ -99,6 +99,8 @@ const REVOKE_TEXT: Record<ChangeEvent['kind'], string> = {
   'console-changed': 'The server\'s console was moved.',
   'session-kill': 'An operator ended this console session.',
   'credential-revoked': 'The access key or user that requested this console was deactivated, deleted or disabled.',
+  // Ends nothing (its serverId is null): the caches' invalidation only.
+  'record-changed': 'The server changed.',
 };
 
 /**

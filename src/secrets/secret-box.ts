@@ -44,6 +44,7 @@ function openWith(key: Buffer, parts: readonly string[], aad: string): string {
 
 export class SecretBox {
   #ring: RingKey[];
+  #generation = 0;
 
   /** One key, or a ring: the first key seals, every key opens. */
   constructor(keys: Buffer | readonly Buffer[]) {
@@ -66,6 +67,12 @@ export class SecretBox {
    */
   replaceKeys(keys: readonly Buffer[]): void {
     this.#ring = ringOf(keys);
+    this.#generation++;
+  }
+
+  /** Changes at every replaceKeys: what was opened with an earlier ring is to be opened again. */
+  get generation(): number {
+    return this.#generation;
   }
 
   seal(plaintext: string, aad: string): string {

@@ -66,8 +66,11 @@ export interface SessionStore {
 /**
  * `session-kill` names one session (`sessionId`) or, without one, every session of `serverId`
  * (also those whose rows a node cut off from the store could not keep fresh).
+ * `record-changed` ends nothing: a server changed in a way that leaves its sessions alone (name, zone,
+ * VNC password): the nodes' caches drop it. `credential` names it (`server:<id>`; null: every
+ * server); `serverId` stays null, so that a node that does not know this kind closes nothing.
  */
-export type ChangeKind = 'server-stopped' | 'server-deleted' | 'console-changed' | 'session-kill' | 'credential-revoked';
+export type ChangeKind = 'server-stopped' | 'server-deleted' | 'console-changed' | 'session-kill' | 'credential-revoked' | 'record-changed';
 
 export interface ChangeEvent {
   readonly id: number;
@@ -102,7 +105,9 @@ export interface ChangeFeedStore {
   purgeChanges(before: number): Promise<number>;
   /**
    * Optional push: calls `onAppend` soon after any node appends (PostgreSQL LISTEN/NOTIFY), so
-   * followers need not wait for their next poll. Returns a function that stops watching.
+   * followers need not wait for their next poll; `onAppend` is also called after every
+   * (re)connection, and `onLost` when the push connection is lost (appends are then missed until
+   * the next `onAppend`). Returns a function that stops watching.
    */
-  watch?(onAppend: () => void): () => void;
+  watch?(onAppend: () => void, onLost?: () => void): () => void;
 }

@@ -17,7 +17,7 @@ export type TokenState = 'valid' | 'unknown' | 'expired' | 'used' | 'revoked';
 
 export class ConsoleTokenService {
   constructor(
-    private readonly store: ConsoleTokenStore,
+    private readonly store_: ConsoleTokenStore,
     private readonly clock: Clock,
     private readonly ttlMs: number,
   ) {}
@@ -27,6 +27,16 @@ export class ConsoleTokenService {
    * through (their revocation revokes it).
    */
   async issue(server: Server, issuer: { issuedBy: string; userId: string } | null = null, kind: ConsoleTokenKind = 'vnc'): Promise<{ token: string; record: ConsoleTokenRecord }> {
+    const issued = this.mint(server, issuer, kind);
+    await this.store_.insertConsoleToken(issued.record);
+    return issued;
+  }
+
+  /**
+   * A token and its record, not stored yet: `store(record)` stores it (issue() does both). Lets a
+   * caller queue the insert with another write (remote_console: its audit record, one commit).
+   */
+  mint(server: Server, issuer: { issuedBy: string; userId: string } | null = null, kind: ConsoleTokenKind = 'vnc'): { token: string; record: ConsoleTokenRecord } {
     const token = uuid();
     const now = this.clock.now();
     const record: ConsoleTokenRecord = {
@@ -34,14 +44,18 @@ export class ConsoleTokenService {
       issuedAt: now, expiresAt: now + this.ttlMs, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null,
       issuedBy: issuer?.issuedBy ?? null, issuedByUser: issuer?.userId ?? null,
     };
-    await this.store.insertConsoleToken(record);
     return { token, record };
+  }
+
+  /** Stores a minted token's record. */
+  store(record: ConsoleTokenRecord): Promise<void> {
+    return this.store_.insertConsoleToken(record);
   }
 
   /** Consumes a token once. Malformed tokens are `unknown` without a store round trip. */
   consume(token: string, nodeId: string): Promise<ConsumeResult> {
     if (!UUID_V4_RE.test(token)) return Promise.resolve({ ok: false, reason: 'unknown' });
-    return this.store.consumeConsoleToken(consoleTokenHash(token), this.clock.now(), nodeId);
+    return this.store_.consumeConsoleToken(consoleTokenHash(token), this.clock.now(), nodeId);
   }
 
   /**
@@ -49,13 +63,13 @@ export class ConsoleTokenService {
    * reason of ours. Resolves whether it was given back.
    */
   release(t: ConsoleTokenRecord, nodeId: string): Promise<boolean> {
-    return t.consumedAt === null ? Promise.resolve(false) : this.store.releaseConsoleToken(t.hash, t.consumedAt, nodeId);
+    return t.consumedAt === null ? Promise.resolve(false) : this.store_.releaseConsoleToken(t.hash, t.consumedAt, nodeId);
   }
 
   /** Looks a token up without consuming it (the console page's pre-check). */
   async peek(token: string): Promise<{ state: TokenState; record: ConsoleTokenRecord | null }> {
     if (!UUID_V4_RE.test(token)) return { state: 'unknown', record: null };
-    const r = await this.store.getConsoleToken(consoleTokenHash(token));
+    const r = await this.store_.getConsoleToken(consoleTokenHash(token));
     if (!r) return { state: 'unknown', record: null };
     if (r.consumedAt !== null) return { state: 'used', record: r };
     if (r.revokedReason !== null) return { state: 'revoked', record: r };
@@ -65,6 +79,6 @@ export class ConsoleTokenService {
 
   /** Deletes tokens expired for more than `graceMs` (kept a while so late users hear "expired"). */
   purge(graceMs = 3600_000): Promise<number> {
-    return this.store.purgeConsoleTokens(this.clock.now() - graceMs);
+    return this.store_.purgeConsoleTokens(this.clock.now() - graceMs);
   }
 }

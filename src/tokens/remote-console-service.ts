@@ -43,21 +43,24 @@ export class RemoteConsoleService {
    */
   async getRemoteConsole(p: Principal, projectId: string, serverId: string, lang: ConsoleLang, kind: ConsoleTokenKind = 'vnc', request: RequestAudit = {}): Promise<RemoteConsoleResult> {
     this.identity.authorize(p, projectId, ACTION_VNC);
-    const server = await this.inventory.findServer(serverId);
+    const server = await this.inventory.findServerForConsole(serverId);
     // NOTE: another project's server is "not found", never "forbidden": no existence leak.
     if (!server || server.projectId !== projectId) throw new ServerNotFoundError(serverId);
     if (server.status !== 'ACTIVE') throw new ServerNotActiveError(server.id, server.status);
     if (kind === 'serial' && !server.console.serial) throw new ConsoleError('VALIDATION', `Server ${server.id} has no serial console.`);
-    const { token, record } = await this.tokens.issue(server, { issuedBy: p.issuer, userId: p.userId }, kind);
+    const { token, record } = this.tokens.mint(server, { issuedBy: p.issuer, userId: p.userId }, kind);
     const ref = tokenRef(token);
-    await this.auditor.record('issued', {
+    // The token's insert and its audit record are queued together: one commit on SQLite (group
+    // commit), two statements in flight on PostgreSQL. Should the insert fail alone, the call fails
+    // and the audit trail over-reports one issue (never under-reports one).
+    await Promise.all([this.tokens.store(record), this.auditor.record('issued', {
       projectId, serverId: server.id, tokenRef: ref, actorUserId: p.userId, actorCredential: p.credentialId,
       requestId: request.requestId ?? null, clientAddress: request.clientAddress ?? null, outcome: 'ok',
       detail: {
         credential: p.kind, userId: p.userId, expiresAt: new Date(record.expiresAt).toISOString(), ...(kind === 'serial' ? { console: 'serial' } : {}),
         ...(request.iamTokenRef ? { iamTokenRef: request.iamTokenRef } : {}),
       },
-    });
+    })]);
     const q = new URLSearchParams({ token, lang, tLength: this.tLength });
     const page = kind === 'serial' ? 'serial.html' : 'vnc_auto.html';
     return { url: `${this.baseUrlFor(server.availabilityZone)}/${page}?${q.toString()}`, serverId: server.id, tokenRef: ref, expiresAt: record.expiresAt };

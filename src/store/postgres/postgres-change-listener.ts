@@ -22,6 +22,7 @@ export interface ChangeListenerTiming {
 /** LISTEN/NOTIFY subscriber fan-out over one connection that stays up as long as anyone listens. */
 export class PostgresChangeListener {
   private readonly subscribers = new Set<() => void>();
+  private readonly lostSubscribers = new Set<() => void>();
   private loop: Promise<void> | null = null;
   private stop: AbortController | null = null;
   private closed = false;
@@ -37,17 +38,22 @@ export class PostgresChangeListener {
   }
 
   /**
-   * Calls `onAppend` after each notification on the channel and once after each (re)connection.
-   * Returns a function that unsubscribes; the connection closes when the last subscriber leaves.
+   * Calls `onAppend` after each notification on the channel and once after each (re)connection,
+   * and `onLost` whenever a connection that listened ends (notifications are missed until the next
+   * `onAppend`). Returns a function that unsubscribes; the connection closes when the last
+   * subscriber leaves.
    */
-  subscribe(onAppend: () => void): () => void {
+  subscribe(onAppend: () => void, onLost?: () => void): () => void {
     if (this.closed) return () => undefined;
     // A wrapper per call: subscribing the same function twice needs two unsubscribes.
     const entry = (): void => onAppend();
+    const lost = onLost ? (): void => onLost() : null;
     this.subscribers.add(entry);
+    if (lost) this.lostSubscribers.add(lost);
     this.ensureRunning();
     return () => {
       this.subscribers.delete(entry);
+      if (lost) this.lostSubscribers.delete(lost);
       if (this.subscribers.size === 0) this.stop?.abort();
     };
   }
@@ -56,6 +62,7 @@ export class PostgresChangeListener {
   async close(): Promise<void> {
     this.closed = true;
     this.subscribers.clear();
+    this.lostSubscribers.clear();
     this.stop?.abort();
     await this.loop;
   }
@@ -74,8 +81,8 @@ export class PostgresChangeListener {
       });
   }
 
-  private notify(): void {
-    for (const fn of this.subscribers) {
+  private notify(list: ReadonlySet<() => void> = this.subscribers): void {
+    for (const fn of list) {
       try {
         fn();
       } catch (e) {
@@ -147,6 +154,8 @@ export class PostgresChangeListener {
     } finally {
       over = true;
       clearTimeout(health);
+      // From now on notifications are lost: followers must not rely on them.
+      if (connected) this.notify(this.lostSubscribers);
       signal.removeEventListener('abort', onAbort);
       await endClient(client, this.timing.endWaitMs);
     }

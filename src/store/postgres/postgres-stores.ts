@@ -486,9 +486,9 @@ export class PostgresChangeFeedStore implements ChangeFeedStore {
   purgeChanges(before: number): Promise<number> {
     return this.db.count('DELETE FROM change_events WHERE at < $1 AND id < (SELECT max(id) FROM change_events)', [before]);
   }
-  /** Calls `onAppend` soon after any node appends, and once after each listener (re)connection. */
-  watch(onAppend: () => void): () => void {
-    return this.listener.subscribe(onAppend);
+  /** Calls `onAppend` soon after any node appends, and once after each listener (re)connection; `onLost` when it drops. */
+  watch(onAppend: () => void, onLost?: () => void): () => void {
+    return this.listener.subscribe(onAppend, onLost);
   }
 }
 

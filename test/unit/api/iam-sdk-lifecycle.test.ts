@@ -201,9 +201,17 @@ test('users: create, list, show, disable (tokens and keys refused at once), enab
   await enableUser(adminIam, daveId, true);
   assert.equal(((await showServer(ecs, s.active.id)) as any).server.id, s.active.id);
   // A token that outlived the disabling (issued at the same moment on another node) is refused too.
+  // That node disables the user in the store and appends the revocation to the change feed: this
+  // node's cache of users drops it when it reads the feed (within cacheFeedLagMs).
   const racing = await passwordToken('dave', 'D4ve-passw0rd');
   await stack.app.services.stores.identity.updateUser(daveId, { enabled: false });
-  assert.equal((await http('GET', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${s.active.id}`, { 'x-auth-token': racing.token })).status, 401);
+  await stack.app.services.stores.changes.appendChange({ at: Date.now(), kind: 'credential-revoked', serverId: null, sessionId: null, credential: `user:${daveId}` });
+  const deadline = Date.now() + 2 * stack.app.services.config.cacheFeedLagMs;
+  let status = 0;
+  while ((status = (await http('GET', `${stack.apiUrl}/v1/${s.projectId}/cloudservers/${s.active.id}`, { 'x-auth-token': racing.token })).status) !== 401 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(status, 401);
   await stack.app.services.stores.identity.updateUser(daveId, { enabled: true });
   await stack.app.services.stores.identity.deleteUserIamTokens(daveId);
   // The token ended with the disabling: enabling again does not bring it back.

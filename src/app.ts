@@ -277,6 +277,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
   const services = await createServices(config, overrides, 'create');
   const { log, clock } = services;
   const metrics = new Metrics();
+  metrics.watchCaches(() => ({ ...services.identity.cacheStats(), servers: services.inventory.cacheStats() }), () => services.follower.trusted());
   let api: FastifyInstance | null = null;
   let proxy: ConsoleProxy | null = null;
   let backends: Backends | null = null;

@@ -37,6 +37,37 @@ export class Metrics {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'ecs_console_' });
   }
 
+  /**
+   * The node caches' lookups (answered from the cache, or read from the store) and sizes, read at
+   * each scrape from `stats`; `trusted` is 1 while the caches may be served (change feed followed).
+   */
+  watchCaches(stats: () => Record<'keys' | 'users' | 'servers', { hits: number; misses: number; size: number }>, trusted: () => boolean): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'ecs_console_cache_lookups_total', help: 'Lookups of the node caches (keys, users, servers): hit = served from memory, miss = read from the store',
+      labelNames: ['cache', 'result'], registers,
+      collect() {
+        this.reset();
+        for (const [cache, s] of Object.entries(stats())) {
+          this.inc({ cache, result: 'hit' }, s.hits);
+          this.inc({ cache, result: 'miss' }, s.misses);
+        }
+      },
+    });
+    new Gauge({
+      name: 'ecs_console_cache_entries', help: 'Entries in the node caches', labelNames: ['cache'], registers,
+      collect() {
+        for (const [cache, s] of Object.entries(stats())) this.set({ cache }, s.size);
+      },
+    });
+    new Gauge({
+      name: 'ecs_console_cache_trusted', help: '1 while the node caches may be served (the change feed is followed within cacheFeedLagMs), else 0', registers,
+      collect() {
+        this.set(trusted() ? 1 : 0);
+      },
+    });
+  }
+
   observeApi(route: string, method: string, status: number, seconds: number): void {
     this.apiRequests.inc({ route, method, status: String(status) });
     this.apiSeconds.observe({ route, method }, seconds);

@@ -17,7 +17,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ServerId, BatchStopServersRequest, BatchStopServersRequestBody, BatchStopServersOption } from '@huaweicloud/huaweicloud-sdk-ecs';
+import {
+  ServerId, BatchStartServersOption, BatchStartServersRequest, BatchStartServersRequestBody, BatchStopServersRequest, BatchStopServersRequestBody, BatchStopServersOption,
+} from '@huaweicloud/huaweicloud-sdk-ecs';
 import {
   CreateCredentialOption, CreatePermanentAccessKeyRequest, CreatePermanentAccessKeyRequestBody, KeystoneCreateUserOption, KeystoneCreateUserRequest,
   KeystoneCreateUserRequestBody, UpdateCredentialOption, UpdatePermanentAccessKeyRequest, UpdatePermanentAccessKeyRequestBody,
@@ -188,6 +190,26 @@ async function until(what: string, cond: () => Promise<boolean>, ms = 15_000): P
   }
 }
 
+/** Lookups `api` answered from its node cache `cache` (keys, users, servers), from its /metrics. */
+async function cacheHits(api: string, cache: 'keys' | 'users' | 'servers'): Promise<number> {
+  const text = await (await fetch(`${apiUrlOf(api)}/metrics`)).text();
+  const m = new RegExp(`^ecs_console_cache_lookups_total\\{cache="${cache}",result="hit"\\} (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Calls `call` until it answers something other than `ok` (at most 3 s, every 20 ms), and returns
+ * that answer: how a test sees a change take effect within a bound (the caller asserts the time).
+ */
+async function firstRefusal(call: () => Promise<{ status: number; text: string; json: any }>, ok: number): Promise<{ status: number; text: string; json: any }> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const r = await call();
+    if (r.status !== ok || Date.now() > deadline) return r;
+    await sleep(20);
+  }
+}
+
 before(async () => {
   requireBinary('/usr/sbin/nginx', 'nginx-light');
   requireBinary('/usr/bin/openssl', 'openssl');
@@ -300,7 +322,8 @@ test('an access key deactivated through the IAM SDK on one API node: refused on 
   await admin.updatePermanentAccessKey(new UpdatePermanentAccessKeyRequest().withAccessKey(devAk)
     .withBody(new UpdatePermanentAccessKeyRequestBody().withCredential(new UpdateCredentialOption().withStatus('inactive'))));
   const deactivated = Date.now();
-  const refused = await signedHttp('GET', `${apiUrlOf('api-2')}/v1/${projectId}/cloudservers/${serverIds[KEEP]!}`, '', { ak: devAk, sk: devSk, projectId });
+  // api-2 holds the key in its cache (it issued two URLs with it): the change feed drops it there.
+  const refused = await firstRefusal(() => signedHttp('GET', `${apiUrlOf('api-2')}/v1/${projectId}/cloudservers/${serverIds[KEEP]!}`, '', { ak: devAk, sk: devSk, projectId }), 200);
   const refusedAfter = Date.now() - deactivated;
   assert.equal(refused.status, 401, refused.text);
   assert.equal(refused.json.error_code, 'APIGW.0301');
@@ -316,6 +339,73 @@ test('an access key deactivated through the IAM SDK on one API node: refused on 
   assert.ok(!r.ok && r.status === 401 && /deactivated, deleted or disabled/.test(r.body), JSON.stringify(r));
   assert.equal(bystander.open, true);
   await listEqualsRunning('a key deactivated');
+});
+
+test('a key locked by signature failures through one API node is refused on the other within 1 s (the lock is read from the store on every call, never cached)', async () => {
+  const seedEnv = cliEnv();
+  assert.equal((await runCli(['user', 'create', '--domain', 'acme', '--name', 'locky', '--password-stdin'], seedEnv, 'password-123\n')).code, 0);
+  const key = JSON.parse((await runCli(['key', 'create', '--domain', 'acme', '--user', 'locky', '--project', projectId, '--json'], seedEnv)).stdout);
+  const show = (api: string, secret: string) => signedHttp('GET', `${apiUrlOf(api)}/v1/${projectId}/cloudservers/${serverIds[KEEP]!}`, '', { ak: key.ak, sk: secret, projectId });
+  // Both API nodes hold the key in their caches.
+  const hits = await cacheHits('api-2', 'keys');
+  assert.equal((await show('api-1', key.sk)).status, 200);
+  assert.equal((await show('api-2', key.sk)).status, 200);
+  assert.equal((await show('api-2', key.sk)).status, 200);
+  assert.ok((await cacheHits('api-2', 'keys')) > hits, 'api-2 served the key from its cache');
+  // Wrong signatures on api-1 until the (AK, address) pair is locked (akLockThreshold, 5 by default).
+  let last = await show('api-1', 'x'.repeat(40));
+  for (let i = 0; i < 10 && !/locked/.test(last.text); i++) last = await show('api-1', 'x'.repeat(40));
+  assert.match(last.text, /locked/);
+  const locked = Date.now();
+  const refused = await firstRefusal(() => show('api-2', key.sk), 200);
+  const after = Date.now() - locked;
+  assert.equal(refused.status, 401, refused.text);
+  assert.match(refused.text, /locked/);
+  assert.ok(after < 1000, `refused on api-2 after ${after} ms`);
+  // Lifted on one node (the CLI), accepted by both.
+  assert.equal((await runCli(['key', 'unlock', key.ak], cliEnv())).code, 0);
+  assert.equal((await firstRefusal(() => show('api-2', key.sk), 401)).status, 200);
+  assert.equal((await show('api-1', key.sk)).status, 200);
+});
+
+test('a server stopped through one API node: the other API node refuses new console URLs and the other proxy new sessions within 1 s; started again, both serve it at once', async () => {
+  const vnc = new DemoVncServer({ name: 'fleet-cached', width: 160, height: 100, maxClients: 20 });
+  const { port } = await vnc.listen(0, '127.0.0.1');
+  backends.push(vnc);
+  const added = await runCli(['server', 'add', '--project', projectId, '--name', 'vm-cached', '--host', '127.0.0.1', '--port', String(port), '--json'], cliEnv());
+  assert.equal(added.code, 0, added.stderr);
+  const id = JSON.parse(added.stdout).id as string;
+  const index = serverIds.push(id) - 1;
+  const ask = (api: string) => signedHttp('POST', `${apiUrlOf(api)}/v1/${projectId}/cloudservers/${id}/remote_console`, BODY, { ak, sk, projectId });
+  // api-2 holds the server in its cache (the second call is served from it); one of its URLs is
+  // opened on proxy-2, one is kept unused.
+  const hits = await cacheHits('api-2', 'servers');
+  assert.equal((await ask('api-2')).status, 200);
+  assert.equal((await ask('api-2')).status, 200);
+  assert.ok((await cacheHits('api-2', 'servers')) > hits, 'api-2 served the server from its cache');
+  const session = await connect(await issue('api-2', id), 'proxy-2', index);
+  const unused = await issue('api-2', id);
+
+  await stopServer('api-1', index);
+  const stopped = Date.now();
+  const refused = await firstRefusal(() => ask('api-2'), 200);
+  const refusedAfter = Date.now() - stopped;
+  assert.equal(refused.status, 400, refused.text);
+  assert.equal(refused.json.error.code, 'Ecs.0100');
+  assert.ok(refusedAfter < 1000, `a new URL refused on api-2 after ${refusedAfter} ms`);
+  const r = await openWs(wsUrlOf(atProxy(unused, 'proxy-2')), { origin: origin() });
+  const sessionRefusedAfter = Date.now() - stopped;
+  assert.ok(!r.ok && r.status === 409, JSON.stringify(r));
+  assert.ok(sessionRefusedAfter < 1000, `a new session refused on proxy-2 after ${sessionRefusedAfter} ms`);
+  assert.equal((await ended(session, 1000)).code, CloseCode.Revoked);
+
+  // Started again through api-1: a stopped server is never cached, so api-2 serves it at once.
+  const client = sdkClient(apiUrlOf('api-1'), ak, sk, projectId);
+  await client.batchStartServers(new BatchStartServersRequest().withBody(new BatchStartServersRequestBody().withOsStart(
+    new BatchStartServersOption().withServers([new ServerId(id)]))));
+  const again = await connect(await issue('api-2', id), 'proxy-1', index);
+  again.client.close();
+  await ended(again);
 });
 
 test('a bulk sync through one API node (admin API, plain fetch with an IAM token) closes the affected sessions on the other proxy within 1 s', async () => {

@@ -10,6 +10,7 @@
 import { rmSync } from 'node:fs';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
+import { BENCH_LIMITS } from './lib/bench-limits.js';
 import { announce, childArgs, serveIpc } from './lib/child-ipc.js';
 
 export interface ProxyChildArgs {
@@ -49,19 +50,7 @@ export interface ProxyChildReady {
 const args = childArgs<ProxyChildArgs>();
 const dataDir = args.dataDir;
 const config = loadConfig({
-  flags: {
-    dataDir,
-    apiListen: '127.0.0.1:0',
-    proxyListen: '127.0.0.1:0',
-    logLevel: args.logLevel,
-    apiRateLimitPerCredential: 0,
-    apiRateLimitPerAddress: 0,
-    proxyMaxSessions: 1_000_000,
-    proxyMaxSessionsPerProject: 1_000_000,
-    proxyMaxSessionsPerServer: 10_000,
-    proxyFailedTokenLimitPerMinute: 1_000_000,
-    proxyDrainSeconds: 0,
-  },
+  flags: { dataDir, logLevel: args.logLevel, ...BENCH_LIMITS },
   env: {},
 });
 const app = await createApp(config, 'serve');

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login,serial,recording,sync] [--profile] [--log-level L] [--node-flags "F"]`
+ * `npm run bench [-- --quick] [--only idle,setup,rtt,bulk,api,hostile,login,serial,recording,sync,fleet] [--profile] [--log-level L] [--node-flags "F"]`
  *
  * Runs each scenario with ecs-console and its peers in the same run, prints a table per scenario
  * and the goals, and writes bench/results/latest.json. Exits 0 when every scenario completed
@@ -14,6 +14,7 @@ import { cpuMs, fdLimit, installCleanup, machineBusyMs } from './lib/procs.js';
 import { table } from './lib/stats.js';
 import { apiScenario } from './scenarios/api.js';
 import { bulkScenario } from './scenarios/bulk.js';
+import { fleetScenario } from './scenarios/fleet.js';
 import { hostileScenario } from './scenarios/hostile.js';
 import { type Ctx, FULL, type Goal, QUICK, type ScenarioResult } from './scenarios/common.js';
 import { idleScenario } from './scenarios/idle.js';
@@ -35,6 +36,7 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<ScenarioResult>> = {
   serial: serialScenario,
   recording: recordingScenario,
   sync: syncScenario,
+  fleet: fleetScenario,
 };
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--only ${Object.keys(SCENARIOS).join(',')}] [--profile] [--log-level L] [--node-flags "F"] [--out FILE]

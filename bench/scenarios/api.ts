@@ -35,7 +35,8 @@ interface WrkRound {
   non2xx: number;
 }
 
-async function nodeLoad(ctx: Ctx, args: ApiLoadArgs): Promise<ApiLoadResult> {
+/** One run of the Node generator (its own process) against `args.port`. */
+export async function nodeLoad(ctx: Ctx, args: ApiLoadArgs): Promise<ApiLoadResult> {
   const cp = forkChild(join(BENCH_DIR, 'api-load.js'), { args: [JSON.stringify(args)], logFile: join(ctx.logDir, 'api-load.log') });
   try {
     return await waitFor<ApiLoadResult>(cp, 'result', args.warmupMs + args.durationMs + 60_000);

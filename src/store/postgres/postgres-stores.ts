@@ -24,6 +24,7 @@ import { auditWhere, JSON_ARRAY } from '../audit-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
+import { BatchedInsert } from './postgres-batch.js';
 import { PostgresChangeListener } from './postgres-change-listener.js';
 import { PostgresKeyCheckStore } from './postgres-key-check-store.js';
 import { ADVISORY_LOCKS, BACKEND_LOCK_CLASS, clientConfig, PostgresDatabase, type OpenPostgresOptions, type Sql } from './postgres-database.js';
@@ -327,14 +328,20 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
 }
 
 export class PostgresConsoleTokenStore implements ConsoleTokenStore {
-  constructor(private readonly db: Sql) {}
+  /** Tokens issued during one turn go in one statement (group commit, see postgres-batch.ts). */
+  private readonly inserts: BatchedInsert<ConsoleTokenRecord>;
 
-  async insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
-    await this.db.count(
-      `INSERT INTO console_tokens (hash, server_id, project_id, kind, console_revision, issued_at, expires_at, consumed_at, consumed_by, revoked_at, revoked_reason, issued_by, issued_by_user)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-      [t.hash, t.serverId, t.projectId, t.kind ?? 'vnc', t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt, t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null],
-    );
+  constructor(private readonly db: Sql) {
+    this.inserts = new BatchedInsert(db, 'console_tokens', [
+      ['hash', 'text'], ['server_id', 'text'], ['project_id', 'text'], ['kind', 'text'], ['console_revision', 'integer'], ['issued_at', 'bigint'],
+      ['expires_at', 'bigint'], ['consumed_at', 'bigint'], ['consumed_by', 'text'], ['revoked_at', 'bigint'], ['revoked_reason', 'text'],
+      ['issued_by', 'text'], ['issued_by_user', 'text'],
+    ], (t) => [t.hash, t.serverId, t.projectId, t.kind ?? 'vnc', t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt,
+      t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null]);
+  }
+
+  insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
+    return this.inserts.insert(t);
   }
   async consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
     // NOTE: exactly once across connections and nodes: concurrent UPDATEs of the row queue on its
@@ -369,16 +376,19 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
 }
 
 export class PostgresAuditStore implements AuditStore {
-  constructor(private readonly db: Sql) {}
+  /** Audit rows of one turn go in one statement, in the order they were recorded (group commit). */
+  private readonly inserts: BatchedInsert<AuditEvent>;
 
-  async appendAudit(e: AuditEvent): Promise<void> {
-    await this.db.count(
-      `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail,
-         actor_user_id, actor_credential, target, request_id, client_address, outcome)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
-        e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null],
-    );
+  constructor(private readonly db: Sql) {
+    this.inserts = new BatchedInsert(db, 'audit_events', [
+      ['at', 'bigint'], ['kind', 'text'], ['node_id', 'text'], ['project_id', 'text'], ['server_id', 'text'], ['token_ref', 'text'], ['session_id', 'text'],
+      ['detail', 'text'], ['actor_user_id', 'text'], ['actor_credential', 'text'], ['target', 'text'], ['request_id', 'text'], ['client_address', 'text'], ['outcome', 'text'],
+    ], (e) => [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
+      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null]);
+  }
+
+  appendAudit(e: AuditEvent): Promise<void> {
+    return this.inserts.insert(e);
   }
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     const w = auditWhere(f, (n) => `$${n}`, JSON_ARRAY.postgres);

@@ -95,6 +95,8 @@ describe('console proxy', () => {
     const r2 = await openWs(wsUrlOf(u2));
     assert.ok(!r2.ok && r2.status === 409, JSON.stringify(r2));
     await stack.app.services.stores.servers.updateServer(s.active.id, { status: 'ACTIVE' }, Date.now());
+    // What that process's change on the feed does to this node's server cache.
+    stack.app.services.inventory.invalidate({ kind: 'record-changed', serverId: null, credential: `server:${s.active.id}` });
   });
 
   test('the console target moved behind our back: 409 (CVE-2013-0335)', async () => {
@@ -102,6 +104,8 @@ describe('console proxy', () => {
     await stack.app.services.stores.servers.updateServer(s.active.id, { console: (await stack.app.services.inventory.getServer(s.active.id)).console }, Date.now());
     const r = await openWs(wsUrlOf(u));
     assert.ok(!r.ok && r.status === 409);
+    // What that process's change on the feed does to this node's server cache.
+    stack.app.services.inventory.invalidate({ kind: 'record-changed', serverId: null, credential: `server:${s.active.id}` });
   });
 
   test('setting SHUTOFF closes live sessions within 1 s with a reason; other servers carry on', async () => {

@@ -8,6 +8,7 @@ import { parseStatus } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
 import type { ConsoleLang } from '../tokens/remote-console-service.js';
 import { declaredBody, invalidBody } from './body.js';
+import { declaredInt } from './query.js';
 import type { ApiDeps } from './api-server.js';
 import { ECS } from './route-docs.js';
 
@@ -126,9 +127,11 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     checkProjectHeader(req, projectId);
     deps.identity.authorize(req.principal!, projectId, ACTION_LIST);
     const q = req.query;
-    const limit = intParam(q['limit'], 'limit', 1, 1000, 25);
+    const lim = declaredInt(req, 'limit');
+    const off = declaredInt(req, 'offset');
+    const limit = intParam(q['limit'], 'limit', lim.min, lim.max, lim.dflt);
     // Huawei: offset is a page number; 0 and 1 both mean the first page.
-    const page = Math.max(1, intParam(q['offset'], 'offset', 0, 1_000_000, 1));
+    const page = Math.max(1, intParam(q['offset'], 'offset', off.min, off.max, off.dflt));
     const name = typeof q['name'] === 'string' && q['name'] !== '' ? q['name'] : undefined;
     let status;
     try {

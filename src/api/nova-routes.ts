@@ -25,6 +25,7 @@ import type { ConsoleTokenService } from '../tokens/console-token-service.js';
 import type { RemoteConsoleService } from '../tokens/remote-console-service.js';
 import { bodyProblem, declaredBody, isObject } from './body.js';
 import { huaweiTime } from './ecs-routes.js';
+import { declaredInt } from './query.js';
 import { DISCOVERY, NOVA } from './route-docs.js';
 
 export const MIN_MICROVERSION = '2.1';
@@ -235,10 +236,12 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
       const p = await caller(req, projectId);
       deps.identity.authorize(p, projectId, ACTION_LIST);
       const q = req.query;
-      let limit = 1000;
+      const lim = declaredInt(req, 'limit');
+      let limit = lim.dflt;
       if (q['limit'] !== undefined) {
         if (!/^\d{1,6}$/.test(q['limit'])) throw new NovaError(400, 'Invalid input for query parameters limit. Value: ' + q['limit'] + '.');
-        limit = Math.min(1000, Number(q['limit']));
+        // Nova takes a larger limit as its maximum.
+        limit = Math.min(lim.max, Number(q['limit']));
       }
       let status;
       if (q['status'] !== undefined && q['status'] !== '') status = q['status'].toUpperCase();

@@ -34,7 +34,7 @@ export interface RouteDoc {
   readonly bodyContentType?: string;
   /**
    * Query parameters the route reads by hand (not through fastify's `schema.querystring`), as an
-   * object schema: documented only.
+   * object schema: the route's parser takes their bounds, defaults and values from it (query.ts).
    */
   readonly query?: object;
   /** Status code -> answer. */

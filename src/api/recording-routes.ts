@@ -15,6 +15,7 @@ import type { RecordingRecord } from '../recording/types.js';
 import type { StaticHandler } from '../web/static-handler.js';
 import { huaweiTime } from './ecs-routes.js';
 import type { ApiDeps } from './api-server.js';
+import { declaredInt } from './query.js';
 import { RECORDINGS } from './route-docs.js';
 
 interface RecordingDeps extends ApiDeps {
@@ -60,8 +61,10 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingDep
     const q = req.query;
     const str = (k: string): string | undefined => (typeof q[k] === 'string' && q[k] !== '' ? (q[k] as string) : undefined);
     const limitRaw = str('limit');
-    if (limitRaw !== undefined && !/^\d{1,4}$/.test(limitRaw)) throw new ConsoleError('VALIDATION', 'Invalid parameter: limit must be an integer from 1 to 1000.');
-    const limit = Math.min(1000, Math.max(1, Number(limitRaw ?? 100)));
+    const lim = declaredInt(req, 'limit');
+    if (limitRaw !== undefined && !/^\d{1,4}$/.test(limitRaw)) throw new ConsoleError('VALIDATION', `Invalid parameter: limit must be an integer from ${lim.min} to ${lim.max}.`);
+    // Four digits, then taken within the bounds.
+    const limit = Math.min(lim.max, Math.max(lim.min, Number(limitRaw ?? lim.dflt)));
     const serverId = str('server_id');
     const sessionId = str('session_id');
     const list = await deps.recordings.list({ projectId, limit, ...(serverId ? { serverId } : {}), ...(sessionId ? { sessionId } : {}) });

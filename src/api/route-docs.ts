@@ -90,7 +90,7 @@ export const ECS = {
     description: 'What the server\'s serial console printed (the console permission). `length`: the last N lines; `cursor`: only what came after that byte offset (the previous answer\'s `cursor`).',
     query: obj({
       length: { type: 'integer', minimum: 0, maximum: 10_000, description: 'The last N lines.' },
-      cursor: { type: 'integer', minimum: 0, description: 'A byte offset: the `cursor` of the previous answer.' },
+      cursor: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'A byte offset: the `cursor` of the previous answer.' },
     }),
     responses: {
       '200': ok('The output.', obj({
@@ -128,7 +128,7 @@ const RECORDING_404 = ok('No such recording in the project (Ecs.0404).', { $ref:
 export const RECORDINGS = {
   list: doc({
     summary: 'List a project\'s console recordings, newest first', tags: ['recordings'], auth: 'credential', headers: PROJECT_HEADER,
-    query: obj({ server_id: str(), session_id: str(), limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } }),
+    query: obj({ server_id: str(), session_id: str(), limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'Up to four digits; taken within 1-1000.' } }),
     responses: { '200': ok('The recordings.', obj({ recordings: arr(recording) })) },
   }),
   show: doc({
@@ -335,7 +335,7 @@ const novaServer = obj({
   'OS-EXT-STS:task_state': { type: 'null' }, 'OS-EXT-STS:vm_state': str(), locked: { type: 'boolean', description: '2.9+.' },
   description: { type: 'null', description: '2.19+.' }, tags: { type: 'array', description: '2.26+.' },
 });
-const serversQuery = obj({ limit: { type: 'integer', minimum: 0, maximum: 1000, default: 1000 }, marker: str('The last server id of the previous page.'), name: str(), status: str() });
+const serversQuery = obj({ limit: { type: 'integer', minimum: 0, maximum: 1000, default: 1000, description: 'Page size; a larger one is taken as 1000.' }, marker: str('The last server id of the previous page.'), name: str(), status: str() });
 const serversLinks = arr(LINK, 'The next page (when there may be more).');
 const nova = (d: Omit<RouteDoc, 'tags' | 'auth' | 'errors' | 'headers'> & { auth?: RouteDoc['auth'] }): { openapi: RouteDoc } =>
   doc({ auth: 'credential', ...d, tags: ['nova'], errors: 'nova', headers: NOVA_HEADERS });

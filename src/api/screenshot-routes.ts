@@ -7,6 +7,7 @@ import { ConsoleError, ProjectMismatchError } from '../errors.js';
 import { ACTION_SCREENSHOT } from '../identity/types.js';
 import type { ScreenshotFormat, ScreenshotService } from '../screenshot/screenshot-service.js';
 import type { ApiDeps } from './api-server.js';
+import { declaredEnum } from './query.js';
 import { ECS } from './route-docs.js';
 
 interface ScreenshotDeps extends ApiDeps {
@@ -24,8 +25,9 @@ export function registerScreenshotRoutes(app: FastifyInstance, deps: ScreenshotD
     if (typeof h === 'string' && h !== projectId) throw new ProjectMismatchError();
     deps.identity.authorize(req.principal!, projectId, ACTION_SCREENSHOT);
     const raw = req.query['format'];
-    const format = raw === undefined || raw === '' ? 'png' : raw;
-    if (format !== 'png' && format !== 'jpeg') throw new ConsoleError('VALIDATION', 'Invalid parameter: format must be png or jpeg.');
+    const formats = declaredEnum(req, 'format');
+    const format = (raw === undefined || raw === '' ? formats.dflt : raw) as ScreenshotFormat;
+    if (!formats.values.includes(format)) throw new ConsoleError('VALIDATION', `Invalid parameter: format must be ${formats.values.join(' or ')}.`);
     const shot = await deps.screenshots.take(projectId, serverId, format);
     return reply.type(TYPES[format]).headers({ 'Cache-Control': 'no-store', 'X-Screen-Width': String(shot.width), 'X-Screen-Height': String(shot.height) }).send(shot.data);
   });

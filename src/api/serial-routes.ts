@@ -5,12 +5,17 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConsoleError, ProjectMismatchError } from '../errors.js';
 import type { ConsoleOutputService } from '../serial/console-output-service.js';
+import { declaredInt } from './query.js';
 import { ECS } from './route-docs.js';
 
-/** `length` (last N lines, 0-10000) and `cursor` (a byte offset) as integers; ConsoleError VALIDATION otherwise. */
-export function outputParams(q: Record<string, unknown>): { length?: number; cursor?: number } {
+/**
+ * `length` (last N lines) and `cursor` (a byte offset) as integers up to `maxOf` them (the route's
+ * declared maximum: 10000 lines); ConsoleError VALIDATION otherwise.
+ */
+export function outputParams(q: Record<string, unknown>, maxOf: (name: 'length' | 'cursor') => number): { length?: number; cursor?: number } {
   const out: { length?: number; cursor?: number } = {};
-  for (const [name, max] of [['length', 10_000], ['cursor', Number.MAX_SAFE_INTEGER]] as const) {
+  for (const name of ['length', 'cursor'] as const) {
+    const max = maxOf(name);
     const raw = q[name];
     if (raw === undefined || raw === '') continue;
     if (typeof raw !== 'string' || !/^\d{1,16}$/.test(raw) || Number(raw) > max) {
@@ -30,7 +35,7 @@ export function registerSerialRoutes(app: FastifyInstance, deps: { authenticate(
       await deps.authenticate(req);
       const h = req.headers['x-project-id'];
       if (typeof h === 'string' && h !== projectId) throw new ProjectMismatchError();
-      const o = await deps.output.output(req.principal!, projectId, serverId, outputParams(req.query));
+      const o = await deps.output.output(req.principal!, projectId, serverId, outputParams(req.query, (name) => declaredInt(req, name).max));
       return reply.type('application/json').send({ output: o.output, cursor: o.cursor, start: o.start, missed: o.missed, live: o.live });
     },
   );

@@ -74,11 +74,15 @@ export class ClientMessageFramer {
   push(chunk: Buffer): ClientMessage[] {
     if (this.failure) throw this.failure;
     if (chunk.length === 0) return [];
-    this.parts.push(chunk);
-    this.partsLength += chunk.length;
-    // Cheap until something can complete: a large message arriving in many chunks is joined once.
-    if (this.partsLength < this.need) return [];
-    const buf = this.parts.length === 1 ? chunk : Buffer.concat(this.parts, this.partsLength);
+    // Nothing held (the common case; `need` is then 1): the chunk is parsed as it is, without a list.
+    const held = this.partsLength > 0;
+    if (held) {
+      this.parts.push(chunk);
+      this.partsLength += chunk.length;
+      // Cheap until something can complete: a large message arriving in many chunks is joined once.
+      if (this.partsLength < this.need) return [];
+    }
+    const buf = held ? Buffer.concat(this.parts, this.partsLength) : chunk;
     const out: ClientMessage[] = [];
     let off = 0;
     try {
@@ -98,7 +102,7 @@ export class ClientMessageFramer {
       throw this.failure;
     }
     if (off === buf.length) {
-      this.parts = [];
+      if (held) this.parts = [];
       this.partsLength = 0;
       this.need = 1;
     } else {
@@ -181,7 +185,7 @@ export class ClientMessageFramer {
   }
 
   private decode(buf: Buffer, off: number, len: number): ClientMessage {
-    const raw = buf.subarray(off, off + len);
+    const raw = off === 0 && len === buf.length ? buf : buf.subarray(off, off + len);
     switch (raw[0]) {
       case ClientMessageType.SetPixelFormat: {
         const pixelFormat = decodePixelFormat(raw, 4);

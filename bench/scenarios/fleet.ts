@@ -11,6 +11,8 @@
  *   against one SQLite node (`serve`, as the API row), then against each PostgreSQL API node
  *   alone, then against both at once (one generator each). Goal: per API node >= 60% of the
  *   SQLite node's rate.
+ * - The session registry's heartbeat: what one proxy node writes every sessionHeartbeatSeconds
+ *   with 10,000 and 100,000 live sessions (the write load that grows with concurrent consoles).
  *
  * PostgreSQL: ECS_CONSOLE_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432/test).
  */
@@ -19,6 +21,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { openPostgresStores } from '../../src/store/postgres/postgres-stores.js';
+import type { SessionRecord } from '../../src/sessions/types.js';
 import type { FleetChildArgs, FleetChildReady } from '../fleet-child.js';
 import { issueTokens, remoteConsolePath } from '../lib/api-client.js';
 import { BACKEND_PASSWORD, BENCH_DIR, type Contender, startOurs } from '../lib/contenders.js';
@@ -30,6 +34,35 @@ import { type Ctx, type Goal, type ScenarioResult, closeAll, openMany, oursOptio
 
 const CONNECTIONS = 50;
 const SERVERS = 20;
+/** Live sessions of one proxy node whose heartbeat is timed (the session registry's write load). */
+const HEARTBEAT_SIZES = [10_000, 100_000];
+
+/**
+ * What one proxy node's heartbeat costs PostgreSQL with `n` live sessions: the first write of its
+ * live set (syncSessions), then the periodic refresh (touchSessions: every row's heartbeat and
+ * traffic counters). Rows of a made-up node in the run's database, deleted after.
+ */
+async function heartbeat(store: string, n: number): Promise<{ syncMs: number; touchMs: number }> {
+  const stores = await openPostgresStores(store);
+  try {
+    const owner = { nodeId: `bench-heartbeat-${n}`, instanceId: randomBytes(8).toString('hex') };
+    const now = Date.now();
+    const live: SessionRecord[] = Array.from({ length: n }, (_, i) => ({
+      id: `${owner.instanceId}-${i}`, ...owner, serverId: `server-${i % 1000}`, projectId: 'p', tokenRef: 'abcdef01', clientAddress: '10.0.0.1',
+      startedAt: now, heartbeatAt: now, userId: null, credential: null, bytesToClient: i, bytesToBackend: i,
+    }));
+    let t0 = performance.now();
+    await stores.sessions.syncSessions(owner, live, now, true);
+    const syncMs = performance.now() - t0;
+    t0 = performance.now();
+    await stores.sessions.touchSessions(owner, now + 15_000, live.map((l) => ({ id: l.id, bytesToClient: l.bytesToClient! + 1, bytesToBackend: l.bytesToBackend! + 1 })));
+    const touchMs = performance.now() - t0;
+    await stores.sessions.syncSessions(owner, [], now, true);
+    return { syncMs, touchMs };
+  } finally {
+    await stores.close();
+  }
+}
 
 interface Node {
   name: string;
@@ -156,6 +189,13 @@ export async function fleetScenario(ctx: Ctx): Promise<ScenarioResult> {
       await sleep(300);
     }
 
+    // ---- The session registry's heartbeat at scale (what one proxy node writes every sessionHeartbeatSeconds).
+    const beats: Array<{ sessions: number; syncMs: number; touchMs: number }> = [];
+    for (const n of p.quick ? [HEARTBEAT_SIZES[0]!] : HEARTBEAT_SIZES) {
+      beats.push({ sessions: n, ...(await heartbeat(store, n)) });
+      ctx.progress(`fleet: heartbeat of ${n} sessions: ${fmt(beats.at(-1)!.touchMs)} ms`);
+    }
+
     const m = (k: string): number => median(apiRounds[k]!);
     const sqlite = m('sqlite');
     const alone = (m('api-1 alone') + m('api-2 alone')) / 2;
@@ -171,6 +211,8 @@ export async function fleetScenario(ctx: Ctx): Promise<ScenarioResult> {
     const setupText = table([`Fleet session setup (2 proxies, ${p.setupConcurrency} at a time)`, 'sessions/s', 'p50 ms', 'p99 ms', 'proxy CPU ms/session', 'failed'], [
       ['2 API + 2 proxy nodes, PostgreSQL', fmt(sm('perSec')), fmt(sm('p50Ms'), 1), fmt(sm('p99Ms'), 1), fmt(sm('cpuMsPerSession'), 2), String(setupFailures)],
     ]);
+    const beatText = table(['Session registry heartbeat of one proxy node (PostgreSQL)', 'first write of the live set, ms', 'refresh (heartbeat and traffic), ms', 'rows/s refreshed'],
+      beats.map((b) => [`${fmt(b.sessions)} live sessions`, fmt(b.syncMs), fmt(b.touchMs), fmt(b.sessions / (b.touchMs / 1000))]));
     const apiErrorsTotal = Object.values(apiErrors).reduce((a, x) => a + x, 0);
     const goals: Goal[] = [
       { scenario: 'fleet', goal: 'setup >= 1,000 sessions/s for the fleet (2 API + 2 proxy nodes, PostgreSQL)', measured: `${fmt(sm('perSec'))}/s${setupFailures ? `, ${setupFailures} failed` : ''}`, met: sm('perSec') >= 1000 && setupFailures === 0 },
@@ -180,7 +222,7 @@ export async function fleetScenario(ctx: Ctx): Promise<ScenarioResult> {
         met: alone >= sqlite * 0.6 && both / 2 >= sqlite * 0.6 && apiErrorsTotal === 0,
       },
     ];
-    return { name: 'fleet', text: `${apiText}\n\n${setupText}`, goals, data: { apiRounds, apiErrors, cpuPerReq, setup, database: dbName } };
+    return { name: 'fleet', text: `${apiText}\n\n${setupText}\n\n${beatText}`, goals, data: { apiRounds, apiErrors, cpuPerReq, setup, heartbeat: beats, database: dbName } };
   } finally {
     await Promise.all(nodes.map((n) => stopChild(n.cp, 5000)));
     await single.stop();

@@ -53,7 +53,7 @@ export class ChangeFollower {
   ) {
     this.hasPush = typeof changes.watch === 'function';
     this.pushUp = !this.hasPush;
-    this.streak = new FailureStreak(log, 'reading the change feed for the caches', clock);
+    this.streak = new FailureStreak(log, 'following the change feed for the node caches', clock);
   }
 
   /** Calls `sink` for every change read and for every full invalidation. */

@@ -4,7 +4,6 @@ import { ConsoleError, ServerNotActiveError, ServerNotFoundError } from '../erro
 import type { IdentityService } from '../identity/identity-service.js';
 import { ACTION_VNC, type Principal } from '../identity/types.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
-import { tokenRef } from '../log.js';
 import type { ConsoleTokenService } from './console-token-service.js';
 import type { ConsoleTokenKind } from './types.js';
 
@@ -49,7 +48,8 @@ export class RemoteConsoleService {
     if (server.status !== 'ACTIVE') throw new ServerNotActiveError(server.id, server.status);
     if (kind === 'serial' && !server.console.serial) throw new ConsoleError('VALIDATION', `Server ${server.id} has no serial console.`);
     const { token, record } = this.tokens.mint(server, { issuedBy: p.issuer, userId: p.userId }, kind);
-    const ref = tokenRef(token);
+    // tokenRef(token), from the hash already drawn (the record keeps the token's sha256).
+    const ref = record.hash.slice(0, 8);
     // The token's insert and its audit record are queued together: one commit on SQLite (group
     // commit), two statements in flight on PostgreSQL. Should the insert fail alone, the call fails
     // and the audit trail over-reports one issue (never under-reports one).

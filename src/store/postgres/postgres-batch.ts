@@ -19,39 +19,32 @@ interface Queued<T> {
 /** Rows per statement at most (PostgreSQL takes arrays of any length; this bounds one statement's work). */
 const MAX_BATCH = 1000;
 
-export class BatchedInsert<T> {
+/**
+ * Writes queued during one turn, run as one statement by `many` (a single one by `one`). When
+ * `many` fails on a row's own fault (a conflict), each row is written alone, so that only its
+ * caller fails; a failure of the store fails the batch.
+ */
+export class BatchedWrite<T> {
   private queue: Array<Queued<T>> = [];
   private scheduled = false;
-  private readonly many: string;
-  private readonly one: string;
 
-  /**
-   * `table` and `columns` (name and PostgreSQL type, in the order `values` gives them) make both
-   * statements: the batch (unnest of one array per column) and the single-row one.
-   */
   constructor(
-    private readonly db: Sql,
-    table: string,
-    columns: ReadonlyArray<readonly [string, string]>,
-    private readonly values: (row: T) => readonly unknown[],
-  ) {
-    const names = columns.map(([n]) => n).join(', ');
-    this.many = `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${columns.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})`;
-    this.one = `INSERT INTO ${table} (${names}) VALUES (${columns.map(([, t], i) => `$${i + 1}::${t}`).join(', ')})`;
-  }
+    private readonly many: (rows: readonly T[]) => Promise<unknown>,
+    private readonly one: (row: T) => Promise<unknown>,
+  ) {}
 
-  /** Inserts `row` with the others of this turn; resolves once committed. */
-  insert(row: T): Promise<void> {
+  /** Writes `row` with the others of this turn; resolves once committed. */
+  write(row: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => void this.flush());
+        setImmediate(() => this.flush());
       }
     });
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     this.scheduled = false;
     const all = this.queue;
     this.queue = [];
@@ -60,10 +53,8 @@ export class BatchedInsert<T> {
 
   private async run(batch: Array<Queued<T>>): Promise<void> {
     if (batch.length === 1) return this.alone(batch[0]!);
-    const rows = batch.map((b) => this.values(b.row));
-    const columns = rows[0]!.map((_, c) => rows.map((r) => r[c]));
     try {
-      await this.db.count(this.many, columns);
+      await this.many(batch.map((b) => b.row));
     } catch (e) {
       if (!(e instanceof ConflictError)) {
         for (const b of batch) b.reject(e);
@@ -78,10 +69,68 @@ export class BatchedInsert<T> {
 
   private async alone(b: Queued<T>): Promise<void> {
     try {
-      await this.db.count(this.one, this.values(b.row));
+      await this.one(b.row);
       b.resolve();
     } catch (e) {
       b.reject(e);
+    }
+  }
+}
+
+/**
+ * Inserts into `table`: `columns` (name and PostgreSQL type, in the order `values` gives them)
+ * make the batch statement (unnest of one array per column) and the single-row one.
+ */
+export function batchedInsert<T>(db: Sql, table: string, columns: ReadonlyArray<readonly [string, string]>, values: (row: T) => readonly unknown[]): BatchedWrite<T> {
+  const names = columns.map(([n]) => n).join(', ');
+  const many = `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${columns.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})`;
+  const one = `INSERT INTO ${table} (${names}) VALUES (${columns.map(([, t], i) => `$${i + 1}::${t}`).join(', ')})`;
+  return new BatchedWrite<T>((rows) => {
+    const cols = rows.map(values);
+    return db.count(many, cols[0]!.map((_, c) => cols.map((r) => r[c])));
+  }, (row) => db.count(one, values(row)));
+}
+
+interface PendingRead<K, V> {
+  readonly key: K;
+  resolve(v: V): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Point reads asked during one turn of the event loop answered by one statement (the busy path:
+ * every signed call reads its (AK, address) lockout state). A read runs after it was asked, as a
+ * read of its own would: nothing committed before the call is missed.
+ */
+export class BatchedRead<K, V> {
+  private queue: Array<PendingRead<K, V>> = [];
+  private scheduled = false;
+
+  constructor(
+    /** Answers every key of the batch, in order. */
+    private readonly readMany: (keys: readonly K[]) => Promise<V[]>,
+  ) {}
+
+  read(key: K): Promise<V> {
+    return new Promise<V>((resolve, reject) => {
+      this.queue.push({ key, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const all = this.queue;
+    this.queue = [];
+    for (let i = 0; i < all.length; i += MAX_BATCH) {
+      const batch = all.slice(i, i + MAX_BATCH);
+      this.readMany(batch.map((b) => b.key)).then(
+        (values) => batch.forEach((b, k) => b.resolve(values[k]!)),
+        (e: unknown) => batch.forEach((b) => b.reject(e)),
+      );
     }
   }
 }

@@ -24,7 +24,7 @@ import { auditWhere, JSON_ARRAY } from '../audit-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
-import { BatchedInsert } from './postgres-batch.js';
+import { BatchedRead, BatchedWrite, batchedInsert } from './postgres-batch.js';
 import { PostgresChangeListener } from './postgres-change-listener.js';
 import { PostgresKeyCheckStore } from './postgres-key-check-store.js';
 import { ADVISORY_LOCKS, BACKEND_LOCK_CLASS, clientConfig, PostgresDatabase, type OpenPostgresOptions, type Sql } from './postgres-database.js';
@@ -165,12 +165,33 @@ export class PostgresIdentityStore implements IdentityStore {
 
 const PG_RECORD_FAILURE = recordSignatureFailureSql({ ak: '$1', address: '$2', now: '$3::bigint', threshold: '$4::integer', until: '$5::bigint' });
 
-export class PostgresSignatureFailureStore implements SignatureFailureStore {
-  constructor(private readonly db: Sql) {}
+type PairAt = { readonly ak: string; readonly address: string; readonly now: number };
 
-  async getSignatureFailures(ak: string, address: string, now: number): Promise<SignatureFailureState | null> {
-    const r = await this.db.one('SELECT failures, locked_until FROM signature_failures WHERE ak = $1 AND address = $2 AND expires_at > $3', [ak, address, now]);
-    return r ? { failures: num(r['failures']), lockedUntil: optNum(r['locked_until']) } : null;
+export class PostgresSignatureFailureStore implements SignatureFailureStore {
+  /** Every signed call reads its pair's state: the reads of one turn go in one statement. */
+  private readonly states: BatchedRead<PairAt, SignatureFailureState | null>;
+
+  constructor(private readonly db: Sql) {
+    this.states = new BatchedRead(async (keys) => {
+      if (keys.length === 1) {
+        const k = keys[0]!;
+        const r = await this.db.one('SELECT failures, locked_until FROM signature_failures WHERE ak = $1 AND address = $2 AND expires_at > $3', [k.ak, k.address, k.now]);
+        return [r ? { failures: num(r['failures']), lockedUntil: optNum(r['locked_until']) } : null];
+      }
+      const rows = await this.db.rows(
+        'SELECT ak, address, failures, locked_until, expires_at FROM signature_failures WHERE (ak, address) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
+        [keys.map((k) => k.ak), keys.map((k) => k.address)],
+      );
+      const byPair = new Map(rows.map((r) => [`${String(r['ak'])}\0${String(r['address'])}`, r]));
+      return keys.map((k) => {
+        const r = byPair.get(`${k.ak}\0${k.address}`);
+        return r && num(r['expires_at']) > k.now ? { failures: num(r['failures']), lockedUntil: optNum(r['locked_until']) } : null;
+      });
+    });
+  }
+
+  getSignatureFailures(ak: string, address: string, now: number): Promise<SignatureFailureState | null> {
+    return this.states.read({ ak, address, now });
   }
   async recordSignatureFailure(ak: string, address: string, now: number, threshold: number, lockMs: number): Promise<SignatureFailureOutcome> {
     // NOTE: one statement. Concurrent failures of a pair on several nodes queue on the row lock and
@@ -329,10 +350,10 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
 
 export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   /** Tokens issued during one turn go in one statement (group commit, see postgres-batch.ts). */
-  private readonly inserts: BatchedInsert<ConsoleTokenRecord>;
+  private readonly inserts: BatchedWrite<ConsoleTokenRecord>;
 
   constructor(private readonly db: Sql) {
-    this.inserts = new BatchedInsert(db, 'console_tokens', [
+    this.inserts = batchedInsert(db, 'console_tokens', [
       ['hash', 'text'], ['server_id', 'text'], ['project_id', 'text'], ['kind', 'text'], ['console_revision', 'integer'], ['issued_at', 'bigint'],
       ['expires_at', 'bigint'], ['consumed_at', 'bigint'], ['consumed_by', 'text'], ['revoked_at', 'bigint'], ['revoked_reason', 'text'],
       ['issued_by', 'text'], ['issued_by_user', 'text'],
@@ -341,19 +362,42 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   }
 
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
-    return this.inserts.insert(t);
+    return this.inserts.write(t);
   }
   async consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
-    // NOTE: exactly once across connections and nodes: concurrent UPDATEs of the row queue on its
-    // lock, and each loser re-checks `consumed_at IS NULL` against the winner's committed row.
-    const won = await this.db.one(
-      `UPDATE console_tokens SET consumed_at = $2, consumed_by = $3
-       WHERE hash = $1 AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING *`,
-      [hash, now, nodeId],
-    );
+    const won = await this.consumes.read({ hash, now, nodeId });
     if (won) return { ok: true, token: rowToConsoleToken(won) };
     return consumeRefusal(await this.db.one('SELECT consumed_at, revoked_reason FROM console_tokens WHERE hash = $1', [hash]));
   }
+
+  /**
+   * The consumptions asked during one turn, in one UPDATE (one commit): the row each one won, or
+   * null. NOTE: exactly once across connections and nodes: concurrent UPDATEs of a row queue on
+   * its lock, and each loser re-checks `consumed_at IS NULL` against the winner's committed row.
+   * A token asked twice in one batch is updated once; only its first asker gets the row.
+   */
+  private readonly consumes = new BatchedRead<{ hash: string; now: number; nodeId: string }, Row | null>(async (keys) => {
+    if (keys.length === 1) {
+      const k = keys[0]!;
+      return [await this.db.one(
+        `UPDATE console_tokens SET consumed_at = $2, consumed_by = $3
+         WHERE hash = $1 AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING *`,
+        [k.hash, k.now, k.nodeId],
+      )];
+    }
+    const rows = await this.db.rows(
+      `UPDATE console_tokens AS t SET consumed_at = v.now, consumed_by = v.node
+       FROM (SELECT DISTINCT ON (hash) hash, now, node FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(hash, now, node)) AS v
+       WHERE t.hash = v.hash AND t.consumed_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > v.now RETURNING t.*`,
+      [keys.map((k) => k.hash), keys.map((k) => k.now), keys.map((k) => k.nodeId)],
+    );
+    const won = new Map(rows.map((r) => [String(r['hash']), r]));
+    return keys.map((k) => {
+      const r = won.get(k.hash);
+      won.delete(k.hash);
+      return r ?? null;
+    });
+  });
   async releaseConsoleToken(hash: string, consumedAt: number, nodeId: string): Promise<boolean> {
     return (await this.db.count(
       'UPDATE console_tokens SET consumed_at = NULL, consumed_by = NULL WHERE hash = $1 AND consumed_at = $2 AND consumed_by = $3',
@@ -377,10 +421,10 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
 
 export class PostgresAuditStore implements AuditStore {
   /** Audit rows of one turn go in one statement, in the order they were recorded (group commit). */
-  private readonly inserts: BatchedInsert<AuditEvent>;
+  private readonly inserts: BatchedWrite<AuditEvent>;
 
   constructor(private readonly db: Sql) {
-    this.inserts = new BatchedInsert(db, 'audit_events', [
+    this.inserts = batchedInsert(db, 'audit_events', [
       ['at', 'bigint'], ['kind', 'text'], ['node_id', 'text'], ['project_id', 'text'], ['server_id', 'text'], ['token_ref', 'text'], ['session_id', 'text'],
       ['detail', 'text'], ['actor_user_id', 'text'], ['actor_credential', 'text'], ['target', 'text'], ['request_id', 'text'], ['client_address', 'text'], ['outcome', 'text'],
     ], (e) => [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
@@ -388,7 +432,7 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   appendAudit(e: AuditEvent): Promise<void> {
-    return this.inserts.insert(e);
+    return this.inserts.write(e);
   }
   async listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     const w = auditWhere(f, (n) => `$${n}`, JSON_ARRAY.postgres);
@@ -421,13 +465,23 @@ function sessionColumns(list: readonly SessionRecord[]): unknown[][] {
 }
 
 export class PostgresSessionStore implements SessionStore {
-  constructor(private readonly db: PostgresDatabase) {}
+  /**
+   * A session's row is written when it starts and deleted when it ends: those of one turn go in
+   * one statement each (the caller, session-records.ts, orders the writes of one session).
+   */
+  private readonly inserts: BatchedWrite<SessionRecord>;
+  private readonly deletes: BatchedWrite<string>;
 
-  async insertSession(s: SessionRecord): Promise<void> {
-    await this.db.count(UPSERT_SESSIONS, sessionColumns([s]));
+  constructor(private readonly db: PostgresDatabase) {
+    this.inserts = new BatchedWrite((rows) => db.count(UPSERT_SESSIONS, sessionColumns(rows)), (row) => db.count(UPSERT_SESSIONS, sessionColumns([row])));
+    this.deletes = new BatchedWrite((ids) => db.count('DELETE FROM console_sessions WHERE id = ANY($1::text[])', [ids]), (id) => db.count('DELETE FROM console_sessions WHERE id = $1', [id]));
   }
-  async deleteSession(id: string): Promise<void> {
-    await this.db.count('DELETE FROM console_sessions WHERE id = $1', [id]);
+
+  insertSession(s: SessionRecord): Promise<void> {
+    return this.inserts.write(s);
+  }
+  deleteSession(id: string): Promise<void> {
+    return this.deletes.write(id);
   }
   syncSessions(owner: SessionOwner, live: readonly SessionRecord[], now: number, replacePredecessors: boolean): Promise<number> {
     // One transaction: `sessions list` never sees the node's rows half replaced.

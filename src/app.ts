@@ -406,7 +406,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
           timeoutMs: config.screenshotTimeoutSeconds * 1000, jpegQuality: 85,
         });
         api = buildApi({
-          screenshots, recordings: services.recordings, playbackPage: overrides.playbackPage ?? createStaticHandler({ pages: { '/playback.html': 'playback.html', '/operator/': 'operator.html' } }),
+          screenshots, auditor: services.auditor, recordings: services.recordings, playbackPage: overrides.playbackPage ?? createStaticHandler({ pages: { '/playback.html': 'playback.html', '/operator/': 'operator.html' } }),
           config, clock, log, identity: services.identity, iam: services.iam, inventory: services.inventory, remoteConsole, metrics,
           observe: (route, method, status, seconds) => metrics.observeApi(route, method, status, seconds),
           ready: ready('api'), draining: () => stopping,

@@ -68,6 +68,8 @@ export interface ApiDeps {
   readonly draining?: () => boolean;
   /** Console screenshots (our extension); the route is absent without it. */
   readonly screenshots?: ScreenshotService;
+  /** Where screenshot calls are audited. */
+  readonly auditor?: Auditor;
   /** Session recordings (our extension) and the playback page's files. */
   readonly recordings?: RecordingService;
   /** The operator services behind the admin API (/admin/v1), registered when given. */

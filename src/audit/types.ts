@@ -11,6 +11,8 @@ export type AuditKind = 'issued' | 'connected' | 'rejected' | 'closed' | 'revoke
   | 'project-created' | 'project-updated' | 'project-deleted'
   // Serial consoles: a console output call.
   | 'console-output'
+  // A console screenshot call (our extension of the ECS API).
+  | 'screenshot'
   // Operator actions (inventory changes, bulk syncs, session kills) from the admin API and the CLI.
   | 'operator';
 
@@ -19,7 +21,7 @@ export const AUDIT_KINDS: readonly AuditKind[] = [
   'issued', 'connected', 'rejected', 'closed', 'revoked', 'ak-locked', 'ak-unlocked',
   'ak-created', 'ak-updated', 'ak-activated', 'ak-deactivated', 'ak-deleted', 'ak-temporary-created',
   'user-created', 'user-updated', 'user-enabled', 'user-disabled', 'user-password-changed', 'user-deleted',
-  'project-created', 'project-updated', 'project-deleted', 'console-output', 'operator',
+  'project-created', 'project-updated', 'project-deleted', 'console-output', 'screenshot', 'operator',
 ];
 
 /**

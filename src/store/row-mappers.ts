@@ -187,7 +187,7 @@ export function rowToSealedSecret(r: Row): SealedSecret {
 
 /**
  * Every sealed secret with the associated data it was sealed with (identity-service: `sk:<ak>`,
- * inventory-service: `vnc:<server id>`), oldest first. Valid in both dialects; each adapter appends
+ * inventory-service: `vnc:<server id>`, recording-service: `recording:<recording id>`), oldest first. Valid in both dialects; each adapter appends
  * its LIMIT placeholder.
  */
 export const SEALED_SECRETS_SQL = `
@@ -195,13 +195,17 @@ SELECT aad, sealed FROM (
   SELECT 'sk:' || ak AS aad, sk_sealed AS sealed, created_at FROM access_keys
   UNION ALL
   SELECT 'vnc:' || id AS aad, console_password_sealed AS sealed, created_at FROM servers WHERE console_password_sealed IS NOT NULL
+  UNION ALL
+  SELECT 'recording:' || id AS aad, sealed_key AS sealed, started_at AS created_at FROM recordings
 ) AS sealed_secrets ORDER BY created_at, aad LIMIT`;
 
 /** Every sealed secret with its associated data, unordered (see SEALED_SECRETS_SQL). */
 const SEALED_UNION = `
   SELECT 'sk:' || ak AS aad, sk_sealed AS sealed FROM access_keys
   UNION ALL
-  SELECT 'vnc:' || id AS aad, console_password_sealed AS sealed FROM servers WHERE console_password_sealed IS NOT NULL`;
+  SELECT 'vnc:' || id AS aad, console_password_sealed AS sealed FROM servers WHERE console_password_sealed IS NOT NULL
+  UNION ALL
+  SELECT 'recording:' || id AS aad, sealed_key AS sealed FROM recordings`;
 
 /**
  * A page of all sealed secrets in byte order of their associated data, after a cursor (`''` for
@@ -213,8 +217,10 @@ export const SEALED_SECRETS_PAGE_SQL = {
 } as const;
 
 /** Where the secret of associated data `aad` is kept: table, column, and the row's key. */
-export function sealedSecretRow(aad: string): { table: 'access_keys' | 'servers'; column: 'sk_sealed' | 'console_password_sealed'; key: 'ak' | 'id'; id: string } {
+export function sealedSecretRow(aad: string): { table: 'access_keys' | 'servers' | 'recordings'; column: 'sk_sealed' | 'console_password_sealed' | 'sealed_key'; key: 'ak' | 'id'; id: string } {
   if (aad.startsWith('sk:')) return { table: 'access_keys', column: 'sk_sealed', key: 'ak', id: aad.slice(3) };
   if (aad.startsWith('vnc:')) return { table: 'servers', column: 'console_password_sealed', key: 'id', id: aad.slice(4) };
+  // A recording's data key (recording-service.ts): the file stays as it is, only its key is re-sealed.
+  if (aad.startsWith('recording:')) return { table: 'recordings', column: 'sealed_key', key: 'id', id: aad.slice(10) };
   throw new Error(`no sealed secret is bound to ${JSON.stringify(aad)}`);
 }

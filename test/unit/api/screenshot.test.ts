@@ -85,3 +85,24 @@ test('per-server rate limit: 429 APIGW.0308 with Retry-After; other servers unaf
   assert.ok(Number(r.headers['retry-after']) >= 1);
   assert.equal((await signedHttp('GET', url(other.id), '', o)).status, 200);
 });
+
+test('every screenshot call is audited: who, which server, from where, what it came to; never the image', async () => {
+  const events = await stack.app.services.stores.audit.listAudit({ kind: 'screenshot', limit: 100 });
+  // Earlier tests: PNG and JPEG; a bad format, another project's server, a stopped one, a key
+  // without the action, an unreachable console; one more, one rate-limited, another server's.
+  const ok = events.filter((e) => e.outcome === 'ok');
+  const refused = events.filter((e) => e.outcome === 'refused');
+  assert.equal(ok.length, 4);
+  assert.deepEqual(refused.map((e) => e.detail['error']).sort(), ['BACKEND_UNREACHABLE', 'FORBIDDEN', 'RATE_LIMITED', 'SERVER_NOT_ACTIVE', 'SERVER_NOT_FOUND', 'VALIDATION'].sort());
+  for (const e of events) {
+    assert.equal(e.projectId, s.projectId);
+    assert.equal(e.clientAddress, '127.0.0.1');
+    assert.match(String(e.actorCredential), /^ak:/);
+    assert.ok(e.requestId);
+    assert.ok(JSON.stringify(e.detail).length < 200, 'no image in the audit trail');
+  }
+  const first = ok.find((e) => e.serverId === s.active.id && e.detail['format'] === 'png')!;
+  assert.equal(first.actorCredential, `ak:${s.ak}`);
+  assert.deepEqual({ w: first.detail['width'], h: first.detail['height'] }, { w: 200, h: 120 });
+  assert.equal(refused.find((e) => e.detail['error'] === 'FORBIDDEN')?.actorCredential, `ak:${s.limitedAk}`);
+});

@@ -140,3 +140,39 @@ test('master-key add refuses a second addition while a rotation is under way, an
   assert.equal(badBatch.code, 2);
   assert.match(badBatch.stderr, /--batch must be 1-10000/);
 });
+
+test('rotation re-seals recordings\' data keys: a recording made before it plays after it, and after the old key is dropped', async () => {
+  const dataDir = tempDir();
+  const oldKey = key();
+  const newKey = key();
+  const { s } = await storeWith(dataDir, [oldKey], 1);
+  let recordingId: string;
+  try {
+    const p = await s.identity.createProject({ name: 'recorded', domain: 'd' });
+    await s.recordings.setPolicy({ scope: 'project', scopeId: p.id, enabled: true });
+    const tap = (await s.recordings.tapFor({ id: 'session-1', projectId: p.id, serverId: 'server-1' }))!;
+    tap.started(Buffer.from('server init'));
+    tap.server(Buffer.from('the screen before the rotation'));
+    tap.ended('closed-by-user');
+    await s.recordings.stop();
+    recordingId = tap.recordingId;
+    for (let i = 0; i < 100 && (await s.recordings.get(recordingId))?.endedAt == null; i++) await new Promise((r) => setTimeout(r, 20));
+    const r = await rotateMasterKey(s.stores.keyChecks, new SecretBox([newKey, oldKey]), 1000, { batch: 10 });
+    // The access key and the recording's data key.
+    assert.equal(r.resealed, 2);
+    const rec = (await s.recordings.get(recordingId))!;
+    assert.equal(new SecretBox(oldKey).openWithId(rec.sealedKey, `recording:${rec.id}`), null, 'no longer sealed with the old key');
+  } finally {
+    await s.close();
+  }
+  // The old key dropped: the ring holds the new key only.
+  const after = await createServices(loadConfig({ flags: { dataDir }, env: { ECS_CONSOLE_MASTER_KEY: b64(newKey) } }), { logger: silentLogger() });
+  try {
+    const rec = (await after.recordings.get(recordingId))!;
+    const read = await after.recordings.read(rec);
+    assert.equal(read.integrity, 'verified');
+    assert.match(read.records.toString('latin1'), /the screen before the rotation/);
+  } finally {
+    await after.close();
+  }
+});

@@ -86,6 +86,18 @@ const addrs = await app.start();
 
 serveIpc({
   count: () => ({ open: app.proxy?.sessionCount ?? 0 }),
+  // The recording worker's heap counts too (its own isolate: process.memoryUsage() does not see
+  // it); 0 when nothing was recorded.
+  gc: async () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    await app.services.recordings.workerHeapUsed();
+    return {};
+  },
+  mem: async () => {
+    const m = process.memoryUsage();
+    const worker = await app.services.recordings.workerHeapUsed();
+    return { ...m, heapUsed: m.heapUsed + worker, workerHeapUsed: worker };
+  },
   // What the recordings of this node hold: sealed bytes on disk (the store's index), and how many.
   'recording-bytes': async () => {
     const list = await app.services.recordings.list({ projectId: project.id, limit: 10_000 });

@@ -4,12 +4,13 @@
 //
 // Records (src/recording/recording-file.ts): u8 type, u32 ms since the start, u32 length, payload.
 
-export const RecordType = Object.freeze({ ServerInit: 0, ServerBytes: 1, Pointer: 2, Key: 3, ClientCutText: 4, End: 5 });
+export const RecordType = Object.freeze({ ServerInit: 0, ServerBytes: 1, Pointer: 2, Key: 3, ClientCutText: 4, End: 5, Keyframe: 6 });
 
 /**
  * @typedef {{ t: number, kind: 'pointer' | 'key' | 'clipboard' }} Marker
  * @typedef {{ t: number, bytes: Uint8Array }} Chunk
- * @typedef {{ serverInit: Uint8Array | null, chunks: Chunk[], markers: Marker[], durationMs: number, endReason: string | null }} Recording
+ * @typedef {{ t: number, index: number, bytes: Uint8Array }} Keyframe  the whole screen after chunks[0..index)
+ * @typedef {{ serverInit: Uint8Array | null, chunks: Chunk[], keyframes: Keyframe[], markers: Marker[], durationMs: number, endReason: string | null }} Recording
  */
 
 /**
@@ -23,7 +24,7 @@ export function parseRecording(data) {
   const u8 = data instanceof Uint8Array ? data : new Uint8Array(data);
   const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   /** @type {Recording} */
-  const out = { serverInit: null, chunks: [], markers: [], durationMs: 0, endReason: null };
+  const out = { serverInit: null, chunks: [], keyframes: [], markers: [], durationMs: 0, endReason: null };
   let buttons = 0;
   let p = 0;
   while (p + 9 <= u8.length) {
@@ -40,6 +41,10 @@ export function parseRecording(data) {
         break;
       case RecordType.ServerBytes:
         out.chunks.push({ t, bytes: payload });
+        break;
+      case RecordType.Keyframe:
+        // The seekable form (data?seekable=1): a fresh player starts here.
+        out.keyframes.push({ t, index: out.chunks.length, bytes: payload });
         break;
       case RecordType.Pointer: {
         const mask = payload[1] ?? 0;
@@ -93,14 +98,31 @@ export function handshakeBytes(serverInit) {
  * @returns {number}
  */
 export function chunkIndexAfter(chunks, t) {
+  return countAtMost(chunks, (c) => c.t, t);
+}
+
+/** How many of `items` (sorted by `key`) have a key at most `v` (a binary search). */
+function countAtMost(items, key, v) {
   let lo = 0;
-  let hi = chunks.length;
+  let hi = items.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (chunks[mid].t <= t) lo = mid + 1;
+    if (key(items[mid]) <= v) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * The last keyframe a player can start from to show the screen after chunks[0..end), or null.
+ *
+ * @param {Keyframe[]} keyframes
+ * @param {number} end
+ * @returns {Keyframe | null}
+ */
+export function keyframeBefore(keyframes, end) {
+  const n = countAtMost(keyframes, (k) => k.index, end);
+  return n > 0 ? keyframes[n - 1] : null;
 }
 
 /**

@@ -1,13 +1,16 @@
 // The playback page: loads a recording through the API (IAM token) and plays it with noVNC,
 // which reads the recorded server bytes as if they came from the server. Play, pause, 1x-8x,
-// a timeline with markers, seeking (a fast replay from the start: the zlib streams of ZRLE and
-// Tight carry state from the first byte, so a replay cannot start in the middle).
+// a timeline with markers, seeking: the service sends the recording's seekable form (its
+// messages re-encoded so a fresh noVNC can start at a keyframe, and keyframes of the whole
+// screen); a seek starts a fresh player at the last keyframe before the target and replays from
+// there (from the start when the recording has none).
 //
 // Address: /playback.html#project=<id>&recording=<id>[&lang=ZH]. The IAM token is the one the
 // operator page keeps in sessionStorage (`ecs-console.iam-token`), or one got here by signing in.
 import RFB from '/novnc/core/rfb.js';
 import { HTML_LANG, pickLang, t } from './playback-i18n.js';
-import { batches, chunkIndexAfter, formatTime, handshakeBytes, parseRecording } from './playback-model.js';
+import { batches, chunkIndexAfter, formatTime, handshakeBytes, keyframeBefore, parseRecording } from './playback-model.js';
+import { checkInternals, kick as kickNoVnc, settled as settledNoVnc } from './novnc-replay.js';
 
 const TOKEN_KEY = 'ecs-console.iam-token';
 /** Largest message handed to noVNC at once while replaying fast. */
@@ -91,6 +94,7 @@ function newPlayer() {
   }
   const channel = new ReplayChannel();
   const rfb = new RFB(els.screen, channel, { shared: true });
+  checkInternals(rfb);
   rfb.viewOnly = true;
   document.body.dataset.player = 'connecting';
   rfb.addEventListener('connect', () => (document.body.dataset.player = 'connected'));
@@ -121,36 +125,13 @@ async function fastForward(to) {
   await settled(p);
 }
 
-/**
- * Until noVNC has drawn everything it was given: it may hold bytes while it waits for a frame to
- * render (its receive queue is private; this page ships with the noVNC it was tested with).
- */
-async function settled(p) {
-  const rfb = p.rfb;
-  const sock = rfb._sock;
-  for (let guard = 0; guard < 10_000_000 && player === p; guard++) {
-    if (!sock || sock._rQi >= sock._rQlen) return;
-    if (rfb._flushing || rfb._display?.pending()) {
-      // noVNC waits for its display to draw a frame before the next update: wait with it.
-      await rfb._display.flush();
-      await Promise.resolve();
-      continue;
-    }
-    const before = sock._rQi;
-    kick(p);
-    // What is left does not move: a message the recording cut short.
-    if (sock._rQi === before && !rfb._flushing) return;
-  }
+/** Until noVNC has drawn everything it was given (web/novnc-replay.js). */
+function settled(p) {
+  return settledNoVnc(p.rfb, () => player === p);
 }
 
-/**
- * noVNC reads its queue when a message arrives and stops after an update; fed a recording at
- * once, it is made to read on (noVNC 1.7's receive queue; this page ships with the noVNC it was
- * tested with).
- */
 function kick(p) {
-  const sock = p.rfb._sock;
-  if (sock && sock._rQi < sock._rQlen && !p.rfb._flushing && p.rfb._rfbConnectionState === 'connected') p.rfb._handleMessage();
+  kickNoVnc(p.rfb);
 }
 
 async function seek(to) {
@@ -160,8 +141,15 @@ async function seek(to) {
     while (seekTarget !== null) {
       const target = seekTarget;
       seekTarget = null;
-      if (target < position || !player) newPlayer();
       const started = performance.now();
+      const kf = keyframeBefore(rec.keyframes, chunkIndexAfter(rec.chunks, target));
+      if (target < position || !player || (kf && kf.index > next)) {
+        newPlayer();
+        if (kf) {
+          player.channel.deliver(kf.bytes);
+          next = kf.index;
+        }
+      }
       await fastForward(target);
       document.body.dataset.seekMs = String(Math.round(performance.now() - started));
       posStart = position;
@@ -250,7 +238,7 @@ async function load(token) {
   if (!project || !id) return setState('failed', 'error.missing');
   try {
     const meta = await api(`/v1/${encodeURIComponent(project)}/recordings/${encodeURIComponent(id)}`, token);
-    const data = await api(`/v1/${encodeURIComponent(project)}/recordings/${encodeURIComponent(id)}/data`, token, true);
+    const data = await api(`/v1/${encodeURIComponent(project)}/recordings/${encodeURIComponent(id)}/data?seekable=1`, token, true);
     rec = parseRecording(data.bytes);
     if (!rec.serverInit) return setState('failed', 'error.empty');
     const r = meta.recording;
@@ -308,4 +296,4 @@ if (token) void load(token);
 else setState('login');
 
 // For tests and the operator page's own controls.
-globalThis.ecsPlayback = { seek, play, pause, get position() { return position; }, get rfb() { return player?.rfb ?? null; }, get chunks() { return rec?.chunks.length ?? 0; } };
+globalThis.ecsPlayback = { seek, play, pause, get position() { return position; }, get rfb() { return player?.rfb ?? null; }, get chunks() { return rec?.chunks.length ?? 0; }, get keyframes() { return rec?.keyframes.length ?? 0; } };

@@ -4,13 +4,15 @@
  *
  *   GET /v1/{project_id}/recordings[?server_id=&session_id=&limit=]   list, newest first
  *   GET /v1/{project_id}/recordings/{recording_id}                     one, with its integrity
- *   GET /v1/{project_id}/recordings/{recording_id}/data                its records (decrypted)
+ *   GET /v1/{project_id}/recordings/{recording_id}/data[?seekable=1]   its records (decrypted; seekable: re-encoded, with keyframes)
  *   GET /playback.html#project=...&recording=...                       the player (web/playback.html)
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConsoleError, ProjectMismatchError } from '../errors.js';
 import { ACTION_RECORDING_GET } from '../identity/types.js';
+import { parseRecords } from '../recording/recording-file.js';
 import type { RecordingService } from '../recording/recording-service.js';
+import { seekableRecords } from '../recording/seekable.js';
 import type { RecordingRecord } from '../recording/types.js';
 import type { StaticHandler } from '../web/static-handler.js';
 import { huaweiTime } from './ecs-routes.js';
@@ -77,14 +79,23 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingDep
     return reply.type('application/json').header('Cache-Control', 'no-store').send({ recording: view(r) });
   });
 
-  app.get<{ Params: { project_id: string; recording_id: string } }>('/v1/:project_id/recordings/:recording_id/data', { config: RECORDINGS.data }, async (req, reply) => {
+  app.get<{ Params: { project_id: string; recording_id: string }; Querystring: Record<string, unknown> }>('/v1/:project_id/recordings/:recording_id/data', { config: RECORDINGS.data }, async (req, reply) => {
     const projectId = await auth(req);
     const r = await find(projectId, req.params.recording_id);
+    const raw = req.query['seekable'];
+    if (raw !== undefined && raw !== '1') throw new ConsoleError('VALIDATION', 'Invalid parameter: seekable must be 1.');
     const read = await deps.recordings.read(r);
-    req.log.info({ recording: r.id, integrity: read.integrity, chunks: read.chunks, credential: req.principal?.credentialId }, 'recording played');
+    let records = read.records;
+    let seekable: string | null = null;
+    if (raw === '1') {
+      const s = await seekableRecords(parseRecords(read.records));
+      seekable = s ? `keyframes=${s.keyframes}` : 'no';
+      if (s) records = s.records;
+    }
+    req.log.info({ recording: r.id, integrity: read.integrity, chunks: read.chunks, seekable, credential: req.principal?.credentialId }, 'recording played');
     return reply.type('application/octet-stream').headers({
-      'Cache-Control': 'no-store', 'X-Recording-Integrity': read.integrity, 'X-Recording-Chunks': String(read.chunks),
-    }).send(read.records);
+      'Cache-Control': 'no-store', 'X-Recording-Integrity': read.integrity, 'X-Recording-Chunks': String(read.chunks), ...(seekable ? { 'X-Recording-Seekable': seekable } : {}),
+    }).send(records);
   });
 
   const page = deps.playbackPage;

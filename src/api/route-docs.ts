@@ -137,10 +137,14 @@ export const RECORDINGS = {
   }),
   data: doc({
     summary: 'A recording\'s records (decrypted), for the player', tags: ['recordings'], auth: 'credential', headers: PROJECT_HEADER,
+    query: obj({ seekable: { type: 'string', enum: ['1'], description: 'The seekable form: the server\'s messages re-encoded so a player can start at any keyframe, with keyframes (record type 6) every so often (docs/recording.md).' } }),
     responses: {
       '200': ok('The records.', { type: 'string', contentMediaType: 'application/octet-stream' }, {
         contentType: 'application/octet-stream',
-        headers: { 'X-Recording-Integrity': { description: 'Whether the digest chain held (and up to where).' }, 'X-Recording-Chunks': { description: 'Chunks read.', schema: { type: 'integer' } } },
+        headers: {
+          'X-Recording-Integrity': { description: 'Whether the digest chain held (and up to where).' }, 'X-Recording-Chunks': { description: 'Chunks read.', schema: { type: 'integer' } },
+          'X-Recording-Seekable': { description: 'With seekable=1: `keyframes=<n>`, or `no` when the recording\'s encodings cannot be re-encoded (the records are the original ones).' },
+        },
       }),
       '404': RECORDING_404,
     },

@@ -357,7 +357,12 @@ export class ConsoleSession implements BrowserSocketOwner {
     // Before it reaches the browser (which answers a caps message with its own extended messages).
     if (!this.serverCaps.done) this.scanServer(d);
     ws.send(d, SEND_BINARY, this.onSentToBrowser);
-    this.tap?.server(d);
+    // NOTE: a recorder that falls behind holds the backend too (recording integrity first: what
+    // the browser saw is never left out of the recording); it calls back once caught up.
+    if (this.tap?.server(d) === false && !this.backendPaused) {
+      this.pauseBackend();
+      this.tap.whenCaughtUp(this.onRecorderCaughtUp);
+    }
     // NOTE: measured on the WebSocket itself (its queue and its socket's buffer), so a browser
     // that stops reading holds at most HIGH_WATER plus one read of the backend's here.
     if (!this.backendPaused && this.ws.bufferedAmount > HIGH_WATER) this.pauseBackend();
@@ -373,6 +378,11 @@ export class ConsoleSession implements BrowserSocketOwner {
 
   /** One callback for every send (no closure per chunk): resumes the backend once the browser caught up. */
   private readonly onSentToBrowser = (): void => {
+    if (this.backendPaused && this.state === 'relay' && this.ws.bufferedAmount <= LOW_WATER && !this.tap?.behind) this.resumeBackend();
+  };
+
+  /** The recorder caught up: the backend is read again unless the browser is behind. */
+  private readonly onRecorderCaughtUp = (): void => {
     if (this.backendPaused && this.state === 'relay' && this.ws.bufferedAmount <= LOW_WATER) this.resumeBackend();
   };
 
@@ -434,7 +444,8 @@ export class ConsoleSession implements BrowserSocketOwner {
         // start; not asking for the extension keeps every PointerEvent 6 bytes (RFC 6143 7.5.5).
         // Once the server's first update has passed without an ExtendedClipboard announcement,
         // it is not asked for again (an announcement after that would go unseen).
-        const drop = (e: number): boolean => e === EXTENDED_MOUSE_BUTTONS || (e === Encoding.ExtendedClipboard && caps.done && !caps.extendedClipboard);
+        // A recorded session: only encodings its recording can be made seekable in (ZRLE, not Tight).
+        const drop = (e: number): boolean => e === EXTENDED_MOUSE_BUTTONS || (e === Encoding.ExtendedClipboard && caps.done && !caps.extendedClipboard) || (tap !== null && !tap.allowsEncoding(e));
         if (m.encodings.some(drop)) raw = encodeSetEncodings(m.encodings.filter((e) => !drop(e)));
       } else if (m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard) {
         // NOTE: a server that did not announce ExtendedClipboard reads the negative length as a

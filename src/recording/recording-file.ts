@@ -6,12 +6,14 @@
  *            key, AAD "<id>:<chunk index>": chunks cannot be moved, swapped or edited unseen)
  *   plain  = record*;  record = u8 type, u32 ms since the start, u32 length, payload
  *
- * The writer buffers records and seals them in batches (every `flushMs`, or at 256 KiB): no
- * synchronous I/O and no I/O per message on the relay's path. Each chunk extends a digest chain
- * (sha256 of the previous link and the chunk's length, nonce and GCM tag: the tag authenticates
- * the chunk's bytes under the recording's key) whose last link and length the store keeps,
- * so a file cut short, or one whose chunks were replaced, shows. A process killed mid-session
- * leaves every chunk written before it: the file plays up to the last flush.
+ * Each chunk extends a digest chain (sha256 of the previous link and the chunk's length, nonce and
+ * GCM tag: the tag authenticates the chunk's bytes under the recording's key) whose last link and
+ * length the store keeps, so a file cut short, or one whose chunks were replaced, shows. A process
+ * killed mid-session leaves every chunk written before it: the file plays up to the last flush.
+ *
+ * The proxy's recorders write through one worker thread per process (recording-channel.ts,
+ * recording-worker.ts); {@link RecordingWriter} writes one file from the calling thread (tools,
+ * tests). Both seal with {@link sealChunk}.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
@@ -43,8 +45,45 @@ export type RecordTypeValue = (typeof RecordType)[keyof typeof RecordType];
 export const RECORD_HEADER = 9;
 
 /** The next link: sha256 of the previous one and the chunk's length, nonce and tag (its first 32 bytes). */
-function link(previous: Buffer, chunk: Buffer): Buffer {
+export function link(previous: Buffer, chunk: Buffer): Buffer {
   return createHash('sha256').update(previous).update(chunk.subarray(0, 32)).digest();
+}
+
+/** A sealed chunk: its first 32 bytes (length, nonce, tag) and its ciphertext, in pieces. */
+export interface SealedChunk {
+  readonly head: Buffer;
+  readonly body: Buffer[];
+  /** Bytes of head and body. */
+  readonly length: number;
+}
+
+/**
+ * Seals records (`parts`, concatenated) as chunk `index` of recording `id`. The parts are
+ * encrypted one by one, never joined: a batch of the relay's buffers is not copied first.
+ */
+export function sealChunk(key: Buffer, id: string, index: number, parts: readonly Buffer[]): SealedChunk {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  c.setAAD(Buffer.from(`${id}:${index}`, 'utf8'));
+  const body: Buffer[] = [];
+  let n = 0;
+  for (const p of parts) {
+    const out = c.update(p);
+    if (out.length > 0) {
+      body.push(out);
+      n += out.length;
+    }
+  }
+  const last = c.final();
+  if (last.length > 0) {
+    body.push(last);
+    n += last.length;
+  }
+  const head = Buffer.allocUnsafe(32);
+  head.writeUInt32BE(12 + 16 + n, 0);
+  iv.copy(head, 4);
+  c.getAuthTag().copy(head, 16);
+  return { head, body, length: 32 + n };
 }
 
 /** The first link of a recording's digest chain. */
@@ -52,7 +91,8 @@ export function chainStart(id: string): Buffer {
   return createHash('sha256').update(`ecs-console recording ${id}`, 'utf8').digest();
 }
 
-function headerOf(id: string): Buffer {
+/** The file's header (magic and JSON), written before its first chunk. */
+export function headerOf(id: string): Buffer {
   const json = Buffer.from(JSON.stringify({ v: 1, id }), 'utf8');
   const out = Buffer.alloc(RECORDING_MAGIC.length + 2 + json.length);
   RECORDING_MAGIC.copy(out, 0);
@@ -69,8 +109,9 @@ export interface WriterProgress {
 }
 
 /**
- * Appends sealed chunks to one recording file. `append` only buffers (references, no copy);
- * `flush` seals what is buffered and queues its write; writes run one at a time, in order.
+ * Appends sealed chunks to one recording file from the calling thread. `append` only buffers
+ * (references, no copy); `flush` seals what is buffered and queues its write; writes run one at a
+ * time, in order.
  */
 export class RecordingWriter {
   private parts: Buffer[] = [];
@@ -114,26 +155,19 @@ export class RecordingWriter {
   /** Seals what is buffered into one chunk and queues its write. */
   flush(): void {
     if (this.buffered === 0 || this.failed) return;
-    const plain = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.buffered);
+    const parts = this.parts;
     this.parts = [];
     this.buffered = 0;
     const index = this.chunks++;
-    const iv = randomBytes(12);
-    const c = createCipheriv('aes-256-gcm', this.key, iv);
-    c.setAAD(Buffer.from(`${this.id}:${index}`, 'utf8'));
-    const ct = Buffer.concat([c.update(plain), c.final()]);
-    const chunk = Buffer.allocUnsafe(4 + 12 + 16 + ct.length);
-    chunk.writeUInt32BE(12 + 16 + ct.length, 0);
-    iv.copy(chunk, 4);
-    c.getAuthTag().copy(chunk, 16);
-    ct.copy(chunk, 32);
+    const sealed = sealChunk(this.key, this.id, index, parts);
+    const chunk = Buffer.concat([sealed.head, ...sealed.body], sealed.length);
     this.digest = link(this.digest, chunk);
     const progress = { chunks: index + 1, digest: this.digest.toString('hex'), durationMs: this.lastT };
     this.queue = this.queue.then(async () => {
       if (this.failed) return;
       try {
-        // No file handle held between writes (an idle session costs no descriptor): the first
-        // write creates the file with its header, the others append.
+        // No file handle held between writes: the first write creates the file with its header,
+        // the others append.
         if (this.bytes === 0) {
           const header = headerOf(this.id);
           await writeFile(this.path, Buffer.concat([header, chunk]), { flag: 'wx', mode: 0o600 });

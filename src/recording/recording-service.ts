@@ -20,7 +20,9 @@ import type { Logger } from '../log.js';
 import type { ClientMessage } from '../rfb/index.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { uuid } from '../util/ids.js';
-import { RecordType, RecordingWriter, readRecording, type ReadRecording, type WriterProgress } from './recording-file.js';
+import { RecordingChannel } from './recording-channel.js';
+import { RecordType, readRecording, type ReadRecording, type WriterProgress } from './recording-file.js';
+import { recordableEncoding } from './seekable.js';
 import type { PolicyScope, RecordingFilter, RecordingPolicy, RecordingRecord, RecordingStore } from './types.js';
 
 /** What a console session tells its recorder (src/proxy calls these; it knows nothing else of recording). */
@@ -28,8 +30,18 @@ export interface SessionTap {
   readonly recordingId: string;
   /** The ServerInit sent to the browser: the relay starts. */
   started(serverInit: Buffer): void;
-  /** Bytes the server sent, as relayed to the browser. */
-  server(bytes: Buffer): void;
+  /**
+   * Bytes the server sent, as relayed to the browser (kept by reference until copied: the caller
+   * does not change them). False: the recorder is behind; the relay stops reading the server
+   * until {@link whenCaughtUp} calls back (nothing is dropped from the recording).
+   */
+  server(bytes: Buffer): boolean;
+  /** Calls `cb` once the recorder has caught up (see `server`). */
+  whenCaughtUp(cb: () => void): void;
+  /** True while the recorder is behind. */
+  readonly behind: boolean;
+  /** Whether the server may be offered `encoding` (SetEncodings): the ones a recording can be made seekable in. */
+  allowsEncoding(encoding: number): boolean;
   /** A message from the browser, as relayed to the server. */
   client(m: ClientMessage): void;
   /** The session ended. */
@@ -41,6 +53,8 @@ export interface RecordingConfig {
   readonly dir: string;
   readonly flushMs: number;
   readonly nodeId: string;
+  /** Bound of the queue to the recording worker (bytes); default DEFAULT_MAX_QUEUE_BYTES. */
+  readonly maxQueueBytes?: number;
 }
 
 export interface PolicyInput {
@@ -68,8 +82,12 @@ export function effectivePolicy(policies: readonly RecordingPolicy[], serverId: 
 
 export class RecordingService {
   private readonly active = new Set<SessionRecorder>();
+  /** Recorders by their slot in the channel (the worker's progress and failures find them). */
+  private readonly bySlot = new Map<number, SessionRecorder>();
   private timer: NodeJS.Timeout | null = null;
   private dirReady = false;
+  /** @internal the recording worker's channel (created with the first recording). */
+  readonly channel: RecordingChannel;
 
   constructor(
     readonly store: RecordingStore,
@@ -78,7 +96,15 @@ export class RecordingService {
     readonly config: RecordingConfig,
     private readonly log: Logger,
     private readonly targets?: PolicyTargets,
-  ) {}
+  ) {
+    this.channel = new RecordingChannel({
+      progress: (slot, p) => this.bySlot.get(slot)?.progress(p),
+      failed: (slot, message) => {
+        const r = this.bySlot.get(slot);
+        log.error({ recording: r?.recordingId, error: message }, 'recording write failed; the rest of this session is not recorded');
+      },
+    }, log, config.maxQueueBytes);
+  }
 
   // ---- policies
 
@@ -125,13 +151,16 @@ export class RecordingService {
     return new SessionRecorder(this, session, policy);
   }
 
-  /** @internal a recorder whose session is established. */
-  register(r: SessionRecorder): void {
+  /** @internal a recorder whose session is established: its records go to the worker. */
+  register(r: SessionRecorder, id: string, key: Buffer, file: string): number {
+    const slot = this.channel.open(id, key, join(this.config.dir, file));
     this.active.add(r);
+    this.bySlot.set(slot, r);
     if (!this.timer) {
       this.timer = setInterval(() => this.flushAll(), this.config.flushMs);
       this.timer.unref();
     }
+    return slot;
   }
 
   /** @internal the recorder's link back. */
@@ -158,20 +187,19 @@ export class RecordingService {
   }
 
   /** @internal */
-  finished(r: SessionRecorder): void {
+  finished(r: SessionRecorder, slot: number): void {
     this.active.delete(r);
+    this.bySlot.delete(slot);
     if (this.active.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }
   }
 
-  /** Every flush interval: seals what each recorder buffered, and tells the store how far each got. */
+  /** Every flush interval: hands what is staged to the worker, and tells the store how far each recording got. */
   private flushAll(): void {
-    for (const r of this.active) {
-      r.flush();
-      r.syncProgress();
-    }
+    this.channel.flush();
+    for (const r of this.active) r.syncProgress();
   }
 
   /** Recorders still running (tests, the bench). */
@@ -179,9 +207,15 @@ export class RecordingService {
     return this.active.size;
   }
 
-  /** Ends every recording in progress (shutdown: their sessions are closing anyway). */
+  /** Ends every recording in progress (shutdown: their sessions are closing anyway), then the worker. */
   async stop(): Promise<void> {
     await Promise.all([...this.active].map((r) => r.finish('shutting-down')));
+    await this.channel.stop();
+  }
+
+  /** The recording worker's JS heap (bytes, after a full GC when exposed; 0 without a worker): the bench counts it. */
+  workerHeapUsed(): Promise<number> {
+    return this.channel.workerHeapUsed();
   }
 
   // ---- reading
@@ -241,63 +275,69 @@ export class RecordingService {
   }
 }
 
-/** One session's recorder: buffers into a {@link RecordingWriter}; the store follows its chain. */
+/**
+ * One session's recorder: its records go through the service's channel to the recording worker;
+ * the store follows the worker's progress. NOTE: an idle session's recorder is this object and
+ * nothing else (no timer, no buffer, no file handle, no key once started).
+ */
 export class SessionRecorder implements SessionTap {
   readonly recordingId: string;
-  private readonly writer: RecordingWriter;
-  /** Until the store has it (an idle session keeps as little as it can). */
-  private record: RecordingRecord | null;
+  /** Until started: the store's row and the data key (then they are the store's and the worker's). */
+  private pending: { record: RecordingRecord; key: Buffer } | null;
   private readonly keystrokes: boolean;
+  private slot = 0;
   private t0 = 0;
   private done: Promise<void> | null = null;
   /** The store's row: inserted once, then its progress, one write at a time (the latest wins). */
   private inserted: Promise<void> | null = null;
   private latest: WriterProgress | null = null;
   private syncing: Promise<void> | null = null;
-  private endedAt: number | null = null;
-  private written: WriterProgress | null = null;
 
   constructor(private readonly svc: RecordingService, session: { id: string; projectId: string; serverId: string }, policy: RecordingPolicy) {
-    const { record, key } = svc.newRecording(session, policy);
-    this.record = record;
+    this.pending = svc.newRecording(session, policy);
     this.keystrokes = policy.keystrokes;
-    this.recordingId = record.id;
-    // NOTE: the callbacks capture ids only (not the record, with its sealed key): an idle
-    // session's recorder stays small.
-    const recordingId = record.id;
-    const sessionId = session.id;
-    this.writer = new RecordingWriter(recordingId, key, join(svc.config.dir, record.file), (p) => this.progress(p), (e) => {
-      svc.logger.error({ recording: recordingId, session: sessionId, error: e.message }, 'recording write failed; the rest of this session is not recorded');
-    });
+    this.recordingId = this.pending.record.id;
   }
 
   started(serverInit: Buffer): void {
+    const { record, key } = this.pending!;
+    this.pending = null;
     this.t0 = this.svc.now;
-    this.svc.register(this);
-    const record = this.record!;
-    this.record = null;
+    this.slot = this.svc.register(this, record.id, key, record.file);
     this.inserted = this.svc.store.insertRecording({ ...record, startedAt: this.t0 }).catch((e: unknown) => {
       this.svc.logger.error({ recording: this.recordingId, error: (e as Error).message }, 'recording index write failed');
     });
-    this.writer.append(RecordType.ServerInit, 0, serverInit);
+    this.svc.channel.append(this.slot, RecordType.ServerInit, 0, serverInit);
   }
 
-  server(bytes: Buffer): void {
-    this.writer.append(RecordType.ServerBytes, this.svc.now - this.t0, bytes);
+  server(bytes: Buffer): boolean {
+    return this.svc.channel.append(this.slot, RecordType.ServerBytes, this.svc.now - this.t0, bytes);
+  }
+
+  whenCaughtUp(cb: () => void): void {
+    this.svc.channel.whenCaughtUp(cb);
+  }
+
+  get behind(): boolean {
+    return this.svc.channel.behind;
+  }
+
+  allowsEncoding(encoding: number): boolean {
+    return recordableEncoding(encoding);
   }
 
   client(m: ClientMessage): void {
     switch (m.type) {
       case 'PointerEvent':
-        this.writer.append(RecordType.Pointer, this.svc.now - this.t0, m.raw);
+        this.svc.channel.append(this.slot, RecordType.Pointer, this.svc.now - this.t0, m.raw);
         break;
       case 'KeyEvent':
       case 'QemuExtendedKeyEvent':
         // NOTE: keystrokes hold typed passwords: recorded only when the policy says so.
-        if (this.keystrokes) this.writer.append(RecordType.Key, this.svc.now - this.t0, m.raw);
+        if (this.keystrokes) this.svc.channel.append(this.slot, RecordType.Key, this.svc.now - this.t0, m.raw);
         break;
       case 'ClientCutText':
-        this.writer.append(RecordType.ClientCutText, this.svc.now - this.t0, m.raw);
+        this.svc.channel.append(this.slot, RecordType.ClientCutText, this.svc.now - this.t0, m.raw);
         break;
       default:
         break;
@@ -309,30 +349,26 @@ export class SessionRecorder implements SessionTap {
     if (this.inserted) void this.finish(reasonKey);
   }
 
-  flush(): void {
-    this.writer.flush();
-  }
-
   finish(reasonKey: string): Promise<void> {
     this.done ??= (async () => {
-      if (this.inserted) {
-        this.writer.append(RecordType.End, this.svc.now - this.t0, Buffer.from(JSON.stringify({ reason: reasonKey }), 'utf8'));
-        this.endedAt = this.svc.now;
-      }
-      await this.writer.close();
+      if (!this.inserted) return;
+      this.svc.channel.append(this.slot, RecordType.End, this.svc.now - this.t0, Buffer.from(JSON.stringify({ reason: reasonKey }), 'utf8'));
+      const endedAt = this.svc.now;
+      const last = await this.svc.channel.close(this.slot);
       await this.syncing;
-      if (this.inserted) {
-        await this.inserted;
-        await this.svc.store.updateRecordingProgress(this.recordingId, { ...(this.written ?? { bytes: 0, chunks: 0, digest: '', durationMs: 0 }), endedAt: this.endedAt ?? this.svc.now })
-          .catch((e: unknown) => this.svc.logger.warn({ recording: this.recordingId, error: (e as Error).message }, 'recording index update failed'));
-      }
-      this.svc.finished(this);
+      await this.inserted;
+      // Null: nothing written, or the worker is gone: the store keeps the progress it has.
+      const row = last ? null : await this.svc.store.getRecording(this.recordingId).catch(() => null);
+      const p = last ?? (row ? { bytes: row.bytes, chunks: row.chunks, digest: row.digest, durationMs: row.durationMs } : { bytes: 0, chunks: 0, digest: '', durationMs: 0 });
+      await this.svc.store.updateRecordingProgress(this.recordingId, { ...p, endedAt })
+        .catch((e: unknown) => this.svc.logger.warn({ recording: this.recordingId, error: (e as Error).message }, 'recording index update failed'));
+      this.svc.finished(this, this.slot);
     })();
     return this.done;
   }
 
-  private progress(p: WriterProgress): void {
-    this.written = p;
+  /** @internal the worker wrote a chunk of this recording. */
+  progress(p: WriterProgress): void {
     this.latest = p;
   }
 

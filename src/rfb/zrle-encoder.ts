@@ -61,6 +61,25 @@ class ByteSink {
 }
 
 /**
+ * A ZRLE rectangle's body from its tiles' bytes: u32 length, then the tiles deflated on their own
+ * (no reference to earlier rectangles) ending in a sync flush, after the stream's zlib header when
+ * `first`.
+ */
+export function zrleRectangleData(tiles: Buffer, first: boolean, level = 6): Buffer {
+  const deflated = deflateRawSync(tiles, { level, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const header = first ? 2 : 0;
+  const out = Buffer.allocUnsafe(4 + header + deflated.length);
+  out.writeUInt32BE(header + deflated.length, 0);
+  if (header) {
+    // RFC 1950: CMF 0x78 (deflate, 32 KiB window), FLG 0x9c (default level, no dictionary).
+    out[4] = 0x78;
+    out[5] = 0x9c;
+  }
+  deflated.copy(out, 4 + header);
+  return out;
+}
+
+/**
  * A ZRLE encoder for one connection. RFC 6143 7.7.6 requires one zlib stream for the whole
  * connection; this encoder emits one: a zlib header once, then, per rectangle, deflate blocks that
  * end in a sync flush. Each rectangle is compressed without references to earlier ones (a valid
@@ -91,17 +110,8 @@ export class ZrleEncoder {
         this.encodeTile(sink, src, stride, tx, ty, tw, th, converter, cp);
       }
     }
-    const deflated = deflateRawSync(sink.buf.subarray(0, sink.length), { level: this.level, finishFlush: zlibConstants.Z_SYNC_FLUSH });
-    const header = this.headerSent ? 0 : 2;
+    const out = zrleRectangleData(sink.buf.subarray(0, sink.length), !this.headerSent, this.level);
     this.headerSent = true;
-    const out = Buffer.allocUnsafe(4 + header + deflated.length);
-    out.writeUInt32BE(header + deflated.length, 0);
-    if (header) {
-      // RFC 1950: CMF 0x78 (deflate, 32 KiB window), FLG 0x9c (default level, no dictionary).
-      out[4] = 0x78;
-      out[5] = 0x9c;
-    }
-    deflated.copy(out, 4 + header);
     return out;
   }
 

@@ -34,7 +34,7 @@ export interface UpdateResult {
 }
 
 /** Decodes one connection's ZRLE zlib stream (one stream for every rectangle, RFC 6143 7.7.6). */
-class ZlibStream {
+export class ZlibStream {
   private readonly inflate: Inflate = createInflate();
   private out: Buffer[] = [];
   private outLength = 0;

@@ -1,8 +1,8 @@
 /**
  * Playback in Chromium (Debian's, through playwright-core): a recorded demo-server session where
  * text is typed plays back to the very pixels the browser saw; play at 8x, seek, markers; a
- * recording of a proxy killed with SIGKILL mid-session plays up to the kill; seeking to the end of
- * an hour-long recording is measured. The service is the real binary (`serve`).
+ * recording of a proxy killed with SIGKILL mid-session plays up to the kill; seeking in an
+ * hour-long recording (to its end, back to its middle) lands on the right frame, and is measured. The service is the real binary (`serve`).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,11 +14,9 @@ import { loadConfig } from '../../src/config/config.js';
 import { DemoVncServer } from '../../src/demo/index.js';
 import { silentLogger } from '../../src/log.js';
 import { RecordType, RecordingWriter } from '../../src/recording/recording-file.js';
-import {
-  Encoding, PixelConverter, RGB888_PIXEL_FORMAT, ZrleEncoder, encodeFramebufferUpdateHeader, encodeRectangleHeader, encodeServerInit,
-} from '../../src/rfb/index.js';
 import { launchBrowser, saveScreenshot, waitForState, type BrowserHarness, type OpenedPage } from '../helpers/browser.js';
 import { consoleUrlFrom, iamTokenFrom, runCli, seedWithCli, startCli, type CliSeed, type RunningServer } from '../helpers/cli.js';
+import { hourOfUpdates } from '../helpers/hour-recording.js';
 import { http } from '../helpers/signed-fetch.js';
 import { tempDir } from '../helpers/stack.js';
 
@@ -182,7 +180,7 @@ test('a proxy killed with SIGKILL mid-session leaves a recording that plays up t
   }
 });
 
-test('seeking to the end of an hour-long recording (an update a second, a full screen a minute) lands on its last frame; the time is measured', async () => {
+test('seeking in an hour-long recording (an update a second, a full screen a minute) lands on its last frame, and back on its middle one (keyframes); the times are measured', async () => {
   const config = loadConfig({ flags: { dataDir }, env: {} });
   const services = await createServices(config, { logger: silentLogger() });
   try {
@@ -193,22 +191,12 @@ test('seeking to the end of an hour-long recording (an update a second, a full s
     const dir = config.recordingDir ?? join(dataDir, 'recordings');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const w = new RecordingWriter(record.id, key, join(dir, record.file), (p) => progress.push(p), (e) => assert.fail(e));
-    w.append(RecordType.ServerInit, 0, encodeServerInit({ width: 1024, height: 768, pixelFormat: RGB888_PIXEL_FORMAT, name: 'hour' }));
-    const fb = new Uint32Array(1024 * 768);
-    // noVNC's own pixel format (red in the low byte): the player is noVNC, as the recorded browsers were.
-    const conv = new PixelConverter({ ...RGB888_PIXEL_FORMAT, redShift: 0, blueShift: 16 });
-    const zrle = new ZrleEncoder();
-    let last = 0;
-    for (let s = 0; s < 3600; s++) {
-      const full = s % 60 === 0;
-      // A line of "text" changes every second; the whole screen every minute.
-      const [y, h] = full ? [0, 768] : [(s * 16) % 752, 16];
-      for (let yy = y; yy < y + h; yy++) for (let x = 0; x < 1024; x++) fb[yy * 1024 + x] = ((x >> 3) + s + (full ? yy : 0)) & 1 ? 0xe0e0e0 : 0x101820;
-      const body = zrle.encode(fb, 1024, 0, y, 1024, h, conv);
-      w.append(RecordType.ServerBytes, s * 1000, Buffer.concat([encodeFramebufferUpdateHeader(1), encodeRectangleHeader({ x: 0, y, width: 1024, height: h, encoding: Encoding.ZRLE }), body]));
-      last = s * 1000;
-      if (s % 10 === 0) w.flush();
-    }
+    let n = 0;
+    const { last: fb, middle } = hourOfUpdates((init) => w.append(RecordType.ServerInit, 0, init), (ms, bytes) => {
+      w.append(RecordType.ServerBytes, ms, bytes);
+      if (n++ % 10 === 0) w.flush();
+    });
+    const last = 3_599_000;
     await w.close();
     const p = progress[progress.length - 1]!;
     await rs.store.insertRecording({ ...record, endedAt: record.startedAt + last, ...p });
@@ -223,10 +211,18 @@ test('seeking to the end of an hour-long recording (an update a second, a full s
       const pixels = await canvas(o);
       await saveScreenshot(o.page, 'playback-hour.png');
       assert.equal(differing(pixels, fb), 0, 'the frame at the end is the last one encoded');
-      console.log(`seek to the end of a one-hour recording (${(p.bytes / 1e6).toFixed(1)} MB sealed): ${Math.round(ms)} ms`);
-      // NOTE: measured, not held to the issue's one second: noVNC 1.7 draws one update per
-      // animation frame, so a fast replay costs about a frame per update (docs/benchmarks.md).
-      assert.ok(ms > 0);
+      const keyframes = await o.page.evaluate(() => (globalThis as unknown as { ecsPlayback: { keyframes: number } }).ecsPlayback.keyframes);
+      assert.ok(keyframes > 10, `the service sent keyframes (${keyframes})`);
+      // Back to the middle (a fresh player at the keyframe before it): the frame of second 1800.
+      const back = await o.page.evaluate(async () => {
+        const t0 = performance.now();
+        await (globalThis as unknown as { ecsPlayback: { seek(t: number): Promise<void> } }).ecsPlayback.seek(1_800_500);
+        return performance.now() - t0;
+      });
+      assert.equal(differing(await canvas(o), middle), 0, 'the frame in the middle is the one of second 1800');
+      console.log(`one-hour recording (${(p.bytes / 1e6).toFixed(1)} MB sealed, ${keyframes} keyframes): seek to the end ${Math.round(ms)} ms, back to the middle ${Math.round(back)} ms`);
+      // NOTE: measured, not held to the issue's one second here (no timing assertions in tests):
+      // docs/benchmarks.md has the figures.
     } finally {
       await o.close();
     }

@@ -69,3 +69,21 @@ test('tampering shows: a changed byte, a file cut at a chunk boundary, chunks of
   writeFileSync(path, original);
   await assert.rejects(readRecording(path, randomUUID(), key, last), /not the recording file/);
 });
+
+test('a file re-sealed with the recording\'s own key (a forger who got the key) does not match the store\'s digest chain', async () => {
+  const { path, id, key, progress } = await written(30, 10);
+  const last = progress[progress.length - 1]!;
+  // Other records, the same id, key and number of chunks: every chunk opens.
+  const forged: WriterProgress[] = [];
+  const other = join(tempDir(), 'forged.ecsrec');
+  const w = new RecordingWriter(id, key, other, (p) => forged.push(p), (e) => assert.fail(e));
+  for (let i = 0; i < 30; i++) {
+    w.append(RecordType.ServerBytes, i * 10, Buffer.from(`forged ${i} `.repeat(20)));
+    if ((i + 1) % 10 === 0) w.flush();
+  }
+  await w.close();
+  assert.equal(forged.at(-1)!.chunks, last.chunks);
+  writeFileSync(path, readFileSync(other));
+  const r = await readRecording(path, id, key, last);
+  assert.equal(r.integrity, 'tampered');
+});

@@ -1,0 +1,139 @@
+/**
+ * The recording worker: one worker thread per process seals and writes every recording of its
+ * proxy (recording-channel.ts is the relay's side). Off the relay's thread: AES-256-GCM, the digest
+ * chain and the file writes.
+ *
+ * Messages in (in order, one port):
+ *   open  {slot, id, key, path}   a recording starts (nothing is written before its first records)
+ *   batch {buf, len}              records of any recordings: (u32 slot, record)*, the buffer transferred
+ *   close {slot}                  the recording ended: its progress is answered, its state dropped
+ *   heap  {}                      this thread's JS heap, after a full GC when exposed (the bench)
+ * Messages out:
+ *   done    {len, progress}       a batch is on disk; progress: [slot, bytes, chunks, digest, ms]*
+ *   closed  {slot, progress}
+ *   failed  {slot, message}       a write failed: the rest of that recording is not written
+ *   heap    {used}
+ *
+ * Each batch becomes one chunk per recording it holds (its records are views into the batch: no
+ * copy), written with one writev. Writes are synchronous: this thread has nothing else to do, and
+ * the relay learns it is behind from the `done` answers it waits for (back-pressure, see
+ * recording-channel.ts).
+ */
+import { closeSync, openSync, writevSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
+import { parentPort } from 'node:worker_threads';
+import { chainStart, headerOf, link, RECORD_HEADER, sealChunk } from './recording-file.js';
+
+/** One recording's state here: its key, where its chain is, how much is on disk. */
+interface Slot {
+  readonly id: string;
+  readonly key: Buffer;
+  readonly path: string;
+  digest: Buffer;
+  bytes: number;
+  chunks: number;
+  lastT: number;
+  failed: boolean;
+  /** Records of the batch being read (views into it). */
+  parts: Buffer[] | null;
+}
+
+export type WorkerIn =
+  | { op: 'open'; slot: number; id: string; key: Uint8Array; path: string }
+  | { op: 'batch'; buf: ArrayBuffer; len: number }
+  | { op: 'close'; slot: number }
+  | { op: 'heap' };
+
+/** [slot, bytes, chunks, digest (hex), duration ms]. */
+export type SlotProgress = [number, number, number, string, number];
+
+export type WorkerOut =
+  | { op: 'done'; len: number; progress: SlotProgress[] }
+  | { op: 'closed'; slot: number; progress: SlotProgress | null }
+  | { op: 'failed'; slot: number; message: string }
+  | { op: 'heap'; used: number };
+
+const slots = new Map<number, Slot>();
+const port = parentPort!;
+
+function progressOf(n: number, s: Slot): SlotProgress {
+  return [n, s.bytes, s.chunks, s.chunks > 0 ? s.digest.toString('hex') : '', s.lastT];
+}
+
+/** Seals the slot's records of this batch as its next chunk and appends it to its file. */
+function write(n: number, s: Slot): void {
+  const parts = s.parts!;
+  s.parts = null;
+  if (s.failed) return;
+  const sealed = sealChunk(s.key, s.id, s.chunks, parts);
+  let fd = -1;
+  try {
+    // No descriptor held between writes (an idle recording costs none): the first write creates
+    // the file with its header ('wx': never another file's), the next ones append.
+    const first = s.bytes === 0;
+    fd = openSync(s.path, first ? 'wx' : 'a', 0o600);
+    const header = first ? headerOf(s.id) : null;
+    const pieces = header ? [header, sealed.head, ...sealed.body] : [sealed.head, ...sealed.body];
+    const total = (header?.length ?? 0) + sealed.length;
+    let written = writevSync(fd, pieces);
+    // A short write (a full disk returns an error instead, but a signal may cut a write short).
+    while (written < total) {
+      const rest = Buffer.concat(pieces).subarray(written);
+      written += writevSync(fd, [rest]);
+    }
+    s.bytes += total;
+    s.chunks++;
+    s.digest = link(s.digest, sealed.head);
+  } catch (e) {
+    s.failed = true;
+    port.postMessage({ op: 'failed', slot: n, message: (e as Error).message } satisfies WorkerOut);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+function batch(buf: ArrayBuffer, len: number): void {
+  const b = Buffer.from(buf, 0, len);
+  const touched: Array<[number, Slot]> = [];
+  for (let p = 0; p + 4 + RECORD_HEADER <= len; ) {
+    const n = b.readUInt32BE(p);
+    const size = RECORD_HEADER + b.readUInt32BE(p + 4 + 5);
+    const s = slots.get(n);
+    if (s && !s.failed) {
+      if (!s.parts) {
+        s.parts = [];
+        touched.push([n, s]);
+      }
+      s.parts.push(b.subarray(p + 4, p + 4 + size));
+      s.lastT = b.readUInt32BE(p + 4 + 1);
+    }
+    p += 4 + size;
+  }
+  const progress: SlotProgress[] = [];
+  for (const [n, s] of touched) {
+    write(n, s);
+    if (!s.failed) progress.push(progressOf(n, s));
+  }
+  port.postMessage({ op: 'done', len, progress } satisfies WorkerOut);
+}
+
+port.on('message', (m: WorkerIn) => {
+  switch (m.op) {
+    case 'open':
+      slots.set(m.slot, { id: m.id, key: Buffer.from(m.key), path: m.path, digest: chainStart(m.id), bytes: 0, chunks: 0, lastT: 0, failed: false, parts: null });
+      break;
+    case 'batch':
+      batch(m.buf, m.len);
+      break;
+    case 'close': {
+      const s = slots.get(m.slot);
+      slots.delete(m.slot);
+      port.postMessage({ op: 'closed', slot: m.slot, progress: s && s.chunks > 0 ? progressOf(m.slot, s) : null } satisfies WorkerOut);
+      break;
+    }
+    case 'heap':
+      (globalThis as { gc?: () => void }).gc?.();
+      port.postMessage({ op: 'heap', used: getHeapStatistics().used_heap_size } satisfies WorkerOut);
+      break;
+  }
+});

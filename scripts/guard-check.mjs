@@ -76,6 +76,12 @@ const GUARDS = [
   ['Nova API: the URL\'s project must be the token\'s', 'src/api/nova-routes.js', 'if (p.projectId !== projectId) {', 'if (false) {', T('unit/api/nova-api')],
   ['Nova API: os-console-auth-tokens for domain administrators only', 'src/api/nova-routes.js', "deps.identity.requireDomainAdmin(p, 'os_compute_api:os-console-auth-tokens');", '', T('unit/api/nova-api')],
   ['Nova API: another project\'s server is not found', 'src/api/nova-routes.js', 'if (!s || s.projectId !== projectId)', 'if (!s)', T('unit/api/nova-api')],
+  ['recording playback: a file that differs from the store\'s digest chain is tampered', 'src/recording/recording-file.js', "if (index === expected.chunks && digest.toString('hex') !== expected.digest)", 'if (false)', T('unit/recording/recording-file')],
+  ['recording playback: a file with fewer chunks than the store knows is tampered', 'src/recording/recording-file.js', 'if (index < expected.chunks)\n        tampered = true;', '', T('unit/recording/recording-file')],
+  ['recording: keystrokes recorded only when the policy says so', 'src/recording/recording-service.js', 'if (this.keystrokes)\n                    this.svc.channel.append', 'if (true)\n                    this.svc.channel.append', T('unit/recording/session-recording')],
+  ['recordings: the getRecording action is needed', 'src/api/recording-routes.js', 'deps.identity.authorize(req.principal, projectId, ACTION_RECORDING_GET);', '', T('unit/recording/session-recording')],
+  ['recordings: another project\'s recording is not found', 'src/api/recording-routes.js', 'if (!r || r.projectId !== projectId)', 'if (!r)', T('unit/recording/session-recording')],
+  ['screenshots: no image without its audit entry', 'src/api/screenshot-routes.js', "await audit('ok', {", "void audit('ok', {", T('unit/api/screenshot')],
 ];
 
 // `node scripts/guard-check.mjs proxy/console-session relay`: only the guards whose promise or

@@ -1,6 +1,7 @@
 /** GET .../screenshot (our extension): the demo server's own framebuffer, pixel for pixel; IAM, limits, errors. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { DemoVncServer } from '../../../src/demo/index.js';
@@ -105,4 +106,20 @@ test('every screenshot call is audited: who, which server, from where, what it c
   assert.equal(first.actorCredential, `ak:${s.ak}`);
   assert.deepEqual({ w: first.detail['width'], h: first.detail['height'] }, { w: 200, h: 120 });
   assert.equal(refused.find((e) => e.detail['error'] === 'FORBIDDEN')?.actorCredential, `ak:${s.limitedAk}`);
+});
+
+test('no image leaves without its audit entry: an audit store that refuses the write answers 500, with no picture', async () => {
+  // The store refuses audit rows (a trigger, through a second connection to the same database).
+  const db = new Database(stack.config.store.slice('sqlite:'.length));
+  db.exec("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit store down'); END;");
+  try {
+    const other = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'web-03', console: { host: '127.0.0.1', port: (s.active.console as { port: number }).port, auth: 'vnc-password', password: 'pw-shot1' } });
+    const r = await signedHttp('GET', url(other.id), '', { ak: s.ak, sk: s.sk, projectId: s.projectId });
+    assert.equal(r.status, 500);
+    assert.notEqual(r.headers['content-type'], 'image/png');
+    assert.equal(r.body.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), false, 'no PNG in the answer');
+  } finally {
+    db.exec('DROP TRIGGER refuse_audit');
+    db.close();
+  }
 });

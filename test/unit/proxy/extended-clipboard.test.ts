@@ -194,3 +194,23 @@ test('browser messages reach the server byte for byte: several in one frame, one
   await waitFor('every byte', () => backend.bytes.length >= expected.length);
   assert.deepEqual(backend.bytes, expected);
 });
+
+test('a recorded session\'s server is offered only the encodings its recording can be made seekable in (no Tight, Zlib, RRE, JPEG, H.264)', async () => {
+  // noVNC 1.7's list (core/rfb.js _sendEncodings), in its order.
+  const novnc = [Encoding.CopyRect, 50, Encoding.Tight, Encoding.TightPNG, Encoding.ZRLE, Encoding.JPEG, Encoding.Hextile, Encoding.RRE, Encoding.Zlib, Encoding.Raw,
+    -26, -250, Encoding.DesktopSize, Encoding.LastRect, -258, -261, -308, -309, -312, -313, -307, -239];
+  const sent = async (): Promise<number[]> => {
+    const s = await session();
+    s.send(encodeSetEncodings(novnc));
+    await waitFor('the SetEncodings', () => backend.messages().some((m) => m.type === 'SetEncodings'));
+    const m = backend.messages().find((x) => x.type === 'SetEncodings');
+    return m?.type === 'SetEncodings' ? m.encodings : [];
+  };
+  assert.deepEqual(await sent(), novnc, 'not recorded: the list as the browser sent it');
+  await stack.app.services.recordings.setPolicy({ scope: 'server', scopeId: server.id, enabled: true });
+  try {
+    assert.deepEqual(await sent(), [Encoding.CopyRect, Encoding.ZRLE, Encoding.Hextile, Encoding.Raw, -26, -250, Encoding.DesktopSize, Encoding.LastRect, -258, -261, -308, -309, -312, -313, -307, -239]);
+  } finally {
+    await stack.app.services.recordings.removePolicy('server', server.id);
+  }
+});

@@ -128,14 +128,14 @@ export async function stopAll(cs: ReadonlyArray<Contender | null | undefined>): 
  * `<profileDir>/<label>.cpuprofile` (the last one of a label wins).
  */
 export async function profiled<T>(ctx: Ctx, c: Contender, label: string, fn: () => Promise<T>): Promise<T> {
-  if (!ctx.profileDir || c.name !== 'ecs-console' || !c.ipc) return fn();
+  if (!ctx.profileDir || !c.name.startsWith('ecs-console') || !c.ipc) return fn();
   await c.ipc({ cmd: 'cpu-profile-start' });
   try {
     return await fn();
   } finally {
     const path = `${ctx.profileDir}/${label}.cpuprofile`;
     await c.ipc({ cmd: 'cpu-profile-stop', path }, 120_000);
-    ctx.progress(`${label}: CPU profile of ecs-console: ${path}`);
+    ctx.progress(`${label}: CPU profile of ${c.name}: ${path}`);
   }
 }
 

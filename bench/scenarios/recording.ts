@@ -24,7 +24,7 @@ import { issueTokens } from '../lib/api-client.js';
 import { type Contender, type Ours, startOurs } from '../lib/contenders.js';
 import { BenchSession, STREAM_UNIT_BYTES } from '../lib/rfb-session.js';
 import { fmt, median, percentile, sleep, table, until } from '../lib/stats.js';
-import { type Ctx, type Goal, type ScenarioResult, closeAll, openMany, oursOptions, rotate, stopAll } from './common.js';
+import { type Ctx, type Goal, type ScenarioResult, closeAll, openMany, oursOptions, profiled, rotate, stopAll } from './common.js';
 
 async function bulkOnce(c: Contender, mib: number): Promise<number> {
   await c.prepare(1);
@@ -110,7 +110,8 @@ export async function recordingScenario(ctx: Ctx): Promise<ScenarioResult> {
     const rounds = new Map<string, number[]>(cs.map((c) => [c.name, []]));
     for (let r = 0; r < p.bulkRounds; r++) {
       for (const c of rotate(cs, r)) {
-        const mbps = await bulkOnce(c, p.bulkMiB);
+        // Profiling runs (--profile): the main thread of each service during its bulk rounds.
+        const mbps = await profiled(ctx, c, c === rec ? 'recording-bulk-on' : 'recording-bulk-off', () => bulkOnce(c, p.bulkMiB));
         rounds.get(c.name)!.push(mbps);
         ctx.progress(`recording: bulk round ${r + 1}: ${c.name}: ${fmt(mbps)} MB/s`);
         await sleep(200);

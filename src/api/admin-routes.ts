@@ -6,7 +6,8 @@
  * Errors answer as Huawei IAM does (Keystone bodies for 401/403/404/409, IAM.0011 for a bad body).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { auditJson, csvHeader, csvRow, type AuditQueryInput } from '../audit/audit-service.js';
+import { Readable } from 'node:stream';
+import { auditJson, exportText, type AuditQueryInput } from '../audit/audit-service.js';
 import { consoleBody, serverItem, syncBody } from '../cli/admin-commands.js';
 import { ConsoleError, NotFoundError, ValidationError } from '../errors.js';
 import type { Principal } from '../identity/types.js';
@@ -262,7 +263,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     const projects = await domainProjects(p);
     const project = str('project_id');
     if (project !== undefined && !projects.includes(project)) throw new NotFoundError('project', project);
-    const out: AuditQueryInput & { projectIds?: string[] } = project === undefined ? { projectIds: projects } : { project };
+    // No project asked: every project of the domain, and the domain's own records (users, keys).
+    const out: AuditQueryInput & { projectIds?: string[] } = project === undefined ? { projectIds: projects, domainId: p.domainId } : { project };
     const map: Array<[keyof AuditQueryInput, string]> = [
       ['server', 'server_id'], ['user', 'user_id'], ['accessKey', 'access_key'], ['clientAddress', 'client_address'], ['kind', 'kind'],
       ['outcome', 'outcome'], ['from', 'from'], ['to', 'to'], ['marker', 'marker'], ['limit', 'limit'],
@@ -282,7 +284,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
 
   app.get(`${ADMIN_PREFIX}/audit/export`, {
     ...common, schema: { querystring: S.auditExportQuery },
-    config: doc('Export every matching audit record, newest first: CSV (header row, RFC 4180 quoting, formulas neutralised) or JSON lines', {
+    config: doc('Export every matching audit record, newest first, streamed (no cap): CSV (header row, RFC 4180 quoting, formulas neutralised) or JSON lines', {
       '200': { description: 'The records.', contentType: 'text/csv', schema: { type: 'string' } },
     }),
   }, (req, reply) => answer(reply, async () => {
@@ -290,12 +292,19 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     const q = req.query as Query;
     const input = await auditInput(p, q);
     const csv = (q['format'] ?? 'csv') === 'csv';
-    const chunks: string[] = csv ? [csvHeader()] : [];
-    for await (const e of deps.audit.export(input)) chunks.push(csv ? csvRow(e) : JSON.stringify(auditJson(e)) + '\n');
+    const text = exportText(deps.audit.export(input), csv ? 'csv' : 'json');
+    // The first piece is read before the answer starts, so that a store failure is still an error
+    // answer; the rest streams as it is read (no cap, nothing held whole). A failure later aborts
+    // the transfer (the client sees an incomplete body, never a short file that looks whole).
+    const first = await text.next();
+    const body = Readable.from((async function* () {
+      if (!first.done) yield first.value;
+      yield* text;
+    })());
     return reply
       .type(csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
       .header('Content-Disposition', `attachment; filename="audit.${csv ? 'csv' : 'jsonl'}"`)
-      .send(chunks.join(''));
+      .send(body);
   }));
 
   if (deps.recordings) {

@@ -2,6 +2,7 @@
  * JSON schemas of the admin API: the server validates requests with them (path and query by
  * fastify, bodies after authentication) and /openapi.json is generated from them.
  */
+import { AUDIT_KINDS, AUDIT_OUTCOMES } from '../audit/types.js';
 
 const uuid = { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', description: 'Server id (lower-case UUID).' } as const;
 const projectId = { type: 'string', minLength: 1, maxLength: 64, description: 'Project id (32 hex digits).' } as const;
@@ -132,8 +133,8 @@ export const killQuery = {
 const auditFilters = {
   server_id: { type: 'string', maxLength: 256 }, project_id: { type: 'string', maxLength: 256 }, user_id: { type: 'string', maxLength: 256 },
   access_key: { type: 'string', maxLength: 256 }, client_address: { type: 'string', maxLength: 256 },
-  kind: { type: 'string', enum: ['issued', 'connected', 'rejected', 'closed', 'revoked', 'ak-locked', 'ak-unlocked', 'operator'] },
-  outcome: { type: 'string', enum: ['ok', 'refused'] },
+  kind: { type: 'string', enum: AUDIT_KINDS, description: 'Record kind: console URLs and sessions, identity changes, operator actions.' },
+  outcome: { type: 'string', enum: AUDIT_OUTCOMES },
   from: { type: 'string', maxLength: 64, description: 'ISO 8601 time: records at or after it.' },
   to: { type: 'string', maxLength: 64, description: 'ISO 8601 time: records before it.' },
 } as const;

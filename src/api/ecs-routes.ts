@@ -6,7 +6,7 @@ import { tokenRef } from '../log.js';
 import { uuid } from '../util/ids.js';
 import { parseStatus } from '../inventory/inventory-service.js';
 import type { Server } from '../inventory/types.js';
-import type { ConsoleLang } from '../tokens/remote-console-service.js';
+import type { ConsoleLang, RequestAudit } from '../tokens/remote-console-service.js';
 import { declaredBody, invalidBody } from './body.js';
 import { declaredInt } from './query.js';
 import type { ApiDeps } from './api-server.js';
@@ -71,6 +71,12 @@ function intParam(raw: unknown, name: string, min: number, max: number, dflt: nu
 
 const INVALID = invalidBody('Invalid request body: ');
 
+/** What a console URL's audit record keeps of the API request asking for it (its id, the client's address, the IAM token's reference). */
+export function consoleRequest(req: FastifyRequest): RequestAudit {
+  const iamToken = req.headers['x-auth-token'];
+  return { requestId: req.id, clientAddress: req.ip, ...(typeof iamToken === 'string' ? { iamTokenRef: tokenRef(iamToken) } : {}) };
+}
+
 export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
   app.post<{ Params: Params }>('/v1/:project_id/cloudservers/:server_id/remote_console', { config: ECS.remoteConsole }, async (req, reply) => {
     const { project_id: projectId, server_id: serverId } = req.params;
@@ -79,8 +85,7 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     deps.identity.authorize(req.principal!, projectId, 'ecs:cloudServers:vnc');
     // Checked against ECS.remoteConsole.body (route-docs.ts); the pairs below.
     const { type, protocol } = (declaredBody(req, INVALID) as { remote_console: { type: string; protocol: string } }).remote_console;
-    const iamToken = req.headers['x-auth-token'];
-    const request = { requestId: req.id, clientAddress: req.ip, ...(typeof iamToken === 'string' ? { iamTokenRef: tokenRef(iamToken) } : {}) };
+    const request = consoleRequest(req);
     // Our documented extension: {"protocol":"serial","type":"serial"} gives the serial console's URL.
     if (type === 'serial' && protocol === 'serial') {
       const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']), 'serial', request);

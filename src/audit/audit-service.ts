@@ -29,11 +29,11 @@ export interface AuditQueryInput {
   limit?: string | number;
   /** Only events of these projects (an administrator's domain); not an operator's filter. */
   projectIds?: readonly string[];
+  /** With `projectIds`: also the events recorded with this domain alone (its users' and keys' lifecycle); not an operator's filter. */
+  domainId?: string;
 }
 
 export const AUDIT_PAGE_MAX = 1000;
-/** Most events one export writes (a bigger trail is exported in pieces with from/to). */
-export const AUDIT_EXPORT_MAX = 100_000;
 
 function time(raw: string, field: string): number {
   const ms = /^\d{1,15}$/.test(raw) ? Number(raw) : Date.parse(raw);
@@ -77,6 +77,7 @@ export function parseAuditQuery(q: AuditQueryInput, maxLimit = AUDIT_PAGE_MAX): 
     ...(to !== undefined ? { to: time(to, 'to') } : {}),
     ...(markerRaw !== undefined ? { beforeId: Number(markerRaw) } : {}),
     ...(q.projectIds !== undefined ? { projectIds: q.projectIds } : {}),
+    ...(q.domainId !== undefined ? { domainId: q.domainId } : {}),
   };
   return { filter, limit: Number(limitRaw) };
 }
@@ -117,6 +118,23 @@ export function csvRow(e: AuditEvent): string {
   return `${CSV_COLUMNS.map((c) => csvCell(j[c])).join(',')}\r\n`;
 }
 
+/**
+ * An export's text in pieces of about 64 KiB as the events are read: CSV (the header first) or
+ * JSON lines. The API streams it as the answer and the CLI writes it out, so neither holds a
+ * large export in memory.
+ */
+export async function* exportText(events: AsyncIterable<AuditEvent>, format: 'csv' | 'json'): AsyncGenerator<string> {
+  let buf = format === 'csv' ? csvHeader() : '';
+  for await (const e of events) {
+    buf += format === 'csv' ? csvRow(e) : `${JSON.stringify(auditJson(e))}\n`;
+    if (buf.length >= 65_536) {
+      yield buf;
+      buf = '';
+    }
+  }
+  if (buf !== '') yield buf;
+}
+
 export class AuditService {
   constructor(
     private readonly store: AuditStore,
@@ -131,17 +149,21 @@ export class AuditService {
     return { events, nextMarker: events.length === limit ? String(events[events.length - 1]!.id) : null };
   }
 
-  /** Every matching event, newest first, page by page (at most AUDIT_EXPORT_MAX). */
-  async *export(q: Omit<AuditQueryInput, 'limit' | 'marker'>): AsyncGenerator<AuditEvent> {
+  /**
+   * Every matching event, newest first, read page by page as the caller consumes them (no cap:
+   * an export of any size is complete; records added meanwhile are newer and left out). The
+   * search is checked now (ValidationError), before anything is read.
+   */
+  export(q: Omit<AuditQueryInput, 'limit' | 'marker'>): AsyncGenerator<AuditEvent> {
     const { filter } = parseAuditQuery({ ...q, limit: AUDIT_PAGE_MAX });
+    return this.pages(filter);
+  }
+
+  private async *pages(filter: AuditFilter): AsyncGenerator<AuditEvent> {
     let beforeId: number | undefined;
-    let n = 0;
     for (;;) {
       const page = await this.store.listAudit({ ...filter, limit: AUDIT_PAGE_MAX, ...(beforeId !== undefined ? { beforeId } : {}) });
-      for (const e of page) {
-        if (n++ >= AUDIT_EXPORT_MAX) return;
-        yield e;
-      }
+      yield* page;
       if (page.length < AUDIT_PAGE_MAX) return;
       beforeId = page[page.length - 1]!.id;
     }

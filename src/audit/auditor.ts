@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AuditEvent, AuditKind, AuditStore } from './types.js';
 
-type Optional = 'projectId' | 'serverId' | 'tokenRef' | 'sessionId' | 'detail' | 'actorUserId' | 'actorCredential' | 'target' | 'requestId' | 'clientAddress' | 'outcome';
+type Optional = 'projectId' | 'serverId' | 'tokenRef' | 'sessionId' | 'detail' | 'actorUserId' | 'actorCredential' | 'target' | 'requestId' | 'clientAddress' | 'outcome' | 'domainId';
 
 export type AuditInput = Omit<AuditEvent, 'id' | 'at' | 'nodeId' | Optional> & {
   [K in Optional]?: AuditEvent[K];
@@ -24,6 +24,7 @@ export class Auditor {
       tokenRef: e.tokenRef ?? null, sessionId: e.sessionId ?? null, detail: e.detail ?? {},
       actorUserId: e.actorUserId ?? null, actorCredential: e.actorCredential ?? null, target: e.target ?? null,
       requestId: e.requestId ?? null, clientAddress: e.clientAddress ?? null, outcome: e.outcome ?? null,
+      ...(e.domainId ? { domainId: e.domainId } : {}),
     };
     this.log.info({
       audit: kind, project: event.projectId, server: event.serverId, tokenRef: event.tokenRef, session: event.sessionId,

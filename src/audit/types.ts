@@ -54,6 +54,11 @@ export interface AuditEvent {
   readonly clientAddress?: string | null;
   /** What the event came to; null for kinds that have none (identity changes). */
   readonly outcome?: AuditOutcome | null;
+  /**
+   * The domain the event belongs to, when it has no project to say so (a user's or an access
+   * key's lifecycle): an administrator's search of its domain finds it by this.
+   */
+  readonly domainId?: string | null;
 }
 
 export interface AuditFilter {
@@ -66,6 +71,8 @@ export interface AuditFilter {
   readonly projectId?: string;
   /** Events of any of these projects (a domain's). */
   readonly projectIds?: readonly string[];
+  /** Events recorded with this domain; with `projectIds`: events of those projects or of this domain. */
+  readonly domainId?: string;
   /** The acting user (who opened the console, who acted as operator). */
   readonly actorUserId?: string;
   /** The acting credential, e.g. `ak:<AK>`, `user:<id>`, `cli:<os user>`. */

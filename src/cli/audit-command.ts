@@ -1,6 +1,8 @@
 /** `audit list|export`: search the audit trail (same filters as the admin API), newest first. */
 import { Command, Option } from 'commander';
-import { auditJson, csvHeader, csvRow, type AuditQueryInput } from '../audit/audit-service.js';
+import { once } from 'node:events';
+import { auditJson, exportText, type AuditQueryInput } from '../audit/audit-service.js';
+import { AUDIT_KINDS } from '../audit/types.js';
 import { ValidationError } from '../errors.js';
 import { withServices } from './admin-commands.js';
 import { printTable, withConfigOptions } from './cli-support.js';
@@ -13,7 +15,7 @@ function withFilters(cmd: Command): Command {
     .option('--access-key <ak>', 'events of this access key')
     .option('--credential <credential>', 'events of this credential as recorded (ak:<AK>, user:<id>, cli:<name>)')
     .option('--client-address <ip>', 'events from this client address')
-    .option('--kind <kind>', 'issued, connected, rejected, closed, revoked, ak-locked, ak-unlocked, operator')
+    .option('--kind <kind>', AUDIT_KINDS.join(', '))
     .option('--outcome <outcome>', 'ok or refused')
     .option('--from <time>', 'at or after this time (ISO 8601, e.g. 2026-01-01T00:00:00Z)')
     .option('--to <time>', 'before this time (ISO 8601)');
@@ -52,9 +54,10 @@ export function auditCommand(): Command {
     .addOption(new Option('--format <format>', 'csv or json (one object a line)').choices(['csv', 'json']).default('csv'))
     .action(async (o) => withServices(o, async (s) => {
       if (o.marker !== undefined) throw new ValidationError('export takes no --marker', 'marker');
-      const csv = o.format === 'csv';
-      if (csv) process.stdout.write(csvHeader());
-      for await (const e of s.audit.export(query(o))) process.stdout.write(csv ? csvRow(e) : JSON.stringify(auditJson(e)) + '\n');
+      for await (const piece of exportText(s.audit.export(query(o)), o.format === 'csv' ? 'csv' : 'json')) {
+        // Waits for a pipe to take what it has, so that a large export is never held in memory.
+        if (!process.stdout.write(piece)) await once(process.stdout, 'drain');
+      }
     }));
   return cmd;
 }

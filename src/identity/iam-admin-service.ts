@@ -101,9 +101,10 @@ export class IamAdminService {
     this.identity.requireDomainAdmin(c.principal, action, user.domainId);
   }
 
-  private async audit(kind: AuditKind, c: Caller, target: string, detail: Record<string, string | number | boolean | null> = {}, projectId: string | null = null): Promise<void> {
+  /** An identity change's record: of `domainId` (an administrator's audit search of the domain finds it), and of `projectId` when it has one. */
+  private async audit(kind: AuditKind, c: Caller, domainId: string, target: string, detail: Record<string, string | number | boolean | null> = {}, projectId: string | null = null): Promise<void> {
     await this.auditor.record(kind, {
-      projectId, detail, actorUserId: c.actor.userId, actorCredential: c.actor.credential, target,
+      projectId, domainId, detail, actorUserId: c.actor.userId, actorCredential: c.actor.credential, target,
       requestId: c.requestId ?? null, clientAddress: c.clientAddress ?? null,
     });
   }
@@ -183,7 +184,7 @@ export class IamAdminService {
       createdAt: this.clock.now(), status: 'active', description, expiresAt: null, securityTokenHash: null, issuedBy: null,
     };
     if (!(await this.store.insertPermanentAccessKey(key, MAX_PERMANENT_KEYS))) throw new KeyLimitError();
-    await this.audit('ak-created', c, `ak:${ak}`, { userId: user.id, project: project.id }, project.id);
+    await this.audit('ak-created', c, user.domainId, `ak:${ak}`, { userId: user.id, project: project.id }, project.id);
     return { key, sk, user };
   }
 
@@ -211,7 +212,7 @@ export class IamAdminService {
     if (!after) throw new NotFoundError('access key', ak);
     const changed = patch.status !== undefined && patch.status !== (key.status ?? 'active');
     if (changed && patch.status === 'inactive') await this.revokeConsoles(`ak:${key.ak}`);
-    await this.audit(changed ? (patch.status === 'inactive' ? 'ak-deactivated' : 'ak-activated') : 'ak-updated', c, `ak:${key.ak}`,
+    await this.audit(changed ? (patch.status === 'inactive' ? 'ak-deactivated' : 'ak-activated') : 'ak-updated', c, user.domainId, `ak:${key.ak}`,
       { userId: user.id, status: after.status ?? 'active', ...(description !== undefined ? { description: true } : {}) }, key.projectId);
     return after;
   }
@@ -222,7 +223,7 @@ export class IamAdminService {
     this.requireSelfOrAdmin(c, user, 'iam:credentials:deleteCredential');
     if (!(await this.store.deleteAccessKey(key.ak))) throw new NotFoundError('access key', ak);
     await this.revokeConsoles(`ak:${key.ak}`);
-    await this.audit('ak-deleted', c, `ak:${key.ak}`, { userId: user.id }, key.projectId);
+    await this.audit('ak-deleted', c, user.domainId, `ak:${key.ak}`, { userId: user.id }, key.projectId);
   }
 
   // ---- temporary credentials
@@ -247,7 +248,7 @@ export class IamAdminService {
       ak, userId: p.userId, projectId: p.projectId, skSealed: this.box.seal(sk, `sk:${ak}`), actions: user?.actions ?? ['*'], createdAt: now,
       status: 'active', description: '', expiresAt, securityTokenHash: sha256Hex(securityToken), issuedBy: p.issuer,
     });
-    await this.audit('ak-temporary-created', c, `ak:${ak}`, { userId: p.userId, expiresAt: new Date(expiresAt).toISOString() }, p.projectId);
+    await this.audit('ak-temporary-created', c, p.domainId, `ak:${ak}`, { userId: p.userId, expiresAt: new Date(expiresAt).toISOString() }, p.projectId);
     return { ak, sk, securityToken, expiresAt };
   }
 
@@ -273,7 +274,7 @@ export class IamAdminService {
       if (e instanceof ConflictError) throw new ConflictError(`a user named ${JSON.stringify(input.name)} already exists in this domain`);
       throw e;
     }
-    await this.audit('user-created', c, `user:${u.id}`, { name: u.name, domain: domainId, admin: u.admin === true, enabled: u.enabled !== false });
+    await this.audit('user-created', c, domainId, `user:${u.id}`, { name: u.name, domain: domainId, admin: u.admin === true, enabled: u.enabled !== false });
     return u;
   }
 
@@ -318,7 +319,7 @@ export class IamAdminService {
     if (disabled || patch.password !== undefined) tokensRevoked = (await this.store.deleteUserIamTokens(u.id)).length;
     if (disabled) await this.revokeConsoles(`user:${u.id}`);
     const kind: AuditKind = disabled ? 'user-disabled' : patch.enabled === true && u.enabled === false ? 'user-enabled' : 'user-updated';
-    await this.audit(kind, c, `user:${u.id}`, {
+    await this.audit(kind, c, u.domainId, `user:${u.id}`, {
       enabled: after.enabled !== false, tokensRevoked, ...(patch.password !== undefined ? { password: true } : {}), ...(patch.name !== undefined ? { name: patch.name } : {}),
     });
     return after;
@@ -336,7 +337,7 @@ export class IamAdminService {
     if (password === original) throw new ValidationError('the new password must differ from the old one', 'password');
     await this.store.updateUser(u.id, { passwordHash: await hashPassword(password) });
     const revoked = await this.store.deleteUserIamTokens(u.id);
-    await this.audit('user-password-changed', c, `user:${u.id}`, { tokensRevoked: revoked.length });
+    await this.audit('user-password-changed', c, u.domainId, `user:${u.id}`, { tokensRevoked: revoked.length });
   }
 
   /** Deletes a user with their keys and tokens; their consoles end. Not oneself. */
@@ -346,7 +347,7 @@ export class IamAdminService {
     if (c.principal?.userId === u.id) throw new ValidationError('an administrator cannot delete themself', 'user');
     if (!(await this.store.deleteUser(u.id))) throw new NotFoundError('user', id);
     await this.revokeConsoles(`user:${u.id}`);
-    await this.audit('user-deleted', c, `user:${u.id}`, { name: u.name });
+    await this.audit('user-deleted', c, u.domainId, `user:${u.id}`, { name: u.name });
   }
 
   // ---- projects
@@ -365,7 +366,7 @@ export class IamAdminService {
       if (e instanceof ConflictError) throw new ConflictError(`a project named ${JSON.stringify(input.name)} already exists in this domain`);
       throw e;
     }
-    await this.audit('project-created', c, `project:${p.id}`, { name: p.name }, p.id);
+    await this.audit('project-created', c, domainId, `project:${p.id}`, { name: p.name }, p.id);
     return p;
   }
 
@@ -394,7 +395,7 @@ export class IamAdminService {
       throw e;
     }
     if (!after) throw new NotFoundError('project', id);
-    await this.audit('project-updated', c, `project:${p.id}`, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(description !== undefined ? { description: true } : {}) }, p.id);
+    await this.audit('project-updated', c, p.domainId, `project:${p.id}`, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(description !== undefined ? { description: true } : {}) }, p.id);
     return after;
   }
 
@@ -405,7 +406,7 @@ export class IamAdminService {
     const r = await this.store.deleteProject(p.id);
     if (r === 'missing') throw new NotFoundError('project', id);
     if (r === 'in-use') throw new ConflictError(`project ${p.id} still has servers or access keys: remove them first`);
-    await this.audit('project-deleted', c, `project:${p.id}`, { name: p.name }, p.id);
+    await this.audit('project-deleted', c, p.domainId, `project:${p.id}`, { name: p.name }, p.id);
   }
 }
 

@@ -475,8 +475,10 @@ export class IdentityService {
    */
   async unlockAccessKey(ak: string, address: string | null, actor: Actor): Promise<SignatureFailureRecord[]> {
     if (address !== null && isIP(address) === 0) throw new ValidationError(`address must be an IPv4 or IPv6 address, got ${JSON.stringify(address.slice(0, 64))}`, 'address');
-    const removed = await this.guards.lockout.unlock(ak, address, actor);
-    if (removed.length === 0 && !(await this.store.getAccessKey(ak))) throw new NotFoundError('access key', ak);
+    const key = await this.store.getAccessKey(ak);
+    // The key's project names the record, so that its domain's administrator finds it.
+    const removed = await this.guards.lockout.unlock(ak, address, actor, key?.projectId ?? null);
+    if (removed.length === 0 && !key) throw new NotFoundError('access key', ak);
     return removed;
   }
 

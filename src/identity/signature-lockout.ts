@@ -73,14 +73,14 @@ export class SignatureLockout {
   }
 
   /** Lifts the locks (and forgets the failures) of `ak`, from `address` or every address; audited when something changed. */
-  async unlock(ak: string, address: string | null, actor: Actor): Promise<SignatureFailureRecord[]> {
+  async unlock(ak: string, address: string | null, actor: Actor, projectId: string | null = null): Promise<SignatureFailureRecord[]> {
     const removed = await this.store.clearSignatureFailures(ak, address);
     if (removed.length > 0) {
       const now = this.clock.now();
       const lifted = removed.filter((r) => r.lockedUntil !== null && r.lockedUntil > now).map((r) => r.address);
       // The audit record is also the log line (info): an operator's act, not a warning.
       await this.auditor.record('ak-unlocked', {
-        target: `ak:${ak}`, actorUserId: actor.userId, actorCredential: actor.credential,
+        projectId, target: `ak:${ak}`, actorUserId: actor.userId, actorCredential: actor.credential,
         detail: { address: address ?? '*', locksLifted: lifted.join(',') || null, recordsCleared: removed.length },
       });
     }

@@ -23,7 +23,12 @@ export function auditWhere(f: AuditFilter, ph: (n: number) => string, arrayOf: (
   if (f.beforeId !== undefined) add('id < ?', f.beforeId);
   if (f.serverId !== undefined) add('server_id = ?', f.serverId);
   if (f.projectId !== undefined) add('project_id = ?', f.projectId);
-  if (f.projectIds !== undefined) add(`project_id IN (SELECT value FROM ${arrayOf('?')})`, JSON.stringify(f.projectIds));
+  if (f.projectIds !== undefined && f.domainId !== undefined) {
+    // An administrator's domain: its projects' events, and those recorded with the domain alone.
+    params.push(JSON.stringify(f.projectIds), f.domainId);
+    conds.push(`(project_id IN (SELECT value FROM ${arrayOf(ph(params.length - 1))}) OR domain_id = ${ph(params.length)})`);
+  } else if (f.projectIds !== undefined) add(`project_id IN (SELECT value FROM ${arrayOf('?')})`, JSON.stringify(f.projectIds));
+  else if (f.domainId !== undefined) add('domain_id = ?', f.domainId);
   if (f.kind !== undefined) add('kind = ?', f.kind);
   if (f.target !== undefined) add('target = ?', f.target);
   if (f.actorUserId !== undefined) add('actor_user_id = ?', f.actorUserId);

@@ -152,7 +152,7 @@ export function rowToAudit(r: Row): AuditEvent {
     detail: JSON.parse(str(r['detail'])) as AuditEvent['detail'],
     actorUserId: optStr(r['actor_user_id']), actorCredential: optStr(r['actor_credential']), target: optStr(r['target']),
     requestId: optStr(r['request_id']), clientAddress: optStr(r['client_address']),
-    ...present({ outcome: optStr(r['outcome']) as AuditEvent['outcome'] }),
+    ...present({ outcome: optStr(r['outcome']) as AuditEvent['outcome'], domainId: optStr(r['domain_id']) }),
   };
 }
 

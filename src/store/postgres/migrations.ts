@@ -199,4 +199,12 @@ CREATE TABLE serial_output (
   end_offset bigint NOT NULL, data bytea NOT NULL, updated_at bigint NOT NULL);
 `,
   },
+  {
+    version: 11,
+    name: 'audit records of a domain without a project (identity lifecycle): the domain they belong to',
+    sql: `
+ALTER TABLE audit_events ADD COLUMN domain_id text;
+CREATE INDEX audit_events_domain ON audit_events (domain_id, id);
+`,
+  },
 ];

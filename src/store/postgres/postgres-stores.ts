@@ -426,9 +426,9 @@ export class PostgresAuditStore implements AuditStore {
   constructor(private readonly db: Sql) {
     this.inserts = batchedInsert(db, 'audit_events', [
       ['at', 'bigint'], ['kind', 'text'], ['node_id', 'text'], ['project_id', 'text'], ['server_id', 'text'], ['token_ref', 'text'], ['session_id', 'text'],
-      ['detail', 'text'], ['actor_user_id', 'text'], ['actor_credential', 'text'], ['target', 'text'], ['request_id', 'text'], ['client_address', 'text'], ['outcome', 'text'],
+      ['detail', 'text'], ['actor_user_id', 'text'], ['actor_credential', 'text'], ['target', 'text'], ['request_id', 'text'], ['client_address', 'text'], ['outcome', 'text'], ['domain_id', 'text'],
     ], (e) => [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
-      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null]);
+      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null, e.domainId ?? null]);
   }
 
   appendAudit(e: AuditEvent): Promise<void> {

@@ -194,4 +194,12 @@ CREATE TABLE serial_output (
   end_offset INTEGER NOT NULL, data BLOB NOT NULL, updated_at INTEGER NOT NULL);
 `,
   },
+  {
+    version: 11,
+    name: 'audit records of a domain without a project (identity lifecycle): the domain they belong to',
+    sql: `
+ALTER TABLE audit_events ADD COLUMN domain_id TEXT;
+CREATE INDEX audit_events_domain ON audit_events (domain_id, id);
+`,
+  },
 ];

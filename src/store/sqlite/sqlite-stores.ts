@@ -349,10 +349,10 @@ export class SqliteAuditStore implements AuditStore {
   appendAudit(e: AuditEvent): Promise<void> {
     return this.writes.run(() => void prep(this.db,
       `INSERT INTO audit_events (at, kind, node_id, project_id, server_id, token_ref, session_id, detail,
-         actor_user_id, actor_credential, target, request_id, client_address, outcome)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         actor_user_id, actor_credential, target, request_id, client_address, outcome, domain_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
-      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null));
+      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null, e.domainId ?? null));
   }
   listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     return sqlite(() => {

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { CloseCode } from '../../../src/proxy/close-codes.js';
 import { openConsole } from '../../helpers/console-client.js';
+import { fetchJson, iamTokenByPassword, type FetchReply } from '../../helpers/fetch-json.js';
 import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
 
 let vnc: DemoVncServer;
@@ -19,14 +20,7 @@ let s: Seed;
 let adminToken = '';
 let userToken = '';
 
-async function iamToken(domain: string, name: string, password: string, projectId: string): Promise<string> {
-  const r = await fetch(`${stack.apiUrl}/v3/auth/tokens`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name, password, domain: { name: domain } } } }, scope: { project: { id: projectId } } } }),
-  });
-  assert.equal(r.status, 201, await r.text());
-  return r.headers.get('x-subject-token')!;
-}
+const iamToken = (domain: string, name: string, password: string, projectId: string): Promise<string> => iamTokenByPassword(stack.apiUrl, domain, name, password, projectId);
 
 before(async () => {
   vnc = new DemoVncServer({ name: 'admin', width: 160, height: 100 });
@@ -42,20 +36,7 @@ after(async () => {
   await vnc.close();
 });
 
-async function call(method: string, path: string, body?: unknown, token = adminToken): Promise<{ status: number; json: any; text: string; type: string | null }> {
-  const r = await fetch(`${stack.apiUrl}${path}`, {
-    method, headers: { ...(token ? { 'x-auth-token': token } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, json, text, type: r.headers.get('content-type') };
-}
+const call = (method: string, path: string, body?: unknown, token = adminToken): Promise<FetchReply> => fetchJson(stack.apiUrl, token, method, path, body);
 
 test('administrators only: no credential 401, a user who is not an administrator 403, in Huawei IAM\'s bodies', async () => {
   const none = await call('GET', '/admin/v1/servers', undefined, '');

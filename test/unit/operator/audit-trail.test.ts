@@ -6,12 +6,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { csvCell, csvHeader, csvRow } from '../../../src/audit/audit-service.js';
 import type { AuditEvent } from '../../../src/audit/types.js';
 import { CloseCode } from '../../../src/proxy/close-codes.js';
 import { runCli } from '../../helpers/cli.js';
 import { openConsole, openWs, wsUrlOf } from '../../helpers/console-client.js';
+import { fetchJson, iamTokenByPassword, type FetchReply } from '../../helpers/fetch-json.js';
 import { http, signedHttp } from '../../helpers/signed-fetch.js';
 import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
 
@@ -215,4 +217,200 @@ test('retention: records older than auditRetentionDays are purged', async () => 
   assert.equal(await stack.app.services.audit.purge(), 1);
   assert.equal((await all()).length, before - 1);
   assert.ok(!(await all()).some((e) => e.detail['action'] === 'old'));
+});
+
+/** An administrator of `domain` (created now) and its IAM token from /v3/auth/tokens. */
+async function adminToken(domain: string, name: string, password: string, projectId: string): Promise<string> {
+  await stack.app.services.identity.createUser({ domain, name, password, admin: true });
+  return iamTokenByPassword(stack.apiUrl, domain, name, password, projectId);
+}
+
+const call = (token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<FetchReply> =>
+  fetchJson(stack.apiUrl, token, method, path, body, headers);
+
+/** Secrets the later tests used: none may appear in any record or export. */
+const usedSecrets: string[] = [];
+
+test('identity changes without a project, Nova-issued URLs and admin API actions: who, request id, client address; an administrator finds its domain\'s records, not another domain\'s', async () => {
+  const domainId = (await stack.app.services.identity.getProject(s.projectId)).domainId;
+  const rootPassword = 'R00t-passw0rd';
+  const root = await adminToken(s.domain, 'root', rootPassword, s.projectId);
+  const other = await stack.app.services.identity.createProject({ name: 'elsewhere', domain: 'globex' });
+  const stranger = await adminToken('globex', 'groot', rootPassword, other.id);
+  usedSecrets.push(rootPassword, root, stranger);
+
+  // A user's lifecycle through the IAM API: no project in any of these records.
+  const bobPassword = 'B0b-passw0rd-1';
+  const created = await call(root, 'POST', '/v3/users', { user: { name: 'bob', domain_id: domainId, password: bobPassword } });
+  assert.equal(created.status, 201, created.text);
+  const bob = created.json.user.id as string;
+  const disabled = await call(root, 'PUT', `/v3.0/OS-USER/users/${bob}`, { user: { enabled: false } });
+  assert.equal(disabled.status, 200, disabled.text);
+  const key = await call(root, 'POST', '/v3.0/OS-CREDENTIAL/credentials', { credential: { user_id: bob } });
+  assert.equal(key.status, 201, key.text);
+  usedSecrets.push(bobPassword, key.json.credential.secret);
+  assert.equal((await call(root, 'DELETE', `/v3/users/${bob}`)).status, 204);
+
+  for (const kind of ['user-created', 'user-disabled', 'user-deleted', 'ak-created']) {
+    const found = await call(root, 'GET', `/admin/v1/audit?kind=${kind}`);
+    assert.equal(found.status, 200, found.text);
+    const e = found.json.events.find((x: { target: string }) => x.target === (kind === 'ak-created' ? `ak:${key.json.credential.access}` : `user:${bob}`));
+    assert.ok(e, `${kind} is in the administrator's search of its domain`);
+    assert.match(e.actor_credential, /^user:[0-9a-f]{32}$/);
+    assert.match(e.request_id, /^[0-9a-f]{32}$/);
+    assert.equal(e.client_address, '127.0.0.1');
+    // Another domain's administrator sees none of it.
+    const theirs = await call(stranger, 'GET', `/admin/v1/audit?kind=${kind}`);
+    assert.equal(theirs.status, 200, theirs.text);
+    assert.ok(!theirs.json.events.some((x: { target: string }) => x.target === e.target), `${kind} stays in its domain`);
+  }
+  // The domain's records are in its export too; a search by project still means that project only.
+  const exported = await call(root, 'GET', '/admin/v1/audit/export?format=json&kind=user-deleted');
+  assert.ok(exported.text.includes(`user:${bob}`));
+  const byProject = await call(root, 'GET', `/admin/v1/audit?project_id=${s.projectId}&kind=user-deleted`);
+  assert.equal(byProject.json.events.length, 0);
+
+  // A console URL through the Nova-compatible API: the same who, request id and client address.
+  const nova = await call(root, 'POST', `/v2.1/${s.projectId}/servers/${s.active.id}/remote-consoles`,
+    { remote_console: { protocol: 'vnc', type: 'novnc' } }, { 'openstack-api-version': 'compute 2.6' });
+  assert.equal(nova.status, 200, nova.text);
+  const ref = createHash('sha256').update(new URL(nova.json.remote_console.url).searchParams.get('token')!).digest('hex').slice(0, 8);
+  usedSecrets.push(new URL(nova.json.remote_console.url).searchParams.get('token')!);
+  const issued = (await all()).find((e) => e.kind === 'issued' && e.tokenRef === ref);
+  assert.ok(issued, 'the Nova URL is audited');
+  assert.match(issued.requestId ?? '', /^[0-9a-f]{32}$/);
+  assert.equal(issued.clientAddress, '127.0.0.1');
+  assert.match(String(issued.actorCredential), /^user:/);
+  assert.match(String(issued.detail['iamTokenRef']), /^[0-9a-f]{8}$/);
+
+  // An operator action through the admin API: its actor, door, request id and client address.
+  const vncPassword = 'newvncpw';
+  usedSecrets.push(vncPassword);
+  const patched = await call(root, 'PATCH', `/admin/v1/servers/${s.shutoff.id}`, { server: { console: { password: vncPassword } } });
+  assert.equal(patched.status, 200, patched.text);
+  const op = (await stack.app.services.audit.search({ kind: 'operator', server: s.shutoff.id })).events[0]!;
+  assert.equal(op.detail['action'], 'server-update');
+  assert.equal(op.detail['door'], 'api');
+  assert.equal(op.detail['changed'], 'console.password');
+  assert.match(String(op.actorCredential), /^user:/);
+  assert.ok(op.actorUserId);
+  assert.match(op.requestId ?? '', /^[0-9a-f]{32}$/);
+  assert.equal(op.clientAddress, '127.0.0.1');
+});
+
+test('every refusal before the upgrade is a rejected record: its reason, the client address, outcome refused', async () => {
+  const inv = stack.app.services.inventory;
+  const proxy = new URL(stack.proxyUrl);
+  const issue = async (id = s.active.id): Promise<string> => (await stack.app.services.consoleTokens.issue(await inv.getServer(id), { issuedBy: `ak:${s.ak}`, userId: 'u-1' })).token;
+  const ws = (token: string, path = '/websockify'): string => `ws://${proxy.host}${path}?token=${encodeURIComponent(token)}`;
+  const tried: Array<{ reason: string; token: string }> = [];
+  const refused = async (reason: string, token: string, path?: string, origin?: string): Promise<void> => {
+    const r = await openWs(ws(token, path), origin ? { origin } : {});
+    assert.equal(r.ok, false, reason);
+    tried.push({ reason, token });
+    usedSecrets.push(token);
+  };
+  await refused('bad-origin', await issue(), undefined, 'http://evil.example');
+  await refused('token-unknown', 'x'.repeat(43));
+  const once = await issue();
+  const first = await openWs(ws(once));
+  assert.ok(first.ok);
+  first.ws.close();
+  await refused('token-used', once);
+  await refused('token-wrong-kind', await issue(), '/serial-websocket');
+  // A console moved after the URL was issued: the URL is revoked.
+  const moved = await inv.addServer({ projectId: s.projectId, name: 'moving', console: { host: '127.0.0.1', port: 5999 } });
+  const before = await issue(moved.id);
+  await inv.updateServer(moved.id, { console: { host: 'localhost' } }, { actor: { userId: null, credential: 'cli:test' }, door: 'cli' });
+  await refused('server-not-active', before);
+  const events = await waitFor(async () => {
+    const ev = (await all()).filter((e) => e.kind === 'rejected');
+    return tried.every((t) => ev.some((e) => e.detail['reason'] === t.reason)) ? ev : undefined;
+  });
+  for (const t of tried) {
+    const e = events.find((x) => x.detail['reason'] === t.reason)!;
+    assert.equal(e.outcome, 'refused', t.reason);
+    assert.equal(e.clientAddress, '127.0.0.1', t.reason);
+    if (t.reason !== 'token-unknown' && t.reason !== 'bad-origin') assert.match(e.tokenRef ?? '', /^[0-9a-f]{8}$/, t.reason);
+  }
+});
+
+/** RFC 4180 as a spreadsheet reads it: fields split on commas, quoted fields may hold commas, "" and line breaks. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"' && cell === '') quoted = true;
+    else if (ch === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (ch === '\r' && text[i + 1] === '\n') {
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = '';
+      i++;
+    } else cell += ch;
+  }
+  assert.equal(quoted, false, 'no quoted field left open');
+  if (cell !== '' || row.length > 0) rows.push([...row, cell]);
+  return rows;
+}
+
+test('the export streams every record (many pages), and its CSV reads back as the JSON export: quoting, line breaks, formulas guarded', async () => {
+  const root = await iamTokenByPassword(stack.apiUrl, s.domain, 'root', 'R00t-passw0rd', s.projectId);
+  const store = stack.app.services.stores.audit;
+  const hostile = { clientAddress: '=1+2', target: '@SUM(A1)', requestId: '-3', detail: { reason: 'a "quoted", comma\nand a line' } };
+  await store.appendAudit({ at: Date.now(), kind: 'operator', nodeId: '+node', projectId: s.projectId, serverId: null, tokenRef: null, sessionId: null, ...hostile });
+  // More than two pages of the store's reads (1,000 a page).
+  const many = 2_500;
+  await Promise.all(Array.from({ length: many }, (_, i) => store.appendAudit({
+    at: Date.now(), kind: 'operator', nodeId: 'bulk', projectId: s.projectId, serverId: null, tokenRef: null, sessionId: null, detail: { action: 'bulk', n: i },
+  })));
+  const csv = await call(root, 'GET', `/admin/v1/audit/export?project_id=${s.projectId}`);
+  const json = await call(root, 'GET', `/admin/v1/audit/export?project_id=${s.projectId}&format=json`);
+  assert.equal(csv.status, 200);
+  const objects = json.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(objects.filter((o) => o['node_id'] === 'bulk').length === many, 'every record, across pages');
+  const rows = parseCsv(csv.text);
+  const header = rows[0]!;
+  assert.equal(header.length, 15);
+  assert.equal(rows.length - 1, objects.length, 'one row per record');
+  const guarded = (v: unknown): string => {
+    const s0 = v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return /^[=+\-@\t\r]/.test(s0) ? `'${s0}` : s0;
+  };
+  for (const [i, o] of objects.entries()) {
+    const row = rows[i + 1]!;
+    assert.equal(row.length, header.length, `row ${i + 1} has every column`);
+    for (const [c, name] of header.entries()) assert.equal(row[c], guarded(o[name]), `row ${i + 1} ${name}`);
+  }
+  const bad = rows.find((r) => r[header.indexOf('node_id')] === "'+node")!;
+  assert.ok(bad, 'the hostile record is there, guarded');
+  assert.equal(bad[header.indexOf('client_address')], "'=1+2");
+  assert.equal(bad[header.indexOf('target')], "'@SUM(A1)");
+  assert.equal(bad[header.indexOf('request_id')], "'-3");
+  assert.deepEqual(JSON.parse(bad[header.indexOf('detail')]!), hostile.detail);
+  // No cell a spreadsheet would run as a formula.
+  for (const r of rows) for (const cell of r) assert.doesNotMatch(cell, /^[=+\-@\t\r]/);
+});
+
+test('no record and no export holds a secret: SKs, passwords, IAM tokens, console tokens, VNC passwords', async () => {
+  const text = JSON.stringify(await stack.app.services.stores.audit.listAudit({ limit: 100_000 }));
+  const csv = (await runCli(['audit', 'export'], { ECS_CONSOLE_DATA_DIR: stack.dataDir })).stdout;
+  assert.ok(usedSecrets.length >= 10);
+  for (const secret of [...usedSecrets, s.sk, s.otherSk, s.limitedSk, s.password, VNC_PASSWORD]) {
+    assert.ok(secret.length >= 8);
+    assert.ok(!text.includes(secret), 'no secret in the records');
+    assert.ok(!csv.includes(secret), 'no secret in the export');
+  }
 });

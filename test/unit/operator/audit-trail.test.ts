@@ -13,6 +13,7 @@ import type { AuditEvent } from '../../../src/audit/types.js';
 import { CloseCode } from '../../../src/proxy/close-codes.js';
 import { runCli } from '../../helpers/cli.js';
 import { openConsole, openWs, wsUrlOf } from '../../helpers/console-client.js';
+import { parseCsv } from '../../helpers/csv.js';
 import { fetchJson, iamTokenByPassword, type FetchReply } from '../../helpers/fetch-json.js';
 import { http, signedHttp } from '../../helpers/signed-fetch.js';
 import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
@@ -334,37 +335,6 @@ test('every refusal before the upgrade is a rejected record: its reason, the cli
     if (t.reason !== 'token-unknown' && t.reason !== 'bad-origin') assert.match(e.tokenRef ?? '', /^[0-9a-f]{8}$/, t.reason);
   }
 });
-
-/** RFC 4180 as a spreadsheet reads it: fields split on commas, quoted fields may hold commas, "" and line breaks. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"' && cell === '') quoted = true;
-    else if (ch === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += ch;
-  }
-  assert.equal(quoted, false, 'no quoted field left open');
-  if (cell !== '' || row.length > 0) rows.push([...row, cell]);
-  return rows;
-}
 
 test('the export streams every record (many pages), and its CSV reads back as the JSON export: quoting, line breaks, formulas guarded', async () => {
   const root = await iamTokenByPassword(stack.apiUrl, s.domain, 'root', 'R00t-passw0rd', s.projectId);

@@ -663,6 +663,9 @@ export function runStoreContract(t: ContractTarget): void {
       await mk(1_000, { actorUserId: 'ua', actorCredential: 'ak:AKA', clientAddress: '10.0.0.1', outcome: 'ok' });
       await mk(2_000, { actorUserId: 'ub', actorCredential: 'user:ub', clientAddress: '10.0.0.2', outcome: 'ok', serverId: 'sb' });
       await mk(3_000, { kind: 'rejected', actorUserId: 'ua', actorCredential: 'ak:AKA', clientAddress: '10.0.0.1', outcome: 'refused' });
+      // A domain's record without a project (a user's lifecycle), and another domain's.
+      await mk(3_500, { kind: 'user-created', projectId: null, serverId: null, domainId: 'da', target: 'user:x' });
+      await mk(3_600, { kind: 'user-created', projectId: null, serverId: null, domainId: 'db', target: 'user:y' });
       await mk(4_000, { kind: 'operator', projectId: 'pb', actorCredential: 'cli:root', outcome: 'ok' });
       const q = async (f: Record<string, unknown>) => (await s.audit.listAudit({ order: 'desc', limit: 100, ...f })).filter((e) => e.at <= 4_000).map((e) => e.at);
       assert.deepEqual(await q({ projectId: 'pa' }), [3_000, 2_000, 1_000]);
@@ -672,7 +675,11 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual(await q({ clientAddress: '10.0.0.2' }), [2_000]);
       assert.deepEqual(await q({ projectIds: ['pb', 'nope'] }), [4_000]);
       assert.deepEqual(await q({ projectIds: [] }), []);
-      assert.deepEqual(await q({ from: 2_000, to: 4_000 }), [3_000, 2_000]);
+      assert.deepEqual(await q({ projectIds: ['pb'], domainId: 'da' }), [4_000, 3_500], 'a domain: its projects\' records and its own');
+      assert.deepEqual(await q({ projectIds: [], domainId: 'db' }), [3_600]);
+      assert.deepEqual(await q({ domainId: 'da', kind: 'user-created' }), [3_500]);
+      assert.equal((await s.audit.listAudit({ domainId: 'da', limit: 1 }))[0]!.domainId, 'da');
+      assert.deepEqual(await q({ from: 2_000, to: 4_000 }), [3_600, 3_500, 3_000, 2_000]);
       const all = await s.audit.listAudit({ order: 'desc', limit: 100, to: 4_001 });
       const page = await s.audit.listAudit({ order: 'desc', limit: 2, to: 4_001, beforeId: all[1]!.id! });
       assert.deepEqual(page.map((e) => e.at), [all[2]!.at, all[3]!.at]);

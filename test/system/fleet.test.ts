@@ -2,9 +2,10 @@
  * A fleet on loopback, as deployed: two `ecs-console api` and two `ecs-console proxy` processes
  * sharing one PostgreSQL (a database the test creates and drops), then nginx in front of them with
  * the configuration from docs/deploy.md. Checks exactly-once consumption across proxies,
- * revocation across nodes within 1 s (a server stopped; an access key deactivated through the IAM
- * SDK), a proxy killed without harming the other's sessions, a
- * database outage and recovery, and a full restart that loses no token and no audit record.
+ * revocation across nodes within 1 s (a server stopped; a bulk sync through the admin API moving
+ * and removing servers; an access key deactivated through the IAM SDK), a proxy killed without
+ * harming the other's sessions, a database outage and recovery, and a full restart that loses no
+ * token and no audit record.
  *
  * proxy-2 reaches PostgreSQL through a TCP relay the test cuts, and the registry's timings are
  * short (heartbeat 1 s, stale after 3 s, changes kept 2 s, purge every second): after every fault
@@ -408,7 +409,7 @@ test('a server stopped through one API node: the other API node refuses new cons
   await ended(again);
 });
 
-test('a bulk sync through one API node (admin API, plain fetch with an IAM token) closes the affected sessions on the other proxy within 1 s', async () => {
+test('a bulk sync through one API node (admin API, plain fetch with an IAM token) closes the sessions of the servers it moves or removes on the other proxy within 1 s of its answer', async (t) => {
   const seedEnv = cliEnv();
   assert.equal((await runCli(['user', 'create', '--domain', 'acme', '--name', 'syncer', '--admin', '--password-stdin'], seedEnv, 'password-123\n')).code, 0);
   const login = await fetch(`${apiUrlOf('api-2')}/v3/auth/tokens`, {
@@ -420,9 +421,10 @@ test('a bulk sync through one API node (admin API, plain fetch with an IAM token
   const vnc = new DemoVncServer({ name: 'fleet-sync', width: 160, height: 100 });
   const { port } = await vnc.listen(0, '127.0.0.1');
   backends.push(vnc);
-  const [a, b] = [randomUUID(), randomUUID()];
+  // a: its console moves; b: unchanged; c: left out of the list (deleted).
+  const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
   const sync = async (servers: unknown[]): Promise<any> => {
-    const r = await fetch(`${apiUrlOf('api-2')}/admin/v1/projects/${projectId}/availability-zones/fleet-sync/servers`, {
+    const r = await fetch(`${apiUrlOf('api-1')}/admin/v1/projects/${projectId}/availability-zones/fleet-sync/servers`, {
       method: 'PUT', headers: { 'content-type': 'application/json', 'x-auth-token': token }, body: JSON.stringify({ servers }),
     });
     const text = await r.text();
@@ -430,22 +432,30 @@ test('a bulk sync through one API node (admin API, plain fetch with an IAM token
     return JSON.parse(text).sync;
   };
   const item = (id: string, name: string, host: string) => ({ id, name, console: { host, port } });
-  assert.equal((await sync([item(a, 'sync-a', '127.0.0.1'), item(b, 'sync-b', '127.0.0.1')])).created.length, 2);
-  serverIds.push(a, b);
-  const [ia, ib] = [serverIds.length - 2, serverIds.length - 1];
-  const onA = await Promise.all([connect(await issue('api-1', a), 'proxy-1', ia), connect(await issue('api-1', a), 'proxy-1', ia)]);
-  const onB = await connect(await issue('api-1', b), 'proxy-1', ib);
-  const t0 = Date.now();
+  assert.equal((await sync([item(a, 'sync-a', '127.0.0.1'), item(b, 'sync-b', '127.0.0.1'), item(c, 'sync-c', '127.0.0.1')])).created.length, 3);
+  serverIds.push(a, b, c);
+  const [ia, ib, ic] = [serverIds.length - 3, serverIds.length - 2, serverIds.length - 1];
+  // The sessions run on proxy-2 (whose store connection goes through the relay); the sync goes through api-1.
+  const doomed = await Promise.all([
+    connect(await issue('api-2', a), 'proxy-2', ia), connect(await issue('api-2', a), 'proxy-2', ia), connect(await issue('api-2', c), 'proxy-2', ic),
+  ]);
+  const onB = await connect(await issue('api-2', b), 'proxy-2', ib);
+  const sent = Date.now();
   const r = await sync([item(a, 'sync-a', 'localhost'), item(b, 'sync-b', '127.0.0.1')]);
-  assert.deepEqual(r.revoked, [{ id: a, reason: 'console-changed' }]);
-  const codes = await Promise.all(onA.map((l) => ended(l)));
-  assert.ok(Date.now() - t0 < 1000, `closed ${Date.now() - t0} ms after the sync was sent`);
-  assert.ok(codes.every((c) => c.code === CloseCode.Revoked));
+  const answered = Date.now();
+  assert.deepEqual(r.revoked.map((x: { id: string; reason: string }) => `${x.id} ${x.reason}`).sort(), [`${a} console-changed`, `${c} server-deleted`].sort());
+  assert.deepEqual(r.deleted, [c]);
+  const codes = await Promise.all(doomed.map((l) => ended(l)));
+  const closedAfter = Date.now() - answered;
+  assert.ok(closedAfter < 1000, `closed ${closedAfter} ms after the sync's answer (the sync took ${answered - sent} ms)`);
+  t.diagnostic(`sessions closed ${closedAfter} ms after the sync's answer; the sync took ${answered - sent} ms`);
+  assert.ok(codes.every((x) => x.code === CloseCode.Revoked), JSON.stringify(codes));
   assert.equal(onB.open, true, 'an unchanged server\'s session runs on');
-  // Again: nothing changes, nothing is revoked.
+  // Again: nothing changes, nothing is revoked, and the session that runs on still runs.
   const again = await sync([item(a, 'sync-a', 'localhost'), item(b, 'sync-b', '127.0.0.1')]);
-  assert.deepEqual([again.created.length, again.updated.length, again.deleted.length, again.revoked.length], [0, 0, 0, 0]);
+  assert.deepEqual([again.created.length, again.updated.length, again.deleted.length, again.revoked.length, again.unchanged], [0, 0, 0, 0, 2]);
   await listEqualsRunning('a sync');
+  assert.equal(onB.open, true);
 });
 
 test('SIGKILL of one proxy leaves the other\'s sessions running; restarted with the same node id, its predecessor\'s sessions vanish from the list', async () => {

@@ -76,6 +76,11 @@ test('each record kind says who, what, from where; sessions keep duration, bytes
   // An operator ends it, with a reason the page shows.
   const live = await stack.app.services.sessions.list({ serverId: s.active.id });
   assert.equal(live.length, 1);
+  // The operator's table names the server and the user, not only their ids.
+  const table = await runCli(['sessions', 'list'], { ECS_CONSOLE_DATA_DIR: stack.dataDir });
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout.split('\n')[0]!, /\bNAME\b.*\bUSER\b/);
+  assert.ok(table.stdout.includes('web-01') && table.stdout.includes(String(live[0]!.userId)), table.stdout);
   const kill = await runCli(['sessions', 'kill', live[0]!.id, '--reason', 'Maintenance at 12:00, back soon'], { ECS_CONSOLE_DATA_DIR: stack.dataDir });
   assert.equal(kill.code, 0, kill.stderr);
   const closed = await a.closed;

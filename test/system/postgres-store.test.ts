@@ -291,12 +291,16 @@ describe('postgres adapter', () => {
     const seen: number[] = [];
     let appending = true;
     const follower = (async () => {
-      for (let batch: ChangeEvent[] = []; appending || batch.length > 0;) {
-        batch = await a.changes.changesSince(last, 1000);
+      // Done only after an empty read that began once every append had returned: a read begun
+      // earlier may not see the last appends (its snapshot was taken before they committed).
+      for (;;) {
+        const startedAfterAppends = !appending;
+        const batch: ChangeEvent[] = await a.changes.changesSince(last, 1000);
         for (const c of batch) {
           seen.push(c.id);
           last = c.id;
         }
+        if (startedAfterAppends && batch.length === 0) break;
       }
     })();
     const ids = await Promise.all(Array.from({ length: 120 }, (_, i) =>

@@ -190,6 +190,13 @@ export async function idleScenario(ctx: Ctx): Promise<ScenarioResult> {
       met: high <= low * 1.25,
     });
   }
+  // Second round: per session at the largest count both reached, against the minimal relay's.
+  const relayTop = relayData.levels[relayData.levels.length - 1]!;
+  goals.push({
+    scenario: 'idle', goal: "<= 1.1x the minimal relay's KiB per session at the largest count (second round)",
+    measured: `${fmt(top.kibPerSession, 1)} vs ${fmt(relayTop.kibPerSession, 1)} KiB (${fmt(top.sessions)} and ${fmt(relayTop.sessions)} sessions): ${fmt(top.kibPerSession / relayTop.kibPerSession, 2)}x`,
+    met: top.kibPerSession <= relayTop.kibPerSession * 1.1,
+  });
   if (!ctx.plan.quick) {
     goals.push({ scenario: 'idle', goal: 'websockify measured at >= 300 sessions', measured: `${ws.sessions} sessions (${ws.failures} failed)`, met: ws.sessions >= 300 && ws.failures === 0 });
   }

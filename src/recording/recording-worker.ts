@@ -5,11 +5,14 @@
  *
  * Messages in (in order, one port):
  *   open  {slot, id, key, path}   a recording starts (nothing is written before its first records)
- *   batch {buf, len}              records of any recordings: (u32 slot, record)*, the buffer transferred
+ *   share {index, sab}            a staging buffer the relay's side fills and hands over again and again
+ *   batch {index | buf, len}      records of any recordings: (u32 slot, record)*, in shared buffer
+ *                                 `index`, or in `buf` (transferred: a record too large for one)
+ *   forget {index}                a shared buffer no longer used
  *   close {slot}                  the recording ended: its progress is answered, its state dropped
  *   heap  {}                      this thread's JS heap, after a full GC when exposed (the bench)
  * Messages out:
- *   done    {len, progress}       a batch is on disk; progress: [slot, bytes, chunks, digest, ms]*
+ *   done    {len, index, progress} a batch is on disk (its shared buffer free again); progress: [slot, bytes, chunks, digest, ms]*
  *   closed  {slot, progress}
  *   failed  {slot, message}       a write failed: the rest of that recording is not written
  *   heap    {used}
@@ -40,7 +43,9 @@ interface Slot {
 
 export type WorkerIn =
   | { op: 'open'; slot: number; id: string; key: Uint8Array; path: string }
-  | { op: 'batch'; buf: ArrayBuffer; len: number }
+  | { op: 'share'; index: number; sab: SharedArrayBuffer }
+  | { op: 'batch'; index?: number; buf?: ArrayBuffer; len: number }
+  | { op: 'forget'; index: number }
   | { op: 'close'; slot: number }
   | { op: 'heap' };
 
@@ -48,12 +53,14 @@ export type WorkerIn =
 export type SlotProgress = [number, number, number, string, number];
 
 export type WorkerOut =
-  | { op: 'done'; len: number; progress: SlotProgress[] }
+  | { op: 'done'; len: number; index?: number; progress: SlotProgress[] }
   | { op: 'closed'; slot: number; progress: SlotProgress | null }
   | { op: 'failed'; slot: number; message: string }
   | { op: 'heap'; used: number };
 
 const slots = new Map<number, Slot>();
+/** The relay's staging buffers, shared once (no copy, no transfer per batch). */
+const shared: Array<Buffer | undefined> = [];
 const port = parentPort!;
 
 function progressOf(n: number, s: Slot): SlotProgress {
@@ -92,8 +99,7 @@ function write(n: number, s: Slot): void {
   }
 }
 
-function batch(buf: ArrayBuffer, len: number): void {
-  const b = Buffer.from(buf, 0, len);
+function batch(b: Buffer, len: number, index?: number): void {
   const touched: Array<[number, Slot]> = [];
   for (let p = 0; p + 4 + RECORD_HEADER <= len; ) {
     const n = b.readUInt32BE(p);
@@ -114,7 +120,8 @@ function batch(buf: ArrayBuffer, len: number): void {
     write(n, s);
     if (!s.failed) progress.push(progressOf(n, s));
   }
-  port.postMessage({ op: 'done', len, progress } satisfies WorkerOut);
+  // Everything read from `b` is sealed and written: the relay may fill it again.
+  port.postMessage({ op: 'done', len, ...(index !== undefined ? { index } : {}), progress } satisfies WorkerOut);
 }
 
 port.on('message', (m: WorkerIn) => {
@@ -122,8 +129,14 @@ port.on('message', (m: WorkerIn) => {
     case 'open':
       slots.set(m.slot, { id: m.id, key: Buffer.from(m.key), path: m.path, digest: chainStart(m.id), bytes: 0, chunks: 0, lastT: 0, failed: false, parts: null });
       break;
+    case 'share':
+      shared[m.index] = Buffer.from(m.sab);
+      break;
     case 'batch':
-      batch(m.buf, m.len);
+      batch(m.index !== undefined ? shared[m.index]! : Buffer.from(m.buf!, 0, m.len), m.len, m.index);
+      break;
+    case 'forget':
+      shared[m.index] = undefined;
       break;
     case 'close': {
       const s = slots.get(m.slot);

@@ -93,3 +93,26 @@ test('a recording that got no records leaves no file; closing reports nothing wr
     await ch.stop();
   }
 });
+
+test('a record larger than a staging buffer goes over on its own, between the others, in order', async () => {
+  const { ch } = channel();
+  const dir = tempDir();
+  const id = randomUUID();
+  const key = randomBytes(32);
+  const slot = ch.open(id, key, join(dir, `${id}.ecsrec`));
+  try {
+    const big = Buffer.alloc(5 * 1024 * 1024, 9);
+    ch.append(slot, RecordType.ServerBytes, 1, Buffer.from('before'));
+    ch.append(slot, RecordType.ServerBytes, 2, big);
+    ch.append(slot, RecordType.ServerBytes, 3, Buffer.from('after'));
+    const p = (await ch.close(slot))!;
+    const read = await readRecording(join(dir, `${id}.ecsrec`), id, key, p);
+    assert.equal(read.integrity, 'verified');
+    const records = parseRecords(read.records);
+    assert.deepEqual(records.map((r) => r.t), [1, 2, 3]);
+    assert.ok(records[1]!.payload.equals(big));
+    assert.equal(records[2]!.payload.toString(), 'after');
+  } finally {
+    await ch.stop();
+  }
+});

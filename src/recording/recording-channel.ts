@@ -26,10 +26,11 @@ export const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024;
  * A staging buffer: a SharedArrayBuffer shared with the worker once, then handed over by its
  * index, again and again (profiled: transferring an ArrayBuffer instead cost the relay's thread
  * 0.9 ms per 1 MiB batch, 2.2 ms per 4 MiB, on this machine under load; a shared one costs a
- * small message). An idle process holds none; a busy one keeps at most FREE_STAGES spare.
+ * small message). An idle process holds none; a busy one keeps at most FREE_STAGES spare (the
+ * bound of the queue and one being filled: none is allocated again in a steady stream).
  */
 export const STAGE_BYTES = 4 * 1024 * 1024;
-const FREE_STAGES = 4;
+const FREE_STAGES = 6;
 
 /** What the channel tells the recorders (by slot). */
 export interface ChannelEvents {

@@ -19,16 +19,18 @@ const server: Server = {
   console: { kind: 'static', host: '127.0.0.1', port: 1, auth: 'none', passwordSealed: null, tls: null, serial: 'tcp:127.0.0.1:1' }, consoleRevision: 1,
 };
 
-test('a viewer that falls behind pauses the port until it catches up; one that stays behind is ended, the others go on', async () => {
-  // The "VM" side of the serial port.
-  let vm: Socket | null = null;
-  const listener = createServer((s) => (vm = s));
+/**
+ * A hub on SQLite in memory whose serial port is a local TCP server (the "VM" side: each
+ * connection is given to `onVm`); `opened` counts the hub's connections to it.
+ */
+async function hubOnPort(onVm: (s: Socket) => void, opts: { slowViewerMs?: number } = {}) {
+  const listener = createServer(onVm);
   await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
   const port = (listener.address() as { port: number }).port;
-  let opened = 0;
+  const counts = { opened: 0 };
   const backends: BackendOpener = {
     open: async () => {
-      opened++;
+      counts.opened++;
       const sock = connect(port, '127.0.0.1');
       await new Promise((r) => sock.once('connect', r));
       sock.pause();
@@ -39,7 +41,21 @@ test('a viewer that falls behind pauses the port until it catches up; one that s
   const hub = new SerialHub({
     backends, inventory: { resolveTarget: (s: Server) => ({ serverId: s.id, console: s.console, password: null }) } as unknown as InventoryService,
     store: stores.serialOutput, clock: systemClock, log: createLogger({ level: 'silent' }),
-  }, { nodeId: 'n1', slowViewerMs: 300 });
+  }, { nodeId: 'n1', ...opts });
+  return {
+    hub, counts,
+    close: async () => {
+      await hub.stop();
+      await stores.close();
+      await new Promise<void>((r) => listener.close(() => r()));
+    },
+  };
+}
+
+test('a viewer that falls behind pauses the port until it catches up; one that stays behind is ended, the others go on', async () => {
+  // The "VM" side of the serial port.
+  let vm: Socket | null = null;
+  const { hub, counts, close } = await hubOnPort((s) => (vm = s), { slowViewerMs: 300 });
   try {
     const viewer = (label: string) => {
       const v = { got: 0, backlog: 0, ended: false };
@@ -53,7 +69,7 @@ test('a viewer that falls behind pauses the port until it catches up; one that s
     const slow = viewer('slow');
     const a = await hub.attach(server, fast.sv, AbortSignal.timeout(5000));
     const b = await hub.attach(server, slow.sv, AbortSignal.timeout(5000));
-    assert.equal(opened, 1, 'one connection for both viewers');
+    assert.equal(counts.opened, 1, 'one connection for both viewers');
     while (!vm) await new Promise((r) => setTimeout(r, 10));
     const write = (n: number) => (vm as Socket).write(Buffer.alloc(n, 0x41));
     const until = async (ok: () => boolean, what: string): Promise<void> => {
@@ -86,37 +102,18 @@ test('a viewer that falls behind pauses the port until it catches up; one that s
     await until(() => fast.v.got === 1040, 'the fast viewer reads on');
     a.detach();
   } finally {
-    await hub.stop();
-    await stores.close();
     (vm as Socket | null)?.destroy();
-    await new Promise<void>((r) => listener.close(() => r()));
+    await close();
   }
 });
 
 test('a change read late from the change feed (made before the port was taken) leaves the port alone; one made after it, or applied at once, lets it go', async () => {
   const vms: Socket[] = [];
-  const listener = createServer((s) => {
+  const { hub, counts, close } = await hubOnPort((s) => {
     vms.push(s);
     s.on('error', () => undefined);
     s.write('banner\r\n');
   });
-  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
-  const port = (listener.address() as { port: number }).port;
-  let opened = 0;
-  const backends: BackendOpener = {
-    open: async () => {
-      opened++;
-      const sock = connect(port, '127.0.0.1');
-      await new Promise((r) => sock.once('connect', r));
-      sock.pause();
-      return { kind: 'serial', stream: sock, leftover: Buffer.alloc(0), info: { address: 'x', tls: null, auth: 'none' } } satisfies SerialConnection as never;
-    },
-  };
-  const stores = openSqliteStores(':memory:');
-  const hub = new SerialHub({
-    backends, inventory: { resolveTarget: (s: Server) => ({ serverId: s.id, console: s.console, password: null }) } as unknown as InventoryService,
-    store: stores.serialOutput, clock: systemClock, log: createLogger({ level: 'silent' }),
-  }, { nodeId: 'n1' });
   try {
     const closed: string[] = [];
     const sv: SerialViewer = {
@@ -129,20 +126,18 @@ test('a change read late from the change feed (made before the port was taken) l
     assert.deepEqual(closed, [], 'a stop made before the port was taken does not close it');
     const live = await hub.output(server, undefined, AbortSignal.timeout(5000), false);
     assert.equal(live.live, true, 'still held');
-    assert.equal(opened, 1);
+    assert.equal(counts.opened, 1);
     hub.release(server.id, 'The server was stopped.', Date.now());
     assert.deepEqual(closed, ['The server was stopped.'], 'a stop made after it was taken closes it');
     a.detach();
     // Taken again, then a change applied at once (no time given): let go.
     const b = await hub.attach(server, sv, AbortSignal.timeout(5000));
-    assert.equal(opened, 2);
+    assert.equal(counts.opened, 2);
     hub.release(server.id, 'The server\'s console was moved.');
     assert.deepEqual(closed, ['The server was stopped.', 'The server\'s console was moved.']);
     b.detach();
   } finally {
-    await hub.stop();
-    await stores.close();
     for (const s of vms) s.destroy();
-    await new Promise<void>((r) => listener.close(() => r()));
+    await close();
   }
 });

@@ -230,7 +230,11 @@ export class ConsoleSession implements BrowserSocketOwner {
     const backendP = this.connectBackend(signal, backendReader);
     const [version, backend] = await Promise.allSettled([versionP, backendP]);
     if (this.state === 'closed') return;
-    if (version.status === 'rejected') {
+    // A browser that only ran out of time (it sent nothing wrong) while the backend failed as well:
+    // the backend's failure is the one to report (a real page answers the version at once, so it
+    // was the backend that held the handshake up, and a new URL would fail the same way).
+    const browserOnlyTimedOut = version.status === 'rejected' && signal.aborted && version.reason === signal.reason;
+    if (version.status === 'rejected' && !(browserOnlyTimedOut && backend.status === 'rejected')) {
       this.log.info({ err: version.reason }, 'browser handshake failed');
       return this.close(CloseCode.BadClientData, 'The browser did not complete the RFB handshake.');
     }
@@ -244,9 +248,10 @@ export class ConsoleSession implements BrowserSocketOwner {
       // id is in this logger's bindings.
       this.log.warn({ code: isConsoleError(e) ? e.code : 'unknown', backend: this.info.backend, failure: e instanceof BackendError ? e.failure : undefined, backendReason: (e as Error)?.message },
         `console backend failed: ${BACKEND_LOG[code]}`);
-      serverRefuseSecurity(writeBrowser, version.value, reason);
+      if (version.status === 'fulfilled') serverRefuseSecurity(writeBrowser, version.value, reason);
       return this.close(code, reason);
     }
+    if (version.status === 'rejected') return; // reported above (the type does not know it)
     try {
       await this.finishBrowserHandshake(version.value, signal);
     } catch (e) {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { findWebDir } from '../../../src/web/static-handler.js';
 import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
+import { fetchJson, RawBody, type FetchReply } from '../../helpers/fetch-json.js';
 
 type Lang = 'en' | 'zh';
 interface OperatorI18n {
@@ -53,20 +54,7 @@ after(async () => {
   await stack.stop();
 });
 
-async function call(method: string, path: string, body?: unknown, token = adminToken): Promise<{ status: number; json: any; text: string; headers: Headers }> {
-  const r = await fetch(`${stack.apiUrl}${path}`, {
-    method, redirect: 'manual', headers: { ...(token ? { 'x-auth-token': token } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, json, text, headers: r.headers };
-}
+const call = (method: string, path: string, body?: unknown, token = adminToken): Promise<FetchReply> => fetchJson(stack.apiUrl, token, method, path, body);
 
 test('the page is served on the API listener with the console page\'s strict CSP, no-store, and its assets', async () => {
   const page = await call('GET', '/operator/', undefined, '');
@@ -136,7 +124,7 @@ test('admin API recording policies: set per server and per project, listed, remo
   const bad = await call('PUT', path, { recording_policy: { enabled: 'yes' } });
   assert.equal(bad.status, 400);
   assert.equal(bad.json.error_code, 'IAM.0011');
-  assert.equal((await call('PUT', path, '{')).status, 400);
+  assert.equal((await call('PUT', path, new RawBody('{'))).status, 400);
   assert.equal((await call('PUT', `/admin/v1/servers/${s.active.id}/recording-policy`, { recording_policy: { enabled: true, quota_bytes: 10 } })).status, 400, 'a quota is a project\'s');
 
   const set = await call('PUT', path, { recording_policy: { enabled: true, keystrokes: true, retention_days: 7 } });

@@ -285,8 +285,12 @@ describe('postgres adapter', () => {
   });
 
   test('change feed: a follower polling during concurrent appends from two pools misses no id', async (t) => {
-    const a = await node(t);
-    const b = await node(t);
+    // 120 appends at once queue for the pools' connections; on a loaded machine the wait for a free
+    // connection can pass the default connect timeout (2.5 s, which counts the queue), and this test is
+    // about the order of the feed, not about that timeout (tested apart, 'unreachable: ...').
+    const patient = { connectTimeoutMs: 30_000 };
+    const a = await node(t, patient);
+    const b = await node(t, patient);
     let last = await a.changes.latestChangeId();
     const seen: number[] = [];
     let appending = true;

@@ -267,13 +267,12 @@ function addCard(s) {
   const proj = document.createElement('span');
   proj.textContent = t('server.project', { project: projectName(s.project_id) });
   meta.append(status, proj);
-  const open = document.createElement('button');
-  open.type = 'button';
-  open.className = 'open-console';
-  open.textContent = t('server.open');
-  open.disabled = s.status !== 'ACTIVE' || !auth.tokens[s.project_id];
-  open.addEventListener('click', () => void openConsole(s, open));
-  body.append(name, meta, open);
+  const actions = document.createElement('div');
+  actions.className = 'card-actions';
+  actions.append(consoleButton(s, 'vnc'));
+  // A serial console only for a server whose console target has a serial port (server add --serial).
+  if (s.console?.serial) actions.append(consoleButton(s, 'serial'));
+  body.append(name, meta, actions);
   card.append(thumb, body);
   $('servers').append(card);
   const entry = { server: s, card, img, note, nextAt: 0, loaded: 0 };
@@ -344,19 +343,39 @@ function dataUrl(blob) {
   });
 }
 
+/** What remote_console is asked for each kind of console (the serial one is our documented extension), and the button's label. */
+const CONSOLE_KINDS = {
+  vnc: { request: { type: 'novnc', protocol: 'vnc' }, className: 'open-console', label: 'server.open' },
+  serial: { request: { type: 'serial', protocol: 'serial' }, className: 'open-serial', label: 'server.open-serial' },
+};
+
+function consoleButton(s, kind) {
+  const k = CONSOLE_KINDS[kind];
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = k.className;
+  if (kind !== 'vnc') b.classList.add('secondary');
+  b.textContent = t(k.label);
+  b.disabled = s.status !== 'ACTIVE' || !auth.tokens[s.project_id];
+  b.addEventListener('click', () => void openConsole(s, b, kind));
+  return b;
+}
+
 /**
- * Opens a server's console in a new tab: a console URL from remote_console (the server's project's
- * token). The tab is opened at the click, so that pop-up blockers let it through, and pointed at
- * the URL when it comes; it does not get this page as its opener.
+ * Opens a server's console (`vnc`: noVNC's page; `serial`: serial.html) in a new tab: a one-time
+ * console URL from remote_console (the server's project's token). The tab is opened at the click,
+ * so that pop-up blockers let it through, and pointed at the URL when it comes; it does not get
+ * this page as its opener.
  */
-async function openConsole(s, button) {
+async function openConsole(s, button, kind) {
+  const k = CONSOLE_KINDS[kind];
   const tab = window.open('', '_blank');
   if (tab) tab.opener = null;
   button.disabled = true;
   button.textContent = t('server.opening');
   try {
     const r = await call('POST', `/v1/${encodeURIComponent(s.project_id)}/cloudservers/${encodeURIComponent(s.id)}/remote_console`,
-      { project: s.project_id, body: { remote_console: { type: 'novnc', protocol: 'vnc' } } });
+      { project: s.project_id, body: { remote_console: k.request } });
     const url = r.remote_console.url;
     if (tab) tab.location.replace(url);
     else toast(t('error.popup'), 'bad');
@@ -365,7 +384,7 @@ async function openConsole(s, button) {
     toast(e.message, 'bad');
   } finally {
     button.disabled = false;
-    button.textContent = t('server.open');
+    button.textContent = t(k.label);
   }
 }
 

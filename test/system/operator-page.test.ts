@@ -5,27 +5,35 @@
  * very pixels of each demo server), opens a console in a new tab and types (the server's recording
  * policy, set through the admin API, records the screen and key events), ends the session from the
  * page with a reason (the console tab shows it), finds the session in the audit view and plays its
- * recording: the played frame is what the console tab showed after typing. Also: the page's CSP
+ * recording: the played frame is what the console tab showed after typing. db-01 also has a serial
+ * port (a local TCP server standing in for QEMU's socket chardev): its card's serial button opens
+ * serial.html, which shows what the port printed and sends what is typed. Also: the page's CSP
  * and no CSP violations, a non-administrator's clear refusal, Chinese, a phone's viewport.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
 import { DemoVncServer } from '../../src/demo/index.js';
-import { differingPixels, launchBrowser, saveScreenshot, waitForState, type BrowserHarness, type OpenedPage } from '../helpers/browser.js';
+import { differingPixels, launchBrowser, saveScreenshot, waitForExpression, waitForState, type BrowserHarness, type OpenedPage } from '../helpers/browser.js';
 import { runCli, startCli, type CliResult, type RunningServer } from '../helpers/cli.js';
 import { http } from '../helpers/signed-fetch.js';
 import { tempDir } from '../helpers/stack.js';
 
 const PASSWORD = 'operator-pw-123';
+/** What db-01's serial port prints to whoever connects. */
+const SERIAL_BANNER = 'db-01 login: ';
 let web: DemoVncServer;
 let db: DemoVncServer;
 let browser: BrowserHarness;
 let service: RunningServer;
+/** db-01's serial port: prints the banner, then echoes each byte as [x]. */
+let serialPort: NetServer;
+const serialPeers = new Set<Socket>();
 const ids = { p1: '', p2: '', web: '', db: '' };
 const env: Record<string, string> = { ECS_CONSOLE_DATA_DIR: tempDir(), ECS_CONSOLE_RECORDING_FLUSH_MS: '200', ECS_CONSOLE_PROXY_DRAIN_SECONDS: '0' };
 
@@ -46,6 +54,15 @@ before(async () => {
   // Two demo servers that look different (name, size); no cursor blink, so their screens hold still.
   web = new DemoVncServer({ name: 'web-01', width: 320, height: 200, blinkIntervalMs: 3_600_000 });
   db = new DemoVncServer({ name: 'db-01', width: 400, height: 240, blinkIntervalMs: 3_600_000 });
+  serialPort = createServer((sock) => {
+    serialPeers.add(sock);
+    sock.on('close', () => serialPeers.delete(sock));
+    sock.on('error', () => undefined);
+    sock.write(SERIAL_BANNER);
+    sock.on('data', (d) => sock.write([...d.toString('latin1')].map((c) => `[${c}]`).join('')));
+  });
+  await new Promise<void>((resolve) => serialPort.listen(0, '127.0.0.1', resolve));
+  const serialAt = `tcp:127.0.0.1:${(serialPort.address() as { port: number }).port}`;
   const [a, b] = await Promise.all([web.listen(0), db.listen(0)]);
   must(await runCli(['init'], env));
   ids.p1 = JSON.parse(must(await runCli(['project', 'create', '--name', 'p1', '--domain', 'd', '--json'], env)).stdout).id as string;
@@ -53,7 +70,7 @@ before(async () => {
   must(await runCli(['user', 'create', '--domain', 'd', '--name', 'ops', '--admin', '--password-stdin'], env, `${PASSWORD}\n`));
   must(await runCli(['user', 'create', '--domain', 'd', '--name', 'viewer', '--password-stdin'], env, `${PASSWORD}\n`));
   ids.web = JSON.parse(must(await runCli(['server', 'add', '--project', ids.p1, '--name', 'web-01', '--host', '127.0.0.1', '--port', String(a.port), '--json'], env)).stdout).id as string;
-  ids.db = JSON.parse(must(await runCli(['server', 'add', '--project', ids.p2, '--name', 'db-01', '--host', '127.0.0.1', '--port', String(b.port), '--json'], env)).stdout).id as string;
+  ids.db = JSON.parse(must(await runCli(['server', 'add', '--project', ids.p2, '--name', 'db-01', '--host', '127.0.0.1', '--port', String(b.port), '--serial', serialAt, '--json'], env)).stdout).id as string;
   [service, browser] = await Promise.all([startCli(['serve', '--api-listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0'], env), launchBrowser()]);
   // The recording policy of web-01, through the admin API: the screen and key events.
   const put = await http('PUT', `${service.apiUrl}/admin/v1/servers/${ids.web}/recording-policy`, { 'content-type': 'application/json', 'x-auth-token': await adminToken() },
@@ -67,6 +84,8 @@ after(async () => {
   await service?.exited;
   await browser?.close();
   await Promise.all([web?.close(), db?.close()]);
+  for (const sock of serialPeers) sock.destroy();
+  serialPort?.close();
 });
 
 /** Page errors and console errors, on a tab the harness did not open (a pop-up). */
@@ -227,6 +246,37 @@ test('an administrator sees the thumbnails, opens a console and types, ends the 
   }
 });
 
+test('a server with a serial port has an "open serial console" button: serial.html shows what the port printed, and typing reaches it', async () => {
+  const o = await browser.open(`${service.apiUrl}/operator/`, { viewport: { width: 1366, height: 768 } });
+  try {
+    await signIn(o);
+    const dbCard = `.card[data-server-id="${ids.db}"]`;
+    await o.page.waitForSelector(`${dbCard} .open-serial`);
+    assert.equal(await o.page.textContent(`${dbCard} .open-serial`), 'Open serial console');
+    // web-01 has no serial port: no serial button.
+    await o.page.waitForSelector(`.card[data-server-id="${ids.web}"] .open-console`);
+    assert.equal(await o.page.locator(`.card[data-server-id="${ids.web}"] .open-serial`).count(), 0);
+    const [tab] = await Promise.all([o.context.waitForEvent('page'), o.page.click(`${dbCard} .open-serial`)]);
+    const tabErrors = watch(tab);
+    // The tab opens blank at the click, then goes to the one-time URL.
+    await tab.waitForURL(/\/serial\.html/, { timeout: 20_000 });
+    assert.equal((await waitForState(tab, ['connected', 'failed'], 20_000)).state, 'connected');
+    assert.match(tab.url(), /\/serial\.html\?lang=EN$/, 'the serial console page (the token out of its address)');
+    const rows = "document.querySelector('.xterm-rows')?.textContent ?? ''";
+    await waitForExpression(tab, `(${rows}).includes(${JSON.stringify(SERIAL_BANNER.trim())})`, 10_000);
+    assert.equal(await tab.evaluate('document.body.dataset.role'), 'writer');
+    await tab.click('#term');
+    await tab.keyboard.type('ok');
+    await waitForExpression(tab, `(${rows}).includes('[o][k]')`, 10_000);
+    await saveScreenshot(tab, 'operator-serial.png');
+    assert.deepEqual(tabErrors, [], 'no errors or CSP violations on the serial tab');
+    assert.deepEqual(o.errors, [], 'no errors or CSP violations on the operator page');
+    await tab.close();
+  } finally {
+    await o.close();
+  }
+});
+
 test('a user who is not a domain administrator is told so plainly', async () => {
   const o = await browser.open(`${service.apiUrl}/operator/`);
   try {
@@ -251,6 +301,7 @@ test('in Chinese, on a phone (390x844): no horizontal overflow in any view', asy
     await signIn(o);
     assert.equal(await o.page.textContent('#nav button[data-view="servers"]'), '云服务器');
     await o.page.waitForSelector(`.card[data-server-id="${ids.db}"]`);
+    assert.equal(await o.page.textContent(`.card[data-server-id="${ids.db}"] .open-serial`), '打开串口控制台');
     for (const v of ['servers', 'sessions', 'audit', 'recordings']) {
       await o.page.click(`#nav button[data-view="${v}"]`);
       if (v === 'audit') await o.page.click('#audit-search');

@@ -4,15 +4,13 @@
  *
  *   GET /v1/{project_id}/recordings[?server_id=&session_id=&limit=]   list, newest first
  *   GET /v1/{project_id}/recordings/{recording_id}                     one, with its integrity
- *   GET /v1/{project_id}/recordings/{recording_id}/data[?seekable=1]   its records (decrypted; seekable: re-encoded, with keyframes)
+ *   GET /v1/{project_id}/recordings/{recording_id}/data[?seekable=1]   its records (decrypted; seekable: re-encoded, with keyframes, cached once finished)
  *   GET /playback.html#project=...&recording=...                       the player (web/playback.html)
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConsoleError, ProjectMismatchError } from '../errors.js';
 import { ACTION_RECORDING_GET } from '../identity/types.js';
-import { parseRecords } from '../recording/recording-file.js';
 import type { RecordingService } from '../recording/recording-service.js';
-import { seekableRecords } from '../recording/seekable.js';
 import type { RecordingRecord } from '../recording/types.js';
 import type { StaticHandler } from '../web/static-handler.js';
 import { huaweiTime } from './ecs-routes.js';
@@ -87,14 +85,18 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingDep
     const read = await deps.recordings.read(r);
     let records = read.records;
     let seekable: string | null = null;
+    let cache: string | null = null;
     if (raw === '1') {
-      const s = await seekableRecords(parseRecords(read.records));
-      seekable = s ? `keyframes=${s.keyframes}` : 'no';
-      if (s) records = s.records;
+      // Built once per finished recording and kept sealed beside it (seekable-cache.ts).
+      const s = await deps.recordings.seekableForm(r, read);
+      seekable = s.form ? `keyframes=${s.form.keyframes}` : 'no';
+      cache = s.cache;
+      if (s.form) records = s.form.records;
     }
-    req.log.info({ recording: r.id, integrity: read.integrity, chunks: read.chunks, seekable, credential: req.principal?.credentialId }, 'recording played');
+    req.log.info({ recording: r.id, integrity: read.integrity, chunks: read.chunks, seekable, seekableCache: cache, credential: req.principal?.credentialId }, 'recording played');
     return reply.type('application/octet-stream').headers({
-      'Cache-Control': 'no-store', 'X-Recording-Integrity': read.integrity, 'X-Recording-Chunks': String(read.chunks), ...(seekable ? { 'X-Recording-Seekable': seekable } : {}),
+      'Cache-Control': 'no-store', 'X-Recording-Integrity': read.integrity, 'X-Recording-Chunks': String(read.chunks),
+      ...(seekable ? { 'X-Recording-Seekable': seekable } : {}), ...(cache ? { 'X-Recording-Seekable-Cache': cache } : {}),
     }).send(records);
   });
 

@@ -144,6 +144,7 @@ export const RECORDINGS = {
         headers: {
           'X-Recording-Integrity': { description: 'Whether the digest chain held (and up to where).' }, 'X-Recording-Chunks': { description: 'Chunks read.', schema: { type: 'integer' } },
           'X-Recording-Seekable': { description: 'With seekable=1: `keyframes=<n>`, or `no` when the recording\'s encodings cannot be re-encoded (the records are the original ones).' },
+          'X-Recording-Seekable-Cache': { description: 'With seekable=1: `hit` (the seekable form kept for this finished recording), `built` (built now and kept), `uncached` (built now, not kept: the recording is not finished, or not verified).', schema: { type: 'string', enum: ['hit', 'built', 'uncached'] } },
         },
       }),
       '404': RECORDING_404,

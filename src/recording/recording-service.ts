@@ -8,7 +8,8 @@
  *   browser, and key events only when the policy says so.
  * - Files: `<recordingDir>/<id>.ecsrec` (recording-file.ts), each with its own data key, sealed
  *   with the master key in the store.
- * - Purge: recordings past their retention, then the oldest of projects over their quota.
+ * - Purge: recordings past their retention, then the oldest of projects over their quota; a
+ *   recording's seekable form (seekable-cache.ts) goes with it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { uuid } from '../util/ids.js';
 import { RecordingChannel } from './recording-channel.js';
 import { RecordType, readRecording, type ReadRecording, type WriterProgress } from './recording-file.js';
 import { recordableEncoding } from './seekable.js';
+import { SeekableCache, type SeekableResult } from './seekable-cache.js';
 import type { PolicyScope, RecordingFilter, RecordingPolicy, RecordingRecord, RecordingStore } from './types.js';
 
 /** What a console session tells its recorder (src/proxy calls these; it knows nothing else of recording). */
@@ -88,6 +90,8 @@ export class RecordingService {
   private dirReady = false;
   /** @internal the recording worker's channel (created with the first recording). */
   readonly channel: RecordingChannel;
+  /** The player's seekable forms of finished recordings, kept beside them. */
+  readonly seekable: SeekableCache;
 
   constructor(
     readonly store: RecordingStore,
@@ -104,6 +108,7 @@ export class RecordingService {
         log.error({ recording: r?.recordingId, error: message }, 'recording write failed; the rest of this session is not recorded');
       },
     }, log, config.maxQueueBytes);
+    this.seekable = new SeekableCache({ dir: config.dir, log, exists: async (id) => (await store.getRecording(id)) !== null });
   }
 
   // ---- policies
@@ -228,14 +233,26 @@ export class RecordingService {
     return this.store.listRecordings(filter);
   }
 
-  /** Opens a recording: its records and how they compare with the store's digest chain. */
-  async read(rec: RecordingRecord): Promise<ReadRecording> {
-    let key: Buffer;
+  /** A recording's data key, opened with the master key. */
+  private keyOf(rec: RecordingRecord): Buffer {
     try {
-      key = Buffer.from(this.box.open(rec.sealedKey, `recording:${rec.id}`), 'base64');
+      return Buffer.from(this.box.open(rec.sealedKey, `recording:${rec.id}`), 'base64');
     } catch (e) {
       throw new ConsoleError('INTERNAL', `recording ${rec.id}: its key does not open with the master key`, {}, { cause: e });
     }
+  }
+
+  /**
+   * The player's seekable form of a recording whose records `read` were just read: from its
+   * cache when the recording is finished and verified, else built (seekable-cache.ts).
+   */
+  seekableForm(rec: RecordingRecord, read: ReadRecording): Promise<SeekableResult> {
+    return this.seekable.get(rec, this.keyOf(rec), read);
+  }
+
+  /** Opens a recording: its records and how they compare with the store's digest chain. */
+  async read(rec: RecordingRecord): Promise<ReadRecording> {
+    const key = this.keyOf(rec);
     try {
       return await readRecording(join(this.config.dir, rec.file), rec.id, key, { chunks: rec.chunks, digest: rec.digest });
     } catch (e) {
@@ -246,10 +263,12 @@ export class RecordingService {
 
   // ---- purge
 
-  /** Deletes recordings past their retention, then the oldest of each project over its quota. Returns how many. */
+  /** Deletes recordings past their retention, then the oldest of each project over its quota (each with its seekable form). Returns how many. */
   async purge(): Promise<number> {
     const now = this.clock.now();
     let n = 0;
+    // Leftovers of seekable forms (a build killed mid-write; a cache whose recording went without it): hourly.
+    await this.seekable.sweep(now).catch((e: unknown) => this.log.warn({ error: (e as Error).message }, 'seekable form sweep failed'));
     for (const r of await this.store.listRecordings({ expiredBefore: now, oldestFirst: true, limit: 1000 })) n += await this.delete(r);
     const quotas = new Map<string, number>();
     for (const p of await this.store.listRecordingPolicies()) if (p.scope === 'project' && p.quotaBytes !== null) quotas.set(p.projectId, p.quotaBytes);
@@ -271,6 +290,7 @@ export class RecordingService {
 
   private async delete(r: RecordingRecord): Promise<number> {
     await rm(join(this.config.dir, r.file), { force: true });
+    await this.seekable.remove(r);
     return (await this.store.deleteRecording(r.id)) ? 1 : 0;
   }
 }

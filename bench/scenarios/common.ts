@@ -1,6 +1,7 @@
 /** What every scenario shares: the plan, the context, results and goals, opening many sessions. */
 import type { Backend, Contender, OursOptions } from '../lib/contenders.js';
-import { BenchSession, pool } from '../lib/rfb-session.js';
+import { cpuMs, processTree } from '../lib/procs.js';
+import { BenchSession, STREAM_UNIT_BYTES, pool } from '../lib/rfb-session.js';
 import { until } from '../lib/stats.js';
 
 /** How much each scenario does (full and --quick). */
@@ -142,4 +143,45 @@ export async function profiled<T>(ctx: Ctx, c: Contender, label: string, fn: () 
 /** How every scenario starts our service: the run's log level and node flags. */
 export function oursOptions(ctx: Ctx, mode: OursOptions['mode']): OursOptions {
   return { logLevel: ctx.logLevel, mode, execArgv: ctx.nodeFlags };
+}
+
+/** One bulk round: throughput, and CPU per MB of each process in the path. */
+export interface BulkRound {
+  mbps: number;
+  /** CPU ms per MB (10^6 bytes) relayed: the contender's processes (all threads; null: none), the backend, the client (the runner). */
+  cpu: { contender: number | null; backend: number; client: number };
+}
+
+/** CPU ms of a process tree (all threads of each process; websockify's handler included). */
+function treeCpuMs(pid: number): number {
+  return processTree(pid).reduce((a, p) => a + cpuMs(p), 0);
+}
+
+/**
+ * A fresh session of `c` on the stream backend; the client asks for `mib` MiB of framebuffer
+ * updates and times them to the last byte. CPU is read from /proc (10 ms ticks) around the
+ * transfer, with the session open (a forked handler's CPU counts).
+ */
+export async function bulkRound(c: Contender, backend: Backend, mib: number): Promise<BulkRound> {
+  await c.prepare(1);
+  const s = await BenchSession.open(c.next());
+  try {
+    const bytes = mib * STREAM_UNIT_BYTES;
+    const c0 = c.pid ? treeCpuMs(c.pid) : 0;
+    const b0 = cpuMs(backend.cp.pid!);
+    const r0 = process.cpuUsage();
+    const ms = await s.bulk(mib, bytes);
+    const r = process.cpuUsage(r0);
+    const mb = bytes / 1e6;
+    return {
+      mbps: mb / (ms / 1000),
+      cpu: {
+        contender: c.pid ? (treeCpuMs(c.pid) - c0) / mb : null,
+        backend: (cpuMs(backend.cp.pid!) - b0) / mb,
+        client: (r.user + r.system) / 1000 / mb,
+      },
+    };
+  } finally {
+    s.close();
+  }
 }

@@ -26,20 +26,8 @@ import { hourOfUpdates } from '../../test/helpers/hour-recording.js';
 import { startQemu, startXvnc, type RealVnc } from '../../test/helpers/real-vnc.js';
 import { issueTokens } from '../lib/api-client.js';
 import { type Contender, type Ours, startOurs } from '../lib/contenders.js';
-import { BenchSession, STREAM_UNIT_BYTES } from '../lib/rfb-session.js';
 import { fmt, median, percentile, sleep, table, until } from '../lib/stats.js';
-import { type Ctx, type Goal, type ScenarioResult, closeAll, openMany, oursOptions, profiled, rotate, stopAll } from './common.js';
-
-async function bulkOnce(c: Contender, mib: number): Promise<number> {
-  await c.prepare(1);
-  const s = await BenchSession.open(c.next());
-  try {
-    const bytes = mib * STREAM_UNIT_BYTES;
-    return bytes / 1e6 / ((await s.bulk(mib, bytes)) / 1000);
-  } finally {
-    s.close();
-  }
-}
+import { type BulkRound, type Ctx, type Goal, type ScenarioResult, bulkRound, closeAll, openMany, oursOptions, profiled, rotate, stopAll } from './common.js';
 
 /** JS heap per idle session (KiB): `n` sessions opened, full GC before each reading. */
 async function heapPerSession(c: Contender, n: number): Promise<number> {
@@ -159,14 +147,14 @@ export async function recordingScenario(ctx: Ctx): Promise<ScenarioResult> {
     plain = await startOurs(ctx.logDir, ctx.backend, { ...oursOptions(ctx, 'stream'), extraPorts: { demo: demoPort } });
     rec = await startOurs(ctx.logDir, ctx.backend, { ...oursOptions(ctx, 'stream'), extraPorts: { demo: demoPort }, recording: true });
     const cs: Contender[] = [plain, rec];
-    for (const c of cs) await bulkOnce(c, 16);
-    const rounds = new Map<string, number[]>(cs.map((c) => [c.name, []]));
+    for (const c of cs) await bulkRound(c, ctx.backend, 16);
+    const rounds = new Map<string, BulkRound[]>(cs.map((c) => [c.name, []]));
     for (let r = 0; r < p.bulkRounds; r++) {
       for (const c of rotate(cs, r)) {
         // Profiling runs (--profile): the main thread of each service during its bulk rounds.
-        const mbps = await profiled(ctx, c, c === rec ? 'recording-bulk-on' : 'recording-bulk-off', () => bulkOnce(c, p.bulkMiB));
-        rounds.get(c.name)!.push(mbps);
-        ctx.progress(`recording: bulk round ${r + 1}: ${c.name}: ${fmt(mbps)} MB/s`);
+        const round = await profiled(ctx, c, c === rec ? 'recording-bulk-on' : 'recording-bulk-off', () => bulkRound(c, ctx.backend, p.bulkMiB));
+        rounds.get(c.name)!.push(round);
+        ctx.progress(`recording: bulk round ${r + 1}: ${c.name}: ${fmt(round.mbps)} MB/s, CPU ms/MB ${fmt(round.cpu.contender ?? NaN, 2)}`);
         await sleep(200);
       }
     }
@@ -204,14 +192,16 @@ export async function recordingScenario(ctx: Ctx): Promise<ScenarioResult> {
     // was kept. The seeks themselves are measured in Chromium by test/system/playback.test.ts.
     const seek = await seekableLoads(p.quick ? 1 : 3, (m) => ctx.progress(`recording: ${m}`));
 
-    const med = (name: string): number => median(rounds.get(name)!);
+    const med = (name: string): number => median(rounds.get(name)!.map((x) => x.mbps));
+    const medCpu = (name: string, k: keyof BulkRound['cpu']): number => median(rounds.get(name)!.map((x) => x.cpu[k] ?? NaN));
     const off = med('ecs-console');
     const on = med('ecs-console, recording');
     const heapOff = heap.get('ecs-console')!;
     const heapOn = heap.get('ecs-console, recording')!;
     const text = [
-      table([`Recording off vs on (bulk ${p.bulkMiB} MiB)`, 'MB/s (median)', 'rounds', `JS heap KiB/idle session (${idleN})`], cs.map((c) => [
-        c.name, fmt(med(c.name)), rounds.get(c.name)!.map((x) => fmt(x)).join(' / '), fmt(heap.get(c.name), 2)])),
+      table([`Recording off vs on (bulk ${p.bulkMiB} MiB)`, 'MB/s (median)', 'rounds', 'CPU ms/MB: ecs-console', 'backend', 'client', `JS heap KiB/idle session (${idleN})`], cs.map((c) => [
+        c.name, fmt(med(c.name)), rounds.get(c.name)!.map((x) => fmt(x.mbps)).join(' / '), fmt(medCpu(c.name, 'contender'), 2), fmt(medCpu(c.name, 'backend'), 2),
+        fmt(medCpu(c.name, 'client'), 2), fmt(heap.get(c.name), 2)])),
       table(['Recording size (demo console 1024x768)', 'MB per hour'], [['idle (blinking cursor, clock)', fmt(idleHour / 1e6, 2)], ['busy (typing ~10 keys/s, scrolling)', fmt(busyHour / 1e6, 1)]]),
       table(['Screenshot (connect, authenticate, full update, PNG)', 'median ms', 'p90 ms'], shots.map(([name, xs]) => [name, fmt(median(xs)), fmt(percentile(xs, 90))])),
       table(['Seekable form of an hour-long recording (3,600 updates), loaded by the API node', 'median ms', 'keyframes'], [
@@ -225,7 +215,7 @@ export async function recordingScenario(ctx: Ctx): Promise<ScenarioResult> {
     ];
     return {
       name: 'recording', text, goals,
-      data: { seekableFirstLoadMs: seek.first, seekableCachedLoadMs: seek.cached, keyframes: seek.keyframes, seekableMB: { recording: seek.sealedMB, kept: seek.cacheMB }, mbps: Object.fromEntries(rounds), heapKiBPerIdleSession: Object.fromEntries(heap), idleSessions: idleN, bytesPerHour: { idle: idleHour, busy: busyHour }, screenshotMs: Object.fromEntries(shots) },
+      data: { seekableFirstLoadMs: seek.first, seekableCachedLoadMs: seek.cached, keyframes: seek.keyframes, seekableMB: { recording: seek.sealedMB, kept: seek.cacheMB }, mbps: Object.fromEntries([...rounds].map(([k, v]) => [k, v.map((x) => x.mbps)])), cpuMsPerMB: Object.fromEntries([...rounds].map(([k, v]) => [k, v.map((x) => x.cpu)])), heapKiBPerIdleSession: Object.fromEntries(heap), idleSessions: idleN, bytesPerHour: { idle: idleHour, busy: busyHour }, screenshotMs: Object.fromEntries(shots) },
     };
   } finally {
     await stopAll([plain, rec]);

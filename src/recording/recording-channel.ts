@@ -17,7 +17,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
-import { RECORD_HEADER, type RecordTypeValue, type WriterProgress } from './recording-file.js';
+import { STAGED_HEADER, type RecordTypeValue, type WriterProgress } from './recording-file.js';
 import type { SlotProgress, WorkerIn, WorkerOut } from './recording-worker.js';
 
 /** Default bound of the queue to the worker (handed over and not yet written). */
@@ -81,10 +81,15 @@ export class RecordingChannel {
    */
   append(slot: number, type: RecordTypeValue, t: number, payload: Buffer): boolean {
     if (this.broken) return true;
-    const need = 4 + RECORD_HEADER + payload.length;
+    const need = STAGED_HEADER + 7 + payload.length;
     if (this.stage && this.used + need > this.stage.length) this.flush();
     const b = this.stage ?? this.newStage(need);
-    let o = this.used;
+    // The payload lands at the same offset modulo 8 as it has in its own buffer: V8 copies into
+    // a SharedArrayBuffer word by word only when both ends are 8-aligned, byte by byte otherwise
+    // (measured here: 0.07 vs 0.5-0.6 ms per MB, the relay thread's largest cost of recording).
+    const pad = (((payload.byteOffset - this.used - STAGED_HEADER) % 8) + 8) % 8;
+    b[this.used] = pad;
+    let o = this.used + 1 + pad;
     o = b.writeUInt32BE(slot, o);
     b[o] = type;
     o = b.writeUInt32BE(t >>> 0, o + 1);

@@ -43,6 +43,11 @@ export const RecordType = {
 export type RecordTypeValue = (typeof RecordType)[keyof typeof RecordType];
 
 export const RECORD_HEADER = 9;
+/**
+ * Before each record in a staging buffer of the recording worker: u8 pad, pad bytes (0-7), u32
+ * slot; then the record (its header and payload).
+ */
+export const STAGED_HEADER = 1 + 4 + RECORD_HEADER;
 
 /** The next link: sha256 of the previous one and the chunk's length, nonce and tag (its first 32 bytes). */
 export function link(previous: Buffer, chunk: Buffer): Buffer {

@@ -6,7 +6,7 @@
  * Messages in (in order, one port):
  *   open  {slot, id, key, path}   a recording starts (nothing is written before its first records)
  *   share {index, sab}            a staging buffer the relay's side fills and hands over again and again
- *   batch {index | buf, len}      records of any recordings: (u32 slot, record)*, in shared buffer
+ *   batch {index | buf, len}      records of any recordings: (u8 pad, pad bytes, u32 slot, record)*, in shared buffer
  *                                 `index`, or in `buf` (transferred: a record too large for one)
  *   forget {index}                a shared buffer no longer used
  *   close {slot}                  the recording ended: its progress is answered, its state dropped
@@ -25,7 +25,7 @@
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
-import { chainStart, headerOf, link, RECORD_HEADER, sealChunk } from './recording-file.js';
+import { chainStart, headerOf, link, RECORD_HEADER, sealChunk, STAGED_HEADER } from './recording-file.js';
 
 /** One recording's state here: its key, where its chain is, how much is on disk. */
 interface Slot {
@@ -101,7 +101,9 @@ function write(n: number, s: Slot): void {
 
 function batch(b: Buffer, len: number, index?: number): void {
   const touched: Array<[number, Slot]> = [];
-  for (let p = 0; p + 4 + RECORD_HEADER <= len; ) {
+  for (let p = 0; p + STAGED_HEADER <= len; ) {
+    // The relay's padding (recording-channel.ts: it keeps the payload's copy word-aligned).
+    p += 1 + b[p]!;
     const n = b.readUInt32BE(p);
     const size = RECORD_HEADER + b.readUInt32BE(p + 4 + 5);
     const s = slots.get(n);

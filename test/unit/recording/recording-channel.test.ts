@@ -116,3 +116,44 @@ test('a record larger than a staging buffer goes over on its own, between the ot
     await ch.stop();
   }
 });
+
+test('payloads at every offset and of every length mod 8, of three recordings interleaved, come back byte for byte (the stage pads to keep copies aligned)', async () => {
+  const { ch, failures } = channel();
+  const dir = tempDir();
+  const recs = [0, 1, 2].map(() => ({ id: randomUUID(), key: randomBytes(32) }));
+  const slots = recs.map((r) => ch.open(r.id, r.key, join(dir, `${r.id}.ecsrec`)));
+  // Views into one buffer at offsets 0..15 and lengths 0..17 (a socket read, a slice of one, a
+  // framer's message), and payloads that fill a stage to its last bytes.
+  const source = randomBytes(64 * 1024);
+  const sent: Buffer[][] = [[], [], []];
+  try {
+    let i = 0;
+    for (let round = 0; round < 3; round++) {
+      for (let off = 0; off < 16; off++) {
+        for (let len = 0; len < 18; len++) {
+          const k = i++ % 3;
+          const p = source.subarray(off, off + len * 997 % 4096);
+          ch.append(slots[k]!, RecordType.ServerBytes, i, p);
+          sent[k]!.push(Buffer.from(p));
+        }
+      }
+      ch.flush();
+    }
+    for (let n = 0; n < 70; n++) {
+      const p = source.subarray(n % 8, n % 8 + 60_001 + n);
+      ch.append(slots[0]!, RecordType.ServerBytes, i++, p);
+      sent[0]!.push(Buffer.from(p));
+    }
+    const last = await Promise.all(slots.map((s) => ch.close(s)));
+    for (const [k, r] of recs.entries()) {
+      const read = await readRecording(join(dir, `${r.id}.ecsrec`), r.id, r.key, last[k]!);
+      assert.equal(read.integrity, 'verified');
+      const got = parseRecords(read.records).map((x) => x.payload);
+      assert.equal(got.length, sent[k]!.length);
+      assert.ok(got.every((x, j) => x.equals(sent[k]![j]!)), `recording ${k}: a payload differs`);
+    }
+    assert.deepEqual(failures, []);
+  } finally {
+    await ch.stop();
+  }
+});

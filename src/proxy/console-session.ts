@@ -166,6 +166,8 @@ export class ConsoleSession implements BrowserSocketOwner {
   private serverCaps: ServerCapabilityScanner | ServerCaps = CAPS_PENDING;
   private backendGone = false;
   private backendPaused = false;
+  /** A call back from the recorder is awaited (it is asked once until it answers). */
+  private awaitingRecorder = false;
   /** This session's logger, made at its first line (most sessions log nothing of their own). */
   private logger: Logger | null = null;
   private readonly tap: SessionTap | null;
@@ -364,9 +366,9 @@ export class ConsoleSession implements BrowserSocketOwner {
     ws.send(d, SEND_BINARY, this.onSentToBrowser);
     // NOTE: a recorder that falls behind holds the backend too (recording integrity first: what
     // the browser saw is never left out of the recording); it calls back once caught up.
-    if (this.tap?.server(d) === false && !this.backendPaused) {
-      this.pauseBackend();
-      this.tap.whenCaughtUp(this.onRecorderCaughtUp);
+    if (this.tap?.server(d) === false) {
+      if (!this.backendPaused) this.pauseBackend();
+      this.awaitRecorder(this.tap);
     }
     // NOTE: measured on the WebSocket itself (its queue and its socket's buffer), so a browser
     // that stops reading holds at most HIGH_WATER plus one read of the backend's here.
@@ -383,11 +385,23 @@ export class ConsoleSession implements BrowserSocketOwner {
 
   /** One callback for every send (no closure per chunk): resumes the backend once the browser caught up. */
   private readonly onSentToBrowser = (): void => {
-    if (this.backendPaused && this.state === 'relay' && this.ws.bufferedAmount <= LOW_WATER && !this.tap?.behind) this.resumeBackend();
+    if (!this.backendPaused || this.state !== 'relay' || this.ws.bufferedAmount > LOW_WATER) return;
+    const tap = this.tap;
+    if (!tap?.behind) this.resumeBackend();
+    // The browser caught up while the recorder is behind, which it may have become with no read
+    // of this session to hear it (a flush of others' records): it calls back when caught up.
+    else this.awaitRecorder(tap);
   };
+
+  private awaitRecorder(tap: SessionTap): void {
+    if (this.awaitingRecorder) return;
+    this.awaitingRecorder = true;
+    tap.whenCaughtUp(this.onRecorderCaughtUp);
+  }
 
   /** The recorder caught up: the backend is read again unless the browser is behind. */
   private readonly onRecorderCaughtUp = (): void => {
+    this.awaitingRecorder = false;
     if (this.backendPaused && this.state === 'relay' && this.ws.bufferedAmount <= LOW_WATER) this.resumeBackend();
   };
 

@@ -3,8 +3,9 @@
  * recording files: a finished recording's form is built once and kept sealed beside it, and a hit
  * is the very bytes a fresh build gives; concurrent requests build once; a cache file that was
  * altered, cut short, swapped from another recording or not ours is rebuilt, never served; a
- * recording still being written is built and not kept; purge (retention and quota) deletes the
- * cache with its recording; master-key rotation leaves it readable; the API says which it was.
+ * recording still being written is built and not kept, one that cannot be made seekable is kept as
+ * such; purge (retention and quota) deletes the cache with its recording; master-key rotation
+ * leaves it readable.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,6 +149,29 @@ test('a cache file altered, cut short, with its header changed, swapped from ano
     // Another recording's file renamed into place over a good one keeps being refused (its key and header are another's).
     copyFileSync(join(rs.config.dir, seekableCacheFile(other)), path);
     assert.equal((await load(rs, rec)).cache, 'built');
+  } finally {
+    await s.close();
+  }
+});
+
+test('a recording in an encoding the player\'s form cannot follow (Tight) is kept as not seekable: the original plays, and it is not decoded again', async () => {
+  const s = await open(tempDir(), [randomBytes(32)], 'create');
+  try {
+    const rs = s.recordings;
+    const { record: rec, key } = rs.newRecording({ id: 'tight-session', projectId: 'p', serverId: 's' }, POLICY);
+    mkdirSync(rs.config.dir, { recursive: true, mode: 0o700 });
+    let last: WriterProgress | null = null;
+    const w = new RecordingWriter(rec.id, key, join(rs.config.dir, rec.file), (p) => (last = p), (e) => assert.fail(e));
+    w.append(RecordType.ServerInit, 0, encodeServerInit({ width: W, height: H, pixelFormat: RGB888_PIXEL_FORMAT, name: 'tight' }));
+    w.append(RecordType.ServerBytes, 10, Buffer.concat([encodeFramebufferUpdateHeader(1), encodeRectangleHeader({ x: 0, y: 0, width: 8, height: 8, encoding: 7 }), Buffer.alloc(16)]));
+    await w.close();
+    const row: RecordingRecord = { ...rec, ...(last as unknown as WriterProgress), endedAt: Date.now() };
+    await rs.store.insertRecording(row);
+    const first = await load(rs, row);
+    assert.deepEqual([first.cache, first.form], ['built', null]);
+    const again = await load(rs, row);
+    assert.deepEqual([again.cache, again.form], ['hit', null]);
+    assert.equal(rs.seekable.builds, 1);
   } finally {
     await s.close();
   }

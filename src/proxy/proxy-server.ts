@@ -20,7 +20,7 @@ import { tokenRef, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../sessions/types.js';
 import type { ConsoleTokenService, TokenState } from '../tokens/console-token-service.js';
-import type { ConsoleTokenRecord, RevocationReason } from '../tokens/types.js';
+import type { ConsoleTokenRecord, RevocationReason, ServerAtConsume } from '../tokens/types.js';
 import { FailureStreak } from '../util/failure-streak.js';
 import { uuid } from '../util/ids.js';
 import { RateLimiter } from '../util/rate-limiter.js';
@@ -63,6 +63,9 @@ export interface ProxyDeps {
    */
   readonly credentialStands?: (issuedBy: string | null, userId: string | null) => Promise<boolean>;
 }
+
+/** A change as the proxy applies it (from the feed, or in-process for immediate effect). */
+type AppliedChange = Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at' | 'credential'> & Partial<Pick<ChangeEvent, 'actor' | 'reason'>>;
 
 /** Why a connection was refused before the upgrade: HTTP status, metric/audit key, text. */
 interface Refusal {
@@ -151,6 +154,11 @@ export class ConsoleProxy {
   private lastPingAt = 0;
   private readonly hsts: boolean;
   private readonly consoleOptions: SessionOptions;
+  /** Changes applied so far (a sequence number), and those applied while a setup was in flight. */
+  private changeSeq = 0;
+  private readonly recentChanges: Array<{ seq: number; ch: AppliedChange }> = [];
+  /** Upgrades between their token check and their session's registration. */
+  private setupsInFlight = 0;
 
   constructor(private readonly deps: ProxyDeps) {
     const c = deps.config;
@@ -362,6 +370,7 @@ export class ConsoleProxy {
     socket.on('error', destroySelf);
     const addr = this.clientAddress(req);
     let slot: { release(): void } | null = null;
+    let inFlight = false;
     try {
       let url: URL;
       try {
@@ -387,6 +396,10 @@ export class ConsoleProxy {
       if (this.registry.full()) return this.refuse(socket, R.capTotal, { addr });
       const token = url.searchParams.get('token') ?? '';
       const ref = token ? tokenRef(token) : undefined;
+      // Changes applied from here on are replayed on the session once registered (replayChanges).
+      const seq0 = this.changeSeq;
+      this.setupsInFlight++;
+      inFlight = true;
       const peek = await this.deps.tokens.peek(token);
       if (peek.state !== 'valid') {
         // Only unknown tokens count: guessing is what the throttle stops; a reload of a used,
@@ -405,8 +418,10 @@ export class ConsoleProxy {
       if (reserved === 'server') return this.refuse(socket, R.capServer, ctx);
       slot = reserved;
       // NOTE: what can fail for a reason of ours (the store, the master key) is read before the
-      // token is consumed, so such a failure leaves the link usable on a retry.
-      const before = await this.deps.inventory.findServer(rec.serverId);
+      // token is consumed, so such a failure leaves the link usable on a retry. The server and
+      // the recording policy come from the node's caches when the change feed is followed
+      // (sessions/change-follower.ts); the re-check after the consumption is the store's.
+      const before = await this.deps.inventory.findServerForConsole(rec.serverId);
       let target = before ? this.deps.inventory.resolveTarget(before) : null;
       const sessionId = uuid();
       // Serial consoles are not recorded (their output is kept: console_output).
@@ -417,15 +432,20 @@ export class ConsoleProxy {
         return this.refuse(socket, tokenRefusal(consumed.reason, consumed.reason === 'revoked' ? consumed.revokedReason : null),
           { ...ctx, ...(consumed.reason === 'revoked' ? { revoked: consumed.revokedReason } : {}) });
       }
-      let server: Server | null;
-      try {
-        // Re-check the target at connect time (CVE-2013-0335): still ACTIVE, same console.
-        server = await this.deps.inventory.findServer(rec.serverId);
-        if (server && (!target || server.consoleRevision !== before?.consoleRevision)) target = this.deps.inventory.resolveTarget(server);
-      } catch (e) {
-        // The store failed after the consume: our failure, not the user's; the link stays usable.
-        this.giveBack(consumed.token);
-        throw e;
+      let server: Server | null = before;
+      // Re-check the target at connect time (CVE-2013-0335): still ACTIVE, same console. The
+      // store read the server in the consumption's own transaction or statement, after the
+      // consumption (a stop committed before it is seen there, one after it closes the session
+      // through the change feed); only a server that differs from the cached one is read again.
+      if (consumed.server === undefined || !sameServer(before, consumed.server)) {
+        try {
+          server = await this.deps.inventory.findServer(rec.serverId);
+          if (server && (!target || server.consoleRevision !== before?.consoleRevision)) target = this.deps.inventory.resolveTarget(server);
+        } catch (e) {
+          // The store failed after the consume: our failure, not the user's; the link stays usable.
+          this.giveBack(consumed.token);
+          throw e;
+        }
       }
       if (!usable(server, consumed.token)) return this.refuse(socket, R.serverNotActive, ctx);
       if (kind === 'serial' && (!server!.console.serial || !this.deps.serial)) return this.refuse(socket, R.noSerialPort, ctx);
@@ -454,8 +474,8 @@ export class ConsoleProxy {
           ...ctx, issuedAt, consoleRevision: consumed.token.consoleRevision, issuedBy: consumed.token.issuedBy ?? null, issuedByUser: consumed.token.issuedByUser ?? null,
           sessionId, tap,
         };
-        if (kind === 'serial') this.startSerialSession(ws, server!, sctx, held);
-        else this.startSession(ws, server!, target!, sctx, held);
+        const session = kind === 'serial' ? this.startSerialSession(ws, server!, sctx, held) : this.startSession(ws, server!, target!, sctx, held);
+        this.replayChanges(session, seq0);
         process.nextTick(() => corked?.uncork());
       });
       if (!started) corked?.uncork();
@@ -465,14 +485,24 @@ export class ConsoleProxy {
       this.refuse(socket, R.unavailable, { addr, audit: false });
     } finally {
       slot?.release();
+      if (inFlight) this.setupsInFlight--;
     }
+  }
+
+  /**
+   * Applies to a session just registered the changes applied while it was being set up: the
+   * store's re-check saw the server as it was when the token was consumed, and a change read from
+   * the feed before the session was registered found nothing to close.
+   */
+  private replayChanges(session: LiveSession, since: number): void {
+    for (const { seq, ch } of this.recentChanges) if (seq > since) this.closeIfEnded(session, ch);
   }
 
   private startSession(
     ws: import('ws').WebSocket, server: Server, target: ResolvedConsoleTarget,
     ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number; issuedBy: string | null; issuedByUser: string | null; sessionId: string; tap: SessionTap | null },
     slot: { release(): void },
-  ): void {
+  ): LiveSession {
     const session = new ConsoleSession(
       ws,
       { id: ctx.sessionId, serverId: server.id, projectId: server.projectId, serverName: server.name, backend: describeTarget(server.console), tokenRef: ctx.tokenRef, tokenIssuedAt: ctx.issuedAt, clientAddress: ctx.addr,
@@ -485,9 +515,10 @@ export class ConsoleProxy {
       this.deps.log,
     );
     this.run(session, ctx.consoleRevision, slot, 'session', CloseCode.BackendProtocol);
+    return session;
   }
 
-  private startSerialSession(ws: import('ws').WebSocket, server: Server, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): void {
+  private startSerialSession(ws: import('ws').WebSocket, server: Server, ctx: { addr: string; tokenRef: string; issuedAt: number; consoleRevision: number }, slot: { release(): void }): LiveSession {
     const c = this.deps.config;
     const hub = this.deps.serial!;
     const id = uuid();
@@ -501,6 +532,7 @@ export class ConsoleProxy {
       this.deps.log,
     );
     this.run(session, ctx.consoleRevision, slot, 'serial session', CloseCode.BackendUnreachable);
+    return session;
   }
 
   /** What every kind of session reports: established, and closed (its slot given back then, by the registry). One object for all sessions. */
@@ -564,6 +596,7 @@ export class ConsoleProxy {
   /** Idle timeout, maximum duration and ping/pong, for every session, once a second. */
   private sweep(): void {
     if (this.toGiveBack.size > 0) void this.givePendingBack();
+    if (this.setupsInFlight === 0) this.recentChanges.length = 0;
     const c = this.deps.config;
     const now = this.deps.clock.now();
     const idleMs = c.proxyIdleTimeoutSeconds * 1000;
@@ -640,7 +673,9 @@ export class ConsoleProxy {
    * change (`at`), or the one session killed, or (a kill without a session) every session of its
    * server. Also called in-process for immediate effect.
    */
-  applyChange(ch: Pick<ChangeEvent, 'kind' | 'serverId' | 'sessionId' | 'at' | 'credential'> & Partial<Pick<ChangeEvent, 'actor' | 'reason'>>): number {
+  applyChange(ch: AppliedChange): number {
+    this.changeSeq++;
+    if (this.setupsInFlight > 0 && ch.kind !== 'record-changed') this.recentChanges.push({ seq: this.changeSeq, ch });
     const closedBy = ch.actor ?? null;
     if (ch.kind === 'session-kill') {
       const text = closeText(REVOKE_TEXT['session-kill'], ch.reason ?? null);
@@ -660,6 +695,21 @@ export class ConsoleProxy {
     // taken after the change (a late copy of a stop, read after the server was started again).
     if (ch.serverId) this.deps.serial?.release(ch.serverId, REVOKE_TEXT[ch.kind], ch.at);
     return n;
+  }
+
+  /** Closes `s` when `ch` ends it (as applyChange would have, had `s` been registered then). */
+  private closeIfEnded(s: LiveSession, ch: AppliedChange): void {
+    const i = s.info;
+    if (ch.kind === 'record-changed' || ch.sessionId || i.tokenIssuedAt > ch.at) return;
+    if (ch.kind === 'credential-revoked') {
+      const c = ch.credential ?? '';
+      if (c.startsWith('user:') ? i.issuedByUser === c.slice(5) : i.issuedBy === c) s.close(CloseCode.CredentialRevoked, REVOKE_TEXT['credential-revoked']);
+      return;
+    }
+    if (ch.serverId !== i.serverId) return;
+    s.closedBy = ch.actor ?? (ch.kind === 'session-kill' ? 'operator' : 'inventory');
+    if (ch.kind === 'session-kill') s.close(CloseCode.Killed, closeText(REVOKE_TEXT['session-kill'], ch.reason ?? null));
+    else s.close(CloseCode.Revoked, REVOKE_TEXT[ch.kind]);
   }
 
   /** What the heartbeat writes: the established sessions of this process. */
@@ -793,6 +843,12 @@ function unusableReason(server: Server | null, token: Pick<ConsoleTokenRecord, '
   if (!server || server.projectId !== token.projectId) return 'server-deleted';
   if (server.status !== 'ACTIVE') return 'server-stopped';
   return server.consoleRevision === token.consoleRevision ? null : 'console-changed';
+}
+
+/** Whether `cached` is the server the store read at the consumption (same project, status and console). */
+function sameServer(cached: Server | null, read: ServerAtConsume | null): boolean {
+  if (cached === null || read === null) return cached === read;
+  return cached.projectId === read.projectId && cached.status === read.status && cached.consoleRevision === read.consoleRevision;
 }
 
 /** Whether a token's server may still be reached: exists, ACTIVE, same console target. */

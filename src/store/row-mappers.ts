@@ -9,7 +9,7 @@ import type { AccessKey, Domain, IamTokenRecord, Project, SignatureFailureRecord
 import type { ConsoleTarget, Server, ServerStatus } from '../inventory/types.js';
 import type { ChangeEvent, SessionRecord } from '../sessions/types.js';
 import type { KeyCheck, SealedSecret } from '../secrets/key-check.js';
-import type { ConsoleTokenRecord, ConsumeResult } from '../tokens/types.js';
+import type { ConsoleTokenRecord, ConsumeResult, ServerAtConsume } from '../tokens/types.js';
 
 /** One result row, column name -> value, as either driver returns it. */
 export type Row = Record<string, unknown>;
@@ -136,6 +136,15 @@ export function rowToConsoleToken(r: Row): ConsoleTokenRecord {
   };
 }
 /** Why a consume failed, from the token's row (`consumed_at`, `revoked_reason`) or its absence. */
+/**
+ * A consumed token's server from the columns `project_id`, `status` and `console_revision` of
+ * servers, each name after `prefix`; null when there is none (status null).
+ */
+export function serverAtConsume(r: Row | null | undefined, prefix = ''): ServerAtConsume | null {
+  const status = r?.[`${prefix}status`];
+  if (!r || status === null || status === undefined) return null;
+  return { projectId: str(r[`${prefix}project_id`]), status: str(status), consoleRevision: num(r[`${prefix}console_revision`]) };
+}
 export function consumeRefusal(r: Row | null | undefined): Exclude<ConsumeResult, { ok: true }> {
   if (!r) return { ok: false, reason: 'unknown' };
   if (r['consumed_at'] !== null && r['consumed_at'] !== undefined) return { ok: false, reason: 'used' };

@@ -33,8 +33,20 @@ export interface ConsoleTokenRecord {
   readonly issuedByUser?: string | null;
 }
 
+/**
+ * The token's server as the store read it in the consumption's own transaction or statement, after
+ * the token was won: what the proxy's re-check at connect time needs (CVE-2013-0335), without a
+ * round trip of its own. Null: the server does not exist.
+ */
+export interface ServerAtConsume {
+  readonly projectId: string;
+  readonly status: string;
+  readonly consoleRevision: number;
+}
+
 export type ConsumeResult =
-  | { readonly ok: true; readonly token: ConsoleTokenRecord }
+  /** `server` absent: the store did not read it (the caller reads it itself). */
+  | { readonly ok: true; readonly token: ConsoleTokenRecord; readonly server?: ServerAtConsume | null }
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' }
   | { readonly ok: false; readonly reason: 'revoked'; readonly revokedReason: string };
 
@@ -42,7 +54,8 @@ export interface ConsoleTokenStore {
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void>;
   /**
    * Marks the token consumed if it exists, is unused, unrevoked and unexpired at `now`: exactly
-   * one caller wins, also across processes sharing the store.
+   * one caller wins, also across processes sharing the store. The winner also gets the token's
+   * server as read after the consumption, in the same transaction or statement (`server`).
    */
   consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult>;
   /**

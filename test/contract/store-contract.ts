@@ -294,6 +294,24 @@ export function runStoreContract(t: ContractTarget): void {
       assert.deepEqual(await s.consoleTokens.consumeConsoleToken(rec.hash, 400, 'n1'), { ok: false, reason: 'revoked', revokedReason: 'console-changed' });
     });
 
+    test('console tokens: the winner of a consume gets its server as the store has it then (the proxy\'s re-check)', async () => {
+      const { projectId } = await seedProject(s, 17);
+      const srv = server(projectId, { consoleRevision: 3 });
+      await s.servers.insertServer(srv);
+      const rec = { hash: '9'.repeat(64), serverId: srv.id, projectId, kind: 'vnc' as const, consoleRevision: 3, issuedAt: 0, expiresAt: 10_000, consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null };
+      await s.consoleTokens.insertConsoleToken(rec);
+      await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'a'.repeat(64) });
+      await s.consoleTokens.insertConsoleToken({ ...rec, hash: 'b'.repeat(64), serverId: randomUUID() });
+      const first = await s.consoleTokens.consumeConsoleToken(rec.hash, 100, 'n1');
+      assert.deepEqual(first.ok && first.server, { projectId, status: 'ACTIVE', consoleRevision: 3 });
+      // Stopped without its tokens revoked (as another node's stop is, until its revocation commits).
+      await s.servers.updateServer(srv.id, { status: 'SHUTOFF' }, 20);
+      const second = await s.consoleTokens.consumeConsoleToken('a'.repeat(64), 100, 'n1');
+      assert.deepEqual(second.ok && second.server, { projectId, status: 'SHUTOFF', consoleRevision: 3 });
+      const gone = await s.consoleTokens.consumeConsoleToken('b'.repeat(64), 100, 'n1');
+      assert.equal(gone.ok && gone.server, null, 'no server: null');
+    });
+
     test('console tokens: 50 concurrent consumes, exactly one wins', async () => {
       const { projectId } = await seedProject(s, 6);
       const hash = '7'.repeat(64);

@@ -16,7 +16,7 @@ import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, Session
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
-  consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
+  consumeRefusal, serverAtConsume, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
   rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
@@ -348,6 +348,14 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
+/**
+ * The consumed token's server, read in the consumption's own statement (its snapshot): the proxy's
+ * re-check without a round trip of its own. A stop committed before the statement is seen; one
+ * committed after it is on the change feed, which closes the session (its token is older).
+ */
+const SERVER_AT_CONSUME = ['project_id', 'status', 'console_revision']
+  .map((c) => `(SELECT s.${c} FROM servers s WHERE s.id = server_id) AS srv_${c}`).join(', ');
+
 export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   /** Tokens issued during one turn go in one statement (group commit, see postgres-batch.ts). */
   private readonly inserts: BatchedWrite<ConsoleTokenRecord>;
@@ -366,7 +374,7 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   }
   async consumeConsoleToken(hash: string, now: number, nodeId: string): Promise<ConsumeResult> {
     const won = await this.consumes.read({ hash, now, nodeId });
-    if (won) return { ok: true, token: rowToConsoleToken(won) };
+    if (won) return { ok: true, token: rowToConsoleToken(won), server: serverAtConsume(won, 'srv_') };
     return consumeRefusal(await this.db.one('SELECT consumed_at, revoked_reason FROM console_tokens WHERE hash = $1', [hash]));
   }
 
@@ -381,14 +389,14 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
       const k = keys[0]!;
       return [await this.db.one(
         `UPDATE console_tokens SET consumed_at = $2, consumed_by = $3
-         WHERE hash = $1 AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING *`,
+         WHERE hash = $1 AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING *, ${SERVER_AT_CONSUME}`,
         [k.hash, k.now, k.nodeId],
       )];
     }
     const rows = await this.db.rows(
       `UPDATE console_tokens AS t SET consumed_at = v.now, consumed_by = v.node
        FROM (SELECT DISTINCT ON (hash) hash, now, node FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(hash, now, node)) AS v
-       WHERE t.hash = v.hash AND t.consumed_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > v.now RETURNING t.*`,
+       WHERE t.hash = v.hash AND t.consumed_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > v.now RETURNING t.*, ${SERVER_AT_CONSUME}`,
       [keys.map((k) => k.hash), keys.map((k) => k.now), keys.map((k) => k.nodeId)],
     );
     const won = new Map(rows.map((r) => [String(r['hash']), r]));

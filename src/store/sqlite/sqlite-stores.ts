@@ -11,7 +11,7 @@ import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, Session
 import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
 import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
-  consumeRefusal, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
+  consumeRefusal, serverAtConsume, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
   rowToSerialOutput, rowToServer, rowToSession, rowToSignatureFailure, rowToUser, CONSOLE_COLUMNS, consoleColumnValues, type Row,
 } from '../row-mappers.js';
 import { ACCESS_KEY_COLUMNS, accessKeyValues, patchColumns } from '../identity-sql.js';
@@ -314,7 +314,11 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
         `UPDATE console_tokens SET consumed_at = ?, consumed_by = ?
          WHERE hash = ? AND consumed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING *`,
       ).get(now, nodeId, hash, now) as Row | undefined;
-      if (won) return { ok: true, token: rowToConsoleToken(won) } as const;
+      if (won) {
+        // The proxy's re-check, in the same transaction: a stop committed before it is seen.
+        const s = prep(this.db, 'SELECT project_id, status, console_revision FROM servers WHERE id = ?').get(won['server_id']) as Row | undefined;
+        return { ok: true, token: rowToConsoleToken(won), server: serverAtConsume(s) } as const;
+      }
       return consumeRefusal(prep(this.db, 'SELECT consumed_at, revoked_reason FROM console_tokens WHERE hash = ?').get(hash) as Row | undefined);
     });
   }

@@ -33,6 +33,7 @@ import { openSqliteStores } from './store/sqlite/sqlite-stores.js';
 import type { Stores } from './store/stores.js';
 import { SessionService } from './sessions/session-service.js';
 import { ChangeFollower } from './sessions/change-follower.js';
+import { PolicyCachingRecordingStore } from './recording/policy-cache.js';
 import { ConsoleTokenService } from './tokens/console-token-service.js';
 import { RemoteConsoleService } from './tokens/remote-console-service.js';
 import { FailureStreak } from './util/failure-streak.js';
@@ -177,13 +178,16 @@ export async function createServices(config: Config, overrides: AppOverrides = {
     maxSkewMs: config.signatureMaxSkewSeconds * 1000,
   }, { lockout, logins }, cache);
   const inventory = new InventoryService(stores.servers, stores.consoleTokens, stores.changes, box, clock, auditor, cache);
+  // The recording policies a session's setup asks for, from the same kind of cache.
+  const recordingStore = new PolicyCachingRecordingStore(stores.recordings, stores.changes, clock, cache);
   follower.onInvalidate((i) => {
     identity.invalidate(i);
     inventory.invalidate(i);
+    recordingStore.invalidate(i);
   });
   const consoleTokens = new ConsoleTokenService(stores.consoleTokens, clock, config.consoleTokenTtlSeconds * 1000);
   const iam = new IamAdminService(identity, stores.identity, stores.consoleTokens, stores.changes, auditor, box, clock);
-  const recordings = new RecordingService(stores.recordings, box, clock, {
+  const recordings = new RecordingService(recordingStore, box, clock, {
     dir: config.recordingDir ?? join(config.dataDir, 'recordings'), flushMs: config.recordingFlushMs, nodeId: config.nodeId,
   }, log.child({ component: 'recording' }), {
     projectOf: async (scope, id) => (scope === 'server' ? (await inventory.findServer(id))?.projectId ?? null : (await stores.identity.getProject(id))?.id ?? null),
@@ -372,6 +376,8 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     },
     async start() {
       const out: StartedAddresses = {};
+      // Before the proxy listens: no change appended once it accepts sessions is missed.
+      await services.follower.start();
       backends = createBackends(services);
       // Serial ports held by this node: relayed by its proxy, read by its API's output calls.
       const hub = new SerialHub(
@@ -382,7 +388,7 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
       if (role === 'serve' || role === 'proxy') {
         proxy = new ConsoleProxy({
           config, clock, log: log.child({ component: 'proxy' }), metrics, tokens: services.consoleTokens, inventory: services.inventory, backends,
-          auditor: services.auditor, sessions: services.stores.sessions, changes: services.stores.changes,
+          auditor: services.auditor, sessions: services.stores.sessions, follower: services.follower,
           ready: ready('proxy'), staticHandler: overrides.staticHandler ?? createStaticHandler(), serial: hub, recordings: services.recordings,
           credentialStands: (issuedBy, userId) => services.iam.credentialStands(issuedBy, userId),
         });
@@ -417,7 +423,6 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         out.api = addressOf(api.server);
         log.info({ address: out.api, url: listenerUrl(config, 'api', out.api) }, 'API listening');
       }
-      await services.follower.start();
       purgeTimer = setInterval(() => void purge(), config.tokenPurgeIntervalSeconds * 1000);
       purgeTimer.unref();
       return out;

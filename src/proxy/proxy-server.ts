@@ -18,7 +18,8 @@ import { describeTarget, type InventoryService } from '../inventory/inventory-se
 import type { ResolvedConsoleTarget, Server } from '../inventory/types.js';
 import { tokenRef, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ChangeEvent, ChangeFeedStore, SessionRecord, SessionStore } from '../sessions/types.js';
+import type { ChangeFollower } from '../sessions/change-follower.js';
+import type { ChangeEvent, SessionRecord, SessionStore } from '../sessions/types.js';
 import type { ConsoleTokenService, TokenState } from '../tokens/console-token-service.js';
 import type { ConsoleTokenRecord, RevocationReason, ServerAtConsume } from '../tokens/types.js';
 import { FailureStreak } from '../util/failure-streak.js';
@@ -49,7 +50,8 @@ export interface ProxyDeps {
   readonly backends: BackendOpener;
   readonly auditor: Auditor;
   readonly sessions: SessionStore;
-  readonly changes: ChangeFeedStore;
+  /** The node's one reader of the change feed: its changes end sessions here (a gap re-checks them all). */
+  readonly follower: Pick<ChangeFollower, 'onChange' | 'onGap'>;
   /** Readiness (/readyz): the store can be written now, the master key is the store's, the listeners accept (app.ts). */
   readonly ready: () => Promise<void>;
   readonly staticHandler?: StaticHandler;
@@ -140,17 +142,12 @@ export class ConsoleProxy {
   private allowedOrigins: ReadonlySet<string> = new Set();
   private draining = false;
   private timers: NodeJS.Timeout[] = [];
-  private lastChangeId = 0;
-  private following = false;
-  private followAgain = false;
-  private readonly followStreak: FailureStreak;
   /** The store's copy of the live sessions of this process (`sessions list|kill`). */
   readonly records: SessionRecords;
   /** Tokens consumed by attempts that failed for a reason of ours, to give back (by hash). */
   private readonly toGiveBack = new Map<string, ConsoleTokenRecord>();
   private givingBack = false;
   private readonly giveBackStreak: FailureStreak;
-  private unwatch: (() => void) | null = null;
   private lastPingAt = 0;
   private readonly hsts: boolean;
   private readonly consoleOptions: SessionOptions;
@@ -166,11 +163,17 @@ export class ConsoleProxy {
     // NOTE: per node, in memory: a flood of bad tokens is answered without touching the store.
     // Behind a round-robin balancer an address gets this budget on each proxy node.
     this.failedTokens = new RateLimiter(c.proxyFailedTokenLimitPerMinute, 60_000, deps.clock);
-    this.followStreak = new FailureStreak(deps.log, 'reading the change feed', deps.clock);
     this.giveBackStreak = new FailureStreak(deps.log, 'giving back a console token', deps.clock);
     this.records = new SessionRecords(deps.sessions, c.nodeId, deps.clock, deps.log, () => this.liveRecords());
     this.hsts = c.proxyTlsCert !== null;
     this.consoleOptions = { handshakeTimeoutMs: c.proxyHandshakeTimeoutSeconds * 1000, maxMessageBytes: c.proxyMaxMessageBytes };
+    // Changes appended by any node: revocations and session kills. After a gap in the feed (changes
+    // purged while this node could not read them) every live session is checked against the
+    // inventory and its credential instead.
+    deps.follower.onChange((ch) => void this.applyChange(ch));
+    deps.follower.onGap(async () => {
+      if (this.registry.size > 0) await this.recheckAll();
+    });
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.onRequest(req, res);
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default): slowloris.
     const timeouts = { connectionsCheckingInterval: 1000, headersTimeout: c.httpHeadersTimeoutSeconds * 1000, requestTimeout: c.httpRequestTimeoutSeconds * 1000 };
@@ -197,7 +200,7 @@ export class ConsoleProxy {
     });
   }
 
-  /** Listens and starts following changes; returns the actual address. */
+  /** Listens; returns the actual address. */
   async listen(addr: ListenAddress, allowedOrigins: (actual: ListenAddress) => readonly string[]): Promise<ListenAddress> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -211,10 +214,7 @@ export class ConsoleProxy {
     const actual = { host: a.address, port: a.port };
     // Computed once: requests never change the allow-list (Nova bug 2158919).
     this.allowedOrigins = new Set(allowedOrigins(actual));
-    this.lastChangeId = await this.deps.changes.latestChangeId().catch(() => 0);
     this.timers.push(setInterval(() => this.sweep(), 1000));
-    this.timers.push(setInterval(() => void this.followChanges(), this.deps.config.changePollIntervalMs));
-    this.unwatch = this.deps.changes.watch?.(() => void this.followChanges()) ?? null;
     // The first heartbeat at once: it clears what an earlier process of this node id left behind.
     void this.records.sync();
     this.timers.push(setInterval(() => void this.records.sync(), this.deps.config.sessionHeartbeatSeconds * 1000));
@@ -618,35 +618,6 @@ export class ConsoleProxy {
     }
   }
 
-  /** Applies changes appended by any node: revocations and session kills. */
-  private async followChanges(): Promise<void> {
-    if (this.following) {
-      this.followAgain = true;
-      return;
-    }
-    this.following = true;
-    try {
-      for (this.followAgain = true; this.followAgain; ) {
-        this.followAgain = false;
-        const batch = await this.deps.changes.changesSince(this.lastChangeId, 500);
-        // The newest change is never purged, so a first id above the next one means that changes
-        // were purged while this node could not read them (away longer than the retention): what
-        // they said is lost, so every live session is checked against the inventory instead.
-        if (batch.length > 0 && batch[0]!.id > this.lastChangeId + 1 && this.registry.size > 0) await this.recheckAll();
-        for (const ch of batch) {
-          this.lastChangeId = ch.id;
-          this.applyChange(ch);
-        }
-        if (batch.length === 500) this.followAgain = true;
-      }
-      this.followStreak.succeeded();
-    } catch (e) {
-      this.followStreak.failed(e);
-    } finally {
-      this.following = false;
-    }
-  }
-
   /** Closes the sessions whose server is gone, stopped or moved (after a gap in the change feed). */
   private async recheckAll(): Promise<number> {
     let closed = 0;
@@ -664,7 +635,7 @@ export class ConsoleProxy {
         }
       }
     }
-    this.deps.log.warn({ closed, lastChangeId: this.lastChangeId }, 'changes were purged before this node read them; live sessions re-checked against the inventory and their credentials');
+    this.deps.log.warn({ closed }, 'changes were purged before this node read them; live sessions re-checked against the inventory and their credentials');
     return closed;
   }
 
@@ -781,7 +752,6 @@ export class ConsoleProxy {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    this.unwatch?.();
     // The rows of the sessions just closed are deleted, and tokens given back, before the store
     // closes (a store that does not answer holds the exit up 2 s at most).
     await Promise.race([Promise.all([this.records.flush(2000), this.givePendingBack()]), sleep(2000, true)]);

@@ -1,6 +1,7 @@
 /**
- * Follows the change feed for this node's caches (keys, users, servers: see util/node-cache.ts)
- * and says whether they may be trusted now.
+ * Follows the change feed for this node: its caches (keys, users, servers: see util/node-cache.ts),
+ * whether they may be trusted now, and whoever else acts on changes (the console proxy closes the
+ * sessions a change ends): one read of the feed per change per node.
  *
  * NOTE: the bound. The follower reads the feed every `pollMs` and at once when the store pushes
  * (PostgreSQL LISTEN/NOTIFY). After a read that started at time s returns (and reached the end of
@@ -43,6 +44,8 @@ export class ChangeFollower {
   private timer: NodeJS.Timeout | null = null;
   private unwatch: (() => void) | null = null;
   private readonly sinks: Array<(i: Invalidation) => void> = [];
+  private readonly listeners: Array<(ch: ChangeEvent) => void> = [];
+  private readonly gapHandlers: Array<() => Promise<void>> = [];
   private readonly streak: FailureStreak;
 
   constructor(
@@ -59,6 +62,23 @@ export class ChangeFollower {
   /** Calls `sink` for every change read and for every full invalidation. */
   onInvalidate(sink: (i: Invalidation) => void): void {
     this.sinks.push(sink);
+  }
+
+  /**
+   * Calls `listener` for every change read from the feed, in order, after the caches dropped what
+   * it makes stale (not for changes applied locally with applyLocal).
+   */
+  onChange(listener: (ch: ChangeEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Calls `handler` when changes were purged before this node read them (what they said is lost),
+   * after the caches were emptied and before the changes read after the gap are delivered. While it
+   * fails, the read fails and is tried again (the gap is found again).
+   */
+  onGap(handler: () => Promise<void>): void {
+    this.gapHandlers.push(handler);
   }
 
   /** Whether cached rows may be served now (see the note at the top). */
@@ -129,6 +149,16 @@ export class ChangeFollower {
     }
   }
 
+  private deliver(ch: ChangeEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(ch);
+      } catch (e) {
+        this.log.warn({ err: e, change: ch.id }, 'applying a change failed');
+      }
+    }
+  }
+
   private async follow(): Promise<void> {
     if (!this.started) return;
     if (this.following) {
@@ -148,10 +178,14 @@ export class ChangeFollower {
         }
         // The newest change is never purged: a first id past the next one means changes were
         // purged before this node read them, so what they said is unknown: everything goes.
-        if (batch.length > 0 && batch[0]!.id > this.lastId + 1) this.invalidate('all');
+        if (batch.length > 0 && batch[0]!.id > this.lastId + 1) {
+          this.invalidate('all');
+          for (const gap of this.gapHandlers) await gap();
+        }
         for (const ch of batch) {
           this.lastId = ch.id;
           this.invalidate(ch);
+          this.deliver(ch);
         }
         if (batch.length === BATCH) this.followAgain = true;
         else this.read(t0);

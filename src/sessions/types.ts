@@ -68,7 +68,8 @@ export interface SessionStore {
  * (also those whose rows a node cut off from the store could not keep fresh).
  * `record-changed` ends nothing: a server changed in a way that leaves its sessions alone (name, zone,
  * VNC password): the nodes' caches drop it. `credential` names it (`server:<id>`; null: every
- * server); `serverId` stays null, so that a node that does not know this kind closes nothing.
+ * server), or a recording policy changed (`recording:project:<id>`, `recording:server:<id>`);
+ * `serverId` stays null, so that a node that does not know this kind closes nothing.
  */
 export type ChangeKind = 'server-stopped' | 'server-deleted' | 'console-changed' | 'session-kill' | 'credential-revoked' | 'record-changed';
 

@@ -550,23 +550,20 @@ test('a proxy cut from PostgreSQL beyond the stale limit and the change retentio
   await listEqualsRunning('a kill after the cut');
 });
 
-test('a store failure between the consume and the re-check gives the token back: the retry on another proxy opens the console', async () => {
+test('the store cut right after the consume (its answer read): the re-check came in the consumption\'s own statement, so the console opens and the link is used; the session is listed once the store is back', async () => {
   const url = await issue('api-1', serverIds[KEEP]!);
   const cut = relay.cutAfterReply('UPDATE console_tokens SET consumed_at');
   try {
-    const r = await openWs(wsUrlOf(atProxy(url, 'proxy-2')), { origin: origin() });
-    assert.ok(!r.ok && r.status === 503, JSON.stringify(r.ok ? 'accepted' : r));
+    // No store read between the consume and the session: nothing left to fail there.
+    await connect(url, 'proxy-2', KEEP);
     await cut;
   } finally {
     await relay.restore();
   }
-  const precheck = async (): Promise<string> => (await (await fetch(`${proxyUrlOf('proxy-1')}/api/console/info`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: new URL(url).searchParams.get('token') }),
-  })).json() as { state: string }).state;
-  // proxy-2 gives it back as soon as it reaches the store again.
-  await until('the token given back', async () => (await precheck()) === 'valid');
-  await connect(url, 'proxy-1', KEEP);
-  await listEqualsRunning('the retry');
+  const r = await openWs(wsUrlOf(atProxy(url, 'proxy-1')), { origin: origin() });
+  assert.ok(!r.ok && r.status === 401, JSON.stringify(r.ok ? 'accepted' : r));
+  // Its row, not written while the store was cut, comes with the next heartbeat.
+  await listEqualsRunning('the cut');
 });
 
 test('a server password that cannot be opened is found before the token is consumed: the link works once that is fixed', async () => {

@@ -168,3 +168,58 @@ test('follower: a gap in the feed (changes purged before they were read) empties
   await until(() => seen.length >= 2);
   assert.equal(seen[0], 'all');
 });
+
+test('follower: its subscribers get every change read, once, in order; a gap calls them back before the changes after it, and a failing gap handler holds those back until it succeeds', async (t) => {
+  const feed = new TestFeed(true);
+  const f = new ChangeFollower(feed, { pollMs: 20, maxLagMs: 500 }, systemClock, log);
+  t.after(() => f.stop());
+  const events: string[] = [];
+  f.onInvalidate((i) => events.push(i === 'all' ? 'all' : `invalidate ${i.credential ?? ''}`));
+  f.onChange((ch) => events.push(`change ${ch.id}`));
+  let gapFails = 1;
+  f.onGap(async () => {
+    events.push('gap');
+    if (gapFails-- > 0) throw new Error('store unavailable for the re-check');
+  });
+  await f.start();
+  await until(() => f.trusted());
+  events.length = 0;
+  await feed.appendChange(revoke('ak:A'));
+  await feed.appendChange(revoke('ak:B'));
+  await until(() => events.includes('change 2'));
+  assert.deepEqual(events, ['invalidate ak:A', 'change 1', 'invalidate ak:B', 'change 2'], 'the cache drops a change before the proxy acts on it');
+  f.applyLocal({ kind: 'credential-revoked', serverId: null, credential: 'ak:L' });
+  assert.deepEqual(events.slice(4), ['invalidate ak:L'], 'a local change reaches the caches only');
+  events.length = 0;
+  // Ids 3 and 4 purged before this node read them.
+  feed.rows.push({ ...revoke('ak:C'), id: 5 });
+  feed.push?.onAppend();
+  await until(() => events.includes('change 5'));
+  assert.deepEqual(events.filter((e) => e !== 'all'), ['gap', 'gap', 'invalidate ak:C', 'change 5'], 'the failed re-check is tried again before change 5 is delivered');
+  assert.equal(events[0], 'all', 'the caches are emptied at the gap');
+  assert.equal(events.filter((e) => e === 'change 5').length, 1);
+});
+
+test('follower: a node that lags behind the feed (its reads stall) distrusts its caches, whatever its subscribers do', async (t) => {
+  const feed = new TestFeed(false);
+  let stall: (() => void) | null = null;
+  const read = feed.changesSince.bind(feed);
+  feed.changesSince = async (afterId, limit) => {
+    if (stall === null) return read(afterId, limit);
+    await new Promise<void>((r) => (stall = r));
+    return read(afterId, limit);
+  };
+  const f = new ChangeFollower(feed, { pollMs: 20, maxLagMs: 100 }, systemClock, log);
+  t.after(() => f.stop());
+  const changes: number[] = [];
+  f.onChange((ch) => changes.push(ch.id));
+  await f.start();
+  await until(() => f.trusted());
+  stall = () => undefined;
+  await until(() => !f.trusted(), 5000);
+  await feed.appendChange(revoke('ak:S'));
+  (stall as () => void)();
+  stall = null;
+  await until(() => f.trusted());
+  assert.deepEqual(changes, [1], 'the change appended while it lagged is delivered once it caught up');
+});

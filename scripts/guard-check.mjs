@@ -69,6 +69,8 @@ const GUARDS = [
   ['the hypervisor\'s certificate is verified against the configured CA', 'src/backends/backend-tls.js', 'rejectUnauthorized: true,', 'rejectUnauthorized: false,', T('system/qemu-qmp')],
   ['the hypervisor\'s certificate must carry the target\'s name', 'src/backends/backend-tls.js', 'checkServerIdentity: (_host, cert) => checkServerIdentity(serverName, cert),', 'checkServerIdentity: () => undefined,', T('system/qemu-qmp')],
   ['paths starting with // refused (CVE-2021-3654)', 'src/web/static-handler.js', "if (target.startsWith('//') || target.startsWith('/\\\\'))", 'if (false)', T('unit/web/static-handler')],
+  ['the re-check at connect is the store\'s (read with the consumption), not the node cache\'s', 'src/proxy/proxy-server.js', 'if (consumed.server === undefined || !sameServer(before, consumed.server)) {', 'if (false) {', T('unit/proxy/setup-round-trips')],
+  ['a change read while a session is set up still ends it', 'src/proxy/proxy-server.js', 'this.replayChanges(session, seq0);', '', T('unit/proxy/setup-round-trips')],
   ['a console token opens only its own kind of console (VNC or serial)', 'src/proxy/proxy-server.js', "if ((rec.kind ?? 'vnc') !== kind)", 'if (false)', T('unit/serial/serial-console')],
   ['only the typist\'s keys reach a serial port', 'src/serial/serial-hub.js', 'if (port.closed || port.writer !== entry || !port.conn)', 'if (port.closed || !port.conn)', T('unit/serial/serial-console')],
   ['console output needs the console permission', 'src/serial/console-output-service.js', 'this.identity.authorize(p, projectId, ACTION_VNC);', '', T('unit/serial/serial-console')],

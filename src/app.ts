@@ -376,8 +376,6 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
     },
     async start() {
       const out: StartedAddresses = {};
-      // Before the proxy listens: no change appended once it accepts sessions is missed.
-      await services.follower.start();
       backends = createBackends(services);
       // Serial ports held by this node: relayed by its proxy, read by its API's output calls.
       const hub = new SerialHub(
@@ -423,6 +421,9 @@ export async function createApp(config: Config, role: Role = 'serve', overrides:
         out.api = addressOf(api.server);
         log.info({ address: out.api, url: listenerUrl(config, 'api', out.api) }, 'API listening');
       }
+      // Last, as the proxy read the feed's end right after it listened: a session set up before
+      // this first read and a change appended meanwhile are no different from before.
+      await services.follower.start();
       purgeTimer = setInterval(() => void purge(), config.tokenPurgeIntervalSeconds * 1000);
       purgeTimer.unref();
       return out;

@@ -421,8 +421,17 @@ export class ConsoleProxy {
       // token is consumed, so such a failure leaves the link usable on a retry. The server and
       // the recording policy come from the node's caches when the change feed is followed
       // (sessions/change-follower.ts); the re-check after the consumption is the store's.
-      const before = await this.deps.inventory.findServerForConsole(rec.serverId);
-      let target = before ? this.deps.inventory.resolveTarget(before) : null;
+      let before = await this.deps.inventory.findServerForConsole(rec.serverId);
+      let target: ResolvedConsoleTarget | null;
+      try {
+        target = before ? this.deps.inventory.resolveTarget(before) : null;
+      } catch {
+        // A password that does not open (sealed with another key, or a row repaired behind the
+        // feed's back): not kept from the cache; the store's row decides (its failure refuses).
+        this.deps.inventory.invalidate({ kind: 'record-changed', serverId: null, credential: `server:${rec.serverId}` });
+        before = await this.deps.inventory.findServer(rec.serverId);
+        target = before ? this.deps.inventory.resolveTarget(before) : null;
+      }
       const sessionId = uuid();
       // Serial consoles are not recorded (their output is kept: console_output).
       const tap = kind === 'serial' ? null : (await this.deps.recordings?.tapFor({ id: sessionId, projectId: rec.projectId, serverId: rec.serverId })) ?? null;

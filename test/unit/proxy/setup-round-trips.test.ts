@@ -16,10 +16,12 @@ import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js'
 let vnc: DemoVncServer;
 let stack: Stack;
 let s: Seed;
+let vncPort = 0;
 
 before(async () => {
   vnc = new DemoVncServer({ name: 'setup', width: 160, height: 100 });
   const { port } = await vnc.listen(0, '127.0.0.1');
+  vncPort = port;
   // The longest lag the caches allow: a slow machine does not make them untrusted mid-test.
   stack = await startStack({ options: { cacheFeedLagMs: '60000' } });
   s = await seed(stack.app, { host: '127.0.0.1', port });
@@ -87,4 +89,19 @@ test('a change applied while a session is being set up (after its consumption, b
   } finally {
     tokens.consumeConsoleToken = consume;
   }
+});
+
+test('a cached server whose VNC password does not open is read again from the store: repaired behind the feed\'s back, the link works at the next attempt', async () => {
+  const srv = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'bad-seal', console: { host: '127.0.0.1', port: vncPort, auth: 'none' } });
+  const raw = stack.app.services.stores.servers;
+  const sealed = (passwordSealed: string | null): Promise<unknown> => raw.updateServer(srv.id, { console: { ...srv.console, passwordSealed } as typeof srv.console, keepConsoleRevision: true }, Date.now());
+  await sealed('v1:not-sealed-with-our-key');
+  // Issuing fills this node's cache with the row whose password does not open.
+  const u = await url(srv.id);
+  const r = await openWs(wsUrlOf(u));
+  assert.ok(!r.ok && r.status === 503, JSON.stringify(r.ok ? 'accepted' : r));
+  await sealed(null);
+  const c = await openConsole(u);
+  c.ws.close();
+  await c.closed;
 });

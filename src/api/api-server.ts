@@ -2,7 +2,8 @@
  * The HTTP API: Huawei ECS (remote_console, ShowServer, ListServersDetails) and IAM token calls.
  * HTTP only: domain logic lives in the services; errors are mapped once through error-map.ts.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { requestId } from '../util/ids.js';
 import { createRequire } from 'node:module';
 import { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -24,6 +25,7 @@ import { RateLimiter } from '../util/rate-limiter.js';
 import { answerPlainHttp, listenerTlsFiles, PLAIN_HTTP_MESSAGE, tlsContextOptions } from '../util/tls.js';
 import { INTERNAL, ROUTE_NOT_FOUND, huaweiBody, toHuaweiError, type HuaweiError } from './error-map.js';
 import { IamAuth } from './admin-auth.js';
+import { bodyValidator } from './body.js';
 import { registerEcsRoutes } from './ecs-routes.js';
 import { registerIamLifecycleRoutes } from './iam-lifecycle-routes.js';
 import { registerIamRoutes } from './iam-routes.js';
@@ -110,8 +112,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger,
     // Our own access log (onResponse) replaces fastify's: it redacts query strings.
     logController: new LogController({ disableRequestLogging: true }),
-    // 32 hex digits; randomUUID draws from a pooled CSPRNG buffer (randomBytes is a call per request).
-    genReqId: () => randomUUID().replace(/-/g, ''),
+    // 32 hex digits from a pooled CSPRNG draw (randomBytes(16) would be a system call per request).
+    genReqId: requestId,
     requestIdHeader: false,
     bodyLimit: config.apiBodyLimitBytes,
     // One hop: the client is the address the load balancer appended last (never a spoofable earlier entry).
@@ -140,6 +142,12 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Every route registered from here on is seen: /openapi.json is generated from them.
   const routes = recordRoutes(app);
+  // Body schemas compiled as their routes are registered, not on a route's first call (ajv's
+  // first compilation, of its meta-schema, costs a quarter of a second); each call reuses its route's.
+  app.addHook('onRoute', (route) => {
+    const body = (route.config as { openapi?: { body?: object } } | undefined)?.openapi?.body;
+    if (body) bodyValidator(body);
+  });
   app.server.headersTimeout = config.httpHeadersTimeoutSeconds * 1000;
   // `Expect` other than 100-continue: Node would answer 417 with an empty body.
   app.server.on('checkExpectation', (req, res) => {

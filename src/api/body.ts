@@ -50,6 +50,11 @@ export function requireObject(obj: Record<string, unknown>, key: string, path: s
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
 const compiled = new WeakMap<object, ValidateFunction>();
 
+/** Whether `schema` is compiled already (the API compiles its routes' schemas as it registers them). */
+export function isCompiled(schema: object): boolean {
+  return compiled.has(schema);
+}
+
 /** The compiled check of a declared body schema (compiled once per schema). */
 export function bodyValidator(schema: object): ValidateFunction {
   let v = compiled.get(schema);

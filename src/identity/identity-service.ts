@@ -425,8 +425,9 @@ export class IdentityService {
     const expected = Buffer.from(parsed.signature, 'hex');
     let good = false;
     // Node/Java SDKs encode the path as sent; Python/Go decode first. Accept either.
-    const uris = new Set([canonicalUri(path, false), canonicalUri(path, true)]);
-    for (const uri of uris) {
+    const asSent = canonicalUri(path, false);
+    const decoded = canonicalUri(path, true);
+    for (const uri of decoded === asSent ? [asSent] : [asSent, decoded]) {
       if (uri === null || cq === null) continue;
       const canon = canonicalRequest({ method: req.method, canonicalUri: uri, canonicalQuery: cq, canonicalHeaders: ch, signedHeaders: signed, payloadHash });
       const mine = Buffer.from(signature(sk, stringToSign(sdkDate, canon)), 'hex');

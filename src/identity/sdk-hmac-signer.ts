@@ -6,13 +6,19 @@
  * CanonicalRequest = method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n hex(sha256(body))
  * Signature = hex(HMAC-SHA256(SK, StringToSign)) — no key derivation.
  */
-import { createHash, createHmac, type KeyObject } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
+import { sha256Hex as idsSha256Hex } from '../util/ids.js';
 
 export const ALGORITHM = 'SDK-HMAC-SHA256';
 export const EMPTY_BODY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
+const UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
+/** A path of unreserved characters and slashes: its canonical form is itself, either way. */
+const PLAIN_PATH = /^[A-Za-z0-9\-._~/]*$/;
+
 /** RFC 3986 unreserved characters stay; everything else becomes upper-case %XX of its UTF-8 bytes. */
 export function uriEncode(s: string): string {
+  if (UNRESERVED.test(s)) return s;
   let out = '';
   for (const byte of Buffer.from(s, 'utf8')) {
     const unreserved =
@@ -37,6 +43,8 @@ function safeDecode(s: string): string | null {
  * Returns null when `decodeFirst` meets an invalid escape. Always ends in `/`.
  */
 export function canonicalUri(path: string, decodeFirst: boolean): string | null {
+  // Nothing to decode or encode (every path the API serves, with ids in it): the common case.
+  if (PLAIN_PATH.test(path)) return path.endsWith('/') ? path : path + '/';
   const segs: string[] = [];
   for (const seg of path.split('/')) {
     const s = decodeFirst ? safeDecode(seg) : seg;
@@ -83,9 +91,8 @@ export function canonicalRequest(p: CanonicalParts): string {
   return [p.method.toUpperCase(), p.canonicalUri, p.canonicalQuery, p.canonicalHeaders, p.signedHeaders.join(';'), p.payloadHash].join('\n');
 }
 
-export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+/** sha256 as lower-case hex (a string hashed as UTF-8). */
+export const sha256Hex: (data: string | Buffer) => string = idsSha256Hex;
 
 export function stringToSign(sdkDate: string, canonical: string): string {
   return `${ALGORITHM}\n${sdkDate}\n${sha256Hex(canonical)}`;

@@ -47,6 +47,17 @@ test('canonical URI: both encodings, trailing slash', () => {
   assert.equal(canonicalUri('/', false), '/');
 });
 
+test('canonical URI of plain paths (the shortcut) is what the segment-wise encoding gives', () => {
+  // The encoding spelled out: each segment (decoded first, or not) percent-encoded, a slash at the end.
+  const reference = (path: string, decodeFirst: boolean): string => {
+    const joined = path.split('/').map((seg) => uriEncode(decodeFirst ? decodeURIComponent(seg) : seg)).join('/');
+    return joined.endsWith('/') ? joined : `${joined}/`;
+  };
+  for (const p of ['', '/', '//', '/v1/abc-DEF_0.9~/cloudservers/7f3e/remote_console', '/v1/a//b/', 'no-slash', '/v1/x y', '/v1/%41', '/v1/é']) {
+    for (const decodeFirst of [false, true]) assert.equal(canonicalUri(p, decodeFirst), reference(p, decodeFirst), `${p} ${decodeFirst}`);
+  }
+});
+
 test('uriEncode keeps unreserved, upper-cases escapes, encodes UTF-8', () => {
   assert.equal(uriEncode('aZ09-._~'), 'aZ09-._~');
   assert.equal(uriEncode('a/b+c=d'), 'a%2Fb%2Bc%3Dd');

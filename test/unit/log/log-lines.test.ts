@@ -35,6 +35,29 @@ test('pretty lines: time, level name, message and fields on one line, secrets re
   assert.match(logs.text, /"token":"\[redacted\]"/);
 });
 
+test('secret fields are redacted at the top, one level down, in child bindings and in an error, and nothing else is touched', () => {
+  const logs = new LogCapture();
+  const log = createLogger({ level: 'info', destination: logs });
+  const user = { name: 'alice', password: 'pw-one-level-down' };
+  log.info({ token: 'top-level-token', user, headers: { authorization: 'auth-value', accept: 'x' }, list: [{ sk: 'in-array' }], n: 1 }, 'fields');
+  log.child({ peer: { secret: 'bound-secret', id: 'p1' } }).info('child');
+  const err = Object.assign(new Error('failed'), { sk: 'error-sk' });
+  log.error({ err }, 'error');
+  const [fields, child, error] = parse(logs);
+  assert.deepEqual(fields!['user'], { name: 'alice', password: '[redacted]' });
+  assert.equal(fields!['token'], '[redacted]');
+  assert.deepEqual(fields!['headers'], { authorization: '[redacted]', accept: 'x' });
+  assert.equal(fields!['n'], 1);
+  // The caller's object is not changed.
+  assert.equal(user.password, 'pw-one-level-down');
+  assert.deepEqual(child!['peer'], { secret: '[redacted]', id: 'p1' });
+  const e = error!['err'] as Record<string, unknown>;
+  assert.equal(e['sk'], '[redacted]');
+  assert.equal(e['message'], 'failed');
+  assert.match(String(e['stack']), /Error: failed/);
+  assert.doesNotMatch(logs.text, /pw-one-level-down|top-level-token|auth-value|bound-secret|error-sk/);
+});
+
 test('the default format is pretty on a terminal and JSON anywhere else', () => {
   assert.equal(defaultLogFormat({ isTTY: true }), 'pretty');
   assert.equal(defaultLogFormat({ isTTY: false }), 'json');

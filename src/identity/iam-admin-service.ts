@@ -109,10 +109,13 @@ export class IamAdminService {
     });
   }
 
-  /** Revokes unused console URLs issued through `credential` and closes its consoles on every node. */
-  private async revokeConsoles(credential: string): Promise<void> {
+  /**
+   * Revokes unused console URLs issued through `credential` (`user:<id>`: all of that user's;
+   * `ak:<AK>`: that key's, whose user is `userId`) and closes its consoles on every node.
+   */
+  private async revokeConsoles(credential: string, userId: string): Promise<void> {
     const at = this.clock.now();
-    const by = credential.startsWith('user:') ? { userId: credential.slice(5) } : { issuedBy: credential };
+    const by = credential.startsWith('user:') ? { userId } : { issuedBy: credential, userId };
     await this.consoleTokens.revokeIssuedConsoleTokens(by, 'credential-revoked', at);
     // This node's caches at once (the others' through the feed).
     this.identity.invalidate({ kind: 'credential-revoked', serverId: null, credential });
@@ -211,7 +214,7 @@ export class IamAdminService {
     const after = await this.store.updateAccessKey(key.ak, { ...(patch.status ? { status: patch.status } : {}), ...(description !== undefined ? { description } : {}) });
     if (!after) throw new NotFoundError('access key', ak);
     const changed = patch.status !== undefined && patch.status !== (key.status ?? 'active');
-    if (changed && patch.status === 'inactive') await this.revokeConsoles(`ak:${key.ak}`);
+    if (changed && patch.status === 'inactive') await this.revokeConsoles(`ak:${key.ak}`, key.userId);
     await this.audit(changed ? (patch.status === 'inactive' ? 'ak-deactivated' : 'ak-activated') : 'ak-updated', c, user.domainId, `ak:${key.ak}`,
       { userId: user.id, status: after.status ?? 'active', ...(description !== undefined ? { description: true } : {}) }, key.projectId);
     return after;
@@ -222,7 +225,7 @@ export class IamAdminService {
     const { key, user } = await this.keyIn(c, ak);
     this.requireSelfOrAdmin(c, user, 'iam:credentials:deleteCredential');
     if (!(await this.store.deleteAccessKey(key.ak))) throw new NotFoundError('access key', ak);
-    await this.revokeConsoles(`ak:${key.ak}`);
+    await this.revokeConsoles(`ak:${key.ak}`, key.userId);
     await this.audit('ak-deleted', c, user.domainId, `ak:${key.ak}`, { userId: user.id }, key.projectId);
   }
 
@@ -317,7 +320,7 @@ export class IamAdminService {
     const disabled = patch.enabled === false && u.enabled !== false;
     let tokensRevoked = 0;
     if (disabled || patch.password !== undefined) tokensRevoked = (await this.store.deleteUserIamTokens(u.id)).length;
-    if (disabled) await this.revokeConsoles(`user:${u.id}`);
+    if (disabled) await this.revokeConsoles(`user:${u.id}`, u.id);
     const kind: AuditKind = disabled ? 'user-disabled' : patch.enabled === true && u.enabled === false ? 'user-enabled' : 'user-updated';
     await this.audit(kind, c, u.domainId, `user:${u.id}`, {
       enabled: after.enabled !== false, tokensRevoked, ...(patch.password !== undefined ? { password: true } : {}), ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -346,7 +349,7 @@ export class IamAdminService {
     this.requireAdmin(c, u.domainId, 'iam:users:deleteUser');
     if (c.principal?.userId === u.id) throw new ValidationError('an administrator cannot delete themself', 'user');
     if (!(await this.store.deleteUser(u.id))) throw new NotFoundError('user', id);
-    await this.revokeConsoles(`user:${u.id}`);
+    await this.revokeConsoles(`user:${u.id}`, u.id);
     await this.audit('user-deleted', c, u.domainId, `user:${u.id}`, { name: u.name });
   }
 

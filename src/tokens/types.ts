@@ -50,6 +50,9 @@ export type ConsumeResult =
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' }
   | { readonly ok: false; readonly reason: 'revoked'; readonly revokedReason: string };
 
+/** Whose console tokens to revoke: one credential of a user (`ak:<AK>`, as `issuedBy` records it), or all of a user's. */
+export type IssuedBy = { readonly issuedBy: string; readonly userId: string } | { readonly userId: string };
+
 export interface ConsoleTokenStore {
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void>;
   /**
@@ -68,10 +71,11 @@ export interface ConsoleTokenStore {
   /** Revokes every unrevoked token of a server (status change, deletion, new console target). */
   revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number>;
   /**
-   * Revokes every unrevoked, unconsumed token issued through a credential (`issuedBy`) or by a
-   * user (`userId`): the credential was deactivated or deleted, the user disabled or deleted.
+   * Revokes every unrevoked, unconsumed token issued through a credential (`issuedBy`, with the
+   * user it belongs to: one index serves both) or by a user (`userId` alone): the credential was
+   * deactivated or deleted, the user disabled or deleted.
    */
-  revokeIssuedConsoleTokens(by: { readonly issuedBy: string } | { readonly userId: string }, reason: RevocationReason, now: number): Promise<number>;
+  revokeIssuedConsoleTokens(by: IssuedBy, reason: RevocationReason, now: number): Promise<number>;
   /** Deletes tokens that expired before `before`; returns how many. */
   purgeConsoleTokens(before: number): Promise<number>;
 }

@@ -127,7 +127,7 @@ export function runStoreContract(t: ContractTarget): void {
       await s.consoleTokens.insertConsoleToken(tok('c3', 'ak:A', 'u1', 5));
       await s.consoleTokens.insertConsoleToken(tok('c4', 'token:x', 'u2'));
       assert.equal((await s.consoleTokens.getConsoleToken('c1'.padEnd(64, '0')))?.issuedBy, 'ak:A');
-      assert.equal(await s.consoleTokens.revokeIssuedConsoleTokens({ issuedBy: 'ak:A' }, 'credential-revoked', 9), 1);
+      assert.equal(await s.consoleTokens.revokeIssuedConsoleTokens({ issuedBy: 'ak:A', userId: 'u1' }, 'credential-revoked', 9), 1);
       assert.equal((await s.consoleTokens.getConsoleToken('c1'.padEnd(64, '0')))?.revokedReason, 'credential-revoked');
       assert.equal((await s.consoleTokens.getConsoleToken('c3'.padEnd(64, '0')))?.revokedReason, null);
       assert.equal(await s.consoleTokens.revokeIssuedConsoleTokens({ userId: 'u1' }, 'credential-revoked', 9), 1);

@@ -13,7 +13,7 @@ import type {
 import type { Server, ServerFilter, ServerPatch, ServerStore, ServerSyncPlan, ServerSyncScope } from '../../inventory/types.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore, SessionTraffic } from '../../sessions/types.js';
-import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, IssuedBy, RevocationReason } from '../../tokens/types.js';
 import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
   consumeRefusal, serverAtConsume, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
@@ -415,9 +415,11 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   async getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null> {
     return maybe(await this.db.one('SELECT * FROM console_tokens WHERE hash = $1', [hash]), rowToConsoleToken);
   }
-  revokeIssuedConsoleTokens(by: { readonly issuedBy: string } | { readonly userId: string }, reason: RevocationReason, now: number): Promise<number> {
-    const [col, v] = 'issuedBy' in by ? ['issued_by', by.issuedBy] : ['issued_by_user', by.userId];
-    return this.db.count(`UPDATE console_tokens SET revoked_at = $1, revoked_reason = $2 WHERE ${col} = $3 AND revoked_at IS NULL AND consumed_at IS NULL`, [now, reason, v]);
+  revokeIssuedConsoleTokens(by: IssuedBy, reason: RevocationReason, now: number): Promise<number> {
+    // Both through console_tokens_issuer (issued_by_user, issued_by).
+    return 'issuedBy' in by
+      ? this.db.count('UPDATE console_tokens SET revoked_at = $1, revoked_reason = $2 WHERE issued_by_user = $3 AND issued_by = $4 AND revoked_at IS NULL AND consumed_at IS NULL', [now, reason, by.userId, by.issuedBy])
+      : this.db.count('UPDATE console_tokens SET revoked_at = $1, revoked_reason = $2 WHERE issued_by_user = $3 AND revoked_at IS NULL AND consumed_at IS NULL', [now, reason, by.userId]);
   }
   revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number> {
     return this.db.count('UPDATE console_tokens SET revoked_at = $2, revoked_reason = $3 WHERE server_id = $1 AND revoked_at IS NULL', [serverId, now, reason]);

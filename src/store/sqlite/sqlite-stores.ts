@@ -8,7 +8,7 @@ import type { BackendLockStore } from '../../backends/types.js';
 import type { Server, ServerFilter, ServerPatch, ServerStore, ServerSyncPlan, ServerSyncScope } from '../../inventory/types.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { ChangeEvent, ChangeFeedStore, SessionOwner, SessionRecord, SessionStore, SessionTraffic } from '../../sessions/types.js';
-import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, RevocationReason } from '../../tokens/types.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore, ConsumeResult, IssuedBy, RevocationReason } from '../../tokens/types.js';
 import type { SerialOutputRecord, SerialOutputStore } from '../../serial/types.js';
 import {
   consumeRefusal, serverAtConsume, num, optNum, rowToAccessKey, rowToAudit, rowToChange, rowToConsoleToken, rowToDomain, rowToIamToken, rowToProject,
@@ -333,10 +333,13 @@ export class SqliteConsoleTokenStore implements ConsoleTokenStore {
       return r ? rowToConsoleToken(r) : null;
     });
   }
-  revokeIssuedConsoleTokens(by: { readonly issuedBy: string } | { readonly userId: string }, reason: RevocationReason, now: number): Promise<number> {
-    const [col, v] = 'issuedBy' in by ? ['issued_by', by.issuedBy] : ['issued_by_user', by.userId];
-    return sqlite(() => prep(this.db, `UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE ${col} = ? AND revoked_at IS NULL AND consumed_at IS NULL`)
-      .run(now, reason, v).changes);
+  revokeIssuedConsoleTokens(by: IssuedBy, reason: RevocationReason, now: number): Promise<number> {
+    // Both through console_tokens_issuer (issued_by_user, issued_by).
+    return sqlite(() => ('issuedBy' in by
+      ? prep(this.db, 'UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE issued_by_user = ? AND issued_by = ? AND revoked_at IS NULL AND consumed_at IS NULL')
+        .run(now, reason, by.userId, by.issuedBy)
+      : prep(this.db, 'UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE issued_by_user = ? AND revoked_at IS NULL AND consumed_at IS NULL')
+        .run(now, reason, by.userId)).changes);
   }
   revokeServerConsoleTokens(serverId: string, reason: RevocationReason, now: number): Promise<number> {
     return sqlite(() => prep(this.db, 'UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE server_id = ? AND revoked_at IS NULL')

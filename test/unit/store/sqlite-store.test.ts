@@ -9,6 +9,8 @@ import { StoreMissingError, StoreUnavailableError } from '../../../src/errors.js
 import { SQLITE_MIGRATIONS } from '../../../src/store/sqlite/migrations.js';
 import { runStoreContract } from '../../contract/store-contract.js';
 import { tempDir } from '../../helpers/stack.js';
+import { JSON_ARRAY, auditWhere } from '../../../src/store/audit-sql.js';
+import type { AuditFilter } from '../../../src/audit/types.js';
 
 let dir = '';
 let path = '';
@@ -107,6 +109,64 @@ test('sqlite group commit: a burst commits once; a conflicting row fails alone; 
   spy.close();
   assert.ok(await s.consoleTokens.getConsoleToken('b'.repeat(64)));
   assert.equal((await s.audit.listAudit({ serverId: 's' })).length, 1);
+  await s.close();
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('sqlite: every audit search filter with an index and every token lookup, purge and revocation use one (migration 12 left none to a table scan)', () => {
+  const db = openSqliteDatabase(':memory:');
+  const plan = (sql: string, params: unknown[]): string =>
+    (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+  // The audit search as the store runs it (auditWhere, newest first, a page).
+  const search = (f: AuditFilter, index: RegExp): void => {
+    const w = auditWhere({ order: 'desc', ...f }, () => '?', JSON_ARRAY.sqlite);
+    const p = plan(`SELECT * FROM audit_events${w.where}${w.order} LIMIT ?`, [...w.params, 100]);
+    assert.match(p, index, `${JSON.stringify(f)}: ${p}`);
+    assert.doesNotMatch(p, /USE TEMP B-TREE FOR ORDER BY/, `${JSON.stringify(f)}: sorted, not read in order: ${p}`);
+  };
+  search({ serverId: 's' }, /USING INDEX audit_events_server \(server_id=\?\)/);
+  search({ projectId: 'p' }, /USING INDEX audit_events_project \(project_id=\?\)/);
+  search({ target: 'ak:A' }, /USING INDEX audit_events_target \(target=\?\)/);
+  search({ actorUserId: 'u' }, /USING INDEX audit_events_actor_user \(actor_user_id=\?\)/);
+  search({ actorCredential: 'ak:A' }, /USING INDEX audit_events_actor_credential \(actor_credential=\?\)/);
+  search({ clientAddress: '10.0.0.1' }, /USING INDEX audit_events_client_address \(client_address=\?\)/);
+  search({ domainId: 'd' }, /USING INDEX audit_events_domain \(domain_id=\?\)/);
+  // An administrator's domain: its projects' events or those of the domain alone (one index each).
+  const w = auditWhere({ order: 'desc', projectIds: ['p1', 'p2'], domainId: 'd' }, () => '?', JSON_ARRAY.sqlite);
+  const domain = plan(`SELECT * FROM audit_events${w.where}${w.order} LIMIT ?`, [...w.params, 100]);
+  assert.match(domain, /audit_events_project/, domain);
+  assert.match(domain, /audit_events_domain/, domain);
+  const t = auditWhere({ order: 'desc', from: 1, to: 2 }, () => '?', JSON_ARRAY.sqlite);
+  assert.match(plan(`SELECT * FROM audit_events${t.where}${t.order} LIMIT ?`, [...t.params, 100]), /USING INDEX audit_events_at|USING INTEGER PRIMARY KEY/);
+  assert.match(plan('DELETE FROM audit_events WHERE at < ?', [1]), /USING (COVERING )?INDEX audit_events_at \(at<\?\)/);
+  // Console tokens: by hash, purge by expiry, revocation by server, by credential, by user.
+  assert.match(plan('SELECT * FROM console_tokens WHERE hash = ?', ['h']), /USING INDEX sqlite_autoindex_console_tokens_1 \(hash=\?\)/);
+  assert.match(plan('DELETE FROM console_tokens WHERE expires_at <= ?', [1]), /USING (COVERING )?INDEX console_tokens_expires \(expires_at<\?\)/);
+  assert.match(plan('UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE server_id = ? AND revoked_at IS NULL', [1, 'r', 's']),
+    /USING INDEX console_tokens_server \(server_id=\?\)/);
+  assert.match(plan('UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE issued_by_user = ? AND issued_by = ? AND revoked_at IS NULL AND consumed_at IS NULL', [1, 'r', 'u', 'ak:A']),
+    /USING INDEX console_tokens_issuer \(issued_by_user=\? AND issued_by=\?\)/);
+  assert.match(plan('UPDATE console_tokens SET revoked_at = ?, revoked_reason = ? WHERE issued_by_user = ? AND revoked_at IS NULL AND consumed_at IS NULL', [1, 'r', 'u']),
+    /USING INDEX console_tokens_issuer \(issued_by_user=\?\)/);
+  // What a console URL costs in index entries: its token row 4 (hash, server, expiry, issuer), its audit row 6 (no target, no domain).
+  const entries = (table: string): string[] => (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND (sql IS NULL OR sql NOT LIKE '%WHERE%') ORDER BY name`).all(table) as Array<{ name: string }>).map((r) => r.name);
+  assert.deepEqual(entries('console_tokens'), ['console_tokens_expires', 'console_tokens_issuer', 'console_tokens_server', 'sqlite_autoindex_console_tokens_1']);
+  assert.deepEqual(entries('audit_events'), ['audit_events_actor_credential', 'audit_events_actor_user', 'audit_events_at', 'audit_events_client_address', 'audit_events_project', 'audit_events_server']);
+  db.close();
+});
+
+test('sqlite: migration 12 on a store holding tokens and audit records keeps them, and they are found through the new indexes', async () => {
+  const d = tempDir();
+  const p = join(d, 'm.db');
+  const old = openSqliteDatabase(p, { migrations: SQLITE_MIGRATIONS.filter((m) => m.version < 12) });
+  old.prepare(`INSERT INTO console_tokens (hash, server_id, project_id, console_revision, issued_at, expires_at, issued_by, issued_by_user)
+    VALUES (?, 's', 'p', 1, 1, ?, 'ak:A', 'u1')`).run('a'.repeat(64), 10 ** 13);
+  old.prepare(`INSERT INTO audit_events (at, kind, node_id, detail, target, domain_id) VALUES (1, 'ak-deactivated', 'n', '{}', 'ak:A', 'd1')`).run();
+  old.close();
+  const s = openSqliteStores(p);
+  assert.equal((await s.audit.listAudit({ order: 'desc', target: 'ak:A' })).length, 1);
+  assert.equal((await s.audit.listAudit({ order: 'desc', domainId: 'd1' })).length, 1);
+  assert.equal(await s.consoleTokens.revokeIssuedConsoleTokens({ issuedBy: 'ak:A', userId: 'u1' }, 'credential-revoked', 2), 1);
   await s.close();
   rmSync(d, { recursive: true, force: true });
 });

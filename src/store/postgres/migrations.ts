@@ -6,7 +6,7 @@
  * ../row-mappers.ts), `bigserial` for increasing ids, and JSON kept as `text` (not `jsonb`) so that
  * what is read back is exactly what was written, as in SQLite.
  */
-import type { Migration } from '../migration.js';
+import { FEWER_INDEX_ENTRIES, type Migration } from '../migration.js';
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
@@ -207,19 +207,6 @@ ALTER TABLE audit_events ADD COLUMN domain_id text;
 CREATE INDEX audit_events_domain ON audit_events (domain_id, id);
 `,
   },
-  {
-    version: 12,
-    // Every row written costs an entry in each index of its table (a page written at the commit):
-    // a console URL's token and audit rows are the API's commit (docs/benchmarks.md).
-    name: 'fewer index entries per console URL: one index of who issued a console token (user, then credential), audit target and domain indexed only where set',
-    sql: `
-DROP INDEX console_tokens_issued_by;
-DROP INDEX console_tokens_issued_by_user;
-CREATE INDEX console_tokens_issuer ON console_tokens (issued_by_user, issued_by);
-DROP INDEX audit_events_target;
-CREATE INDEX audit_events_target ON audit_events (target, id) WHERE target IS NOT NULL;
-DROP INDEX audit_events_domain;
-CREATE INDEX audit_events_domain ON audit_events (domain_id, id) WHERE domain_id IS NOT NULL;
-`,
-  },
+  // The same SQL in both dialects.
+  FEWER_INDEX_ENTRIES,
 ];

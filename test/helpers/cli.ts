@@ -25,6 +25,9 @@ export function runCli(args: string[], env: Record<string, string> = {}, stdin?:
   });
 }
 
+/** How long a started command may take to listen (or exit): generous, for a loaded machine. */
+const START_TIMEOUT_MS = 60_000;
+
 export interface RunningServer {
   child: ChildProcess;
   apiUrl: string;
@@ -43,7 +46,12 @@ export function startCli(args: string[], env: Record<string, string>, cwd?: stri
     let apiUrl = '';
     let proxyUrl = '';
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const timer = setTimeout(() => reject(new Error(`did not start: ${stderr}`)), 15_000);
+    // A process that did not start is killed, or its open pipes would keep the test run alive
+    // (it hung a suite once, after 'did not start' under heavy load).
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`did not start within ${START_TIMEOUT_MS / 1000} s: ${stderr}`));
+    }, START_TIMEOUT_MS);
     const check = (): void => {
       const wantsApi = args[0] !== 'proxy';
       const wantsProxy = args[0] !== 'api';
@@ -75,7 +83,10 @@ export function startOrExit(args: string[], env: Record<string, string>): Promis
     const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let started = false;
-    const timer = setTimeout(() => reject(new Error(`neither exited nor started within 15 s: ${stderr}`)), 15_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`neither exited nor started within ${START_TIMEOUT_MS / 1000} s: ${stderr}`));
+    }, START_TIMEOUT_MS);
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       if (!started && /(API|console proxy) on https?:\/\//.test(stderr)) {

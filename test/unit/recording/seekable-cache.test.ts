@@ -37,6 +37,16 @@ async function open(dataDir: string, ring: Buffer[], mode?: 'create'): Promise<S
   return createServices(loadConfig({ flags: { dataDir }, env: { ECS_CONSOLE_MASTER_KEY: ring.map(b64).join(',') } }), { logger: silentLogger() }, mode);
 }
 
+/** A fresh store and recording service for one test, closed after it whatever happens. */
+async function withRecordings(fn: (rs: RecordingService) => Promise<void>): Promise<void> {
+  const s = await open(tempDir(), [randomBytes(32)], 'create');
+  try {
+    await fn(s.recordings);
+  } finally {
+    await s.close();
+  }
+}
+
 const POLICY: RecordingPolicy = {
   scope: 'project', scopeId: 'p', projectId: 'p', enabled: true, keystrokes: false, retentionDays: 30, quotaBytes: null, updatedAt: 0, updatedBy: null,
 };
@@ -84,154 +94,124 @@ async function fresh(rs: RecordingService, rec: RecordingRecord): Promise<Buffer
   return s.records;
 }
 
-test('a finished recording: built once and kept (sealed, 0600, nothing in clear), a hit is the bytes a fresh build gives; concurrent requests build once', async () => {
-  const s = await open(tempDir(), [randomBytes(32)], 'create');
-  try {
-    const rs = s.recordings;
-    const rec = await record(rs, 30);
-    const expected = await fresh(rs, rec);
-    // Five at once: one build, the same bytes for each.
-    const all = await Promise.all(Array.from({ length: 5 }, () => load(rs, rec)));
-    assert.equal(rs.seekable.builds, 1, 'concurrent requests built once');
-    for (const r of all) assert.ok(r.form?.records.equals(expected));
-    assert.deepEqual([...new Set(all.map((r) => r.cache))], ['built']);
-    const path = join(rs.config.dir, seekableCacheFile(rec));
-    assert.equal(statSync(path).mode & 0o777, 0o600);
-    // Sealed: none of the form's bytes (a keyframe's ZRLE, the records) in clear.
-    const file = readFileSync(path);
-    assert.equal(file.indexOf(expected.subarray(200, 232)), -1, 'the form is not in clear');
-    const hit = await load(rs, rec);
-    assert.equal(hit.cache, 'hit');
-    assert.ok(hit.form?.records.equals(expected), 'a hit serves what a fresh build gives');
-    assert.equal(hit.form?.keyframes, all[0]!.form?.keyframes);
-    assert.equal(rs.seekable.builds, 1, 'the hit did not build');
-  } finally {
-    await s.close();
-  }
-});
+test('a finished recording: built once and kept (sealed, 0600, nothing in clear), a hit is the bytes a fresh build gives; concurrent requests build once', () => withRecordings(async (rs) => {
+  const rec = await record(rs, 30);
+  const expected = await fresh(rs, rec);
+  // Five at once: one build, the same bytes for each.
+  const all = await Promise.all(Array.from({ length: 5 }, () => load(rs, rec)));
+  assert.equal(rs.seekable.builds, 1, 'concurrent requests built once');
+  for (const r of all) assert.ok(r.form?.records.equals(expected));
+  assert.deepEqual([...new Set(all.map((r) => r.cache))], ['built']);
+  const path = join(rs.config.dir, seekableCacheFile(rec));
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  // Sealed: none of the form's bytes (a keyframe's ZRLE, the records) in clear.
+  const file = readFileSync(path);
+  assert.equal(file.indexOf(expected.subarray(200, 232)), -1, 'the form is not in clear');
+  const hit = await load(rs, rec);
+  assert.equal(hit.cache, 'hit');
+  assert.ok(hit.form?.records.equals(expected), 'a hit serves what a fresh build gives');
+  assert.equal(hit.form?.keyframes, all[0]!.form?.keyframes);
+  assert.equal(rs.seekable.builds, 1, 'the hit did not build');
+}));
 
-test('a cache file altered, cut short, with its header changed, swapped from another recording or not ours is rebuilt, never served', async () => {
-  const s = await open(tempDir(), [randomBytes(32)], 'create');
-  try {
-    const rs = s.recordings;
-    const rec = await record(rs, 20, { seed: 1 });
-    const other = await record(rs, 20, { seed: 2 });
-    const expected = await fresh(rs, rec);
-    const path = join(rs.config.dir, seekableCacheFile(rec));
-    assert.equal((await load(rs, rec)).cache, 'built');
-    assert.equal((await load(rs, other)).cache, 'built');
-    const good = readFileSync(path);
-    const headerEnd = good.indexOf('}') + 1;
-    const alterations: Array<[string, (b: Buffer) => Buffer]> = [
-      ['a byte of the ciphertext flipped', (b) => {
-        const c = Buffer.from(b);
-        c[c.length - 100]! ^= 1;
-        return c;
-      }],
-      ['cut short', (b) => b.subarray(0, b.length - 1000)],
-      ['keyframe count in the header changed', (b) => Buffer.from(b.toString('latin1').replace(/"keyframes":(\d+)/, (_m, n: string) => `"keyframes":${Number(n) + 1}`), 'latin1')],
-      ['the GCM tag changed', (b) => {
-        const c = Buffer.from(b);
-        c[headerEnd + 12]! ^= 0x80;
-        return c;
-      }],
-      ['another recording\'s cache', () => readFileSync(join(rs.config.dir, seekableCacheFile(other)))],
-      ['not ours', () => Buffer.from('garbage')],
-      ['empty', () => Buffer.alloc(0)],
-    ];
-    for (const [what, alter] of alterations) {
-      writeFileSync(path, alter(good));
-      const r = await load(rs, rec);
-      assert.equal(r.cache, 'built', `${what}: rebuilt`);
-      assert.ok(r.form?.records.equals(expected), `${what}: the served form is a fresh build's`);
-      assert.equal((await load(rs, rec)).cache, 'hit', `${what}: the rebuilt cache is used`);
-    }
-    // Another recording's file renamed into place over a good one keeps being refused (its key and header are another's).
-    copyFileSync(join(rs.config.dir, seekableCacheFile(other)), path);
-    assert.equal((await load(rs, rec)).cache, 'built');
-  } finally {
-    await s.close();
+test('a cache file altered, cut short, with its header changed, swapped from another recording or not ours is rebuilt, never served', () => withRecordings(async (rs) => {
+  const rec = await record(rs, 20, { seed: 1 });
+  const other = await record(rs, 20, { seed: 2 });
+  const expected = await fresh(rs, rec);
+  const path = join(rs.config.dir, seekableCacheFile(rec));
+  assert.equal((await load(rs, rec)).cache, 'built');
+  assert.equal((await load(rs, other)).cache, 'built');
+  const good = readFileSync(path);
+  const headerEnd = good.indexOf('}') + 1;
+  const alterations: Array<[string, (b: Buffer) => Buffer]> = [
+    ['a byte of the ciphertext flipped', (b) => {
+      const c = Buffer.from(b);
+      c[c.length - 100]! ^= 1;
+      return c;
+    }],
+    ['cut short', (b) => b.subarray(0, b.length - 1000)],
+    ['keyframe count in the header changed', (b) => Buffer.from(b.toString('latin1').replace(/"keyframes":(\d+)/, (_m, n: string) => `"keyframes":${Number(n) + 1}`), 'latin1')],
+    ['the GCM tag changed', (b) => {
+      const c = Buffer.from(b);
+      c[headerEnd + 12]! ^= 0x80;
+      return c;
+    }],
+    ['another recording\'s cache', () => readFileSync(join(rs.config.dir, seekableCacheFile(other)))],
+    ['not ours', () => Buffer.from('garbage')],
+    ['empty', () => Buffer.alloc(0)],
+  ];
+  for (const [what, alter] of alterations) {
+    writeFileSync(path, alter(good));
+    const r = await load(rs, rec);
+    assert.equal(r.cache, 'built', `${what}: rebuilt`);
+    assert.ok(r.form?.records.equals(expected), `${what}: the served form is a fresh build's`);
+    assert.equal((await load(rs, rec)).cache, 'hit', `${what}: the rebuilt cache is used`);
   }
-});
+  // Another recording's file renamed into place over a good one keeps being refused (its key and header are another's).
+  copyFileSync(join(rs.config.dir, seekableCacheFile(other)), path);
+  assert.equal((await load(rs, rec)).cache, 'built');
+}));
 
-test('a recording in an encoding the player\'s form cannot follow (Tight) is kept as not seekable: the original plays, and it is not decoded again', async () => {
-  const s = await open(tempDir(), [randomBytes(32)], 'create');
-  try {
-    const rs = s.recordings;
-    const { record: rec, key } = rs.newRecording({ id: 'tight-session', projectId: 'p', serverId: 's' }, POLICY);
-    mkdirSync(rs.config.dir, { recursive: true, mode: 0o700 });
-    let last: WriterProgress | null = null;
-    const w = new RecordingWriter(rec.id, key, join(rs.config.dir, rec.file), (p) => (last = p), (e) => assert.fail(e));
-    w.append(RecordType.ServerInit, 0, encodeServerInit({ width: W, height: H, pixelFormat: RGB888_PIXEL_FORMAT, name: 'tight' }));
-    w.append(RecordType.ServerBytes, 10, Buffer.concat([encodeFramebufferUpdateHeader(1), encodeRectangleHeader({ x: 0, y: 0, width: 8, height: 8, encoding: 7 }), Buffer.alloc(16)]));
-    await w.close();
-    const row: RecordingRecord = { ...rec, ...(last as unknown as WriterProgress), endedAt: Date.now() };
-    await rs.store.insertRecording(row);
-    const first = await load(rs, row);
-    assert.deepEqual([first.cache, first.form], ['built', null]);
-    const again = await load(rs, row);
-    assert.deepEqual([again.cache, again.form], ['hit', null]);
-    assert.equal(rs.seekable.builds, 1);
-  } finally {
-    await s.close();
-  }
-});
+test('a recording in an encoding the player\'s form cannot follow (Tight) is kept as not seekable: the original plays, and it is not decoded again', () => withRecordings(async (rs) => {
+  const { record: rec, key } = rs.newRecording({ id: 'tight-session', projectId: 'p', serverId: 's' }, POLICY);
+  mkdirSync(rs.config.dir, { recursive: true, mode: 0o700 });
+  let last: WriterProgress | null = null;
+  const w = new RecordingWriter(rec.id, key, join(rs.config.dir, rec.file), (p) => (last = p), (e) => assert.fail(e));
+  w.append(RecordType.ServerInit, 0, encodeServerInit({ width: W, height: H, pixelFormat: RGB888_PIXEL_FORMAT, name: 'tight' }));
+  w.append(RecordType.ServerBytes, 10, Buffer.concat([encodeFramebufferUpdateHeader(1), encodeRectangleHeader({ x: 0, y: 0, width: 8, height: 8, encoding: 7 }), Buffer.alloc(16)]));
+  await w.close();
+  const row: RecordingRecord = { ...rec, ...(last as unknown as WriterProgress), endedAt: Date.now() };
+  await rs.store.insertRecording(row);
+  const first = await load(rs, row);
+  assert.deepEqual([first.cache, first.form], ['built', null]);
+  const again = await load(rs, row);
+  assert.deepEqual([again.cache, again.form], ['hit', null]);
+  assert.equal(rs.seekable.builds, 1);
+}));
 
-test('a recording still being written (or whose node died) is built from what was read and not kept; a tampered one is not kept either', async () => {
-  const s = await open(tempDir(), [randomBytes(32)], 'create');
-  try {
-    const rs = s.recordings;
-    const live = await record(rs, 20, { ended: false });
-    const r = await load(rs, live);
-    assert.equal(r.cache, 'uncached');
-    assert.ok(r.form?.records.equals(await fresh(rs, live)));
-    assert.equal(existsSync(join(rs.config.dir, seekableCacheFile(live))), false, 'no cache file');
-    // Tampered: a chunk of the recording changed after it finished.
-    const done = await record(rs, 20);
-    const file = join(rs.config.dir, done.file);
-    const bytes = readFileSync(file);
-    bytes[bytes.length - 10]! ^= 1;
-    writeFileSync(file, bytes);
-    const t = await load(rs, done);
-    assert.equal(t.cache, 'uncached');
-    assert.equal(existsSync(join(rs.config.dir, seekableCacheFile(done))), false);
-  } finally {
-    await s.close();
-  }
-});
+test('a recording still being written (or whose node died) is built from what was read and not kept; a tampered one is not kept either', () => withRecordings(async (rs) => {
+  const live = await record(rs, 20, { ended: false });
+  const r = await load(rs, live);
+  assert.equal(r.cache, 'uncached');
+  assert.ok(r.form?.records.equals(await fresh(rs, live)));
+  assert.equal(existsSync(join(rs.config.dir, seekableCacheFile(live))), false, 'no cache file');
+  // Tampered: a chunk of the recording changed after it finished.
+  const done = await record(rs, 20);
+  const file = join(rs.config.dir, done.file);
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 10]! ^= 1;
+  writeFileSync(file, bytes);
+  const t = await load(rs, done);
+  assert.equal(t.cache, 'uncached');
+  assert.equal(existsSync(join(rs.config.dir, seekableCacheFile(done))), false);
+}));
 
-test('purge deletes the cache with its recording (retention, then quota); the hourly sweep deletes leftovers of builds and orphaned caches', async () => {
-  const s = await open(tempDir(), [randomBytes(32)], 'create');
-  try {
-    const rs = s.recordings;
-    const expired = await record(rs, 10, { expired: true });
-    const kept = await record(rs, 10);
-    for (const r of [expired, kept]) assert.equal((await load(rs, r)).cache, 'built');
-    const cacheOf = (r: RecordingRecord): string => join(rs.config.dir, seekableCacheFile(r));
-    assert.equal(await rs.purge(), 1);
-    assert.equal(existsSync(join(rs.config.dir, expired.file)), false);
-    assert.equal(existsSync(cacheOf(expired)), false, 'the expired recording\'s cache went with it');
-    assert.equal(existsSync(cacheOf(kept)), true);
-    // Over the quota: the oldest finished recordings go, each with its cache.
-    await rs.store.putRecordingPolicy({ ...POLICY, quotaBytes: 1 });
-    assert.equal(await rs.purge(), 1);
-    assert.equal(existsSync(cacheOf(kept)), false, 'the cache went with its recording over the quota');
-    // Leftovers: a build's temporary file and a cache without its recording, both older than an hour.
-    const tmp = join(rs.config.dir, `${kept.file}.seekable.0123456789ab.tmp`);
-    const orphan = join(rs.config.dir, 'gone.ecsrec.seekable');
-    const recent = join(rs.config.dir, 'recent.ecsrec.seekable');
-    for (const f of [tmp, orphan, recent]) writeFileSync(f, 'x');
-    // The purge above swept (nothing) at most an hour ago: the next sweep is two hours on.
-    const later = Date.now() + 2 * 3_600_000;
-    const old = new Date(later - 2 * 3_600_000);
-    for (const f of [tmp, orphan]) utimesSync(f, old, old);
-    utimesSync(recent, new Date(later - 60_000), new Date(later - 60_000));
-    assert.equal(await rs.seekable.sweep(later), 2);
-    assert.deepEqual([tmp, orphan, recent].map(existsSync), [false, false, true], 'a recent file may be a build in progress');
-  } finally {
-    await s.close();
-  }
-});
+test('purge deletes the cache with its recording (retention, then quota); the hourly sweep deletes leftovers of builds and orphaned caches', () => withRecordings(async (rs) => {
+  const expired = await record(rs, 10, { expired: true });
+  const kept = await record(rs, 10);
+  for (const r of [expired, kept]) assert.equal((await load(rs, r)).cache, 'built');
+  const cacheOf = (r: RecordingRecord): string => join(rs.config.dir, seekableCacheFile(r));
+  assert.equal(await rs.purge(), 1);
+  assert.equal(existsSync(join(rs.config.dir, expired.file)), false);
+  assert.equal(existsSync(cacheOf(expired)), false, 'the expired recording\'s cache went with it');
+  assert.equal(existsSync(cacheOf(kept)), true);
+  // Over the quota: the oldest finished recordings go, each with its cache.
+  await rs.store.putRecordingPolicy({ ...POLICY, quotaBytes: 1 });
+  assert.equal(await rs.purge(), 1);
+  assert.equal(existsSync(cacheOf(kept)), false, 'the cache went with its recording over the quota');
+  // Leftovers: a build's temporary file and a cache without its recording, both older than an hour.
+  const tmp = join(rs.config.dir, `${kept.file}.seekable.0123456789ab.tmp`);
+  const orphan = join(rs.config.dir, 'gone.ecsrec.seekable');
+  const recent = join(rs.config.dir, 'recent.ecsrec.seekable');
+  for (const f of [tmp, orphan, recent]) writeFileSync(f, 'x');
+  // The purge above swept (nothing) at most an hour ago: the next sweep is two hours on.
+  const later = Date.now() + 2 * 3_600_000;
+  const old = new Date(later - 2 * 3_600_000);
+  for (const f of [tmp, orphan]) utimesSync(f, old, old);
+  utimesSync(recent, new Date(later - 60_000), new Date(later - 60_000));
+  assert.equal(await rs.seekable.sweep(later), 2);
+  assert.deepEqual([tmp, orphan, recent].map(existsSync), [false, false, true], 'a recent file may be a build in progress');
+}));
 
 test('master-key rotation: the cache built before it opens after it, with the old key dropped (it is sealed under the recording\'s data key, which rotation does not change)', async () => {
   const dataDir = tempDir();

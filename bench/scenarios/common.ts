@@ -20,10 +20,17 @@ export interface Plan {
   setupConcurrency: number;
   /** A burst: this many sessions started all at once (the reference's "time to open 300 sessions"). */
   setupBurst: number;
+  /**
+   * Round-trip rounds, each contender's in turn: many short rounds rather than a few long ones, so
+   * that a burst of other load lands on every contender alike (the samples are pooled).
+   */
   rttRounds: number;
   rttPerRound: number;
+  /** Measured bulk rounds per contender (after a discarded warm-up round of the same size each). */
   bulkRounds: number;
   bulkMiB: number;
+  /** Bulk rounds of the recording scenario (recording on vs off). */
+  recordingBulkRounds: number;
   apiRounds: number;
   apiSeconds: number;
   wrkRounds: number;
@@ -39,7 +46,7 @@ export interface Plan {
 export const FULL: Plan = {
   quick: false, idleCounts: [100, 1000, 5000, 10_000], websockifyIdle: 300,
   setupRounds: 3, setupSessions: 2000, setupSessionsWebsockify: 300, setupConcurrency: 50, setupBurst: 300,
-  rttRounds: 5, rttPerRound: 2000, bulkRounds: 3, bulkMiB: 512,
+  rttRounds: 20, rttPerRound: 500, bulkRounds: 5, bulkMiB: 512, recordingBulkRounds: 3,
   apiRounds: 3, apiSeconds: 8, wrkRounds: 2, wrkSeconds: 5,
   hostileSessions: 20, hostileSeconds: 3,
   loginSeconds: 15, loginMaxSamples: 200,
@@ -48,7 +55,7 @@ export const FULL: Plan = {
 export const QUICK: Plan = {
   quick: true, idleCounts: [100, 1000], websockifyIdle: 100,
   setupRounds: 1, setupSessions: 500, setupSessionsWebsockify: 100, setupConcurrency: 50, setupBurst: 100,
-  rttRounds: 2, rttPerRound: 1000, bulkRounds: 1, bulkMiB: 64,
+  rttRounds: 4, rttPerRound: 500, bulkRounds: 1, bulkMiB: 64, recordingBulkRounds: 1,
   apiRounds: 1, apiSeconds: 3, wrkRounds: 1, wrkSeconds: 3,
   hostileSessions: 5, hostileSeconds: 2,
   loginSeconds: 5, loginMaxSamples: 60,

@@ -149,7 +149,7 @@ export async function recordingScenario(ctx: Ctx): Promise<ScenarioResult> {
     const cs: Contender[] = [plain, rec];
     for (const c of cs) await bulkRound(c, ctx.backend, 16);
     const rounds = new Map<string, BulkRound[]>(cs.map((c) => [c.name, []]));
-    for (let r = 0; r < p.bulkRounds; r++) {
+    for (let r = 0; r < p.recordingBulkRounds; r++) {
       for (const c of rotate(cs, r)) {
         // Profiling runs (--profile): the main thread of each service during its bulk rounds.
         const round = await profiled(ctx, c, c === rec ? 'recording-bulk-on' : 'recording-bulk-off', () => bulkRound(c, ctx.backend, p.bulkMiB));

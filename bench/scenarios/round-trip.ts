@@ -2,12 +2,15 @@
  * Input round trip: one session per contender; the client sends a 10-byte FramebufferUpdateRequest
  * (a valid client message: our proxy parses every browser message), the echo backend sends the
  * same 10 bytes back, the client waits for them before the next one. Rounds alternate the
- * contenders; percentiles are over all rounds' samples. "Added" = the contender's percentile
- * minus direct TCP's.
+ * contenders (many short rounds, so that bursts of other load reach every contender alike);
+ * percentiles are over all rounds' samples. "Added" = the contender's percentile minus direct
+ * TCP's. CPU per round trip: the contender's processes (every thread, exact schedstat time) over
+ * its rounds, which the machine's other load skews far less than the percentiles.
  */
 import { type Contender, direct, startOurs, startRelay, startWebsockify } from '../lib/contenders.js';
 import { BenchSession } from '../lib/rfb-session.js';
 import { fmt, percentile, ratio, table } from '../lib/stats.js';
+import { treeRunMs } from '../lib/procs.js';
 import { type Ctx, type Goal, type ScenarioResult, oursOptions, profiled, rotate, stopAll } from './common.js';
 
 export async function roundTripScenario(ctx: Ctx): Promise<ScenarioResult> {
@@ -21,6 +24,7 @@ export async function roundTripScenario(ctx: Ctx): Promise<ScenarioResult> {
     cs.push(await startWebsockify(ctx.logDir, port));
     cs.push(await startOurs(ctx.logDir, ctx.backend, oursOptions(ctx, 'echo')));
     const samples = new Map<string, number[]>(cs.map((c) => [c.name, []]));
+    const cpuMs = new Map<string, number>(cs.map((c) => [c.name, 0]));
     for (const c of cs) {
       await c.prepare(1);
       const s = await BenchSession.open(c.next());
@@ -31,17 +35,20 @@ export async function roundTripScenario(ctx: Ctx): Promise<ScenarioResult> {
     for (let r = 0; r < p.rttRounds; r++) {
       for (const c of rotate(cs, r)) {
         const s = sessions.get(c.name)!;
+        const c0 = c.pid ? treeRunMs(c.pid) : 0;
         samples.get(c.name)!.push(...(await profiled(ctx, c, 'round-trip', () => s.roundTrips(p.rttPerRound))));
+        if (c.pid) cpuMs.set(c.name, cpuMs.get(c.name)! + treeRunMs(c.pid) - c0);
       }
-      ctx.progress(`round trip: round ${r + 1} of ${p.rttRounds} done`);
+      if ((r + 1) % 5 === 0 || r + 1 === p.rttRounds) ctx.progress(`round trip: round ${r + 1} of ${p.rttRounds} done`);
     }
     const pct = (name: string, q: number): number => percentile(samples.get(name)!, q);
     const d50 = pct('direct TCP', 50);
     const d99 = pct('direct TCP', 99);
+    const cpuUs = (c: Contender): number => (c.pid ? (cpuMs.get(c.name)! * 1000) / samples.get(c.name)!.length : NaN);
     const rows = cs.map((c) => [
-      c.name, fmt(pct(c.name, 50)), fmt(pct(c.name, 99)), fmt(pct(c.name, 50) - d50), fmt(pct(c.name, 99) - d99), fmt(samples.get(c.name)!.length),
+      c.name, fmt(pct(c.name, 50)), fmt(pct(c.name, 99)), fmt(pct(c.name, 50) - d50), fmt(pct(c.name, 99) - d99), c.pid ? fmt(cpuUs(c), 1) : '-', fmt(samples.get(c.name)!.length),
     ]);
-    const text = table(['Input round trip (10 bytes)', 'p50 us', 'p99 us', 'added p50 us', 'added p99 us', 'samples'], rows);
+    const text = table(['Input round trip (10 bytes)', 'p50 us', 'p99 us', 'added p50 us', 'added p99 us', 'CPU us/round trip: relay', 'samples'], rows);
     const ours50 = pct('ecs-console', 50) - d50;
     const relay50 = pct('ws relay', 50) - d50;
     const goals: Goal[] = [
@@ -57,7 +64,7 @@ export async function roundTripScenario(ctx: Ctx): Promise<ScenarioResult> {
         met: pct('ecs-console', 99) <= pct('websockify', 99) && pct('ecs-console', 99) <= pct('ws relay', 99),
       },
     ];
-    const data = Object.fromEntries(cs.map((c) => [c.name, { p50Us: pct(c.name, 50), p90Us: pct(c.name, 90), p99Us: pct(c.name, 99), samples: samples.get(c.name)!.length }]));
+    const data = Object.fromEntries(cs.map((c) => [c.name, { p50Us: pct(c.name, 50), p90Us: pct(c.name, 90), p99Us: pct(c.name, 99), cpuUsPerRoundTrip: c.pid ? cpuUs(c) : null, samples: samples.get(c.name)!.length }]));
     return { name: 'round trip', text, goals, data };
   } finally {
     for (const s of sessions.values()) s.close();

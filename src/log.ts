@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 import pinoPretty from 'pino-pretty';
+import { isoTime } from './util/iso-time.js';
 
 export type Logger = PinoLogger;
 
@@ -68,7 +69,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     // one level down through the formatters below.
     redact: { paths: [...REDACTED], censor: CENSOR },
     base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    // pino's isoTime, with the date and time up to the second formatted once a second.
+    timestamp: () => `,"time":"${isoTime(Date.now())}"`,
     // An error's own fields are one level down in its line, as pino's `*.name` paths had them.
     serializers: { err: (e: Error) => redactNested({ err: pino.stdSerializers.err(e) })['err'] },
     formatters: {

@@ -163,6 +163,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.decorateRequest('rawBody', null);
   app.decorateRequest('principal', null);
+  app.decorateRequest('auditLog', null);
 
   // Bodies are kept raw: the signature covers the bytes as received, and JSON is parsed by the
   // route after authentication, so that bad bodies from unauthenticated callers reveal nothing.
@@ -201,10 +202,18 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const route = req.routeOptions.url ?? 'unmatched';
     deps.observe?.(route, req.method, reply.statusCode, seconds);
     // NOTE: path only (a query string may carry secrets); the credential's id, never its secret.
-    req.log.info({
+    const line: Record<string, unknown> = {
       method: req.method, path: pathOnly(req.url), route, status: reply.statusCode,
       ms: Math.round(seconds * 1000 * 10) / 10, remote: req.ip, credential: req.principal?.credentialId,
-    }, 'request');
+    };
+    // The audit event of the call (remote_console's `issued`), on this line rather than one of its
+    // own; the access fields win a name both have (`credential`: the id, which names its kind too).
+    const audit = req.auditLog;
+    if (audit !== null) {
+      req.auditLog = null;
+      for (const k in audit) if (!(k in line)) line[k] = audit[k];
+    }
+    req.log.info(line, 'request');
     done();
   });
 

@@ -1,5 +1,5 @@
 /** Huawei ECS routes: remote_console (POST), ShowServer and ListServersDetails (GET). */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConsoleError, ProjectMismatchError, ServerNotFoundError } from '../errors.js';
 import { ACTION_GET, ACTION_LIST, ACTION_START, ACTION_STOP } from '../identity/types.js';
 import { tokenRef } from '../log.js';
@@ -10,6 +10,7 @@ import type { ConsoleLang, RequestAudit } from '../tokens/remote-console-service
 import { declaredBody, invalidBody } from './body.js';
 import { declaredInt } from './query.js';
 import type { ApiDeps } from './api-server.js';
+import { accessLineAudit } from './request-context.js';
 import { ECS } from './route-docs.js';
 
 interface EcsDeps extends ApiDeps {
@@ -71,10 +72,13 @@ function intParam(raw: unknown, name: string, min: number, max: number, dflt: nu
 
 const INVALID = invalidBody('Invalid request body: ');
 
-/** What a console URL's audit record keeps of the API request asking for it (its id, the client's address, the IAM token's reference). */
-export function consoleRequest(req: FastifyRequest): RequestAudit {
+/**
+ * What a console URL's audit record keeps of the API request asking for it (its id, the client's
+ * address, the IAM token's reference); the record's log fields go on the request's access line.
+ */
+export function consoleRequest(req: FastifyRequest, reply: FastifyReply): RequestAudit {
   const iamToken = req.headers['x-auth-token'];
-  return { requestId: req.id, clientAddress: req.ip, ...(typeof iamToken === 'string' ? { iamTokenRef: tokenRef(iamToken) } : {}) };
+  return { requestId: req.id, clientAddress: req.ip, ...(typeof iamToken === 'string' ? { iamTokenRef: tokenRef(iamToken) } : {}), logTo: accessLineAudit(req, reply) };
 }
 
 export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
@@ -85,7 +89,7 @@ export function registerEcsRoutes(app: FastifyInstance, deps: EcsDeps): void {
     deps.identity.authorize(req.principal!, projectId, 'ecs:cloudServers:vnc');
     // Checked against ECS.remoteConsole.body (route-docs.ts); the pairs below.
     const { type, protocol } = (declaredBody(req, INVALID) as { remote_console: { type: string; protocol: string } }).remote_console;
-    const request = consoleRequest(req);
+    const request = consoleRequest(req, reply);
     // Our documented extension: {"protocol":"serial","type":"serial"} gives the serial console's URL.
     if (type === 'serial' && protocol === 'serial') {
       const r = await deps.remoteConsole.getRemoteConsole(req.principal!, projectId, serverId, consoleLang(req.headers['x-language']), 'serial', request);

@@ -273,12 +273,12 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
     });
 
     /** A console URL: noVNC's page, or (serial, as Nova gives it) the WebSocket URL itself. */
-    const consoleUrl = async (req: FastifyRequest, p: Principal, s: Server, kind: 'vnc' | 'serial', what: string): Promise<string> => {
+    const consoleUrl = async (req: FastifyRequest, reply: FastifyReply, p: Principal, s: Server, kind: 'vnc' | 'serial', what: string): Promise<string> => {
       if (s.status !== 'ACTIVE') {
         throw new NovaError(409, `Cannot '${what}' instance ${s.id} while it is in vm_state ${NOVA_STATUS[s.status]?.[0] ?? 'error'}`);
       }
       if (kind === 'serial' && !s.console.serial) throw new NovaError(400, 'Unavailable console type serial.');
-      const r = await deps.remoteConsole.getRemoteConsole(p, s.projectId, s.id, 'EN', kind, consoleRequest(req));
+      const r = await deps.remoteConsole.getRemoteConsole(p, s.projectId, s.id, 'EN', kind, consoleRequest(req, reply));
       if (kind === 'vnc') return r.url;
       // The serial page's URL, as the WebSocket Nova's serial clients connect to.
       const u = new URL(r.url);
@@ -301,7 +301,7 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
           if (kind === 'vnc' && type === 'xvpvnc') throw new NovaError(400, 'Unavailable console type xvpvnc.');
           throw new NovaError(400, `Invalid input for field/attribute type. Value: ${type}. '${type}' is not one of ['${kind === 'vnc' ? 'novnc' : 'serial'}']`);
         }
-        const url = await consoleUrl(req, p, s, kind, kind === 'vnc' ? 'get_vnc_console' : 'get_serial_console');
+        const url = await consoleUrl(req, reply, p, s, kind, kind === 'vnc' ? 'get_vnc_console' : 'get_serial_console');
         return reply.type('application/json').send({ console: { type, url } });
       }
       if (action === 'os-getConsoleOutput') {
@@ -334,7 +334,7 @@ export function registerNovaRoutes(app: FastifyInstance, deps: NovaDeps): void {
         throw new NovaError(400, `Unavailable console type ${type}.`);
       }
       const kind = protocol === 'vnc' ? 'vnc' : 'serial';
-      const url = await consoleUrl(req, p, s, kind, kind === 'vnc' ? 'get_vnc_console' : 'get_serial_console');
+      const url = await consoleUrl(req, reply, p, s, kind, kind === 'vnc' ? 'get_vnc_console' : 'get_serial_console');
       return reply.type('application/json').send({ remote_console: { protocol, type, url } });
     });
 

@@ -1,9 +1,10 @@
 /** The remote_console call's domain logic: authorize, check the server, issue a token, build the URL. */
-import type { Auditor } from '../audit/auditor.js';
+import type { AuditLogSink, Auditor } from '../audit/auditor.js';
 import { ConsoleError, ServerNotActiveError, ServerNotFoundError } from '../errors.js';
 import type { IdentityService } from '../identity/identity-service.js';
 import { ACTION_VNC, type Principal } from '../identity/types.js';
 import type { InventoryService } from '../inventory/inventory-service.js';
+import { isoTime } from '../util/iso-time.js';
 import type { ConsoleTokenService } from './console-token-service.js';
 import type { ConsoleTokenKind } from './types.js';
 
@@ -14,6 +15,8 @@ export interface RequestAudit {
   readonly requestId?: string;
   readonly clientAddress?: string;
   readonly iamTokenRef?: string;
+  /** Where the `issued` event's log fields go (the API: the request's access line); a line of their own when absent. */
+  readonly logTo?: AuditLogSink;
 }
 
 export interface RemoteConsoleResult {
@@ -24,6 +27,9 @@ export interface RemoteConsoleResult {
 }
 
 export class RemoteConsoleService {
+  /** `tLength=...`, encoded once. */
+  private readonly tLengthParam: string;
+
   constructor(
     private readonly identity: IdentityService,
     private readonly inventory: InventoryService,
@@ -31,8 +37,10 @@ export class RemoteConsoleService {
     private readonly auditor: Auditor,
     /** Console base URL (no trailing slash) for an availability zone. */
     private readonly baseUrlFor: (az: string) => string,
-    private readonly tLength: string,
-  ) {}
+    tLength: string,
+  ) {
+    this.tLengthParam = new URLSearchParams({ tLength }).toString();
+  }
 
   /**
    * A one-time console URL: `vnc` opens `vnc_auto.html` (noVNC), `serial` opens `serial.html`
@@ -57,12 +65,12 @@ export class RemoteConsoleService {
       projectId, serverId: server.id, tokenRef: ref, actorUserId: p.userId, actorCredential: p.credentialId,
       requestId: request.requestId ?? null, clientAddress: request.clientAddress ?? null, outcome: 'ok',
       detail: {
-        credential: p.kind, userId: p.userId, expiresAt: new Date(record.expiresAt).toISOString(), ...(kind === 'serial' ? { console: 'serial' } : {}),
+        credential: p.kind, userId: p.userId, expiresAt: isoTime(record.expiresAt), ...(kind === 'serial' ? { console: 'serial' } : {}),
         ...(request.iamTokenRef ? { iamTokenRef: request.iamTokenRef } : {}),
       },
-    })]);
-    const q = new URLSearchParams({ token, lang, tLength: this.tLength });
+    }, request.logTo)]);
+    // As URLSearchParams would write it: the token (a UUID) and lang need no escaping.
     const page = kind === 'serial' ? 'serial.html' : 'vnc_auto.html';
-    return { url: `${this.baseUrlFor(server.availabilityZone)}/${page}?${q.toString()}`, serverId: server.id, tokenRef: ref, expiresAt: record.expiresAt };
+    return { url: `${this.baseUrlFor(server.availabilityZone)}/${page}?token=${token}&lang=${lang}&${this.tLengthParam}`, serverId: server.id, tokenRef: ref, expiresAt: record.expiresAt };
   }
 }

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import { ManualClock } from '../../../src/clock.js';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { openConsole, wsUrlOf } from '../../helpers/console-client.js';
 import { http } from '../../helpers/signed-fetch.js';
@@ -11,10 +12,14 @@ import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js'
 let vnc: DemoVncServer;
 let stack: Stack;
 let s: Seed;
+// The service's time (the failed-token limit's minute, token TTLs) moves only when a test moves it:
+// a flood that takes more than a minute of wall time on a loaded machine still falls in one minute.
+// Node's own header timeout (slowloris) runs on wall time, as in production.
+const clock = new ManualClock(Date.now());
 before(async () => {
   vnc = new DemoVncServer({ name: 'abuse', width: 160, height: 100 });
   const { port } = await vnc.listen(0, '127.0.0.1');
-  stack = await startStack({ options: { httpHeadersTimeoutSeconds: '2', apiRateLimitPerAddress: '0' } });
+  stack = await startStack({ clock, options: { httpHeadersTimeoutSeconds: '2', apiRateLimitPerAddress: '0' } });
   s = await seed(stack.app, { host: '127.0.0.1', port });
 });
 after(async () => {
@@ -105,4 +110,12 @@ test('a 10,000-bad-token flood from one address leaves another address\'s consol
   assert.equal(statuses.get(429), total - 30, 'the rest are throttled');
   const auditAfter = (await stack.app.services.stores.audit.listAudit({ kind: 'rejected', limit: 100_000 })).length;
   assert.ok(auditAfter - auditBefore <= 31, `throttled attempts are not written one by one (${auditAfter - auditBefore} audit rows)`);
+  // Still throttled within the minute; a new minute tells unknown tokens so again.
+  statuses.clear();
+  clock.advance(59_000);
+  await attempt();
+  assert.deepEqual([...statuses], [[429, 1]], 'throttled until the minute ends');
+  clock.advance(1_000);
+  await attempt();
+  assert.deepEqual([...statuses], [[429, 1], [401, 1]], 'the next minute starts a new count');
 });

@@ -4,6 +4,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** How often the event-loop lag histogram (`ecs_console_nodejs_eventloop_lag_*`) takes a sample. */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 export class Metrics {
   readonly registry = new Registry();
   readonly sessionsActive: Gauge;
@@ -34,7 +37,10 @@ export class Metrics {
     });
     this.serialPortsHeld = new Gauge({ name: 'ecs_console_serial_ports_held', help: 'Serial ports this node holds (connected to, keeping their output)', registers });
     this.serialOutputBytes = new Counter({ name: 'ecs_console_serial_output_bytes_total', help: 'Bytes read from serial ports', registers });
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'ecs_console_' });
+    // The event-loop lag histogram samples every 100 ms (prom-client's default, 10 ms, is a timer
+    // that wakes the relay's thread 100 times a second, idle or not; the lag metrics keep their
+    // meaning with 10 samples a second between scrapes).
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'ecs_console_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
   /**

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteStores } from '../../../src/store/sqlite/sqlite-stores.js';
-import { openSqliteDatabase } from '../../../src/store/sqlite/sqlite-database.js';
+import { GroupCommit, openSqliteDatabase } from '../../../src/store/sqlite/sqlite-database.js';
 import { StoreMissingError, StoreUnavailableError } from '../../../src/errors.js';
 import { SQLITE_MIGRATIONS } from '../../../src/store/sqlite/migrations.js';
 import { runStoreContract } from '../../contract/store-contract.js';
@@ -110,6 +110,49 @@ test('sqlite group commit: a burst commits once; a conflicting row fails alone; 
   assert.ok(await s.consoleTokens.getConsoleToken('b'.repeat(64)));
   assert.equal((await s.audit.listAudit({ serverId: 's' })).length, 1);
   await s.close();
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('sqlite group commit over a window: writes of several turns share one commit, a token consumed twice in it is won once, a lone write does not wait', async () => {
+  const d = tempDir();
+  const p = join(d, 'w.db');
+  const db = openSqliteDatabase(p);
+  const spy = new Database(p, { readonly: true });
+  const commits = (): number => Number(spy.pragma('data_version', { simple: true }));
+  const writes = new GroupCommit(db, { windowMs: 50 });
+  db.prepare("INSERT INTO console_tokens (hash, server_id, project_id, kind, console_revision, issued_at, expires_at) VALUES ('t', 's', 'p', 'vnc', 1, 0, 1e15)").run();
+  const consume = (node: string): Promise<boolean> => writes.run(() => db.prepare('UPDATE console_tokens SET consumed_at = 1, consumed_by = ? WHERE hash = ? AND consumed_at IS NULL').run(node, 't').changes === 1);
+  const audit = (at: number): Promise<void> => writes.run(() => void db.prepare("INSERT INTO audit_events (at, kind, node_id, detail) VALUES (?, 'connected', 'n', '{}')").run(at));
+  // The first write after a quiet time commits at the next turn, alone.
+  const c0 = commits();
+  const t0 = performance.now();
+  await audit(0);
+  assert.equal(commits() - c0, 1);
+  // Within the window: writes queued over several turns wait for its end and commit together.
+  const c1 = commits();
+  const pending: Array<Promise<unknown>> = [audit(1), consume('n1')];
+  await new Promise((r) => setImmediate(r));
+  pending.push(consume('n2'), audit(2));
+  await new Promise((r) => setTimeout(r, 5));
+  pending.push(audit(3));
+  const [, first, second] = await Promise.all(pending);
+  assert.ok(performance.now() - t0 >= 49, 'held to the window');
+  assert.equal(commits() - c1, 1, 'one commit for the window');
+  assert.deepEqual([first, second], [true, false], 'the token is consumed once: the second consumption in the same transaction sees the first');
+  assert.equal((db.prepare("SELECT consumed_by FROM console_tokens WHERE hash = 't'").get() as { consumed_by: string }).consumed_by, 'n1');
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 4);
+  // Quiet for longer than the window: the next lone write commits at once again.
+  await new Promise((r) => setTimeout(r, 60));
+  const t1 = performance.now();
+  await audit(4);
+  assert.ok(performance.now() - t1 < 40, 'not held: no commit in the last window');
+  // close() commits what is queued without waiting for the window.
+  const last = audit(5);
+  writes.flush();
+  await last;
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 6);
+  spy.close();
+  db.close();
   rmSync(d, { recursive: true, force: true });
 });
 

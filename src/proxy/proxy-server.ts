@@ -151,11 +151,19 @@ export class ConsoleProxy {
   private lastPingAt = 0;
   private readonly hsts: boolean;
   private readonly consoleOptions: SessionOptions;
-  /** Changes applied so far (a sequence number), and those applied while a setup was in flight. */
+  /**
+   * Changes applied so far (a sequence number), and those a setup in flight may still have to
+   * replay: only those after the oldest in-flight setup's start (`seq0`), oldest first, so that
+   * a continuous stream of overlapping setups does not keep every change for ever.
+   */
   private changeSeq = 0;
-  private readonly recentChanges: Array<{ seq: number; ch: AppliedChange }> = [];
-  /** Upgrades between their token check and their session's registration. */
-  private setupsInFlight = 0;
+  private recentChanges: Array<{ seq: number; ch: AppliedChange }> = [];
+  /**
+   * Upgrades between their token check and their session's registration, counted by the
+   * `changeSeq` they started at. Setups start at a `changeSeq` no lower than any in flight, so the
+   * map's insertion order is ascending and its first key is the oldest in-flight setup's.
+   */
+  private readonly setupsInFlight = new Map<number, number>();
 
   constructor(private readonly deps: ProxyDeps) {
     const c = deps.config;
@@ -370,7 +378,8 @@ export class ConsoleProxy {
     socket.on('error', destroySelf);
     const addr = this.clientAddress(req);
     let slot: { release(): void } | null = null;
-    let inFlight = false;
+    /** This setup's `seq0` while it is in flight. */
+    let inFlight: number | null = null;
     try {
       let url: URL;
       try {
@@ -398,8 +407,8 @@ export class ConsoleProxy {
       const ref = token ? tokenRef(token) : undefined;
       // Changes applied from here on are replayed on the session once registered (replayChanges).
       const seq0 = this.changeSeq;
-      this.setupsInFlight++;
-      inFlight = true;
+      this.setupsInFlight.set(seq0, (this.setupsInFlight.get(seq0) ?? 0) + 1);
+      inFlight = seq0;
       const peek = await this.deps.tokens.peek(token);
       if (peek.state !== 'valid') {
         // Only unknown tokens count: guessing is what the throttle stops; a reload of a used,
@@ -494,8 +503,28 @@ export class ConsoleProxy {
       this.refuse(socket, R.unavailable, { addr, audit: false });
     } finally {
       slot?.release();
-      if (inFlight) this.setupsInFlight--;
+      if (inFlight !== null) this.setupEnded(inFlight);
     }
+  }
+
+  /** A setup that started at `seq0` is over: the changes no setup in flight can replay are let go. */
+  private setupEnded(seq0: number): void {
+    const n = this.setupsInFlight.get(seq0)!;
+    if (n > 1) return void this.setupsInFlight.set(seq0, n - 1);
+    this.setupsInFlight.delete(seq0);
+    const oldest = this.setupsInFlight.keys().next();
+    if (oldest.done) {
+      this.recentChanges = [];
+      return;
+    }
+    // Replayed only when seq > seq0 (replayChanges): those at or before the oldest seq0 serve no one.
+    const keep = this.recentChanges.findIndex((c) => c.seq > oldest.value);
+    if (keep !== 0) this.recentChanges = keep < 0 ? [] : this.recentChanges.slice(keep);
+  }
+
+  /** Changes held for setups in flight to replay (bounded by the oldest setup in flight). */
+  get heldChanges(): number {
+    return this.recentChanges.length;
   }
 
   /**
@@ -605,7 +634,6 @@ export class ConsoleProxy {
   /** Idle timeout, maximum duration and ping/pong, for every session, once a second. */
   private sweep(): void {
     if (this.toGiveBack.size > 0) void this.givePendingBack();
-    if (this.setupsInFlight === 0) this.recentChanges.length = 0;
     const c = this.deps.config;
     const now = this.deps.clock.now();
     const idleMs = c.proxyIdleTimeoutSeconds * 1000;
@@ -655,7 +683,7 @@ export class ConsoleProxy {
    */
   applyChange(ch: AppliedChange): number {
     this.changeSeq++;
-    if (this.setupsInFlight > 0 && ch.kind !== 'record-changed') this.recentChanges.push({ seq: this.changeSeq, ch });
+    if (this.setupsInFlight.size > 0 && ch.kind !== 'record-changed') this.recentChanges.push({ seq: this.changeSeq, ch });
     const closedBy = ch.actor ?? null;
     if (ch.kind === 'session-kill') {
       const text = closeText(REVOKE_TEXT['session-kill'], ch.reason ?? null);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { CloseCode } from '../../../src/proxy/close-codes.js';
 import type { ConsumeResult } from '../../../src/tokens/types.js';
+import { StoreUnavailableError } from '../../../src/errors.js';
 import { closeOf, openConsole, openWs, wsUrlOf } from '../../helpers/console-client.js';
 import { remoteConsole, sdkClient } from '../../helpers/huawei-sdk.js';
 import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
@@ -101,6 +102,117 @@ test('a cached server whose VNC password does not open is read again from the st
   const r = await openWs(wsUrlOf(u));
   assert.ok(!r.ok && r.status === 503, JSON.stringify(r.ok ? 'accepted' : r));
   await sealed(null);
+  const c = await openConsole(u);
+  c.ws.close();
+  await c.closed;
+});
+
+/** Holds every consumption until let go, in the order they came. */
+function gateConsumptions(): { waiting: () => number; letGo: () => void; restore: () => void } {
+  const tokens = stack.app.services.stores.consoleTokens;
+  const consume = tokens.consumeConsoleToken;
+  const held: Array<() => void> = [];
+  tokens.consumeConsoleToken = async (hash, now, node): Promise<ConsumeResult> => {
+    await new Promise<void>((r) => held.push(r));
+    return consume.call(tokens, hash, now, node);
+  };
+  return {
+    waiting: () => held.length,
+    letGo: () => held.shift()!(),
+    // Lets go of what is still held (a failed assertion leaves setups waiting), then stops holding.
+    restore: () => {
+      tokens.consumeConsoleToken = consume;
+      for (const r of held.splice(0)) r();
+    },
+  };
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), what);
+}
+
+test('changes held for setups in flight stay bounded under overlapping setups, and still reach a session registered mid-setup', async () => {
+  const proxy = stack.app.proxy!;
+  const gate = gateConsumptions();
+  const other = { kind: 'server-stopped' as const, serverId: 'no-such-server', sessionId: null, credential: null };
+  const doomed = await stack.app.services.inventory.addServer({ projectId: s.projectId, name: 'stopped-mid-setup', console: { host: '127.0.0.1', port: vncPort, auth: 'none' } });
+  try {
+    // Always one setup in flight (the next starts before the last ends), and a change during each.
+    let previous = openWs(wsUrlOf(await url(s.active.id)));
+    await until('first setup held', () => gate.waiting() === 1);
+    const opened: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 20; i++) {
+      proxy.applyChange({ ...other, at: Date.now() });
+      const next = openWs(wsUrlOf(await url(s.active.id)));
+      await until('next setup held', () => gate.waiting() === 2);
+      gate.letGo();
+      const r = await previous;
+      assert.ok(r.ok, 'accepted');
+      opened.push(r.ok ? (r.ws.close(), closeOf(r.ws)) : Promise.resolve());
+      previous = next;
+      // Only what the setup still in flight may have to replay: the changes since it started.
+      assert.ok(proxy.heldChanges <= 1, `held ${proxy.heldChanges} changes after ${i + 1} overlapping setups`);
+    }
+    // A stop applied while two setups are in flight reaches the one of its server, registered after it.
+    const doomedSetup = openWs(wsUrlOf(await url(doomed.id)));
+    await until('doomed setup held', () => gate.waiting() === 2);
+    proxy.applyChange({ kind: 'server-stopped', serverId: doomed.id, sessionId: null, at: Date.now(), credential: null });
+    gate.letGo();
+    const r = await previous;
+    assert.ok(r.ok);
+    if (r.ok) opened.push((r.ws.close(), closeOf(r.ws)));
+    gate.letGo();
+    const d = await doomedSetup;
+    assert.ok(d.ok, 'accepted: the store said ACTIVE at the consumption');
+    if (d.ok) {
+      const closed = await closeOf(d.ws);
+      assert.equal(closed.code, CloseCode.Revoked);
+    }
+    await Promise.all(opened);
+    assert.equal(proxy.heldChanges, 0, 'nothing held with no setup in flight');
+  } finally {
+    gate.restore();
+  }
+});
+
+test('a token consumed by a setup that fails for a reason of ours is given back (again each second while the store refuses), and the link then works', async () => {
+  const u = await url(s.active.id);
+  const tokens = stack.app.services.stores.consoleTokens;
+  const servers = stack.app.services.stores.servers;
+  const consume = tokens.consumeConsoleToken;
+  const release = tokens.releaseConsoleToken;
+  const read = servers.getServer;
+  let releases = 0;
+  // The consumption saw the server differ from the cached one (another console revision), and the
+  // store fails the read that follows it: the setup fails after the token was spent.
+  tokens.consumeConsoleToken = async (hash, now, node): Promise<ConsumeResult> => {
+    const r = await consume.call(tokens, hash, now, node);
+    return r.ok && r.server ? { ...r, server: { ...r.server, consoleRevision: r.server.consoleRevision + 1 } } : r;
+  };
+  servers.getServer = async () => {
+    throw new StoreUnavailableError('store down for the test');
+  };
+  // The first give-back fails too: it is tried again at the next sweep.
+  tokens.releaseConsoleToken = async (hash, at, node): Promise<boolean> => {
+    if (releases++ === 0) throw new StoreUnavailableError('store still down for the test');
+    return release.call(tokens, hash, at, node);
+  };
+  try {
+    const r = await openWs(wsUrlOf(u));
+    assert.ok(!r.ok && r.status === 503, JSON.stringify(r.ok ? 'accepted' : r));
+  } finally {
+    tokens.consumeConsoleToken = consume;
+    servers.getServer = read;
+  }
+  try {
+    const token = new URL(u).searchParams.get('token')!;
+    await until('the token given back', () => releases >= 2);
+    for (let i = 0; i < 100 && (await stack.app.services.consoleTokens.peek(token)).state !== 'valid'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await stack.app.services.consoleTokens.peek(token)).state, 'valid', 'usable again');
+  } finally {
+    tokens.releaseConsoleToken = release;
+  }
   const c = await openConsole(u);
   c.ws.close();
   await c.closed;

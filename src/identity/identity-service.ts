@@ -15,7 +15,7 @@ import { allowedByAll, isValidActionPattern } from './actions.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './password-hash.js';
 import {
   EMPTY_BODY_SHA256, canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, parseAuthorization,
-  parseSdkDate, sha256Hex as bodySha256, signature, stringToSign,
+  parseSdkDate, sha256Hex as bodySha256, signatureBytes, stringToSign,
 } from './sdk-hmac-signer.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { SignatureLockout } from './signature-lockout.js';
@@ -430,8 +430,7 @@ export class IdentityService {
     for (const uri of decoded === asSent ? [asSent] : [asSent, decoded]) {
       if (uri === null || cq === null) continue;
       const canon = canonicalRequest({ method: req.method, canonicalUri: uri, canonicalQuery: cq, canonicalHeaders: ch, signedHeaders: signed, payloadHash });
-      const mine = Buffer.from(signature(sk, stringToSign(sdkDate, canon)), 'hex');
-      if (timingSafeEqual(mine, expected)) good = true;
+      if (timingSafeEqual(signatureBytes(sk, stringToSign(sdkDate, canon)), expected)) good = true;
     }
     if (!good || !key) {
       const outcome = await this.guards.lockout.failure(parsed.ak, address, { requestId: req.requestId, projectId: key?.projectId ?? null, knownKey: key !== null });

@@ -88,7 +88,7 @@ export interface CanonicalParts {
 }
 
 export function canonicalRequest(p: CanonicalParts): string {
-  return [p.method.toUpperCase(), p.canonicalUri, p.canonicalQuery, p.canonicalHeaders, p.signedHeaders.join(';'), p.payloadHash].join('\n');
+  return `${p.method.toUpperCase()}\n${p.canonicalUri}\n${p.canonicalQuery}\n${p.canonicalHeaders}\n${p.signedHeaders.join(';')}\n${p.payloadHash}`;
 }
 
 /** sha256 as lower-case hex (a string hashed as UTF-8). */
@@ -99,7 +99,12 @@ export function stringToSign(sdkDate: string, canonical: string): string {
 }
 
 export function signature(sk: string | KeyObject, toSign: string): string {
-  return createHmac('sha256', typeof sk === 'string' ? Buffer.from(sk, 'utf8') : sk).update(toSign, 'utf8').digest('hex');
+  return signatureBytes(sk, toSign).toString('hex');
+}
+
+/** The signature's 32 bytes (what a verifier compares, without a hex round trip). */
+export function signatureBytes(sk: string | KeyObject, toSign: string): Buffer {
+  return createHmac('sha256', typeof sk === 'string' ? Buffer.from(sk, 'utf8') : sk).update(toSign, 'utf8').digest();
 }
 
 /** `YYYYMMDDTHHMMSSZ` for a time in ms. */
@@ -107,8 +112,21 @@ export function formatSdkDate(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 }
 
+// NOTE: the last date parsed and its value (a pure function's; requests signed in the same
+// second carry the same X-Sdk-Date, so most calls are answered from here). No request state.
+let lastSdkDate = '';
+let lastSdkDateMs: number | null = null;
+
 /** Parses `YYYYMMDDTHHMMSSZ`; null when malformed. */
 export function parseSdkDate(s: string): number | null {
+  if (s === lastSdkDate) return lastSdkDateMs;
+  const t = parseSdkDateOnce(s);
+  lastSdkDate = s;
+  lastSdkDateMs = t;
+  return t;
+}
+
+function parseSdkDateOnce(s: string): number | null {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) return null;
   const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
@@ -130,6 +148,12 @@ export interface ParsedAuthorization {
  */
 export function parseAuthorization(header: string): ParsedAuthorization | null {
   if (header.length > 4096 || !header.startsWith(ALGORITHM + ' ')) return null;
+  // The layout every SDK writes, read in one match; any other goes through the general reading below.
+  const sdk = SDK_LAYOUT.exec(header);
+  if (sdk) {
+    const signedHeaders = sdk[2]!.split(';');
+    return validSignedHeaders(signedHeaders) ? { ak: sdk[1]!, signedHeaders, signature: sdk[3]! } : null;
+  }
   const fields = new Map<string, string>();
   for (const part of header.slice(ALGORITHM.length + 1).split(',')) {
     const eq = part.indexOf('=');
@@ -144,8 +168,15 @@ export function parseAuthorization(header: string): ParsedAuthorization | null {
   if (!ak || !sh || !sig || fields.size !== 3) return null;
   if (!/^[A-Za-z0-9]{1,128}$/.test(ak) || !/^[0-9a-f]{64}$/.test(sig)) return null;
   const signedHeaders = sh.split(';');
-  if (signedHeaders.length > 64 || signedHeaders.some((h) => !/^[a-z0-9-]{1,128}$/.test(h))) return null;
-  return { ak, signedHeaders, signature: sig };
+  return validSignedHeaders(signedHeaders) ? { ak, signedHeaders, signature: sig } : null;
+}
+
+/** `Access=..., SignedHeaders=..., Signature=...` in this order, as the SDKs write it (the values as the general reading checks them). */
+const SDK_LAYOUT = /^SDK-HMAC-SHA256 Access=([A-Za-z0-9]{1,128}), SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
+
+/** At most 64 names of 1-128 lower-case letters, digits and dashes. */
+function validSignedHeaders(names: readonly string[]): boolean {
+  return names.length <= 64 && names.every((h) => /^[a-z0-9-]{1,128}$/.test(h));
 }
 
 export interface OutgoingRequest {

@@ -142,6 +142,11 @@ const GROUP_COMMIT_MAX = 512;
  * first only. A failing statement fails only its caller (SQLite undoes just that statement); a
  * failure that ends the transaction (disk full, I/O error) fails the whole batch, none of which
  * is kept.
+ *
+ * With `begin` = `BEGIN` (deferred) and no window it groups reads instead: the reads of one turn
+ * share one read transaction, so the WAL index is locked once for all of them (two `fcntl` calls)
+ * instead of once per read. Each still reads what was committed when the batch ran, which is after
+ * it was asked.
  */
 export class GroupCommit {
   private queue: QueuedWrite[] = [];
@@ -153,8 +158,11 @@ export class GroupCommit {
   private readonly windowMs: number;
   private readonly flushNow = (): void => this.flush();
 
-  constructor(private readonly db: Db, opts: { windowMs?: number } = {}) {
+  private readonly begin: 'BEGIN IMMEDIATE' | 'BEGIN';
+
+  constructor(private readonly db: Db, opts: { windowMs?: number; begin?: 'BEGIN IMMEDIATE' | 'BEGIN' } = {}) {
     this.windowMs = opts.windowMs ?? GROUP_COMMIT_WINDOW_MS;
+    this.begin = opts.begin ?? 'BEGIN IMMEDIATE';
   }
 
   /** Queues a write; resolves with what `fn` returned, once the batch is committed. */
@@ -187,7 +195,7 @@ export class GroupCommit {
     const errors: unknown[] = new Array(batch.length).fill(undefined);
     const values: unknown[] = new Array(batch.length);
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.db.exec(this.begin);
       for (let i = 0; i < batch.length; i++) {
         try {
           values[i] = batch[i]!.run();

@@ -169,10 +169,11 @@ export class SqliteIdentityStore implements IdentityStore {
 const SQLITE_RECORD_FAILURE = recordSignatureFailureSql({ ak: '@ak', address: '@address', now: '@now', threshold: '@threshold', until: '@until' });
 
 export class SqliteSignatureFailureStore implements SignatureFailureStore {
-  constructor(private readonly db: Db) {}
+  /** `reads`: where the per-call lockout read is grouped with the other calls' of the same turn. */
+  constructor(private readonly db: Db, private readonly reads: GroupCommit) {}
 
   getSignatureFailures(ak: string, address: string, now: number): Promise<SignatureFailureState | null> {
-    return sqlite(() => {
+    return this.reads.run(() => {
       const r = prep(this.db, 'SELECT failures, locked_until FROM signature_failures WHERE ak = ? AND address = ? AND expires_at > ?').get(ak, address, now) as Row | undefined;
       return r ? { failures: num(r['failures']), lockedUntil: optNum(r['locked_until']) } : null;
     });
@@ -504,9 +505,11 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number; c
   });
   // Writes on the hot paths (a token per console URL, audit rows, session rows) commit in groups.
   const writes = new GroupCommit(db);
+  // The lockout state, read on every signed call, in one read transaction per turn.
+  const reads = new GroupCommit(db, { begin: 'BEGIN', windowMs: 0 });
   return {
     identity: new SqliteIdentityStore(db),
-    signatureFailures: new SqliteSignatureFailureStore(db),
+    signatureFailures: new SqliteSignatureFailureStore(db, reads),
     servers: new SqliteServerStore(db),
     consoleTokens: new SqliteConsoleTokenStore(db, writes),
     audit: new SqliteAuditStore(db, writes),
@@ -528,6 +531,7 @@ export function openSqliteStores(path: string, opts: { busyTimeoutMs?: number; c
     }),
     close: async () => {
       if (!db.open) return;
+      reads.flush();
       writes.flush();
       db.close();
     },

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   canonicalHeaders, canonicalQuery, canonicalRequest, canonicalUri, formatSdkDate, parseAuthorization,
   parseSdkDate, sha256Hex, signRequest, signature, stringToSign, uriEncode,
@@ -77,6 +78,36 @@ test('sdk date format and parse', () => {
   for (const bad of ['', '2026-01-02T03:04:05Z', '20261302T030405Z', '20260230T000000Z', '20260102T250405Z', '20260102T030405']) {
     assert.equal(parseSdkDate(bad), null, bad);
   }
+});
+
+test('parseSdkDate answers the same for a date asked again, between other dates and malformed ones', () => {
+  for (const [d, want] of [
+    ['20260102T030405Z', Date.UTC(2026, 0, 2, 3, 4, 5)], ['20260102T030405Z', Date.UTC(2026, 0, 2, 3, 4, 5)], ['20260230T000000Z', null],
+    ['20260230T000000Z', null], ['20260102T030405Z', Date.UTC(2026, 0, 2, 3, 4, 5)], ['20260102T030406Z', Date.UTC(2026, 0, 2, 3, 4, 6)],
+    ['', null], ['20260102T030406Z', Date.UTC(2026, 0, 2, 3, 4, 6)],
+  ] as const) assert.equal(parseSdkDate(d), want, d);
+});
+
+test('parseAuthorization reads the SDK layout as it reads the same fields in any order and spacing', () => {
+  // Mostly valid values, and odd ones: empty, too long, wrong characters, spaces, separators.
+  const mostly = <T>(good: fc.Arbitrary<T>, odd: fc.Arbitrary<T>): fc.Arbitrary<T> => fc.oneof({ weight: 4, arbitrary: good }, { weight: 1, arbitrary: odd });
+  const name = fc.stringMatching(/^[a-z0-9-]{0,4}$|^[A-Za-z0-9;]{1,3}$|^[a-z]{127,129}$/);
+  let accepted = 0;
+  fc.assert(fc.property(
+    mostly(fc.stringMatching(/^[A-Za-z0-9]{1,24}$/), fc.stringMatching(/^[A-Za-z0-9]{0,130}$|^[A-Za-z0-9 ]{1,5}$/)),
+    mostly(fc.array(fc.stringMatching(/^[a-z0-9-]{1,12}$/), { minLength: 1, maxLength: 6 }), fc.array(name, { maxLength: 66 })),
+    mostly(fc.stringMatching(/^[0-9a-f]{64}$/), fc.stringMatching(/^[0-9a-f]{63,65}$|^[0-9A-F]{64}$/)), fc.constantFrom(' ', '  ', ''), fc.boolean(),
+    (ak, names, sig, space, reorder) => {
+      const sh = names.join(';');
+      const sdk = parseAuthorization(`SDK-HMAC-SHA256 Access=${ak}, SignedHeaders=${sh}, Signature=${sig}`);
+      const parts = [`Access=${ak}`, `SignedHeaders=${sh}`, `Signature=${sig}`];
+      const other = parseAuthorization(`SDK-HMAC-SHA256 ${(reorder ? [parts[2], parts[0], parts[1]] : parts).join(`${space},${space}`)}`);
+      assert.deepEqual(sdk, other);
+      if (sdk) assert.deepEqual(sdk, { ak: ak.trim(), signedHeaders: sh.split(';'), signature: sig });
+      if (sdk) accepted++;
+    },
+  ), { numRuns: 3000 });
+  assert.ok(accepted >= 1000, `valid headers were among those tried (${accepted})`);
 });
 
 test('parseAuthorization accepts the SDK form and rejects odd ones', () => {

@@ -156,6 +156,36 @@ test('sqlite group commit over a window: writes of several turns share one commi
   rmSync(d, { recursive: true, force: true });
 });
 
+test('sqlite grouped reads: the reads of one turn share one read transaction, run after they were asked', async () => {
+  const d = tempDir();
+  const p = join(d, 'r.db');
+  const s = openSqliteStores(p);
+  await s.close();
+  const db = openSqliteDatabase(p);
+  const other = new Database(p);
+  const reads = new GroupCommit(db, { begin: 'BEGIN', windowMs: 0 });
+  const count = (): number => (db.prepare('SELECT COUNT(*) AS n FROM signature_failures').get() as { n: number }).n;
+  const insert = other.prepare('INSERT INTO signature_failures (ak, address, failures, locked_until, expires_at) VALUES (?, ?, 1, NULL, 9e15)');
+  insert.run('AK0', 'a');
+  // The first read of the turn writes through another connection: the second read, in the same
+  // snapshot, does not see that row; a read of the next turn does.
+  const first = reads.run(() => {
+    const n = count();
+    insert.run('AK1', 'a');
+    return n;
+  });
+  const second = reads.run(count);
+  insert.run('AK2', 'a');
+  assert.deepEqual(await Promise.all([first, second]), [2, 2], 'asked before AK2 was written, read after; one snapshot for both');
+  assert.equal(await reads.run(count), 3);
+  const failing = reads.run(() => db.prepare('SELECT nope FROM signature_failures').get());
+  const fine = reads.run(count);
+  assert.deepEqual((await Promise.allSettled([failing, fine])).map((r) => r.status), ['rejected', 'fulfilled'], 'a failing read fails alone');
+  other.close();
+  db.close();
+  rmSync(d, { recursive: true, force: true });
+});
+
 test('sqlite: every audit search filter with an index and every token lookup, purge and revocation use one (migration 12 left none to a table scan)', () => {
   const db = openSqliteDatabase(':memory:');
   const plan = (sql: string, params: unknown[]): string =>

@@ -362,8 +362,10 @@ export class SqliteAuditStore implements AuditStore {
     ).run(e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
       e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null, e.domainId ?? null));
   }
+  /** Reads what this node has written: the events still queued for the group commit are committed first. */
   listAudit(f: AuditFilter): Promise<AuditEvent[]> {
     return sqlite(() => {
+      this.writes.flush();
       const w = auditWhere(f, () => '?', JSON_ARRAY.sqlite);
       const rows = prep(this.db, `SELECT * FROM audit_events${w.where}${w.order} LIMIT ?`).all(...w.params, f.limit ?? 1000) as Row[];
       return rows.map(rowToAudit);

@@ -156,6 +156,19 @@ test('sqlite group commit over a window: writes of several turns share one commi
   rmSync(d, { recursive: true, force: true });
 });
 
+test('sqlite: an audit search reads the events this node queued before it, even when the group commit holds them for its window', async () => {
+  const d = tempDir();
+  const s = openSqliteStores(join(d, 'r.db'));
+  const event = (serverId: string) => ({ at: 1, kind: 'rejected' as const, nodeId: 'n', projectId: null, serverId, tokenRef: null, sessionId: null, detail: {} });
+  // A commit has just run: the next write is held to the end of the window.
+  await s.audit.appendAudit(event('first'));
+  const held = s.audit.appendAudit(event('held'));
+  assert.deepEqual((await s.audit.listAudit({})).map((e) => e.serverId).sort(), ['first', 'held']);
+  await held;
+  await s.close();
+  rmSync(d, { recursive: true, force: true });
+});
+
 test('sqlite grouped reads: the reads of one turn share one read transaction, run after they were asked', async () => {
   const d = tempDir();
   const p = join(d, 'r.db');

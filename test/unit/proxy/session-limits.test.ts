@@ -54,6 +54,24 @@ describe('caps', () => {
   });
 });
 
+describe('one link opened many times at once', () => {
+  let stack: Stack;
+  let s: Seed;
+  before(async () => {
+    stack = await startStack({ options: { proxyMaxSessionsPerServer: '2' } });
+    s = await seed(stack.app, { host: '127.0.0.1', port });
+  });
+  after(() => stack.stop());
+
+  test('one session opens; every other attempt is told the link was used, none that the server is full (they wait for the first instead of holding its slots)', async () => {
+    const u = await consoleUrl(stack, s.active.id);
+    const results = await Promise.all(Array.from({ length: 12 }, () => openWs(wsUrlOf(u))));
+    const answers = results.map((r) => (r.ok ? 101 : `${r.status} ${/already used/.test(r.body) ? 'used' : r.body}`));
+    assert.deepEqual(answers.filter((a) => a !== 101), Array(11).fill('401 used'), JSON.stringify(answers));
+    for (const r of results) if (r.ok) r.ws.close();
+  });
+});
+
 describe('failed-token throttle', () => {
   let stack: Stack;
   let s: Seed;

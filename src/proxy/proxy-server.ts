@@ -35,6 +35,7 @@ import type { SerialHub } from '../serial/serial-hub.js';
 import type { ConsoleTokenKind } from '../tokens/types.js';
 import { CONSOLE_PAGE_PATHS } from '../web/static-handler.js';
 import type { RecordingService, SessionTap } from '../recording/recording-service.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 
 /** Serves static files; returns true when it answered the request. */
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -164,8 +165,12 @@ export class ConsoleProxy {
    * map's insertion order is ascending and its first key is the oldest in-flight setup's.
    */
   private readonly setupsInFlight = new Map<number, number>();
-  /** The links (by token reference) a setup on this node is consuming now: see `holdLink`. */
-  private readonly consuming = new Map<string, Promise<void>>();
+  /**
+   * One setup per link at a time on this node, from its token check to its consumption: the losers
+   * of a double click (or of 50 tabs) read the link once the first has consumed it and are told
+   * "already used", without holding one of the server's console slots meanwhile.
+   */
+  private readonly links = new KeyedMutex();
 
   constructor(private readonly deps: ProxyDeps) {
     const c = deps.config;
@@ -382,7 +387,7 @@ export class ConsoleProxy {
     let slot: { release(): void } | null = null;
     /** This setup's `seq0` while it is in flight. */
     let inFlight: number | null = null;
-    /** Lets the other setups of this link go on, once this one has consumed it (or failed before). */
+    /** Gives the link back to the other setups of it, once this one has consumed it (or failed before). */
     let letGo: (() => void) | null = null;
     try {
       let url: URL;
@@ -413,14 +418,8 @@ export class ConsoleProxy {
       const seq0 = this.changeSeq;
       this.setupsInFlight.set(seq0, (this.setupsInFlight.get(seq0) ?? 0) + 1);
       inFlight = seq0;
-      let peek = await this.deps.tokens.peek(token);
-      // One setup per link at a time on this node: the others wait until it has consumed the link
-      // (or failed before), then read it again. The losers of a double click (or of 50 tabs) are
-      // told "already used" without holding one of the server's console slots meanwhile.
-      for (let prior = this.consuming.get(ref ?? ''); peek.state === 'valid' && prior; prior = this.consuming.get(ref ?? '')) {
-        await prior;
-        peek = await this.deps.tokens.peek(token);
-      }
+      if (ref) letGo = await this.links.acquire(ref);
+      const peek = await this.deps.tokens.peek(token);
       if (peek.state !== 'valid') {
         // Only unknown tokens count: guessing is what the throttle stops; a reload of a used,
         // expired or revoked link is not.
@@ -429,7 +428,6 @@ export class ConsoleProxy {
           { addr, ...(ref && peek.state !== 'unknown' ? { tokenRef: ref } : {}), ...(peek.record ? { serverId: peek.record.serverId, projectId: peek.record.projectId, revoked: peek.record.revokedReason, userId: peek.record.issuedByUser ?? null, credential: peek.record.issuedBy ?? null } : {}) });
       }
       const rec = peek.record!;
-      letGo = this.holdLink(ref!);
       const ctx = { addr, tokenRef: ref!, serverId: rec.serverId, projectId: rec.projectId, userId: rec.issuedByUser ?? null, credential: rec.issuedBy ?? null };
       // Checked before the consume: a link opened with the wrong page stays usable with its own.
       if ((rec.kind ?? 'vnc') !== kind) return this.refuse(socket, R.tokenWrongKind, ctx);
@@ -457,7 +455,7 @@ export class ConsoleProxy {
       // Serial consoles are not recorded (their output is kept: console_output).
       const tap = kind === 'serial' ? null : (await this.deps.recordings?.tapFor({ id: sessionId, projectId: rec.projectId, serverId: rec.serverId })) ?? null;
       const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);
-      letGo();
+      letGo?.();
       letGo = null;
       if (!consumed.ok) {
         if (consumed.reason === 'unknown') this.failedTokens.hit(addr);
@@ -540,17 +538,6 @@ export class ConsoleProxy {
   /** Changes held for setups in flight to replay (bounded by the oldest setup in flight). */
   get heldChanges(): number {
     return this.recentChanges.length;
-  }
-
-  /** Marks a link as being consumed by a setup of this node; the function returned ends that. */
-  private holdLink(ref: string): () => void {
-    let done!: () => void;
-    const held = new Promise<void>((resolve) => (done = resolve));
-    this.consuming.set(ref, held);
-    return () => {
-      if (this.consuming.get(ref) === held) this.consuming.delete(ref);
-      done();
-    };
   }
 
   /**

@@ -29,21 +29,36 @@ export class KeyedMutex {
   }
 
   /**
-   * Runs `fn` alone for `key`. A waiter whose signal aborts gives up its place at once (rejects
-   * with the signal's reason); those behind it still wait for the holder in front.
+   * Takes `key` once every earlier holder is done; resolves with the function that gives it back
+   * (calling it again does nothing). A waiter whose signal aborts gives up its place at once
+   * (rejects with the signal's reason); those behind it still wait for the holder in front.
    */
-  async run<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  async acquire(key: string, signal?: AbortSignal): Promise<() => void> {
     const before = this.tails.get(key) ?? Promise.resolve();
     let done!: () => void;
     const mine = new Promise<void>((resolve) => (done = resolve));
     const tail = before.then(() => mine);
     this.tails.set(key, tail);
-    try {
-      await untilAborted(before, signal);
-      return await fn();
-    } finally {
+    const release = (): void => {
       done();
       if (this.tails.get(key) === tail) this.tails.delete(key);
+    };
+    try {
+      await (signal ? untilAborted(before, signal) : before);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
+  }
+
+  /** Runs `fn` alone for `key` (see `acquire`). */
+  async run<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(key, signal);
+    try {
+      return await fn();
+    } finally {
+      release();
     }
   }
 }

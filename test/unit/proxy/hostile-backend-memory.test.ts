@@ -21,9 +21,13 @@ const PER_SESSION = 4 * MiB;
  * What the process may grow by whatever the sessions hold: V8's young generation filling with
  * garbage while messages are framed, allocator slack; Buffers already written to the kernel and
  * not yet collected (no more than what the sockets' kernel buffers took: a few MiB a session). A
- * proxy that buffers the flood passes these within a fraction of a second.
+ * proxy that buffers the flood passes these within a fraction of a second: with the browser's
+ * back-pressure removed, the "sink" stage grew by 110 MiB of RSS and 119 MiB of Buffers at the first
+ * sample. The RSS slack is wider than the Buffer one because young-generation garbage shows in RSS
+ * only: with another test file running beside this one on 2 cores, the "sink" stage once peaked
+ * 67 MiB over its baseline (48 MiB of slack then); run alone, each stage peaks 0.4-15 MiB over.
  */
-const RSS_SLACK = 48 * MiB;
+const RSS_SLACK = 80 * MiB;
 const EXTERNAL_SLACK = 32 * MiB;
 const FLOOD_MS = 1500;
 

@@ -46,7 +46,7 @@ export interface Plan {
 export const FULL: Plan = {
   quick: false, idleCounts: [100, 1000, 5000, 10_000], websockifyIdle: 300,
   setupRounds: 3, setupSessions: 2000, setupSessionsWebsockify: 300, setupConcurrency: 50, setupBurst: 300,
-  rttRounds: 20, rttPerRound: 500, bulkRounds: 5, bulkMiB: 512, recordingBulkRounds: 3,
+  rttRounds: 20, rttPerRound: 500, bulkRounds: 5, bulkMiB: 512, recordingBulkRounds: 5,
   apiRounds: 3, apiSeconds: 8, wrkRounds: 2, wrkSeconds: 5,
   hostileSessions: 20, hostileSeconds: 3,
   loginSeconds: 15, loginMaxSamples: 200,

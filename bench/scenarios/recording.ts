@@ -147,7 +147,12 @@ export async function recordingScenario(ctx: Ctx): Promise<ScenarioResult> {
     plain = await startOurs(ctx.logDir, ctx.backend, { ...oursOptions(ctx, 'stream'), extraPorts: { demo: demoPort } });
     rec = await startOurs(ctx.logDir, ctx.backend, { ...oursOptions(ctx, 'stream'), extraPorts: { demo: demoPort }, recording: true });
     const cs: Contender[] = [plain, rec];
-    for (const c of cs) await bulkRound(c, ctx.backend, 16);
+    // Warm-up, not counted: a full round each, as in the bulk scenario (a 16 MiB warm-up left the
+    // first counted round of each contender at about half the rate of its later rounds).
+    for (const c of cs) {
+      const w = await bulkRound(c, ctx.backend, p.bulkMiB);
+      ctx.progress(`recording: bulk warm-up (not counted): ${c.name}: ${fmt(w.mbps)} MB/s, CPU ms/MB ${fmt(w.cpu.contender ?? NaN, 2)}`);
+    }
     const rounds = new Map<string, BulkRound[]>(cs.map((c) => [c.name, []]));
     for (let r = 0; r < p.recordingBulkRounds; r++) {
       for (const c of rotate(cs, r)) {

@@ -64,6 +64,19 @@ async function heartbeat(store: string, n: number): Promise<{ syncMs: number; to
   }
 }
 
+/** CPU (ms) of the PostgreSQL backends serving the run's database now (the server's own work for the fleet). */
+async function postgresCpuMs(admin: pg.Client, dbName: string): Promise<Map<number, number>> {
+  const r = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [dbName]);
+  return new Map(r.rows.map((x) => [x.pid, cpuMs(x.pid)]));
+}
+
+/** CPU the backends spent between two readings (a backend that appeared in between counts from 0; one that ended is lost). */
+function cpuSpent(before: Map<number, number>, after: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, c] of after) ms += c - (before.get(pid) ?? 0);
+  return ms;
+}
+
 interface Node {
   name: string;
   cp: ChildProcess;
@@ -177,7 +190,7 @@ export async function fleetScenario(ctx: Ctx): Promise<ScenarioResult> {
     await single.prepare(200);
     const warmSingle = await openMany(single, 200, p.setupConcurrency);
     await closeAll(single, warmSingle.sessions);
-    const setup: Array<{ perSec: number; p50Ms: number; p99Ms: number; failures: number; cpuMsPerSession: number }> = [];
+    const setup: Array<{ perSec: number; p50Ms: number; p99Ms: number; failures: number; cpuMsPerSession: number; pgCpuMsPerSession: number }> = [];
     // The same plan against the one SQLite node, alternating: the machine's load at that moment.
     const singleSetup: Array<{ perSec: number; p50Ms: number; p99Ms: number; failures: number; cpuMsPerSession: number }> = [];
     const singleRound = async (): Promise<void> => {
@@ -196,11 +209,16 @@ export async function fleetScenario(ctx: Ctx): Promise<ScenarioResult> {
       await sleep(500);
       const pids = [...proxies.map((x) => x.cp.pid!)];
       const c0 = pids.reduce((a, x) => a + cpuMs(x), 0);
+      const pg0 = await postgresCpuMs(admin, dbName);
       const o = await openMany(fleet, p.setupSessions, p.setupConcurrency);
       const perSec = o.sessions.length / (o.elapsedMs / 1000);
       await closeAll(fleet, o.sessions);
       const c1 = pids.reduce((a, x) => a + cpuMs(x), 0);
-      setup.push({ perSec, p50Ms: percentile(o.latenciesMs, 50), p99Ms: percentile(o.latenciesMs, 99), failures: o.failures, cpuMsPerSession: (c1 - c0) / p.setupSessions });
+      const pgMs = cpuSpent(pg0, await postgresCpuMs(admin, dbName));
+      setup.push({
+        perSec, p50Ms: percentile(o.latenciesMs, 50), p99Ms: percentile(o.latenciesMs, 99), failures: o.failures, cpuMsPerSession: (c1 - c0) / p.setupSessions,
+        pgCpuMsPerSession: pgMs / p.setupSessions,
+      });
       ctx.progress(`fleet: setup round ${r + 1}: ${fmt(perSec)}/s${o.failures ? `, ${o.failures} failed: ${o.firstError}` : ''}`);
       await sleep(300);
       if (r % 2 === 1) await singleRound();
@@ -223,11 +241,12 @@ export async function fleetScenario(ctx: Ctx): Promise<ScenarioResult> {
       ...apis.map((a) => [`${a.name}, both loaded at once`, fmt(m(`both: ${a.name}`)), `${fmt(m(`both: ${a.name}`) / sqlite, 2)}x`, '-', String(apiErrors[`both: ${a.name}`] ?? 0)]),
       ['both API nodes at once, sum', fmt(both), `${fmt(both / sqlite, 2)}x`, '-', '-'],
     ]);
-    const sm = (k: 'perSec' | 'p50Ms' | 'p99Ms' | 'cpuMsPerSession', of = setup): number => median(of.map((x) => x[k]));
+    const sm = (k: 'perSec' | 'p50Ms' | 'p99Ms' | 'cpuMsPerSession', of: ReadonlyArray<Record<typeof k, number>> = setup): number => median(of.map((x) => x[k]));
     const setupFailures = setup.reduce((a, x) => a + x.failures, 0);
-    const setupText = table([`Fleet session setup (2 proxies, ${p.setupConcurrency} at a time)`, 'sessions/s', 'p50 ms', 'p99 ms', 'proxy CPU ms/session', 'failed'], [
-      ['2 API + 2 proxy nodes, PostgreSQL', fmt(sm('perSec')), fmt(sm('p50Ms'), 1), fmt(sm('p99Ms'), 1), fmt(sm('cpuMsPerSession'), 2), String(setupFailures)],
-      ['one SQLite node (serve), same run', fmt(sm('perSec', singleSetup)), fmt(sm('p50Ms', singleSetup), 1), fmt(sm('p99Ms', singleSetup), 1), fmt(sm('cpuMsPerSession', singleSetup), 2),
+    const setupText = table([`Fleet session setup (2 proxies, ${p.setupConcurrency} at a time)`, 'sessions/s', 'p50 ms', 'p99 ms', 'proxy CPU ms/session', 'PostgreSQL CPU ms/session', 'failed'], [
+      ['2 API + 2 proxy nodes, PostgreSQL', fmt(sm('perSec')), fmt(sm('p50Ms'), 1), fmt(sm('p99Ms'), 1), fmt(sm('cpuMsPerSession'), 2),
+        fmt(median(setup.map((x) => x.pgCpuMsPerSession)), 2), String(setupFailures)],
+      ['one SQLite node (serve), same run', fmt(sm('perSec', singleSetup)), fmt(sm('p50Ms', singleSetup), 1), fmt(sm('p99Ms', singleSetup), 1), fmt(sm('cpuMsPerSession', singleSetup), 2), '-',
         String(singleSetup.reduce((a, x) => a + x.failures, 0))],
     ]);
     const beatText = table(['Session registry heartbeat of one proxy node (PostgreSQL)', 'first write of the live set, ms', 'refresh (heartbeat and traffic), ms', 'rows/s refreshed'],

@@ -6,6 +6,11 @@
  * committed (its row is durable as before). When the statement fails on a row's own fault (a
  * duplicate key), every row of the batch is inserted alone, so that only that row's caller fails;
  * a failure of the store (unreachable, ...) fails the batch.
+ *
+ * One statement of each kind is in flight at a time: what is asked while it runs waits for it and
+ * goes in the next statement, however many turns it spans (a turn alone holds one or two setups
+ * of 25 at once, a round trip spans many). Under load the batches grow with the round trip instead
+ * of the statements multiplying; alone, a call still goes at the next turn.
  */
 import { ConflictError } from '../../errors.js';
 import type { Sql } from './postgres-database.js';
@@ -20,35 +25,56 @@ interface Queued<T> {
 const MAX_BATCH = 1000;
 
 /**
- * Writes queued during one turn, run as one statement by `many` (a single one by `one`). When
+ * The queue of one kind of statement: flushed at the next turn when no statement of the kind is in
+ * flight, else when the one in flight settles (see the file's comment).
+ */
+class GroupQueue<Q> {
+  private queue: Q[] = [];
+  private scheduled = false;
+  private inFlight = false;
+
+  constructor(private readonly run: (batch: Q[]) => Promise<void>) {}
+
+  push(q: Q): void {
+    this.queue.push(q);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0, MAX_BATCH);
+    this.inFlight = true;
+    // `run` settles every caller of the batch itself and never rejects.
+    void this.run(batch).finally(() => {
+      this.inFlight = false;
+      this.schedule();
+    });
+  }
+}
+
+/**
+ * Writes queued during one turn (or while the previous statement ran), run as one statement by
+ * `many` (a single one by `one`). When
  * `many` fails on a row's own fault (a conflict), each row is written alone, so that only its
  * caller fails; a failure of the store fails the batch.
  */
 export class BatchedWrite<T> {
-  private queue: Array<Queued<T>> = [];
-  private scheduled = false;
+  private readonly queue = new GroupQueue<Queued<T>>((batch) => this.run(batch));
 
   constructor(
     private readonly many: (rows: readonly T[]) => Promise<unknown>,
     private readonly one: (row: T) => Promise<unknown>,
   ) {}
 
-  /** Writes `row` with the others of this turn; resolves once committed. */
+  /** Writes `row` with the others asked before the next statement goes; resolves once committed. */
   write(row: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ row, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const all = this.queue;
-    this.queue = [];
-    for (let i = 0; i < all.length; i += MAX_BATCH) void this.run(all.slice(i, i + MAX_BATCH));
+    return new Promise<void>((resolve, reject) => this.queue.push({ row, resolve, reject }));
   }
 
   private async run(batch: Array<Queued<T>>): Promise<void> {
@@ -98,13 +124,22 @@ interface PendingRead<K, V> {
 }
 
 /**
- * Point reads asked during one turn of the event loop answered by one statement (the busy path:
- * every signed call reads its (AK, address) lockout state). A read runs after it was asked, as a
- * read of its own would: nothing committed before the call is missed.
+ * Point reads asked during one turn of the event loop (or while the previous statement ran)
+ * answered by one statement (the busy paths: every signed call reads its (AK, address) lockout
+ * state, every console setup its token). A read runs after it was asked, as a read of its own
+ * would: nothing committed before the call is missed.
  */
 export class BatchedRead<K, V> {
-  private queue: Array<PendingRead<K, V>> = [];
-  private scheduled = false;
+  private readonly queue = new GroupQueue<PendingRead<K, V>>(async (batch) => {
+    let values: V[];
+    try {
+      values = await this.readMany(batch.map((b) => b.key));
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+      return;
+    }
+    batch.forEach((b, k) => b.resolve(values[k]!));
+  });
 
   constructor(
     /** Answers every key of the batch, in order. */
@@ -112,25 +147,6 @@ export class BatchedRead<K, V> {
   ) {}
 
   read(key: K): Promise<V> {
-    return new Promise<V>((resolve, reject) => {
-      this.queue.push({ key, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
-    });
-  }
-
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    const all = this.queue;
-    this.queue = [];
-    for (let i = 0; i < all.length; i += MAX_BATCH) {
-      const batch = all.slice(i, i + MAX_BATCH);
-      this.readMany(batch.map((b) => b.key)).then(
-        (values) => batch.forEach((b, k) => b.resolve(values[k]!)),
-        (e: unknown) => batch.forEach((b) => b.reject(e)),
-      );
-    }
+    return new Promise<V>((resolve, reject) => this.queue.push({ key, resolve, reject }));
   }
 }

@@ -379,7 +379,7 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   }
 
   /**
-   * The consumptions asked during one turn, in one UPDATE (one commit): the row each one won, or
+   * The consumptions asked during one turn (or while the previous one ran), in one UPDATE (one commit): the row each one won, or
    * null. NOTE: exactly once across connections and nodes: concurrent UPDATEs of a row queue on
    * its lock, and each loser re-checks `consumed_at IS NULL` against the winner's committed row.
    * A token asked twice in one batch is updated once; only its first asker gets the row.
@@ -413,8 +413,16 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
     )) > 0;
   }
   async getConsoleToken(hash: string): Promise<ConsoleTokenRecord | null> {
-    return maybe(await this.db.one('SELECT * FROM console_tokens WHERE hash = $1', [hash]), rowToConsoleToken);
+    return maybe(await this.reads.read(hash), rowToConsoleToken);
   }
+
+  /** Every console setup reads its token first (the proxy's peek): the reads asked meanwhile go in one statement. */
+  private readonly reads = new BatchedRead<string, Row | null>(async (hashes) => {
+    if (hashes.length === 1) return [await this.db.one('SELECT * FROM console_tokens WHERE hash = $1', [hashes[0]])];
+    const rows = await this.db.rows('SELECT * FROM console_tokens WHERE hash = ANY($1::text[])', [hashes]);
+    const byHash = new Map(rows.map((r) => [String(r['hash']), r]));
+    return hashes.map((h) => byHash.get(h) ?? null);
+  });
   revokeIssuedConsoleTokens(by: IssuedBy, reason: RevocationReason, now: number): Promise<number> {
     // Both through console_tokens_issuer (issued_by_user, issued_by).
     return 'issuedBy' in by

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { ConflictError, StoreUnavailableError } from '../../../src/errors.js';
 import { BatchedRead, BatchedWrite, batchedInsert } from '../../../src/store/postgres/postgres-batch.js';
 import type { Sql } from '../../../src/store/postgres/postgres-database.js';
+import { PostgresConsoleTokenStore } from '../../../src/store/postgres/postgres-stores.js';
 
 test('writes of one turn go in one statement; later turns in the next', async () => {
   const batches: string[][] = [];
@@ -64,4 +65,78 @@ test('reads of one turn are answered by one call, each with its own value, after
     throw new StoreUnavailableError('down');
   });
   await assert.rejects(failing.read(1), StoreUnavailableError);
+});
+
+test('while a statement is in flight, what later turns ask waits for it and goes in one statement', async () => {
+  const batches: string[][] = [];
+  let release!: () => void;
+  const first = new Promise<void>((r) => (release = r));
+  const w = new BatchedWrite<string>(async (rows) => {
+    batches.push([...rows]);
+    if (batches.length === 1) await first;
+  }, async (row) => {
+    batches.push([row]);
+    if (batches.length === 1) await first;
+  });
+  const a = w.write('a');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(batches, [['a']]);
+  // Three more turns while 'a' is in flight: no statement of their own.
+  const later: Array<Promise<void>> = [];
+  for (const x of ['b', 'c', 'd']) {
+    later.push(w.write(x));
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.deepEqual(batches, [['a']]);
+  release();
+  await Promise.all([a, ...later]);
+  assert.deepEqual(batches, [['a'], ['b', 'c', 'd']]);
+
+  const calls: number[][] = [];
+  let answer!: () => void;
+  const held = new Promise<void>((r) => (answer = r));
+  const r = new BatchedRead<number, number>(async (keys) => {
+    calls.push([...keys]);
+    if (calls.length === 1) await held;
+    return keys.map((k) => k * 10);
+  });
+  const one = r.read(1);
+  await new Promise((res) => setImmediate(res));
+  const two = r.read(2);
+  await new Promise((res) => setImmediate(res));
+  const three = r.read(3);
+  await new Promise((res) => setImmediate(res));
+  assert.deepEqual(calls, [[1]]);
+  answer();
+  assert.deepEqual(await Promise.all([one, two, three]), [10, 20, 30]);
+  assert.deepEqual(calls, [[1], [2, 3]]);
+});
+
+test('a read that throws at once fails its batch and does not stall the reads after it', async () => {
+  let n = 0;
+  const r = new BatchedRead<number, number>((keys) => {
+    if (n++ === 0) throw new StoreUnavailableError('down');
+    return Promise.resolve(keys.map((k) => k));
+  });
+  await assert.rejects(r.read(1), StoreUnavailableError);
+  assert.equal(await r.read(2), 2);
+});
+
+test("console token reads asked together (every setup's peek) are one statement, each answered with its own row", async () => {
+  const seen: Array<{ text: string; params: readonly unknown[] }> = [];
+  const row = (hash: string): Record<string, unknown> => ({
+    hash, server_id: `s-${hash}`, project_id: 'p', kind: 'vnc', console_revision: 1, issued_at: 1, expires_at: 2, consumed_at: null, consumed_by: null,
+    revoked_at: null, revoked_reason: null, issued_by: null, issued_by_user: null,
+  });
+  const db: Sql = {
+    rows: async (text, params = []) => (seen.push({ text, params }), (params[0] as string[]).filter((h) => h !== 'missing').map(row)),
+    one: async (text, params = []) => (seen.push({ text, params }), params[0] === 'missing' ? null : row(params[0] as string)),
+    count: async () => 0,
+  };
+  const store = new PostgresConsoleTokenStore(db);
+  const got = await Promise.all(['a', 'missing', 'b'].map((h) => store.getConsoleToken(h)));
+  assert.deepEqual(got.map((t) => t?.serverId ?? null), ['s-a', null, 's-b']);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(seen[0]!.params, [['a', 'missing', 'b']]);
+  assert.equal((await store.getConsoleToken('c'))?.serverId, 's-c');
 });

@@ -20,7 +20,7 @@ import { tokenRef, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ChangeFollower } from '../sessions/change-follower.js';
 import type { ChangeEvent, SessionRecord, SessionStore } from '../sessions/types.js';
-import type { ConsoleTokenService, TokenState } from '../tokens/console-token-service.js';
+import { presentedToken, type ConsoleTokenService, type TokenState } from '../tokens/console-token-service.js';
 import type { ConsoleTokenRecord, RevocationReason, ServerAtConsume } from '../tokens/types.js';
 import { FailureStreak } from '../util/failure-streak.js';
 import { uuid } from '../util/ids.js';
@@ -413,13 +413,15 @@ export class ConsoleProxy {
       if (this.failedTokens.blocked(addr)) return this.refuse(socket, R.throttled, { addr, audit: false });
       if (this.registry.full()) return this.refuse(socket, R.capTotal, { addr });
       const token = url.searchParams.get('token') ?? '';
-      const ref = token ? tokenRef(token) : undefined;
+      // Hashed once: the store's key and the log reference (peek, consume and the logs share it).
+      const presented = token ? presentedToken(token) : null;
+      const ref = presented?.ref;
       // Changes applied from here on are replayed on the session once registered (replayChanges).
       const seq0 = this.changeSeq;
       this.setupsInFlight.set(seq0, (this.setupsInFlight.get(seq0) ?? 0) + 1);
       inFlight = seq0;
       if (ref) letGo = await this.links.acquire(ref);
-      const peek = await this.deps.tokens.peek(token);
+      const peek = await this.deps.tokens.peek(presented ?? token);
       if (peek.state !== 'valid') {
         // Only unknown tokens count: guessing is what the throttle stops; a reload of a used,
         // expired or revoked link is not.
@@ -454,7 +456,7 @@ export class ConsoleProxy {
       const sessionId = uuid();
       // Serial consoles are not recorded (their output is kept: console_output).
       const tap = kind === 'serial' ? null : (await this.deps.recordings?.tapFor({ id: sessionId, projectId: rec.projectId, serverId: rec.serverId })) ?? null;
-      const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);
+      const consumed = await this.deps.tokens.consume(presented ?? token, this.deps.config.nodeId);
       letGo?.();
       letGo = null;
       if (!consumed.ok) {

@@ -12,6 +12,22 @@ export function consoleTokenHash(token: string): string {
   return sha256Hex(token);
 }
 
+/**
+ * A token as presented to the proxy, hashed once: its store key and its log reference (the hash's
+ * first 8 hex digits, what `tokenRef()` gives) come from one sha256, not one each.
+ */
+export interface PresentedToken {
+  readonly token: string;
+  readonly hash: string;
+  /** The first 8 hex digits of the hash: the token's reference in logs and audit records. */
+  readonly ref: string;
+}
+
+export function presentedToken(token: string): PresentedToken {
+  const hash = consoleTokenHash(token);
+  return { token, hash, ref: hash.slice(0, 8) };
+}
+
 /** What a token is good for now (`revoked`: the record says why). */
 export type TokenState = 'valid' | 'unknown' | 'expired' | 'used' | 'revoked';
 
@@ -53,9 +69,10 @@ export class ConsoleTokenService {
   }
 
   /** Consumes a token once. Malformed tokens are `unknown` without a store round trip. */
-  consume(token: string, nodeId: string): Promise<ConsumeResult> {
+  consume(t: string | PresentedToken, nodeId: string): Promise<ConsumeResult> {
+    const token = typeof t === 'string' ? t : t.token;
     if (!UUID_V4_RE.test(token)) return Promise.resolve({ ok: false, reason: 'unknown' });
-    return this.store_.consumeConsoleToken(consoleTokenHash(token), this.clock.now(), nodeId);
+    return this.store_.consumeConsoleToken(typeof t === 'string' ? consoleTokenHash(t) : t.hash, this.clock.now(), nodeId);
   }
 
   /**
@@ -67,9 +84,10 @@ export class ConsoleTokenService {
   }
 
   /** Looks a token up without consuming it (the console page's pre-check). */
-  async peek(token: string): Promise<{ state: TokenState; record: ConsoleTokenRecord | null }> {
+  async peek(t: string | PresentedToken): Promise<{ state: TokenState; record: ConsoleTokenRecord | null }> {
+    const token = typeof t === 'string' ? t : t.token;
     if (!UUID_V4_RE.test(token)) return { state: 'unknown', record: null };
-    const r = await this.store_.getConsoleToken(consoleTokenHash(token));
+    const r = await this.store_.getConsoleToken(typeof t === 'string' ? consoleTokenHash(t) : t.hash);
     if (!r) return { state: 'unknown', record: null };
     if (r.consumedAt !== null) return { state: 'used', record: r };
     if (r.revokedReason !== null) return { state: 'revoked', record: r };

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../../src/clock.js';
-import { consoleTokenHash } from '../../../src/tokens/console-token-service.js';
+import { consoleTokenHash, presentedToken } from '../../../src/tokens/console-token-service.js';
+import { tokenRef } from '../../../src/log.js';
 import { signedHttp } from '../../helpers/signed-fetch.js';
 import { seed, startStack, tempDir } from '../../helpers/stack.js';
 
@@ -120,6 +121,28 @@ test('tokens are UUID v4 and distinct', async () => {
       seen.add(token);
     }
     assert.equal(seen.size, 200);
+  } finally {
+    await stack.stop();
+  }
+});
+
+test('a presented token is hashed once: its hash is the store key, its ref the log reference; peek and consume take it', async () => {
+  const stack = await startStack();
+  try {
+    const s = await seed(stack.app);
+    const svc = stack.app.services.consoleTokens;
+    const a = await svc.issue(s.active);
+    const p = presentedToken(a.token);
+    assert.equal(p.hash, consoleTokenHash(a.token));
+    assert.equal(p.hash, a.record.hash);
+    assert.equal(p.ref, tokenRef(a.token));
+    assert.equal((await svc.peek(p)).state, 'valid');
+    assert.equal((await svc.consume(p, 'n')).ok, true);
+    assert.equal((await svc.peek(p)).state, 'used');
+    assert.deepEqual(await svc.consume(p, 'n'), { ok: false, reason: 'used' });
+    // Not a UUID: unknown without a store round trip, as the string form.
+    assert.equal((await svc.peek(presentedToken('nope'))).state, 'unknown');
+    assert.deepEqual(await svc.consume(presentedToken('nope'), 'n'), { ok: false, reason: 'unknown' });
   } finally {
     await stack.stop();
   }

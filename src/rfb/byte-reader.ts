@@ -28,7 +28,8 @@ interface PendingRead {
   n: number;
   resolve: (buf: Buffer) => void;
   reject: (err: unknown) => void;
-  cleanup: () => void;
+  /** The signal that aborts this read, if any. */
+  signal: AbortSignal | undefined;
 }
 
 /** Default largest single read: 1 MiB. */
@@ -44,6 +45,18 @@ export class ByteReader {
   private endError: Error | undefined;
   private isEnded = false;
   private readonly maxReadLength: number;
+  /**
+   * The signal this reader listens to: one listener for all the reads that wait with it (a
+   * handshake's reads share one signal), not one added and removed per read. Dropped when the
+   * reader ends or hands over its remainder, or when a read waits with another signal.
+   */
+  private watched: AbortSignal | undefined;
+  private readonly onAbort = (): void => {
+    const p = this.pending;
+    if (!p || p.signal !== this.watched) return;
+    this.pending = undefined;
+    p.reject(p.signal!.reason);
+  };
 
   constructor(opts: ByteReaderOptions = {}) {
     this.maxReadLength = opts.maxReadLength ?? DEFAULT_MAX_READ_LENGTH;
@@ -67,7 +80,6 @@ export class ByteReader {
     const p = this.pending;
     if (p && this.length >= p.n) {
       this.pending = undefined;
-      p.cleanup();
       p.resolve(this.take(p.n));
     }
   }
@@ -77,10 +89,10 @@ export class ByteReader {
     if (this.isEnded) return;
     this.isEnded = true;
     this.endError = err;
+    this.unwatch();
     const p = this.pending;
     if (p) {
       this.pending = undefined;
-      p.cleanup();
       p.reject(this.closedError(p.n));
     }
   }
@@ -96,15 +108,19 @@ export class ByteReader {
     if (this.isEnded) return Promise.reject(this.closedError(n));
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal !== undefined && signal !== this.watched) {
+      this.unwatch();
+      signal.addEventListener('abort', this.onAbort, { once: true });
+      this.watched = signal;
+    }
     return new Promise<Buffer>((resolve, reject) => {
-      const onAbort = (): void => {
-        if (this.pending?.resolve !== resolve) return;
-        this.pending = undefined;
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending = { n, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) };
+      this.pending = { n, resolve, reject, signal };
     });
+  }
+
+  private unwatch(): void {
+    this.watched?.removeEventListener('abort', this.onAbort);
+    this.watched = undefined;
   }
 
   /**
@@ -145,6 +161,8 @@ export class ByteReader {
    */
   takeRemainder(): Buffer {
     if (this.pending) throw new Error('ByteReader: takeRemainder() while a read is pending');
+    // The reads are over: the signal no longer holds this reader.
+    this.unwatch();
     return this.take(this.length);
   }
 

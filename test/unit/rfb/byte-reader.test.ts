@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { ProtocolError } from '../../../src/errors.js';
 import { ByteReader, ConnectionClosedError } from '../../../src/rfb/byte-reader.js';
 import { chunkings, tick } from '../../helpers/rfb-split.js';
@@ -67,6 +68,52 @@ test('an aborted signal rejects the read with its reason and the reader stays us
   const timer = setTimeout(() => late.abort(new Error('timed out')), 5);
   await assert.rejects(r.readExactly(1, { signal: late.signal }), /timed out/);
   clearTimeout(timer);
+});
+
+test('the reads that wait with one signal share one abort listener, dropped when the reader hands over or ends', async () => {
+  const r = new ByteReader();
+  const ac = new AbortController();
+  let added = 0;
+  const add = ac.signal.addEventListener.bind(ac.signal);
+  ac.signal.addEventListener = ((...a: Parameters<AbortSignal['addEventListener']>) => {
+    added++;
+    add(...a);
+  }) as AbortSignal['addEventListener'];
+  for (let i = 0; i < 3; i++) {
+    const p = r.readU8({ signal: ac.signal });
+    r.push(Buffer.from([i]));
+    assert.equal(await p, i);
+  }
+  assert.equal(added, 1);
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 1);
+  r.push(Buffer.from('rest'));
+  assert.equal(r.takeRemainder().toString(), 'rest');
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+
+  // Another signal: the first one's listener goes, the read waits on the second's.
+  const other = new ByteReader();
+  const a = new AbortController();
+  const b = new AbortController();
+  const first = other.readU8({ signal: a.signal });
+  other.push(Buffer.from([1]));
+  await first;
+  const second = other.readU8({ signal: b.signal });
+  assert.equal(getEventListeners(a.signal, 'abort').length, 0);
+  a.abort(new Error('not mine'));
+  b.abort(new Error('mine'));
+  await assert.rejects(second, /mine/);
+  // A read without a signal is not ended by the signal an earlier read waited with.
+  const c = new AbortController();
+  const third = new ByteReader();
+  const withSignal = third.readU8({ signal: c.signal });
+  third.push(Buffer.from([7]));
+  await withSignal;
+  const without = third.readU8();
+  c.abort(new Error('stale'));
+  third.push(Buffer.from([8]));
+  assert.equal(await without, 8);
+  third.end();
+  assert.equal(getEventListeners(c.signal, 'abort').length, 0);
 });
 
 test('only one read may wait at a time', async () => {

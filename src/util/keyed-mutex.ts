@@ -34,17 +34,19 @@ export class KeyedMutex {
    * (rejects with the signal's reason); those behind it still wait for the holder in front.
    */
   async acquire(key: string, signal?: AbortSignal): Promise<() => void> {
-    const before = this.tails.get(key) ?? Promise.resolve();
+    const before = this.tails.get(key);
     let done!: () => void;
     const mine = new Promise<void>((resolve) => (done = resolve));
-    const tail = before.then(() => mine);
+    // A free key (the common case) is taken at once: the next waiter waits for this holder alone.
+    const tail = before === undefined ? mine : before.then(() => mine);
     this.tails.set(key, tail);
     const release = (): void => {
       done();
       if (this.tails.get(key) === tail) this.tails.delete(key);
     };
+    if (before === undefined && !signal?.aborted) return release;
     try {
-      await (signal ? untilAborted(before, signal) : before);
+      await (signal ? untilAborted(before ?? Promise.resolve(), signal) : before);
     } catch (e) {
       release();
       throw e;

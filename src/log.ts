@@ -80,7 +80,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       bindings: redactNested,
     },
   };
-  if (opts.format !== 'pretty') return redactChildBindings(pino(options, opts.destination ?? pino.destination({ fd: 1, sync: false })));
+  if (opts.format !== 'pretty') return redactChildBindings(pino(options, opts.destination ?? turnBatched(pino.destination({ fd: 1, sync: false }))));
   // Redaction runs in pino, before the line reaches the formatter: pretty lines hide what JSON hides.
   const pretty = pinoPretty({
     destination: opts.destination ?? 1,
@@ -91,6 +91,72 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     singleLine: true,
   });
   return redactChildBindings(pino(options, pretty));
+}
+
+interface SonicLike {
+  write(s: string): boolean;
+  flush?(cb?: (err?: Error) => void): void;
+  flushSync?(): void;
+}
+
+/**
+ * The lines of one turn of the event loop in one write: a line waits for the end of the turn
+ * (setImmediate), then every line of that turn goes to `inner` together. Each write to stdout is
+ * a hand-over to libuv's thread pool (about 9 us of CPU for a 400-byte line, 1.4 us a line when
+ * ten go together); a console setup logs two audit lines, and a busy turn carries many setups'.
+ * NOTE: a process that exits (process.exit, an uncaught exception) writes what waits first: this
+ * runs before pino's own flush at exit, which then writes everything synchronously.
+ */
+export class TurnBatchedStream {
+  private buf = '';
+  private immediate: NodeJS.Immediate | null = null;
+  private readonly flushNow = (): void => this.drain();
+
+  constructor(private readonly inner: SonicLike) {}
+
+  write(line: string): boolean {
+    this.buf += line;
+    this.immediate ??= setImmediate(this.flushNow);
+    return true;
+  }
+
+  /** Hands what waits to `inner` now. */
+  drain(): void {
+    if (this.immediate !== null) clearImmediate(this.immediate);
+    this.immediate = null;
+    if (this.buf === '') return;
+    const out = this.buf;
+    this.buf = '';
+    this.inner.write(out);
+  }
+
+  /** pino's `logger.flush(cb)`. */
+  flush(cb?: (err?: Error) => void): void {
+    this.drain();
+    if (this.inner.flush) this.inner.flush(cb);
+    else cb?.();
+  }
+
+  flushSync(): void {
+    this.drain();
+    this.inner.flushSync?.();
+  }
+}
+
+let exitDrains: Set<TurnBatchedStream> | null = null;
+
+/** `inner` behind a TurnBatchedStream whose lines are written out when the process exits. */
+function turnBatched(inner: SonicLike): TurnBatchedStream {
+  const s = new TurnBatchedStream(inner);
+  if (exitDrains === null) {
+    const drains = (exitDrains = new Set());
+    // Before pino's handler (registered when its destination was made), which flushes `inner` synchronously.
+    process.prependListener('exit', () => {
+      for (const d of drains) d.drain();
+    });
+  }
+  exitDrains.add(s);
+  return s;
 }
 
 /**

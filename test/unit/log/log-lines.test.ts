@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { createLogger, defaultLogFormat } from '../../../src/log.js';
@@ -139,4 +140,28 @@ test('refusals, backend failures and refused credentials at warn with what expla
 
   for (const t of tokens) assert.ok(!stack.logs.text.includes(t), 'a console token appears in the logs');
   assert.ok(!stack.logs.text.includes('wrong-secret-key'));
+});
+
+/** Runs `body` in a child node process with the built logger; returns its stdout and stderr. */
+function loggerChild(body: string): { stdout: string; stderr: string } {
+  const logUrl = new URL('../../../src/log.js', import.meta.url).href;
+  const script = `import fs from 'node:fs';
+let writes = 0;
+const write = fs.write;
+fs.write = (...a) => { writes++; return write(...a); };
+const { createLogger } = await import(${JSON.stringify(logUrl)});
+const log = createLogger({ level: 'info' });
+${body}`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
+test('stdout lines: the lines of one turn leave in one write; a process that exits right after logging writes them', () => {
+  const turn = loggerChild(`for (let i = 0; i < 5; i++) log.info({ i }, 'audit connected');
+setTimeout(() => process.stderr.write(String(writes)), 50);`);
+  assert.equal(turn.stderr, '1');
+  assert.deepEqual(turn.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Line)['i']), [0, 1, 2, 3, 4]);
+  const exiting = loggerChild(`log.info({ last: true }, 'going'); log.error('gone'); process.exit(0);`);
+  assert.deepEqual(exiting.stdout.trim().split('\n').map((l) => (JSON.parse(l) as Line)['msg']), ['going', 'gone']);
 });

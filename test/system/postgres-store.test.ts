@@ -249,6 +249,47 @@ describe('postgres adapter', () => {
     assert.equal(await s.servers.countServers({}), 1);
   });
 
+  test('writes of several tables asked together commit together; a duplicate fails only its own caller', async (t) => {
+    const s = await node(t);
+    const now = Date.now();
+    const srv = serverRecord(hex(2), now);
+    await s.servers.insertServer(srv);
+    const token = (hash: string) => ({
+      hash, serverId: srv.id, projectId: hex(2), kind: 'vnc' as const, consoleRevision: 1, issuedAt: now, expiresAt: now + 60_000,
+      consumedAt: null, consumedBy: null, revokedAt: null, revokedReason: null,
+    });
+    const audit = (sessionId: string) => ({
+      at: now, kind: 'connected' as const, nodeId: 'n1', projectId: hex(2), serverId: srv.id, tokenRef: 'abcd', sessionId, detail: { k: 1 },
+    });
+    const session = (id: string) => ({
+      id, nodeId: 'n1', instanceId: 'i1', serverId: srv.id, projectId: hex(2), tokenRef: 'abcd', clientAddress: '10.0.0.1', startedAt: now, heartbeatAt: now,
+      userId: null, credential: null,
+    });
+    const [s1, s2, gone] = [randomUUID(), randomUUID(), randomUUID()];
+    await s.sessions.insertSession(session(gone));
+    await s.consoleTokens.insertConsoleToken(token('c1'.repeat(32)));
+    // One turn: tokens (one a duplicate), audit rows, session rows and a session delete.
+    const results = await Promise.allSettled([
+      s.consoleTokens.insertConsoleToken(token('c2'.repeat(32))), s.consoleTokens.insertConsoleToken(token('c1'.repeat(32))),
+      s.audit.appendAudit(audit(s1)), s.audit.appendAudit(audit(s2)),
+      s.sessions.insertSession(session(s1)), s.sessions.insertSession(session(s2)), s.sessions.deleteSession(gone),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    assert.ok((results[1] as PromiseRejectedResult).reason instanceof ConflictError);
+    assert.equal((await s.consoleTokens.getConsoleToken('c2'.repeat(32)))?.serverId, srv.id);
+    assert.deepEqual((await s.audit.listAudit({ serverId: srv.id })).map((e) => e.sessionId).sort(), [s1, s2].sort());
+    assert.ok(await s.sessions.getSession(s1));
+    assert.ok(await s.sessions.getSession(s2));
+    assert.equal(await s.sessions.getSession(gone), null);
+    // Without the duplicate, all in one go.
+    const s3 = randomUUID();
+    await Promise.all([s.consoleTokens.insertConsoleToken(token('c3'.repeat(32))), s.audit.appendAudit(audit(s3)), s.sessions.insertSession(session(s3)), s.sessions.deleteSession(s1)]);
+    assert.ok(await s.consoleTokens.getConsoleToken('c3'.repeat(32)));
+    assert.ok(await s.sessions.getSession(s3));
+    assert.equal(await s.sessions.getSession(s1), null);
+    assert.equal((await s.audit.listAudit({ serverId: srv.id })).length, 3);
+  });
+
   test('integrity violations are conflicts (unique and foreign key), as in SQLite', async (t) => {
     const s = await node(t);
     await assert.rejects(s.identity.insertDomain({ id: hex(1), name: 'dom', createdAt: 1 }), ConflictError);

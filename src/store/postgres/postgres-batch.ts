@@ -58,26 +58,42 @@ class GroupQueue<Q> {
   }
 }
 
+/** A writer's batch statement for `rows`, its parameters numbered from `$first`. */
+export type BatchSql<T> = (rows: readonly T[], first: number) => { text: string; params: unknown[] };
+
 /**
  * Writes queued during one turn (or while the previous statement ran), run as one statement by
- * `many` (a single one by `one`). When
- * `many` fails on a row's own fault (a conflict), each row is written alone, so that only its
- * caller fails; a failure of the store fails the batch.
+ * `many` (a single one by `one`). When `many` fails on a row's own fault (a conflict), each row is
+ * written alone, so that only its caller fails; a failure of the store fails the batch.
+ * In a WriteGroup, the writes of several writers go together (see WriteGroup).
  */
 export class BatchedWrite<T> {
-  private readonly queue = new GroupQueue<Queued<T>>((batch) => this.run(batch));
+  private readonly queue: GroupQueue<Queued<T>> | null;
 
   constructor(
     private readonly many: (rows: readonly T[]) => Promise<unknown>,
     private readonly one: (row: T) => Promise<unknown>,
-  ) {}
+    private readonly grouped?: { readonly group: WriteGroup; readonly sql: BatchSql<T> },
+  ) {
+    this.queue = grouped ? null : new GroupQueue<Queued<T>>((batch) => this.run(batch));
+  }
 
   /** Writes `row` with the others asked before the next statement goes; resolves once committed. */
   write(row: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.queue.push({ row, resolve, reject }));
+    return new Promise<void>((resolve, reject) => {
+      const q = { row, resolve, reject };
+      if (this.queue) this.queue.push(q);
+      else this.grouped!.group.push(this, q);
+    });
   }
 
-  private async run(batch: Array<Queued<T>>): Promise<void> {
+  /** This writer's part of a group's statement. */
+  statement(rows: readonly T[], first: number): { text: string; params: unknown[] } {
+    return this.grouped!.sql(rows, first);
+  }
+
+  /** Writes a batch of this writer alone; settles every caller, never rejects. */
+  async run(batch: ReadonlyArray<Queued<T>>): Promise<void> {
     if (batch.length === 1) return this.alone(batch[0]!);
     try {
       await this.many(batch.map((b) => b.row));
@@ -104,17 +120,73 @@ export class BatchedWrite<T> {
 }
 
 /**
+ * The writes of several writers (tables) asked meanwhile in one statement, one data-modifying
+ * `WITH` part each (one round trip, one commit): a console session's row and its audit row, a
+ * console token and its audit row. One such statement is in flight at a time. When the batch is of
+ * one writer, that writer's own statements run; when the joint statement fails on a row's own
+ * fault (a conflict), each writer's rows are written apart (and alone if need be), so that only
+ * that row's caller fails; a failure of the store fails the batch.
+ * NOTE: the parts of one statement see the same snapshot, so two writes of one row must never meet
+ * in a batch: a session's delete is asked only once its insert settled (proxy/session-records.ts).
+ */
+export class WriteGroup {
+  private readonly queue = new GroupQueue<{ readonly writer: BatchedWrite<unknown>; readonly q: Queued<unknown> }>((batch) => this.run(batch));
+
+  constructor(private readonly db: Sql) {}
+
+  push<T>(writer: BatchedWrite<T>, q: Queued<T>): void {
+    this.queue.push({ writer: writer as BatchedWrite<unknown>, q: q as Queued<unknown> });
+  }
+
+  private async run(batch: ReadonlyArray<{ readonly writer: BatchedWrite<unknown>; readonly q: Queued<unknown> }>): Promise<void> {
+    const byWriter = new Map<BatchedWrite<unknown>, Array<Queued<unknown>>>();
+    for (const { writer, q } of batch) {
+      const list = byWriter.get(writer);
+      if (list) list.push(q);
+      else byWriter.set(writer, [q]);
+    }
+    if (byWriter.size === 1) {
+      const [writer, qs] = [...byWriter][0]!;
+      return writer.run(qs);
+    }
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    for (const [writer, qs] of byWriter) {
+      const s = writer.statement(qs.map((q) => q.row), params.length + 1);
+      parts.push(`w${parts.length} AS (${s.text})`);
+      params.push(...s.params);
+    }
+    try {
+      await this.db.count(`WITH ${parts.join(', ')} SELECT 1`, params);
+    } catch (e) {
+      if (!(e instanceof ConflictError)) {
+        for (const { q } of batch) q.reject(e);
+        return;
+      }
+      await Promise.all([...byWriter].map(([writer, qs]) => writer.run(qs)));
+      return;
+    }
+    for (const { q } of batch) q.resolve();
+  }
+}
+
+/**
  * Inserts into `table`: `columns` (name and PostgreSQL type, in the order `values` gives them)
  * make the batch statement (unnest of one array per column) and the single-row one.
  */
-export function batchedInsert<T>(db: Sql, table: string, columns: ReadonlyArray<readonly [string, string]>, values: (row: T) => readonly unknown[]): BatchedWrite<T> {
+export function batchedInsert<T>(
+  db: Sql, table: string, columns: ReadonlyArray<readonly [string, string]>, values: (row: T) => readonly unknown[], group?: WriteGroup,
+): BatchedWrite<T> {
   const names = columns.map(([n]) => n).join(', ');
-  const many = `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${columns.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})`;
+  const manyFrom = (first: number): string => `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${columns.map(([, t], i) => `$${i + first}::${t}[]`).join(', ')})`;
+  const many = manyFrom(1);
   const one = `INSERT INTO ${table} (${names}) VALUES (${columns.map(([, t], i) => `$${i + 1}::${t}`).join(', ')})`;
-  return new BatchedWrite<T>((rows) => {
+  const arrays = (rows: readonly T[]): unknown[][] => {
     const cols = rows.map(values);
-    return db.count(many, cols[0]!.map((_, c) => cols.map((r) => r[c])));
-  }, (row) => db.count(one, values(row)));
+    return columns.map((_, c) => cols.map((r) => r[c]));
+  };
+  return new BatchedWrite<T>((rows) => db.count(many, arrays(rows)), (row) => db.count(one, values(row)),
+    group ? { group, sql: (rows, first) => ({ text: manyFrom(first), params: arrays(rows) }) } : undefined);
 }
 
 interface PendingRead<K, V> {

@@ -24,7 +24,7 @@ import { auditWhere, JSON_ARRAY } from '../audit-sql.js';
 import { applyServerPatch } from '../server-patch.js';
 import { recordSignatureFailureSql, signatureFailureOutcome } from '../signature-failure-sql.js';
 import type { Stores } from '../stores.js';
-import { BatchedRead, BatchedWrite, batchedInsert } from './postgres-batch.js';
+import { BatchedRead, BatchedWrite, batchedInsert, WriteGroup } from './postgres-batch.js';
 import { PostgresChangeListener } from './postgres-change-listener.js';
 import { PostgresKeyCheckStore } from './postgres-key-check-store.js';
 import { ADVISORY_LOCKS, BACKEND_LOCK_CLASS, clientConfig, PostgresDatabase, type OpenPostgresOptions, type Sql } from './postgres-database.js';
@@ -360,13 +360,13 @@ export class PostgresConsoleTokenStore implements ConsoleTokenStore {
   /** Tokens issued during one turn go in one statement (group commit, see postgres-batch.ts). */
   private readonly inserts: BatchedWrite<ConsoleTokenRecord>;
 
-  constructor(private readonly db: Sql) {
+  constructor(private readonly db: Sql, group?: WriteGroup) {
     this.inserts = batchedInsert(db, 'console_tokens', [
       ['hash', 'text'], ['server_id', 'text'], ['project_id', 'text'], ['kind', 'text'], ['console_revision', 'integer'], ['issued_at', 'bigint'],
       ['expires_at', 'bigint'], ['consumed_at', 'bigint'], ['consumed_by', 'text'], ['revoked_at', 'bigint'], ['revoked_reason', 'text'],
       ['issued_by', 'text'], ['issued_by_user', 'text'],
     ], (t) => [t.hash, t.serverId, t.projectId, t.kind ?? 'vnc', t.consoleRevision, t.issuedAt, t.expiresAt, t.consumedAt, t.consumedBy, t.revokedAt,
-      t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null]);
+      t.revokedReason, t.issuedBy ?? null, t.issuedByUser ?? null], group);
   }
 
   insertConsoleToken(t: ConsoleTokenRecord): Promise<void> {
@@ -441,12 +441,12 @@ export class PostgresAuditStore implements AuditStore {
   /** Audit rows of one turn go in one statement, in the order they were recorded (group commit). */
   private readonly inserts: BatchedWrite<AuditEvent>;
 
-  constructor(private readonly db: Sql) {
+  constructor(private readonly db: Sql, group?: WriteGroup) {
     this.inserts = batchedInsert(db, 'audit_events', [
       ['at', 'bigint'], ['kind', 'text'], ['node_id', 'text'], ['project_id', 'text'], ['server_id', 'text'], ['token_ref', 'text'], ['session_id', 'text'],
       ['detail', 'text'], ['actor_user_id', 'text'], ['actor_credential', 'text'], ['target', 'text'], ['request_id', 'text'], ['client_address', 'text'], ['outcome', 'text'], ['domain_id', 'text'],
     ], (e) => [e.at, e.kind, e.nodeId, e.projectId, e.serverId, e.tokenRef, e.sessionId, JSON.stringify(e.detail),
-      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null, e.domainId ?? null]);
+      e.actorUserId ?? null, e.actorCredential ?? null, e.target ?? null, e.requestId ?? null, e.clientAddress ?? null, e.outcome ?? null, e.domainId ?? null], group);
   }
 
   appendAudit(e: AuditEvent): Promise<void> {
@@ -465,13 +465,20 @@ export class PostgresAuditStore implements AuditStore {
 /** Columns of a session row, in the order of the parameters of UPSERT_SESSIONS. */
 const SESSION_COLUMNS = 'id, node_id, instance_id, server_id, project_id, token_ref, client_address, started_at, heartbeat_at, user_id, credential, bytes_to_client, bytes_to_backend';
 
-/** Writes session rows given as one array per column; rows with the same id (a sync wrote them first) are replaced. */
-const UPSERT_SESSIONS =
+/** Types of the columns of a session row (SESSION_COLUMNS' order). */
+const SESSION_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'text', 'text', 'bigint', 'bigint'];
+
+/**
+ * Writes session rows given as one array per column, parameters numbered from `$first`; rows with
+ * the same id (a sync wrote them first) are replaced.
+ */
+const upsertSessions = (first: number): string =>
   `INSERT INTO console_sessions (${SESSION_COLUMNS})
-   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[],
-     $10::text[], $11::text[], $12::bigint[], $13::bigint[])
+   SELECT * FROM unnest(${SESSION_TYPES.map((t, i) => `$${i + first}::${t}[]`).join(', ')})
    ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, instance_id = EXCLUDED.instance_id, heartbeat_at = EXCLUDED.heartbeat_at,
      bytes_to_client = EXCLUDED.bytes_to_client, bytes_to_backend = EXCLUDED.bytes_to_backend`;
+const UPSERT_SESSIONS = upsertSessions(1);
+const deleteSessions = (first: number): string => `DELETE FROM console_sessions WHERE id = ANY($${first}::text[])`;
 
 function sessionColumns(list: readonly SessionRecord[]): unknown[][] {
   return [
@@ -484,15 +491,18 @@ function sessionColumns(list: readonly SessionRecord[]): unknown[][] {
 
 export class PostgresSessionStore implements SessionStore {
   /**
-   * A session's row is written when it starts and deleted when it ends: those of one turn go in
-   * one statement each (the caller, session-records.ts, orders the writes of one session).
+   * A session's row is written when it starts and deleted when it ends: those asked meanwhile go in
+   * one statement, with the other stores' busy writes (WriteGroup); the caller, session-records.ts,
+   * orders the writes of one session, so a row's insert and delete never meet in one statement.
    */
   private readonly inserts: BatchedWrite<SessionRecord>;
   private readonly deletes: BatchedWrite<string>;
 
-  constructor(private readonly db: PostgresDatabase) {
-    this.inserts = new BatchedWrite((rows) => db.count(UPSERT_SESSIONS, sessionColumns(rows)), (row) => db.count(UPSERT_SESSIONS, sessionColumns([row])));
-    this.deletes = new BatchedWrite((ids) => db.count('DELETE FROM console_sessions WHERE id = ANY($1::text[])', [ids]), (id) => db.count('DELETE FROM console_sessions WHERE id = $1', [id]));
+  constructor(private readonly db: PostgresDatabase, group?: WriteGroup) {
+    this.inserts = new BatchedWrite((rows) => db.count(UPSERT_SESSIONS, sessionColumns(rows)), (row) => db.count(UPSERT_SESSIONS, sessionColumns([row])),
+      group ? { group, sql: (rows, first) => ({ text: upsertSessions(first), params: sessionColumns(rows) }) } : undefined);
+    this.deletes = new BatchedWrite((ids) => db.count(deleteSessions(1), [ids]), (id) => db.count('DELETE FROM console_sessions WHERE id = $1', [id]),
+      group ? { group, sql: (ids, first) => ({ text: deleteSessions(first), params: [ids] }) } : undefined);
   }
 
   insertSession(s: SessionRecord): Promise<void> {
@@ -634,13 +644,15 @@ export async function openPostgresStores(url: string, opts: OpenPostgresOptions 
     { healthCheckMs: s.listenHealthCheckMs, retryMinMs: s.listenRetryMinMs, retryMaxMs: s.listenRetryMaxMs, endWaitMs: s.connectTimeoutMs },
     s.log,
   );
+  // The busy writes of every store (tokens, audit rows, session rows) go in one statement per round trip.
+  const writes = new WriteGroup(db);
   return {
     identity: new PostgresIdentityStore(db),
     signatureFailures: new PostgresSignatureFailureStore(db),
     servers: new PostgresServerStore(db),
-    consoleTokens: new PostgresConsoleTokenStore(db),
-    audit: new PostgresAuditStore(db),
-    sessions: new PostgresSessionStore(db),
+    consoleTokens: new PostgresConsoleTokenStore(db, writes),
+    audit: new PostgresAuditStore(db, writes),
+    sessions: new PostgresSessionStore(db, writes),
     changes: new PostgresChangeFeedStore(db, listener),
     keyChecks: new PostgresKeyCheckStore(db),
     serialOutput: new PostgresSerialOutputStore(db),

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConflictError, StoreUnavailableError } from '../../../src/errors.js';
-import { BatchedRead, BatchedWrite, batchedInsert } from '../../../src/store/postgres/postgres-batch.js';
+import { BatchedRead, BatchedWrite, batchedInsert, WriteGroup } from '../../../src/store/postgres/postgres-batch.js';
 import type { Sql } from '../../../src/store/postgres/postgres-database.js';
 import { PostgresConsoleTokenStore } from '../../../src/store/postgres/postgres-stores.js';
 
@@ -139,4 +139,36 @@ test("console token reads asked together (every setup's peek) are one statement,
   assert.equal(seen.length, 1);
   assert.deepEqual(seen[0]!.params, [['a', 'missing', 'b']]);
   assert.equal((await store.getConsoleToken('c'))?.serverId, 's-c');
+});
+
+test('a write group: the writes of several tables asked together go in one statement, parameters renumbered; one table alone uses its own', async () => {
+  const seen: Array<{ text: string; params: readonly unknown[] }> = [];
+  let conflictOn: string | null = null;
+  const db: Sql = {
+    rows: async () => [],
+    one: async () => null,
+    count: async (text, params = []) => {
+      seen.push({ text, params });
+      if (conflictOn !== null && JSON.stringify(params).includes(conflictOn)) throw new ConflictError('duplicate');
+      return 1;
+    },
+  };
+  const group = new WriteGroup(db);
+  const a = batchedInsert<{ x: number }>(db, 'a', [['x', 'bigint']], (r) => [r.x], group);
+  const b = batchedInsert<{ y: string; z: string }>(db, 'b', [['y', 'text'], ['z', 'text']], (r) => [r.y, r.z], group);
+  await Promise.all([a.write({ x: 1 }), b.write({ y: 'p', z: 'q' }), a.write({ x: 2 })]);
+  assert.deepEqual(seen, [{
+    text: 'WITH w0 AS (INSERT INTO a (x) SELECT * FROM unnest($1::bigint[])), w1 AS (INSERT INTO b (y, z) SELECT * FROM unnest($2::text[], $3::text[])) SELECT 1',
+    params: [[1, 2], ['p'], ['q']],
+  }]);
+  seen.length = 0;
+  await b.write({ y: 'r', z: 's' });
+  assert.deepEqual(seen, [{ text: 'INSERT INTO b (y, z) VALUES ($1::text, $2::text)', params: ['r', 's'] }]);
+  // A row's own conflict: each table apart, then each row alone; only its caller fails.
+  seen.length = 0;
+  conflictOn = 'dup';
+  const results = await Promise.allSettled([a.write({ x: 3 }), b.write({ y: 'dup', z: 't' }), b.write({ y: 'u', z: 'v' })]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.ok(seen.some((x) => x.text === 'INSERT INTO a (x) VALUES ($1::bigint)' && (x.params[0] as unknown) === 3));
+  assert.ok(seen.some((x) => x.text === 'INSERT INTO b (y, z) VALUES ($1::text, $2::text)' && (x.params[0] as unknown) === 'u'));
 });

@@ -13,8 +13,8 @@ import { BackendError, isConsoleError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bindBrowserSocket, type BrowserSocketOwner } from './session-registry.js';
 import {
-  ByteReader, ClientMessageFramer, Encoding, SecurityType, ServerCapabilityScanner, encodeServerInit, encodeSetEncodings,
-  isUserInput, serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type ClientMessage, type RfbVersion,
+  ByteReader, ClientMessageFramer, ClientMessageType, Encoding, SecurityType, ServerCapabilityScanner, encodeServerInit, encodeSetEncodings,
+  isUserInputAt, serverNegotiateSecurity, serverNegotiateVersion, serverReadClientInit, serverRefuseSecurity, type RfbVersion, type SetEncodingsMessage,
 } from '../rfb/index.js';
 import { CloseCode, CloseReasonKey, type CloseCodeValue } from './close-codes.js';
 import type { SessionTap } from '../recording/recording-service.js';
@@ -434,55 +434,64 @@ export class ConsoleSession implements BrowserSocketOwner {
     this.relayBrowserBytes(buf);
   }
 
-  private relayBrowserBytes(buf: Buffer): void {
+  private relayBrowserBytes(chunk: Buffer): void {
     const framer = (this.framer ??= new ClientMessageFramer({ maxCutTextLength: this.opts.maxMessageBytes }));
-    // Bytes of an incomplete message held from earlier reads: then the messages are not a prefix of `buf`.
+    // Bytes of an incomplete message held from earlier reads: then the messages are not a prefix of `chunk`.
     const heldBefore = framer.bufferedLength;
-    let msgs: ClientMessage[];
+    // Framed and checked, every message of the chunk, before any is looked at, recorded or
+    // relayed; no object per message (the framer's reused list says where each one is).
+    let buf: Buffer;
     try {
-      msgs = framer.push(buf);
+      buf = framer.frame(chunk);
     } catch (e) {
       this.log.info({ err: e }, 'bad message from the browser');
       return this.close(CloseCode.BadClientData, 'The browser sent a malformed RFB message.');
     }
+    const n = framer.framed;
     const backend = this.backend;
-    if (msgs.length === 0 || !backend) return;
-    // The messages as they go on: null while each goes unchanged (they are then `buf`'s first
+    if (n === 0 || !backend) return framer.forget();
+    // The messages as they go on: null while each goes unchanged (they are then `chunk`'s first
     // bytes, written without a copy); a list once one is rewritten.
     let out: Buffer[] | null = heldBefore > 0 ? [] : null;
     const caps = this.serverCaps;
     const tap = this.tap;
     let input = false;
-    for (let i = 0; i < msgs.length; i++) {
-      const m = msgs[i]!;
-      if (!input && isUserInput(m)) input = true;
-      tap?.client(m);
-      let raw = m.raw;
-      if (m.type === 'SetEncodings') {
+    for (let i = 0; i < n; i++) {
+      const off = framer.offsetOf(i);
+      const len = framer.lengthOf(i);
+      if (!input && isUserInputAt(buf, off)) input = true;
+      tap?.client(framer.decode(buf, i));
+      let rewritten: Buffer | null = null;
+      const type = buf[off];
+      if (type === ClientMessageType.SetEncodings) {
         // Without parsing the server's stream the proxy cannot know when 7-byte PointerEvents
         // start; not asking for the extension keeps every PointerEvent 6 bytes (RFC 6143 7.5.5).
         // Once the server's first update has passed without an ExtendedClipboard announcement,
         // it is not asked for again (an announcement after that would go unseen).
         // A recorded session: only encodings its recording can be made seekable in (ZRLE, not Tight).
+        const m = framer.decode(buf, i) as SetEncodingsMessage;
         const drop = (e: number): boolean => e === EXTENDED_MOUSE_BUTTONS || (e === Encoding.ExtendedClipboard && caps.done && !caps.extendedClipboard) || (tap !== null && !tap.allowsEncoding(e));
-        if (m.encodings.some(drop)) raw = encodeSetEncodings(m.encodings.filter((e) => !drop(e)));
-      } else if (m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard) {
+        if (m.encodings.some(drop)) rewritten = encodeSetEncodings(m.encodings.filter((e) => !drop(e)));
+      } else if (type === ClientMessageType.ClientCutText && buf.readInt32BE(off + 4) < 0 && !caps.extendedClipboard) {
         // NOTE: a server that did not announce ExtendedClipboard reads the negative length as a
         // u32 (up to 4 GiB of text to wait for, or to allocate); QEMU drops the connection.
+        framer.forget();
         this.log.info('extended clipboard message to a server that did not announce it');
         return this.close(CloseCode.BadClientData, 'The browser sent an extended clipboard message the server did not announce.');
       }
-      if (out === null && raw !== m.raw) out = msgs.slice(0, i).map((x) => x.raw);
-      out?.push(raw);
+      // Unchanged messages before the first rewritten one are `chunk`'s first `off` bytes.
+      if (out === null && rewritten !== null) out = off > 0 ? [buf.subarray(0, off)] : [];
+      if (out !== null) out.push(rewritten ?? buf.subarray(off, off + len));
     }
+    framer.forget();
     if (input) this.lastInputAt = this.clock.now();
     const rest = framer.bufferedLength;
-    const chunk = out === null ? (rest === 0 ? buf : buf.subarray(0, buf.length - rest)) : out.length === 1 ? out[0]! : Buffer.concat(out);
-    this.bytesToBackend += chunk.length;
+    const data = out === null ? (rest === 0 ? buf : buf.subarray(0, buf.length - rest)) : out.length === 1 ? out[0]! : Buffer.concat(out);
+    this.bytesToBackend += data.length;
     // A backend that does not read: the browser is not read either until it drains ('drain'
     // resumes it). What is held meanwhile: the socket's buffer, one browser read, and at most one
     // incomplete message in the framer (capped by maxMessageBytes).
-    if (!backend.write(chunk)) this.ws.pause();
+    if (!backend.write(data)) this.ws.pause();
   }
 
   /** Ends the session with a code and reason the browser sees. Idempotent. */

@@ -15,6 +15,8 @@ export const DEFAULT_MAX_ENCODINGS = 1024;
 export const DEFAULT_MAX_CUT_TEXT_LENGTH = 1024 * 1024;
 /** rfbproto (Fence): the payload is at most 64 bytes. */
 const MAX_FENCE_PAYLOAD = 64;
+/** Entries of the framing list kept between calls (offset and length of 32 messages). */
+const KEPT_BOUNDS = 64;
 
 /** Options of a {@link ClientMessageFramer}. */
 export interface ClientMessageFramerOptions {
@@ -49,6 +51,9 @@ export class ClientMessageFramer {
   private readonly maxCutText: number;
   private readonly extensions: boolean;
   private extendedPointer: boolean;
+  /** The last frame() call's messages: offset and length of each, in pairs (reused from call to call). */
+  private bounds: number[] = [];
+  private count = 0;
 
   constructor(opts: ClientMessageFramerOptions = {}) {
     this.maxEncodings = opts.maxEncodings ?? DEFAULT_MAX_ENCODINGS;
@@ -72,18 +77,35 @@ export class ClientMessageFramer {
    * malformed message (unknown type, length over a cap, invalid pixel format).
    */
   push(chunk: Buffer): ClientMessage[] {
+    const buf = this.frame(chunk);
+    const out = new Array<ClientMessage>(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.decodeAt(buf, this.bounds[2 * i]!, this.bounds[2 * i + 1]!);
+    this.forget();
+    return out;
+  }
+
+  /**
+   * Adds bytes and frames and validates the messages they complete without decoding them (no
+   * object per message): returns the buffer they are in (`chunk` itself unless bytes were held
+   * from earlier), and {@link framed} says how many, {@link offsetOf} and {@link lengthOf} where.
+   * Valid until the next call. Every check of {@link push} is made, all before this returns: on a
+   * malformed message it throws ProtocolError and frames nothing.
+   */
+  frame(chunk: Buffer): Buffer {
+    this.count = 0;
     if (this.failure) throw this.failure;
-    if (chunk.length === 0) return [];
+    if (chunk.length === 0) return chunk;
     // Nothing held (the common case; `need` is then 1): the chunk is parsed as it is, without a list.
     const held = this.partsLength > 0;
     if (held) {
       this.parts.push(chunk);
       this.partsLength += chunk.length;
       // Cheap until something can complete: a large message arriving in many chunks is joined once.
-      if (this.partsLength < this.need) return [];
+      if (this.partsLength < this.need) return chunk;
     }
     const buf = held ? Buffer.concat(this.parts, this.partsLength) : chunk;
-    const out: ClientMessage[] = [];
+    const bounds = this.bounds;
+    let n = 0;
     let off = 0;
     try {
       while (off < buf.length) {
@@ -92,7 +114,11 @@ export class ClientMessageFramer {
           this.need = len;
           break;
         }
-        out.push(this.decode(buf, off, len));
+        this.check(buf, off, len);
+        // The list keeps its size from message to message (no allocation once it is large enough).
+        bounds[2 * n] = off;
+        bounds[2 * n + 1] = len;
+        n++;
         off += len;
       }
     } catch (err) {
@@ -101,6 +127,7 @@ export class ClientMessageFramer {
       this.partsLength = 0;
       throw this.failure;
     }
+    this.count = n;
     if (off === buf.length) {
       if (held) this.parts = [];
       this.partsLength = 0;
@@ -110,7 +137,31 @@ export class ClientMessageFramer {
       this.parts = [rest];
       this.partsLength = rest.length;
     }
-    return out;
+    return buf;
+  }
+
+  /**
+   * Done with the last {@link frame} call's messages: a list made large by a chunk of many
+   * messages is dropped (an idle session keeps a few numbers, not one per message of a burst).
+   */
+  forget(): void {
+    this.count = 0;
+    if (this.bounds.length > KEPT_BOUNDS) this.bounds = [];
+  }
+
+  /** How many messages the last {@link frame} call completed. */
+  get framed(): number {
+    return this.count;
+  }
+
+  /** Where message `i` of the last {@link frame} call starts in the buffer it returned. */
+  offsetOf(i: number): number {
+    return this.bounds[2 * i]!;
+  }
+
+  /** Message `i`'s length (of the last {@link frame} call). */
+  lengthOf(i: number): number {
+    return this.bounds[2 * i + 1]!;
   }
 
   /**
@@ -184,14 +235,32 @@ export class ClientMessageFramer {
     throw unknownType(type);
   }
 
-  private decode(buf: Buffer, off: number, len: number): ClientMessage {
+  /**
+   * The checks of a framed message beyond its type and length (made before any message of the
+   * call is returned): a valid pixel format, a well-formed extended clipboard message.
+   */
+  private check(buf: Buffer, off: number, len: number): void {
+    const type = buf[off];
+    if (type === ClientMessageType.SetPixelFormat) {
+      validatePixelFormat(decodePixelFormat(buf, off + 4));
+    } else if (type === ClientMessageType.ClientCutText && buf.readInt32BE(off + 4) < 0) {
+      // ExtendedClipboard: u32 flags, then what the flags say (a server given less or more misreads the stream).
+      const problem = extendedClipboardProblem(len >= 12 ? buf.readUInt32BE(off + 8) : 0, len - 8);
+      if (problem !== undefined) throw new ProtocolError(`malformed extended clipboard message: ${problem}`);
+    }
+  }
+
+  /** Decodes message `i` of the last {@link frame} call (in `buf`, the buffer frame() returned). */
+  decode(buf: Buffer, i: number): ClientMessage {
+    return this.decodeAt(buf, this.bounds[2 * i]!, this.bounds[2 * i + 1]!);
+  }
+
+  /** Decodes a message framed and checked by {@link frame}. */
+  private decodeAt(buf: Buffer, off: number, len: number): ClientMessage {
     const raw = off === 0 && len === buf.length ? buf : buf.subarray(off, off + len);
     switch (raw[0]) {
-      case ClientMessageType.SetPixelFormat: {
-        const pixelFormat = decodePixelFormat(raw, 4);
-        validatePixelFormat(pixelFormat);
-        return { type: 'SetPixelFormat', pixelFormat, raw };
-      }
+      case ClientMessageType.SetPixelFormat:
+        return { type: 'SetPixelFormat', pixelFormat: decodePixelFormat(raw, 4), raw };
       case ClientMessageType.SetEncodings: {
         const count = raw.readUInt16BE(2);
         const encodings = new Array<number>(count);
@@ -207,15 +276,8 @@ export class ClientMessageFramer {
         const buttonMask = len === 7 ? (low & 0x7f) | ((raw[6] ?? 0) << 7) : low;
         return { type: 'PointerEvent', buttonMask, x: raw.readUInt16BE(2), y: raw.readUInt16BE(4), raw };
       }
-      case ClientMessageType.ClientCutText: {
-        const extended = raw.readInt32BE(4) < 0;
-        if (extended) {
-          // ExtendedClipboard: u32 flags, then what the flags say (a server given less or more misreads the stream).
-          const problem = extendedClipboardProblem(len >= 12 ? raw.readUInt32BE(8) : 0, len - 8);
-          if (problem !== undefined) throw new ProtocolError(`malformed extended clipboard message: ${problem}`);
-        }
-        return { type: 'ClientCutText', extended, text: raw.subarray(8), raw };
-      }
+      case ClientMessageType.ClientCutText:
+        return { type: 'ClientCutText', extended: raw.readInt32BE(4) < 0, text: raw.subarray(8), raw };
       case ClientMessageType.EnableContinuousUpdates:
         return { type: 'EnableContinuousUpdates', enable: raw[1] !== 0, ...rectAt(raw, 2), raw };
       case ClientMessageType.ClientFence:

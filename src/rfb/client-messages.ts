@@ -110,6 +110,13 @@ export function isUserInput(msg: ClientMessage): boolean {
   return msg.type === 'KeyEvent' || msg.type === 'PointerEvent' || msg.type === 'QemuExtendedKeyEvent' || msg.type === 'ClientCutText';
 }
 
+/** {@link isUserInput} of the message framed at `buf[off]` (read from its type byte, and QEMU's submessage), without decoding it. */
+export function isUserInputAt(buf: Buffer, off: number): boolean {
+  const type = buf[off];
+  return type === ClientMessageType.KeyEvent || type === ClientMessageType.PointerEvent || type === ClientMessageType.ClientCutText ||
+    (type === ClientMessageType.QemuClientMessage && buf[off + 1] === 0);
+}
+
 /** RFC 6143 7.5.1: u8 type, 3 padding, PIXEL_FORMAT. */
 export function encodeSetPixelFormat(pf: PixelFormat): Buffer {
   const out = Buffer.alloc(4 + PIXEL_FORMAT_LENGTH);

@@ -10,6 +10,7 @@ import {
   encodeSetEncodings,
   encodeSetPixelFormat,
   isUserInput,
+  isUserInputAt,
   type ClientMessage,
 } from '../../../src/rfb/client-messages.js';
 import { Encoding } from '../../../src/rfb/constants.js';
@@ -95,6 +96,65 @@ test('isUserInput tells input from update requests', () => {
   const f = new ClientMessageFramer();
   const msgs = f.push(Buffer.concat([encodeKeyEvent(0x61, true), encodePointerEvent(0, 1, 1), encodeFramebufferUpdateRequest(true, 0, 0, 1, 1), encodeSetEncodings([0])]));
   assert.deepEqual(msgs.map(isUserInput), [true, true, false, false]);
+});
+
+/** frame()'s messages, as the bytes each one is (and what decode() makes of it). */
+function framed(framer: ClientMessageFramer, chunk: Buffer): { bytes: Buffer[]; decoded: ClientMessage[] } {
+  const buf = framer.frame(chunk);
+  const bytes: Buffer[] = [];
+  const decoded: ClientMessage[] = [];
+  for (let i = 0; i < framer.framed; i++) {
+    bytes.push(buf.subarray(framer.offsetOf(i), framer.offsetOf(i) + framer.lengthOf(i)));
+    decoded.push(framer.decode(buf, i));
+  }
+  return { bytes, decoded };
+}
+
+test('frame() says where each message is, without decoding, at every split point; decode() gives what push() gives', () => {
+  const all = [...standard, ...extended];
+  const input = Buffer.concat(all.map(([b]) => b));
+  for (const { label, chunks } of chunkings(input)) {
+    const framer = new ClientMessageFramer();
+    const got = chunks.map((c) => framed(framer, c));
+    assert.deepEqual(got.flatMap((g) => g.bytes), all.map(([b]) => b), label);
+    assert.deepEqual(fields(got.flatMap((g) => g.decoded)), all.map(([, m]) => m), label);
+    assert.equal(framer.bufferedLength, 0, label);
+  }
+});
+
+test('frame() of a whole chunk returns the chunk itself; held bytes are joined with the next chunk', () => {
+  const framer = new ClientMessageFramer();
+  const key = encodeKeyEvent(0x61, true);
+  const chunk = Buffer.concat([key, key.subarray(0, 3)]);
+  assert.equal(framer.frame(chunk), chunk);
+  assert.equal(framer.framed, 1);
+  assert.deepEqual([framer.offsetOf(0), framer.lengthOf(0)], [0, 8]);
+  const joined = framer.frame(key.subarray(3));
+  assert.deepEqual(joined, key);
+  assert.equal(framer.framed, 1);
+  framer.forget();
+  assert.equal(framer.framed, 0);
+});
+
+test('frame() checks every message of the chunk before it returns: one malformed message frames none of the valid ones before it', () => {
+  const valid = Buffer.concat([encodePointerEvent(1, 2, 3), encodeKeyEvent(0x61, true)]);
+  const cases: Array<[Buffer, RegExp]> = [
+    [encodeSetPixelFormat({ ...RGB888_PIXEL_FORMAT, bitsPerPixel: 24 }), /invalid pixel format/],
+    [Buffer.from('06000000' + 'fffffffc' + '0a000001', 'hex'), /malformed extended clipboard message/],
+    [Buffer.from([9]), /unknown client message type 9/],
+  ];
+  for (const [bad, message] of cases) {
+    const f = new ClientMessageFramer();
+    assert.throws(() => f.frame(Buffer.concat([valid, bad])), (e: unknown) => e instanceof ProtocolError && message.test(e.message));
+    assert.equal(f.framed, 0, message.source);
+  }
+});
+
+test('isUserInputAt reads what isUserInput decodes', () => {
+  const input = Buffer.concat([...standard, ...extended].map(([b]) => b));
+  const f = new ClientMessageFramer();
+  const buf = f.frame(input);
+  for (let i = 0; i < f.framed; i++) assert.equal(isUserInputAt(buf, f.offsetOf(i)), isUserInput(f.decode(buf, i)), `message ${i}`);
 });
 
 function rejects(framer: ClientMessageFramer, input: Buffer, message: RegExp): void {

@@ -60,7 +60,7 @@ const GUARDS = [
   ['backend bytes waiting for the browser\'s handshake capped (hostile backend)', 'src/proxy/console-session.js', 'if (!this.backendPaused && reader.bufferedLength > BACKEND_EARLY_BYTES)', 'if (false)', T('unit/proxy/hostile-backend-memory')],
   ['relay: the backend is not read while the browser is behind', 'src/proxy/console-session.js', 'if (!this.backendPaused && this.ws.bufferedAmount > HIGH_WATER)', 'if (false)', T('unit/proxy/hostile-backend-memory')],
   ['relay: the browser is not read while the backend is not reading', 'src/proxy/console-session.js', 'if (!backend.write(chunk))', 'if (!backend.write(chunk) && false)', T('unit/proxy/hostile-backend-memory')],
-  ['extended clipboard only to a server that announced it', 'src/proxy/console-session.js', "m.type === 'ClientCutText' && m.extended && !caps.extendedClipboard", 'false', T('unit/proxy/extended-clipboard')],
+  ['extended clipboard only to a server that announced it', 'src/proxy/console-session.js', 'type === ClientMessageType.ClientCutText && buf.readInt32BE(off + 4) < 0 && !caps.extendedClipboard', 'false', T('unit/proxy/extended-clipboard')],
   ['extended clipboard flags well formed', 'src/rfb/client-message-framer.js', 'if (problem !== undefined)', 'if (false)', T('unit/proxy/extended-clipboard', 'unit/rfb/client-message-framer')],
   ['subprotocol offers checked before the token is spent', 'src/proxy/proxy-server.js', 'if (!offersSubprotocol(req))', 'if (false)', T('unit/proxy/handshake-and-origins')],
   ['one-time VNC password: set and used one session at a time per VM', 'src/backends/drivers.js', 'return await locks.withLock(key, signal, fn);', 'return await fn();', T('unit/backends/qemu-qmp')],

@@ -434,15 +434,15 @@ export class ConsoleSession implements BrowserSocketOwner {
     this.relayBrowserBytes(buf);
   }
 
-  private relayBrowserBytes(chunk: Buffer): void {
+  private relayBrowserBytes(data: Buffer): void {
     const framer = (this.framer ??= new ClientMessageFramer({ maxCutTextLength: this.opts.maxMessageBytes }));
-    // Bytes of an incomplete message held from earlier reads: then the messages are not a prefix of `chunk`.
+    // Bytes of an incomplete message held from earlier reads: then the messages are not a prefix of `data`.
     const heldBefore = framer.bufferedLength;
     // Framed and checked, every message of the chunk, before any is looked at, recorded or
     // relayed; no object per message (the framer's reused list says where each one is).
     let buf: Buffer;
     try {
-      buf = framer.frame(chunk);
+      buf = framer.frame(data);
     } catch (e) {
       this.log.info({ err: e }, 'bad message from the browser');
       return this.close(CloseCode.BadClientData, 'The browser sent a malformed RFB message.');
@@ -450,7 +450,7 @@ export class ConsoleSession implements BrowserSocketOwner {
     const n = framer.framed;
     const backend = this.backend;
     if (n === 0 || !backend) return framer.forget();
-    // The messages as they go on: null while each goes unchanged (they are then `chunk`'s first
+    // The messages as they go on: null while each goes unchanged (they are then `data`'s first
     // bytes, written without a copy); a list once one is rewritten.
     let out: Buffer[] | null = heldBefore > 0 ? [] : null;
     const caps = this.serverCaps;
@@ -479,19 +479,19 @@ export class ConsoleSession implements BrowserSocketOwner {
         this.log.info('extended clipboard message to a server that did not announce it');
         return this.close(CloseCode.BadClientData, 'The browser sent an extended clipboard message the server did not announce.');
       }
-      // Unchanged messages before the first rewritten one are `chunk`'s first `off` bytes.
+      // Unchanged messages before the first rewritten one are `data`'s first `off` bytes.
       if (out === null && rewritten !== null) out = off > 0 ? [buf.subarray(0, off)] : [];
       if (out !== null) out.push(rewritten ?? buf.subarray(off, off + len));
     }
     framer.forget();
     if (input) this.lastInputAt = this.clock.now();
     const rest = framer.bufferedLength;
-    const data = out === null ? (rest === 0 ? buf : buf.subarray(0, buf.length - rest)) : out.length === 1 ? out[0]! : Buffer.concat(out);
-    this.bytesToBackend += data.length;
+    const chunk = out === null ? (rest === 0 ? buf : buf.subarray(0, buf.length - rest)) : out.length === 1 ? out[0]! : Buffer.concat(out);
+    this.bytesToBackend += chunk.length;
     // A backend that does not read: the browser is not read either until it drains ('drain'
     // resumes it). What is held meanwhile: the socket's buffer, one browser read, and at most one
     // incomplete message in the framer (capped by maxMessageBytes).
-    if (!backend.write(data)) this.ws.pause();
+    if (!backend.write(chunk)) this.ws.pause();
   }
 
   /** Ends the session with a code and reason the browser sees. Idempotent. */

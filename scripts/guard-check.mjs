@@ -10,7 +10,7 @@ const T = (...names) => names.map((n) => `dist/test/${n}.test.js`);
 /** [promise, compiled file, code to remove, what replaces it, tests that must fail]. */
 const GUARDS = [
   ['Origin allow-list before the upgrade', 'src/proxy/proxy-server.js', '!this.allowedOrigins.has(origin)', 'false', T('unit/proxy/console-proxy')],
-  ['token consumed exactly once', 'src/proxy/proxy-server.js', 'const consumed = await this.deps.tokens.consume(token, this.deps.config.nodeId);', 'const consumed = { ok: true, token: rec };', T('unit/proxy/console-proxy')],
+  ['token consumed exactly once', 'src/proxy/proxy-server.js', 'const consumed = await this.deps.tokens.consume(presented ?? token, this.deps.config.nodeId);', 'const consumed = { ok: true, token: rec };', T('unit/proxy/console-proxy')],
   ['target re-checked at connect (CVE-2013-0335)', 'src/proxy/proxy-server.js', 'if (!usable(server, consumed.token))', 'if (!server)', T('unit/proxy/console-proxy')],
   ['unknown-token throttle per address', 'src/proxy/proxy-server.js', 'if (this.failedTokens.blocked(addr))\n                return this.refuse(socket, R.throttled', 'if (false)\n                return this.refuse(socket, R.throttled', T('unit/proxy/session-limits')],
   ['idle timeout', 'src/proxy/proxy-server.js', 'else if (idleMs > 0 && now - s.lastInputAt >= idleMs)', 'else if (false)', T('unit/proxy/session-limits')],

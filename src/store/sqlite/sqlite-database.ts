@@ -126,11 +126,17 @@ interface QueuedWrite {
 }
 
 /**
- * The shortest time between two group commits under load (see GroupCommit). 2 ms left most
- * commits to the next turn (a loaded turn is longer); 8 ms halved the commits' CPU in the setup
- * profile and adds at most 8 ms to a write answered under load.
+ * The longest time between two group commits while the process is busy (see GroupCommit). 2 ms
+ * left most commits to the next turn (a loaded turn is longer); 8 ms halved the commits' CPU in
+ * the setup profile and adds at most 8 ms to a write answered under load.
  */
 export const GROUP_COMMIT_WINDOW_MS = 8;
+/**
+ * A turn of the event loop this short did nothing (an empty turn takes about a microsecond; one
+ * that handles a single API call, some 50-150): the callers whose writes would join the batch
+ * are all waiting for it, so it commits now rather than at the end of the window.
+ */
+export const QUIET_TURN_MS = 0.05;
 /** Writes per transaction at most: a full queue commits at the next turn, window or not. */
 const GROUP_COMMIT_MAX = 512;
 
@@ -138,14 +144,18 @@ const GROUP_COMMIT_MAX = 512;
  * Group commit: writes queued together run in one transaction, so a burst of token inserts,
  * consumptions, audit and session rows costs one commit instead of one each. A write queued when
  * no commit ran for `windowMs` commits at the next turn of the event loop (a lone write waits no
- * longer than it did); under load, commits are at least `windowMs` apart, so every write of that
- * window shares one `BEGIN IMMEDIATE`/`COMMIT` (each costs a WAL write: 5-6 % of a session
- * setup's CPU when commits ran every turn). Each caller's promise settles after that COMMIT (its
- * row is durable as before, and a consumption is answered only once committed). Statements run
- * in the order queued, one writer at a time, so a token consumed twice in one batch is won by the
- * first only. A failing statement fails only its caller (SQLite undoes just that statement); a
- * failure that ends the transaction (disk full, I/O error) fails the whole batch, none of which
- * is kept.
+ * longer than it did). Otherwise the batch commits at the first quiet turn of the event loop (one
+ * shorter than `quietTurnMs`: nothing came in, so no other write is on its way) or at the end of
+ * the window, whichever comes first. So while the process is busy, commits are up to `windowMs`
+ * apart and every write of that window shares one `BEGIN IMMEDIATE`/`COMMIT` (each costs a WAL
+ * write: 5-6 % of a session setup's CPU when commits ran every turn); and the process never sits
+ * idle waiting for the window while its callers wait for the commit (with 50 API connections
+ * each waiting for its answer, an idle wait for the window capped the rate at about 50 calls per
+ * window). Each caller's promise settles after that COMMIT (its row is durable as before, and a
+ * consumption is answered only once committed). Statements run in the order queued, one writer at
+ * a time, so a token consumed twice in one batch is won by the first only. A failing statement
+ * fails only its caller (SQLite undoes just that statement); a failure that ends the transaction
+ * (disk full, I/O error) fails the whole batch, none of which is kept.
  *
  * With `begin` = `BEGIN` (deferred) and no window it groups reads instead: the reads of one turn
  * share one read transaction, so the WAL index is locked once for all of them (two `fcntl` calls)
@@ -157,16 +167,27 @@ export class GroupCommit {
   /** The flush to come: at the next turn, or at the end of the window. */
   private immediate: NodeJS.Immediate | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** While waiting for the window: the next look at how long the last turn took. */
+  private probe: NodeJS.Immediate | null = null;
+  /** When the last probe ran (performance.now()); NaN before the first probe of a wait. */
+  private lastProbeAt = NaN;
   /** When the last commit started (performance.now()); -Infinity before the first. */
   private lastFlushAt = -Infinity;
   private readonly windowMs: number;
+  private readonly quietTurnMs: number;
   private readonly flushNow = (): void => this.flush();
+  private readonly probeTurn = (): void => this.onProbe();
 
   private readonly begin: 'BEGIN IMMEDIATE' | 'BEGIN';
 
-  constructor(private readonly db: Db, opts: { windowMs?: number; begin?: 'BEGIN IMMEDIATE' | 'BEGIN' } = {}) {
+  /**
+   * `quietTurnMs`: 0 waits for the window however quiet the process is (tests of the window);
+   * QUIET_TURN_MS by default.
+   */
+  constructor(private readonly db: Db, opts: { windowMs?: number; begin?: 'BEGIN IMMEDIATE' | 'BEGIN'; quietTurnMs?: number } = {}) {
     this.windowMs = opts.windowMs ?? GROUP_COMMIT_WINDOW_MS;
     this.begin = opts.begin ?? 'BEGIN IMMEDIATE';
+    this.quietTurnMs = opts.quietTurnMs ?? QUIET_TURN_MS;
   }
 
   /** Queues a write; resolves with what `fn` returned, once the batch is committed. */
@@ -176,21 +197,41 @@ export class GroupCommit {
       if (this.immediate !== null) return;
       if (this.timer === null) {
         const wait = this.lastFlushAt + this.windowMs - performance.now();
-        if (wait > 0) this.timer = setTimeout(this.flushNow, Math.ceil(wait));
-        else this.immediate = setImmediate(this.flushNow);
+        if (wait > 0) {
+          this.timer = setTimeout(this.flushNow, Math.ceil(wait));
+          if (this.quietTurnMs > 0) {
+            // The first probe only notes the time: the turn in progress is judged from its start.
+            this.lastProbeAt = NaN;
+            this.probe = setImmediate(this.probeTurn);
+          }
+        } else this.immediate = setImmediate(this.flushNow);
       } else if (this.queue.length >= GROUP_COMMIT_MAX) {
-        clearTimeout(this.timer);
-        this.timer = null;
+        this.cancelWait();
         this.immediate = setImmediate(this.flushNow);
       }
     });
   }
 
+  /** Once a turn while waiting for the window: commits after a quiet turn, looks again after a busy one. */
+  private onProbe(): void {
+    this.probe = null;
+    const now = performance.now();
+    if (now - this.lastProbeAt < this.quietTurnMs) return this.flush();
+    this.lastProbeAt = now;
+    this.probe = setImmediate(this.probeTurn);
+  }
+
+  private cancelWait(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.probe !== null) clearImmediate(this.probe);
+    this.timer = null;
+    this.probe = null;
+  }
+
   /** Runs what is queued now (also called before the database closes). */
   flush(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.cancelWait();
     if (this.immediate !== null) clearImmediate(this.immediate);
-    this.timer = null;
     this.immediate = null;
     const batch = this.queue;
     this.queue = [];

@@ -119,7 +119,8 @@ test('sqlite group commit over a window: writes of several turns share one commi
   const db = openSqliteDatabase(p);
   const spy = new Database(p, { readonly: true });
   const commits = (): number => Number(spy.pragma('data_version', { simple: true }));
-  const writes = new GroupCommit(db, { windowMs: 50 });
+  // No quiet turn ends the wait: the window alone (the quiet turns are the next tests').
+  const writes = new GroupCommit(db, { windowMs: 50, quietTurnMs: 0 });
   db.prepare("INSERT INTO console_tokens (hash, server_id, project_id, kind, console_revision, issued_at, expires_at) VALUES ('t', 's', 'p', 'vnc', 1, 0, 1e15)").run();
   const consume = (node: string): Promise<boolean> => writes.run(() => db.prepare('UPDATE console_tokens SET consumed_at = 1, consumed_by = ? WHERE hash = ? AND consumed_at IS NULL').run(node, 't').changes === 1);
   const audit = (at: number): Promise<void> => writes.run(() => void db.prepare("INSERT INTO audit_events (at, kind, node_id, detail) VALUES (?, 'connected', 'n', '{}')").run(at));
@@ -150,6 +151,63 @@ test('sqlite group commit over a window: writes of several turns share one commi
   const last = audit(5);
   writes.flush();
   await last;
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 6);
+  spy.close();
+  db.close();
+  rmSync(d, { recursive: true, force: true });
+});
+
+/** Turns of the event loop until `done()` (at most `max`); how many it took. */
+async function turnsUntil(done: () => boolean, max = 1000): Promise<number> {
+  let n = 0;
+  while (!done() && n < max) {
+    await new Promise((r) => setImmediate(r));
+    n++;
+  }
+  return n;
+}
+
+test('sqlite group commit: when the event loop has a quiet turn, the batch commits without waiting for the window', async () => {
+  const d = tempDir();
+  const db = openSqliteDatabase(join(d, 'q.db'));
+  // A window far longer than the test: only a quiet turn can end the wait.
+  const writes = new GroupCommit(db, { windowMs: 3_600_000 });
+  const audit = (at: number): Promise<void> => writes.run(() => void db.prepare("INSERT INTO audit_events (at, kind, node_id, detail) VALUES (?, 'connected', 'n', '{}')").run(at));
+  await audit(0);
+  // A commit has just run: the window would hold this write for an hour, but nothing else is
+  // coming (every caller waits for it), so it commits within a few turns.
+  let settled = false;
+  const second = audit(1).then(() => (settled = true));
+  const turns = await turnsUntil(() => settled);
+  const committedAlone = settled;
+  writes.flush();
+  await second;
+  assert.equal(committedAlone, true, `committed within ${turns} turns, not held to the window`);
+  assert.equal((db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 2);
+  db.close();
+  rmSync(d, { recursive: true, force: true });
+});
+
+test('sqlite group commit: writes queued over busy turns of the event loop share one commit', async () => {
+  const d = tempDir();
+  const p = join(d, 'b.db');
+  const db = openSqliteDatabase(p);
+  const spy = new Database(p, { readonly: true });
+  const commits = (): number => Number(spy.pragma('data_version', { simple: true }));
+  const writes = new GroupCommit(db, { windowMs: 3_600_000 });
+  const audit = (at: number): Promise<void> => writes.run(() => void db.prepare("INSERT INTO audit_events (at, kind, node_id, detail) VALUES (?, 'connected', 'n', '{}')").run(at));
+  await audit(0);
+  const c0 = commits();
+  const pending = [audit(1)];
+  // Each turn does work (as one handling API calls does) and queues another write.
+  for (let i = 2; i <= 5; i++) {
+    await new Promise((r) => setImmediate(r));
+    const until = performance.now() + 2;
+    while (performance.now() < until) { /* a busy turn */ }
+    pending.push(audit(i));
+  }
+  await Promise.all(pending);
+  assert.equal(commits() - c0, 1, 'one commit for the writes of the busy turns');
   assert.equal((db.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 6);
   spy.close();
   db.close();

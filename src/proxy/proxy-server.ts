@@ -375,7 +375,7 @@ export class ConsoleProxy {
         projectId: ctx.projectId ?? null, serverId: ctx.serverId ?? null, tokenRef: ctx.tokenRef ?? null,
         clientAddress: ctx.addr, outcome: 'refused', actorUserId: ctx.userId ?? null, actorCredential: ctx.credential ?? null,
         detail: { reason: r.key, status: r.status, remote: ctx.addr, ...(revoked !== undefined ? { revoked } : {}) },
-      }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
+      }).catch(this.auditFailed);
     }
   }
 
@@ -390,14 +390,10 @@ export class ConsoleProxy {
     /** Gives the link back to the other setups of it, once this one has consumed it (or failed before). */
     let letGo: (() => void) | null = null;
     try {
-      let url: URL;
-      try {
-        url = new URL(req.url ?? '/', 'http://proxy.invalid');
-      } catch {
-        return this.refuse(socket, R.notFound, { addr, audit: false });
-      }
+      const requested = upgradeTarget(req.url ?? '/');
+      if (requested === null) return this.refuse(socket, R.notFound, { addr, audit: false });
       // The VNC console (noVNC's path) or the serial console (serial.html's).
-      const kind: ConsoleTokenKind | null = url.pathname === '/websockify' ? 'vnc' : url.pathname === SERIAL_PATH ? 'serial' : null;
+      const kind: ConsoleTokenKind | null = requested.path === '/websockify' ? 'vnc' : requested.path === SERIAL_PATH ? 'serial' : null;
       if (kind === null) return this.refuse(socket, R.notFound, { addr, audit: false });
       // What the WebSocket layer would refuse is refused here, before a token is spent.
       if (req.method !== 'GET') return this.refuse(socket, R.badMethod, { addr, audit: false });
@@ -412,7 +408,7 @@ export class ConsoleProxy {
       // NOTE: a flood of bad tokens from one address is answered without touching the store.
       if (this.failedTokens.blocked(addr)) return this.refuse(socket, R.throttled, { addr, audit: false });
       if (this.registry.full()) return this.refuse(socket, R.capTotal, { addr });
-      const token = url.searchParams.get('token') ?? '';
+      const token = requested.token;
       // Hashed once: the store's key and the log reference (peek, consume and the logs share it).
       const presented = token ? presentedToken(token) : null;
       const ref = presented?.ref;
@@ -508,7 +504,7 @@ export class ConsoleProxy {
         };
         const session = kind === 'serial' ? this.startSerialSession(ws, server!, sctx, held) : this.startSession(ws, server!, target!, sctx, held);
         this.replayChanges(session, seq0);
-        process.nextTick(() => corked?.uncork());
+        if (corked) process.nextTick(uncork, corked);
       });
       if (!started) corked?.uncork();
     } catch (e) {
@@ -588,6 +584,9 @@ export class ConsoleProxy {
     return session;
   }
 
+  /** One handler for every audit write that fails (no closure per event). */
+  private readonly auditFailed = (e: unknown): void => this.deps.log.warn({ err: e }, 'audit write failed');
+
   /** What every kind of session reports: established, and closed (its slot given back then, by the registry). One object for all sessions. */
   private readonly hooks = {
     onEstablished: (s: LiveSession, ms: number): void => this.onEstablished(s, ms),
@@ -617,7 +616,7 @@ export class ConsoleProxy {
       projectId: i.projectId, serverId: i.serverId, tokenRef: i.tokenRef, sessionId: i.id,
       clientAddress: i.clientAddress, actorUserId: i.issuedByUser ?? null, actorCredential: i.issuedBy ?? null, outcome: 'ok',
       detail: { remote: i.clientAddress, handshakeMs, ...(s.recordingId ? { recording: s.recordingId } : {}) },
-    }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
+    }).catch(this.auditFailed);
   }
 
   private onClosed(s: LiveSession, sum: SessionSummary): void {
@@ -641,7 +640,7 @@ export class ConsoleProxy {
         reason: sum.reasonKey, code: sum.code, bytesToClient: sum.bytesToClient, bytesToBackend: sum.bytesToBackend,
         durationMs: sum.durationMs, remote: i.clientAddress, closedBy: sum.closedBy, message: sum.reason, ...(sum.established && s.recordingId ? { recording: s.recordingId } : {}),
       },
-    }).catch((e: unknown) => this.deps.log.warn({ err: e }, 'audit write failed'));
+    }).catch(this.auditFailed);
   }
 
   // ---- session life
@@ -846,6 +845,30 @@ function validProtocols(header: string): boolean {
     seen.add(p);
   }
   return true;
+}
+
+/**
+ * The form a console URL's WebSocket request takes (`/websockify?token=<uuid>`, noVNC's path):
+ * its path and token read without a URL object. Only a request of exactly this form; any other
+ * goes through URL and URLSearchParams, which give the same answer for this one.
+ */
+const PLAIN_VNC_UPGRADE = /^\/websockify\?token=([0-9a-f-]{36})$/;
+
+/** The path and `token` query parameter of an upgrade's request target, or null when it does not parse. */
+export function upgradeTarget(rawUrl: string): { path: string; token: string } | null {
+  const plain = PLAIN_VNC_UPGRADE.exec(rawUrl);
+  if (plain !== null) return { path: '/websockify', token: plain[1]! };
+  let url: URL;
+  try {
+    url = new URL(rawUrl, 'http://proxy.invalid');
+  } catch {
+    return null;
+  }
+  return { path: url.pathname, token: url.searchParams.get('token') ?? '' };
+}
+
+function uncork(s: Duplex & { uncork(): void }): void {
+  s.uncork();
 }
 
 /** The checks `ws` makes before accepting (RFC 6455 4.2.1), made before any token is consumed. */

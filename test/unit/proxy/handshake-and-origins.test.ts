@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { DemoVncServer } from '../../../src/demo/index.js';
 import { CloseCode } from '../../../src/proxy/close-codes.js';
+import { upgradeTarget } from '../../../src/proxy/proxy-server.js';
 import { closeOf, openWs, wsUrlOf } from '../../helpers/console-client.js';
 import { http } from '../../helpers/signed-fetch.js';
 import { seed, startStack, type Seed, type Stack } from '../../helpers/stack.js';
@@ -76,4 +77,34 @@ test('an upgrade offering only subprotocols we do not speak (base64) is refused 
   assert.equal((await stack.app.services.consoleTokens.peek(token)).state, 'valid', 'the refusal spent the token');
   // The same link then works, offering what noVNC offers (and a client offering binary among others gets it).
   assert.deepEqual(await offer(url, ['base64', 'binary']), { protocol: 'binary' });
+});
+
+test('the upgrade target: a plain console URL read without URL gives what URL and URLSearchParams give, every other form goes through them', () => {
+  const token = '3f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b';
+  const viaUrl = (raw: string): { path: string; token: string } => {
+    const u = new URL(raw, 'http://proxy.invalid');
+    return { path: u.pathname, token: u.searchParams.get('token') ?? '' };
+  };
+  for (const raw of [
+    `/websockify?token=${token}`,
+    `/websockify?token=${token.toUpperCase()}`,
+    `/websockify?token=${token}&token=other`,
+    `/websockify?x=1&token=${token}`,
+    `/websockify?token=${token}#frag`,
+    `/./websockify?token=${token}`,
+    `/a/../websockify?token=${token}`,
+    `/websockify/?token=${token}`,
+    `/WEBSOCKIFY?token=${token}`,
+    `/websockify?token=%33f2b8c1e-9a4d-4e6f-8b2a-1c3d5e7f9a0b`,
+    `/websockify?token=${token}+`,
+    `/websockify?token=${token.slice(0, 35)}`,
+    `/websockify?token=${token}0`,
+    '/websockify?token=------------------------------------',
+    '/websockify',
+    '/serial-websocket?token=abc',
+    '/',
+  ]) {
+    assert.deepEqual(upgradeTarget(raw), viaUrl(raw), raw);
+  }
+  assert.equal(upgradeTarget('http://[::1'), null);
 });

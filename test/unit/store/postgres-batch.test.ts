@@ -172,3 +172,21 @@ test('a write group: the writes of several tables asked together go in one state
   assert.ok(seen.some((x) => x.text === 'INSERT INTO a (x) VALUES ($1::bigint)' && (x.params[0] as unknown) === 3));
   assert.ok(seen.some((x) => x.text === 'INSERT INTO b (y, z) VALUES ($1::text, $2::text)' && (x.params[0] as unknown) === 'u'));
 });
+
+test('WriteGroup: a row its writer cannot put in a statement fails only that writer\'s callers, and every caller settles', async () => {
+  const seen: string[] = [];
+  const db: Sql = {
+    rows: async () => [],
+    one: async () => null,
+    count: async (text) => (seen.push(text), 1),
+  };
+  const group = new WriteGroup(db);
+  // A value that JSON cannot serialize, as an audit detail holding a BigInt would be.
+  const a = batchedInsert<{ detail: unknown }>(db, 'a', [['detail', 'text']], (r) => [JSON.stringify(r.detail)], group);
+  const b = batchedInsert<{ y: string }>(db, 'b', [['y', 'text']], (r) => [r.y], group);
+  const settled = Promise.allSettled([a.write({ detail: { n: 1n } }), b.write({ y: 'p' }), a.write({ detail: { n: 2 } })]);
+  const results = await Promise.race([settled, new Promise<'hung'>((resolve) => setTimeout(resolve, 2000, 'hung').unref())]);
+  assert.notEqual(results, 'hung', 'every caller of the batch settles');
+  assert.deepEqual((results as PromiseSettledResult<void>[]).map((r) => r.status), ['rejected', 'fulfilled', 'rejected']);
+  assert.ok(seen.includes('INSERT INTO b (y) VALUES ($1::text)'), "the other writer's row is written");
+});

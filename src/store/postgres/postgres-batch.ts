@@ -151,25 +151,22 @@ export class WriteGroup {
     }
     const parts: string[] = [];
     const params: unknown[] = [];
+    let built = false;
     try {
       for (const [writer, qs] of byWriter) {
         const s = writer.statement(qs.map((q) => q.row), params.length + 1);
         parts.push(`w${parts.length} AS (${s.text})`);
         params.push(...s.params);
       }
-    } catch {
-      // A row its writer cannot put in a statement (a value that does not serialize): each writer
-      // apart, so that only that writer's callers hear of it (and nothing is left unsettled).
-      await Promise.all([...byWriter].map(([writer, qs]) => writer.run(qs)));
-      return;
-    }
-    try {
+      built = true;
       await this.db.count(`WITH ${parts.join(', ')} SELECT 1`, params);
     } catch (e) {
-      if (!(e instanceof ConflictError)) {
+      if (built && !(e instanceof ConflictError)) {
         for (const { q } of batch) q.reject(e);
         return;
       }
+      // A row's own fault (a conflict, or a value its writer cannot put in a statement): each
+      // writer apart, so that only that row's callers hear of it and nothing is left unsettled.
       await Promise.all([...byWriter].map(([writer, qs]) => writer.run(qs)));
       return;
     }

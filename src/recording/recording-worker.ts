@@ -18,13 +18,14 @@
  *   heap    {used}
  *
  * Each batch becomes one chunk per recording it holds (its records are views into the batch: no
- * copy), written with one writev. Writes are synchronous: this thread has nothing else to do, and
+ * copy), appended to its file by file-appender.ts (whole blocks with direct I/O, around the page
+ * cache; the last partial block through it). Writes are synchronous: this thread has nothing else to do, and
  * the relay learns it is behind from the `done` answers it waits for (back-pressure, see
  * recording-channel.ts).
  */
-import { closeSync, openSync, writevSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
+import { FileAppender } from './file-appender.js';
 import { chainStart, headerOf, link, RECORD_HEADER, sealChunk, STAGED_HEADER } from './recording-file.js';
 
 /** One recording's state here: its key, where its chain is, how much is on disk. */
@@ -62,6 +63,8 @@ const slots = new Map<number, Slot>();
 /** The relay's staging buffers, shared once (no copy, no transfer per batch). */
 const shared: Array<Buffer | undefined> = [];
 const port = parentPort!;
+/** Writes the files: whole blocks around the page cache (file-appender.ts). */
+const appender = new FileAppender();
 
 function progressOf(n: number, s: Slot): SlotProgress {
   return [n, s.bytes, s.chunks, s.chunks > 0 ? s.digest.toString('hex') : '', s.lastT];
@@ -73,29 +76,20 @@ function write(n: number, s: Slot): void {
   s.parts = null;
   if (s.failed) return;
   const sealed = sealChunk(s.key, s.id, s.chunks, parts);
-  let fd = -1;
   try {
     // No descriptor held between writes (an idle recording costs none): the first write creates
-    // the file with its header ('wx': never another file's), the next ones append.
+    // the file with its header (never another file's), the next ones append.
     const first = s.bytes === 0;
-    fd = openSync(s.path, first ? 'wx' : 'a', 0o600);
     const header = first ? headerOf(s.id) : null;
     const pieces = header ? [header, sealed.head, ...sealed.body] : [sealed.head, ...sealed.body];
     const total = (header?.length ?? 0) + sealed.length;
-    let written = writevSync(fd, pieces);
-    // A short write (a full disk returns an error instead, but a signal may cut a write short).
-    while (written < total) {
-      const rest = Buffer.concat(pieces).subarray(written);
-      written += writevSync(fd, [rest]);
-    }
+    appender.append(s.path, first, s.bytes, pieces, total);
     s.bytes += total;
     s.chunks++;
     s.digest = link(s.digest, sealed.head);
   } catch (e) {
     s.failed = true;
     port.postMessage({ op: 'failed', slot: n, message: (e as Error).message } satisfies WorkerOut);
-  } finally {
-    if (fd >= 0) closeSync(fd);
   }
 }
 
@@ -143,6 +137,7 @@ port.on('message', (m: WorkerIn) => {
     case 'close': {
       const s = slots.get(m.slot);
       slots.delete(m.slot);
+      if (slots.size === 0) appender.release();
       port.postMessage({ op: 'closed', slot: m.slot, progress: s && s.chunks > 0 ? progressOf(m.slot, s) : null } satisfies WorkerOut);
       break;
     }

@@ -18,7 +18,7 @@
  * A filesystem that refuses O_DIRECT (at open), or memory it will not take (EINVAL at write), turns
  * direct I/O off for this appender: the append is written through the page cache, nothing is lost.
  */
-import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, write, writeSync, writevSync } from 'node:fs';
 
 /** Direct writes are whole blocks of this size, at offsets and from addresses aligned to it (4 KiB fits 512-byte and 4Kn devices). */
 export const DIRECT_BLOCK = 4096;
@@ -49,6 +49,16 @@ function writeAll(fd: number, buf: Buffer, off: number, len: number, position: n
   while (done < len) done += writeSync(fd, buf, off + done, len - done, position + done);
 }
 
+/** {@link writeAll} on the thread pool: the caller's thread goes on while the device takes it. */
+async function writeAllAsync(fd: number, buf: Buffer, off: number, len: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < len) {
+    done += await new Promise<number>((resolve, reject) =>
+      write(fd, buf, off + done, len - done, position + done, (e, n) => (e ? reject(e) : resolve(n))),
+    );
+  }
+}
+
 export class FileAppender {
   private direct = true;
   /**
@@ -73,14 +83,16 @@ export class FileAppender {
 
   /**
    * Writes `pieces` (`total` bytes) at `at`, the file's length so far. `create`: the file must not
-   * exist yet (created with mode 0600, never another file opened).
+   * exist yet (created with mode 0600, never another file opened). The direct write runs on the
+   * thread pool (the caller may seal the next chunk meanwhile); one append at a time per appender
+   * (its aligned memory is reused).
    */
-  append(path: string, create: boolean, at: number, pieces: readonly Buffer[], total: number): void {
+  async append(path: string, create: boolean, at: number, pieces: readonly Buffer[], total: number): Promise<void> {
     const fd = openSync(path, create ? 'wx+' : 'r+', 0o600);
     try {
       const tail = at % DIRECT_BLOCK;
       const whole = tail + total - ((tail + total) % DIRECT_BLOCK);
-      if (this.direct && whole > 0 && this.appendDirect(path, fd, at, tail, pieces, total, whole)) return;
+      if (this.direct && whole > 0 && (await this.appendDirect(path, fd, at, tail, pieces, total, whole))) return;
       const done = writevSync(fd, pieces as Buffer[], at);
       // A short write (a full disk returns an error instead, but a signal may cut one short).
       if (done < total) writeAll(fd, Buffer.concat(pieces as Buffer[], total), done, total - done, at + done);
@@ -96,7 +108,7 @@ export class FileAppender {
   }
 
   /** False: nothing was written, the caller writes through the page cache. */
-  private appendDirect(path: string, fd: number, at: number, tail: number, pieces: readonly Buffer[], total: number, whole: number): boolean {
+  private async appendDirect(path: string, fd: number, at: number, tail: number, pieces: readonly Buffer[], total: number, whole: number): Promise<boolean> {
     const end = tail + total;
     const buf = this.aligned(end);
     if (!buf) return false;
@@ -121,7 +133,7 @@ export class FileAppender {
       return false;
     }
     try {
-      writeAll(dfd, buf, 0, whole, start);
+      await writeAllAsync(dfd, buf, 0, whole, start);
       this.directBytes += whole;
     } catch (e) {
       if (!isEinval(e)) throw e;

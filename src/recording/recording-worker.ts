@@ -17,10 +17,12 @@
  *   failed  {slot, message}       a write failed: the rest of that recording is not written
  *   heap    {used}
  *
- * Each batch becomes one chunk per recording it holds (its records are views into the batch: no
- * copy), appended to its file by file-appender.ts (whole blocks with direct I/O, around the page
- * cache; the last partial block through it). Writes are synchronous: this thread has nothing else to do, and
- * the relay learns it is behind from the `done` answers it waits for (back-pressure, see
+ * Each batch becomes one chunk per recording it holds, sealed when the batch arrives (its records
+ * are views into the batch: no copy), then appended to its file by file-appender.ts (whole blocks
+ * with direct I/O, around the page cache; the last partial block through it). Writes run one at a
+ * time in arrival order, the device's part on the thread pool, so the next batch is sealed while
+ * one is written; every answer (`done`, `closed`) comes after the writes queued before it. The
+ * relay learns it is behind from the `done` answers it waits for (back-pressure, see
  * recording-channel.ts).
  */
 import { getHeapStatistics } from 'node:v8';
@@ -28,7 +30,7 @@ import { parentPort } from 'node:worker_threads';
 import { FileAppender } from './file-appender.js';
 import { chainStart, headerOf, link, RECORD_HEADER, sealChunk, STAGED_HEADER } from './recording-file.js';
 
-/** One recording's state here: its key, where its chain is, how much is on disk. */
+/** One recording's state here: its key, where its chain is, how much is on disk (and sealed). */
 interface Slot {
   readonly id: string;
   readonly key: Buffer;
@@ -37,6 +39,9 @@ interface Slot {
   bytes: number;
   chunks: number;
   lastT: number;
+  /** Chunks sealed (written or queued: the next one's index) and the time of the last record sealed. */
+  sealed: number;
+  sealedT: number;
   failed: boolean;
   /** Records of the batch being read (views into it). */
   parts: Buffer[] | null;
@@ -70,26 +75,58 @@ function progressOf(n: number, s: Slot): SlotProgress {
   return [n, s.bytes, s.chunks, s.chunks > 0 ? s.digest.toString('hex') : '', s.lastT];
 }
 
-/** Seals the slot's records of this batch as its next chunk and appends it to its file. */
-function write(n: number, s: Slot): void {
+/** A chunk sealed and not yet written. */
+interface Sealed {
+  readonly n: number;
+  readonly s: Slot;
+  readonly pieces: Buffer[];
+  readonly length: number;
+  readonly head: Buffer;
+  readonly lastT: number;
+}
+
+/**
+ * Writes run one at a time, in the order their batches came (the appender's aligned memory is
+ * reused, and every answer follows the writes before it); the next batch is sealed meanwhile, so
+ * sealing and the device's write overlap.
+ */
+let writing: Promise<void> = Promise.resolve();
+function then(step: () => Promise<void> | void): void {
+  writing = writing.then(step).catch((e: unknown) => {
+    // A fault of this code, not of a write (those are answered as `failed`): this thread ends and
+    // the relay's side stops recording in this process (recording-channel.ts).
+    setImmediate(() => {
+      throw e;
+    });
+  });
+}
+
+/** Seals the slot's records of this batch as its next chunk (its records are views into the batch). */
+function seal(n: number, s: Slot): Sealed | null {
   const parts = s.parts!;
   s.parts = null;
+  if (s.failed) return null;
+  const sealed = sealChunk(s.key, s.id, s.sealed++, parts);
+  return { n, s, pieces: [sealed.head, ...sealed.body], length: sealed.length, head: sealed.head, lastT: s.sealedT };
+}
+
+/** Appends a sealed chunk to its file (the first one creates it, with its header: never another file's). */
+async function write(c: Sealed): Promise<void> {
+  const s = c.s;
   if (s.failed) return;
-  const sealed = sealChunk(s.key, s.id, s.chunks, parts);
   try {
-    // No descriptor held between writes (an idle recording costs none): the first write creates
-    // the file with its header (never another file's), the next ones append.
+    // No descriptor held between writes (an idle recording costs none).
     const first = s.bytes === 0;
     const header = first ? headerOf(s.id) : null;
-    const pieces = header ? [header, sealed.head, ...sealed.body] : [sealed.head, ...sealed.body];
-    const total = (header?.length ?? 0) + sealed.length;
-    appender.append(s.path, first, s.bytes, pieces, total);
+    const total = (header?.length ?? 0) + c.length;
+    await appender.append(s.path, first, s.bytes, header ? [header, ...c.pieces] : c.pieces, total);
     s.bytes += total;
     s.chunks++;
-    s.digest = link(s.digest, sealed.head);
+    s.digest = link(s.digest, c.head);
+    s.lastT = c.lastT;
   } catch (e) {
     s.failed = true;
-    port.postMessage({ op: 'failed', slot: n, message: (e as Error).message } satisfies WorkerOut);
+    port.postMessage({ op: 'failed', slot: c.n, message: (e as Error).message } satisfies WorkerOut);
   }
 }
 
@@ -107,23 +144,28 @@ function batch(b: Buffer, len: number, index?: number): void {
         touched.push([n, s]);
       }
       s.parts.push(b.subarray(p + 4, p + 4 + size));
-      s.lastT = b.readUInt32BE(p + 4 + 1);
+      s.sealedT = b.readUInt32BE(p + 4 + 1);
     }
     p += 4 + size;
   }
-  const progress: SlotProgress[] = [];
+  const sealed: Sealed[] = [];
   for (const [n, s] of touched) {
-    write(n, s);
-    if (!s.failed) progress.push(progressOf(n, s));
+    const c = seal(n, s);
+    if (c) sealed.push(c);
   }
-  // Everything read from `b` is sealed and written: the relay may fill it again.
-  port.postMessage({ op: 'done', len, ...(index !== undefined ? { index } : {}), progress } satisfies WorkerOut);
+  then(async () => {
+    for (const c of sealed) await write(c);
+    const progress: SlotProgress[] = [];
+    for (const [n, s] of touched) if (!s.failed) progress.push(progressOf(n, s));
+    // Everything read from `b` is sealed and written: the relay may fill it again.
+    port.postMessage({ op: 'done', len, ...(index !== undefined ? { index } : {}), progress } satisfies WorkerOut);
+  });
 }
 
 port.on('message', (m: WorkerIn) => {
   switch (m.op) {
     case 'open':
-      slots.set(m.slot, { id: m.id, key: Buffer.from(m.key), path: m.path, digest: chainStart(m.id), bytes: 0, chunks: 0, lastT: 0, failed: false, parts: null });
+      slots.set(m.slot, { id: m.id, key: Buffer.from(m.key), path: m.path, digest: chainStart(m.id), bytes: 0, chunks: 0, lastT: 0, sealed: 0, sealedT: 0, failed: false, parts: null });
       break;
     case 'share':
       shared[m.index] = Buffer.from(m.sab);
@@ -137,8 +179,11 @@ port.on('message', (m: WorkerIn) => {
     case 'close': {
       const s = slots.get(m.slot);
       slots.delete(m.slot);
-      if (slots.size === 0) appender.release();
-      port.postMessage({ op: 'closed', slot: m.slot, progress: s && s.chunks > 0 ? progressOf(m.slot, s) : null } satisfies WorkerOut);
+      // After the slot's queued writes: its last progress is what is on disk.
+      then(() => {
+        if (slots.size === 0) appender.release();
+        port.postMessage({ op: 'closed', slot: m.slot, progress: s && s.chunks > 0 ? progressOf(m.slot, s) : null } satisfies WorkerOut);
+      });
       break;
     }
     case 'heap':

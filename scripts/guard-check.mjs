@@ -80,6 +80,8 @@ const GUARDS = [
   ['Nova API: another project\'s server is not found', 'src/api/nova-routes.js', 'if (!s || s.projectId !== projectId)', 'if (!s)', T('unit/api/nova-api')],
   ['recording playback: a file that differs from the store\'s digest chain is tampered', 'src/recording/recording-file.js', "if (index === expected.chunks && digest.toString('hex') !== expected.digest)", 'if (false)', T('unit/recording/recording-file')],
   ['recording playback: a file with fewer chunks than the store knows is tampered', 'src/recording/recording-file.js', 'if (index < expected.chunks)\n        tampered = true;', '', T('unit/recording/recording-file')],
+  ['recording files: a new recording never opens a file that exists', 'src/recording/file-appender.js', "create ? 'wx+' : 'r+'", "create ? 'w+' : 'r+'", T('unit/recording/file-appender')],
+  ['recording files: every append whole on disk when it returns (the partial block too)', 'src/recording/file-appender.js', 'if (end > whole)\n            writeAll(fd, buf, whole, end - whole, start + whole);', '', T('unit/recording/file-appender')],
   ['recording: keystrokes recorded only when the policy says so', 'src/recording/recording-service.js', 'if (this.keystrokes)\n                    this.svc.channel.append', 'if (true)\n                    this.svc.channel.append', T('unit/recording/session-recording')],
   ['recordings: the getRecording action is needed', 'src/api/recording-routes.js', 'deps.identity.authorize(req.principal, projectId, ACTION_RECORDING_GET);', '', T('unit/recording/session-recording')],
   ['recordings: another project\'s recording is not found', 'src/api/recording-routes.js', 'if (!r || r.projectId !== projectId)', 'if (!r)', T('unit/recording/session-recording')],

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIRECT_BLOCK, FileAppender } from '../../../src/recording/file-appender.js';
 import { tempDir } from '../../helpers/stack.js';
@@ -40,11 +40,17 @@ test('appends of any size land byte for byte, the file always exactly their leng
   assert.equal(statSync(path).mode & 0o777, 0o600);
 });
 
-test('creating never opens a file that exists', async () => {
+test('creating never opens a file that exists, nor follows a symlink', async () => {
   const path = join(tempDir(), 'b.ecsrec');
   writeFileSync(path, 'someone else');
   await assert.rejects(new FileAppender().append(path, true, 0, [Buffer.from('x')], 1), { code: 'EEXIST' });
   assert.equal(readFileSync(path, 'utf8'), 'someone else');
+  // A symlink planted at the path, even one pointing nowhere yet, is refused, not followed.
+  const link = join(tempDir(), 'l.ecsrec');
+  const target = join(tempDir(), 'target');
+  symlinkSync(target, link);
+  await assert.rejects(new FileAppender().append(link, true, 0, [randomBytes(3 * DIRECT_BLOCK)], 3 * DIRECT_BLOCK), { code: 'EEXIST' });
+  assert.equal(existsSync(target), false);
 });
 
 test('a filesystem that refuses O_DIRECT: the same bytes through the page cache, and no direct try again', async () => {

@@ -18,7 +18,7 @@
  * A filesystem that refuses O_DIRECT (at open), or memory it will not take (EINVAL at write), turns
  * direct I/O off for this appender: the append is written through the page cache, nothing is lost.
  */
-import { closeSync, constants, openSync, readSync, write, writeSync, writevSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, write, writevSync } from 'node:fs';
 
 /** Direct writes are whole blocks of this size, at offsets and from addresses aligned to it (4 KiB fits 512-byte and 4Kn devices). */
 export const DIRECT_BLOCK = 4096;
@@ -43,14 +43,8 @@ function isEinval(e: unknown): boolean {
   return (e as NodeJS.ErrnoException).code === 'EINVAL';
 }
 
-/** Writes `len` bytes of `buf` from `off` at `position`, through short writes. */
-function writeAll(fd: number, buf: Buffer, off: number, len: number, position: number): void {
-  let done = 0;
-  while (done < len) done += writeSync(fd, buf, off + done, len - done, position + done);
-}
-
-/** {@link writeAll} on the thread pool: the caller's thread goes on while the device takes it. */
-async function writeAllAsync(fd: number, buf: Buffer, off: number, len: number, position: number): Promise<void> {
+/** Writes `len` bytes of `buf` from `off` at `position`, through short writes, on the thread pool (the caller's thread goes on while the device takes them). */
+async function writeAll(fd: number, buf: Buffer, off: number, len: number, position: number): Promise<void> {
   let done = 0;
   while (done < len) {
     done += await new Promise<number>((resolve, reject) =>
@@ -69,7 +63,7 @@ export class FileAppender {
   private mem: WasmMemory | null = null;
   private view: Buffer | null = null;
   private readonly openDirect: (path: string) => number;
-  /** Bytes written with O_DIRECT (tests and the bench read it). */
+  /** Bytes written with O_DIRECT (the tests read it). */
   directBytes = 0;
 
   constructor(private readonly options: FileAppenderOptions = {}) {
@@ -82,20 +76,20 @@ export class FileAppender {
   }
 
   /**
-   * Writes `pieces` (`total` bytes) at `at`, the file's length so far. `create`: the file must not
-   * exist yet (created with mode 0600, never another file opened). The direct write runs on the
+   * Writes `pieces` (`total` bytes) at `at`, the file's length so far. At 0 the file is created and
+   * must not exist yet (mode 0600; never another file, nor a symlink, opened). The direct write runs on the
    * thread pool (the caller may seal the next chunk meanwhile); one append at a time per appender
    * (its aligned memory is reused).
    */
-  async append(path: string, create: boolean, at: number, pieces: readonly Buffer[], total: number): Promise<void> {
-    const fd = openSync(path, create ? 'wx+' : 'r+', 0o600);
+  async append(path: string, at: number, pieces: readonly Buffer[], total: number): Promise<void> {
+    const fd = openSync(path, at === 0 ? 'wx+' : 'r+', 0o600);
     try {
       const tail = at % DIRECT_BLOCK;
       const whole = tail + total - ((tail + total) % DIRECT_BLOCK);
       if (this.direct && whole > 0 && (await this.appendDirect(path, fd, at, tail, pieces, total, whole))) return;
       const done = writevSync(fd, pieces as Buffer[], at);
       // A short write (a full disk returns an error instead, but a signal may cut one short).
-      if (done < total) writeAll(fd, Buffer.concat(pieces as Buffer[], total), done, total - done, at + done);
+      if (done < total) await writeAll(fd, Buffer.concat(pieces as Buffer[], total), done, total - done, at + done);
     } finally {
       closeSync(fd);
     }
@@ -133,18 +127,18 @@ export class FileAppender {
       return false;
     }
     try {
-      await writeAllAsync(dfd, buf, 0, whole, start);
+      await writeAll(dfd, buf, 0, whole, start);
       this.directBytes += whole;
     } catch (e) {
       if (!isEinval(e)) throw e;
       // The memory or the offset was refused (nothing written): the same bytes through the cache.
       this.direct = false;
-      writeAll(fd, buf, 0, end, start);
+      await writeAll(fd, buf, 0, end, start);
       return true;
     } finally {
       closeSync(dfd);
     }
-    if (end > whole) writeAll(fd, buf, whole, end - whole, start + whole);
+    if (end > whole) await writeAll(fd, buf, whole, end - whole, start + whole);
     return true;
   }
 

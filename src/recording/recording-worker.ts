@@ -28,7 +28,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { FileAppender } from './file-appender.js';
-import { chainStart, headerOf, link, RECORD_HEADER, sealChunk, STAGED_HEADER } from './recording-file.js';
+import { chainStart, headerOf, link, RECORD_HEADER, sealChunk, STAGED_HEADER, type SealedChunk } from './recording-file.js';
 
 /** One recording's state here: its key, where its chain is, how much is on disk (and sealed). */
 interface Slot {
@@ -75,13 +75,11 @@ function progressOf(n: number, s: Slot): SlotProgress {
   return [n, s.bytes, s.chunks, s.chunks > 0 ? s.digest.toString('hex') : '', s.lastT];
 }
 
-/** A chunk sealed and not yet written. */
+/** A chunk sealed and not yet written, with the time of its last record. */
 interface Sealed {
   readonly n: number;
   readonly s: Slot;
-  readonly pieces: Buffer[];
-  readonly length: number;
-  readonly head: Buffer;
+  readonly chunk: SealedChunk;
   readonly lastT: number;
 }
 
@@ -91,7 +89,7 @@ interface Sealed {
  * sealing and the device's write overlap.
  */
 let writing: Promise<void> = Promise.resolve();
-function then(step: () => Promise<void> | void): void {
+function queued(step: () => Promise<void> | void): void {
   writing = writing.then(step).catch((e: unknown) => {
     // A fault of this code, not of a write (those are answered as `failed`): this thread ends and
     // the relay's side stops recording in this process (recording-channel.ts).
@@ -106,8 +104,7 @@ function seal(n: number, s: Slot): Sealed | null {
   const parts = s.parts!;
   s.parts = null;
   if (s.failed) return null;
-  const sealed = sealChunk(s.key, s.id, s.sealed++, parts);
-  return { n, s, pieces: [sealed.head, ...sealed.body], length: sealed.length, head: sealed.head, lastT: s.sealedT };
+  return { n, s, chunk: sealChunk(s.key, s.id, s.sealed++, parts), lastT: s.sealedT };
 }
 
 /** Appends a sealed chunk to its file (the first one creates it, with its header: never another file's). */
@@ -116,13 +113,13 @@ async function write(c: Sealed): Promise<void> {
   if (s.failed) return;
   try {
     // No descriptor held between writes (an idle recording costs none).
-    const first = s.bytes === 0;
-    const header = first ? headerOf(s.id) : null;
-    const total = (header?.length ?? 0) + c.length;
-    await appender.append(s.path, first, s.bytes, header ? [header, ...c.pieces] : c.pieces, total);
+    const { head, body, length } = c.chunk;
+    const header = s.bytes === 0 ? headerOf(s.id) : null;
+    const total = (header?.length ?? 0) + length;
+    await appender.append(s.path, s.bytes, header ? [header, head, ...body] : [head, ...body], total);
     s.bytes += total;
     s.chunks++;
-    s.digest = link(s.digest, c.head);
+    s.digest = link(s.digest, head);
     s.lastT = c.lastT;
   } catch (e) {
     s.failed = true;
@@ -153,7 +150,7 @@ function batch(b: Buffer, len: number, index?: number): void {
     const c = seal(n, s);
     if (c) sealed.push(c);
   }
-  then(async () => {
+  queued(async () => {
     for (const c of sealed) await write(c);
     const progress: SlotProgress[] = [];
     for (const [n, s] of touched) if (!s.failed) progress.push(progressOf(n, s));
@@ -180,7 +177,7 @@ port.on('message', (m: WorkerIn) => {
       const s = slots.get(m.slot);
       slots.delete(m.slot);
       // After the slot's queued writes: its last progress is what is on disk.
-      then(() => {
+      queued(() => {
         if (slots.size === 0) appender.release();
         port.postMessage({ op: 'closed', slot: m.slot, progress: s && s.chunks > 0 ? progressOf(m.slot, s) : null } satisfies WorkerOut);
       });

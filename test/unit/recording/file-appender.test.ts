@@ -18,7 +18,7 @@ async function appendAll(a: FileAppender, path: string): Promise<Buffer> {
     const cut1 = Math.floor(size / 3);
     const cut2 = Math.floor((2 * size) / 3);
     const pieces = i % 2 === 0 ? [data] : [data.subarray(0, cut1), data.subarray(cut1, cut2), data.subarray(cut2)];
-    await a.append(path, i === 0, at, pieces, size);
+    await a.append(path, at, pieces, size);
     at += size;
     expected.push(data);
     // The file is exactly what was appended after every append (a kill here leaves all of it).
@@ -43,13 +43,13 @@ test('appends of any size land byte for byte, the file always exactly their leng
 test('creating never opens a file that exists, nor follows a symlink', async () => {
   const path = join(tempDir(), 'b.ecsrec');
   writeFileSync(path, 'someone else');
-  await assert.rejects(new FileAppender().append(path, true, 0, [Buffer.from('x')], 1), { code: 'EEXIST' });
+  await assert.rejects(new FileAppender().append(path, 0, [Buffer.from('x')], 1), { code: 'EEXIST' });
   assert.equal(readFileSync(path, 'utf8'), 'someone else');
   // A symlink planted at the path, even one pointing nowhere yet, is refused, not followed.
   const link = join(tempDir(), 'l.ecsrec');
   const target = join(tempDir(), 'target');
   symlinkSync(target, link);
-  await assert.rejects(new FileAppender().append(link, true, 0, [randomBytes(3 * DIRECT_BLOCK)], 3 * DIRECT_BLOCK), { code: 'EEXIST' });
+  await assert.rejects(new FileAppender().append(link, 0, [randomBytes(3 * DIRECT_BLOCK)], 3 * DIRECT_BLOCK), { code: 'EEXIST' });
   assert.equal(existsSync(target), false);
 });
 
@@ -80,7 +80,7 @@ test('memory the device will not take (EINVAL at the write): that append and the
 
 test('an error other than EINVAL (the directory gone) reaches the caller', async () => {
   const a = new FileAppender();
-  await assert.rejects(a.append(join(tempDir(), 'no', 'such', 'dir.ecsrec'), true, 0, [randomBytes(3 * DIRECT_BLOCK)], 3 * DIRECT_BLOCK), { code: 'ENOENT' });
+  await assert.rejects(a.append(join(tempDir(), 'no', 'such', 'dir.ecsrec'), 0, [randomBytes(3 * DIRECT_BLOCK)], 3 * DIRECT_BLOCK), { code: 'ENOENT' });
   assert.ok(a.usesDirectIo);
 });
 
@@ -88,10 +88,10 @@ test('release drops the aligned memory; the next append takes it again', async (
   const path = join(tempDir(), 'e.ecsrec');
   const a = new FileAppender();
   const one = randomBytes(2 * DIRECT_BLOCK + 5);
-  await a.append(path, true, 0, [one], one.length);
+  await a.append(path, 0, [one], one.length);
   a.release();
   const two = randomBytes(3 * DIRECT_BLOCK);
-  await a.append(path, false, one.length, [two], two.length);
+  await a.append(path, one.length, [two], two.length);
   assert.ok(readFileSync(path).equals(Buffer.concat([one, two])));
   assert.ok(a.directBytes >= 4 * DIRECT_BLOCK);
 });
